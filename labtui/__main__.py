@@ -1,0 +1,3 @@
+from labtui.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Helpers shared by the verb modules: loading the inventory, JSON output, colour, tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+
+
+def load_inventory(args: argparse.Namespace):
+    """The fleet as the flake (and labtui.toml) describe it; raises UserError with a fix on bad input."""
+    from labtui.inventory import load_inventory as _load
+
+    return _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None))
+
+
+def print_json(obj: Any, stream: IO[str] | None = None) -> None:
+    stream = stream or sys.stdout
+    json.dump(obj, stream, indent=2, sort_keys=False, default=str)
+    stream.write("\n")
+
+
+def use_color(stream: IO[str] | None = None) -> bool:
+    """Colour only on a terminal and only when NO_COLOR is unset (https://no-color.org)."""
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36", "dim": "2", "bold": "1"}
+
+
+def paint(text: str, color: str | None, enabled: bool) -> str:
+    if not enabled or not color:
+        return text
+    return f"\x1b[{_COLORS[color]}m{text}\x1b[0m"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 80,
+                 colors: Sequence[Sequence[str | None]] | None = None, color: bool = False) -> str:
+    """A plain ASCII table. Columns shrink from the widest down (cells cut with '~') to fit max_width."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    gap = 2
+    while sum(widths) + gap * (len(widths) - 1) > max_width:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= max(4, len(headers[widest])):
+            break
+        widths[widest] -= 1
+
+    def fit(cell: str, width: int) -> str:
+        return cell if len(cell) <= width else cell[: max(width - 1, 0)] + "~"
+
+    lines = ["  ".join(fit(h, w).ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for r, row in enumerate(rows):
+        cells = []
+        for i, (cell, width) in enumerate(zip(row, widths)):
+            text = fit(cell, width).ljust(width)
+            c = colors[r][i] if colors and r < len(colors) and i < len(colors[r]) else None
+            cells.append(paint(text, c, color))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

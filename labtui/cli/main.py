@@ -1,0 +1,123 @@
+"""Entry point: `labtui [VERB] ...`.
+
+Each verb lives in its own module with `configure(parser)` and `run(args) -> int`. Only the module of
+the verb being run is imported, so `labtui --help` and `--version` stay fast and import neither
+Textual nor asyncssh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+from labtui import __version__
+from labtui.errors import EXIT_USAGE, UserError
+
+# verb -> (module, one-line help). Order is the order shown in --help.
+VERBS: dict[str, tuple[str, str]] = {
+    "hosts": ("labtui.cli.hosts", "list the fleet from the flake, with merged settings and where each came from"),
+    "init": ("labtui.cli.init", "write a labtui.toml for the flake's hosts"),
+    "status": ("labtui.cli.status", "live status of hosts over SSH (reachable, load, memory, disk, drift, reboot)"),
+    "check": ("labtui.cli.check", "run the health checks of hosts"),
+    "logs": ("labtui.cli.logs", "show or follow a host's journal"),
+    "deploy": ("labtui.cli.deploy", "deploy hosts with deploy-rs or nixos-rebuild"),
+    "history": ("labtui.cli.history", "past deploy runs from the journal"),
+    "parse-log": ("labtui.cli.parse_log", "turn a saved deploy-rs log into events and a per-node summary"),
+    "generations": ("labtui.cli.generations", "list a host's system generations"),
+    "rollback": ("labtui.cli.rollback", "switch a host back to an earlier generation"),
+    "reboot": ("labtui.cli.reboot", "reboot hosts and track them back to service"),
+    "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
+}
+TUI_MODULE = "labtui.cli.tui"
+
+_VALUE_OPTIONS = {"--flake", "--config"}
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On sub-parsers the defaults are suppressed so `labtui --flake X status` keeps X.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--flake", metavar="REF", default=default,
+                        help="flake with the fleet (default: the current directory, like deploy-rs)")
+    parser.add_argument("--config", metavar="PATH", default=default,
+                        help="labtui.toml to use (default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
+
+
+def _selected_verb(argv: list[str]) -> str | None:
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token in _VALUE_OPTIONS:
+            skip = True
+            continue
+        if token == "--":
+            return None
+        if not token.startswith("-"):
+            return token
+    return None
+
+
+def _load(module_name: str) -> ModuleType | None:
+    """Import a verb module; None when that verb has not landed yet."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+
+
+def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleType | None]:
+    parser = argparse.ArgumentParser(
+        prog="labtui",
+        description="Status, checks, logs and deploys for a NixOS lab described by one flake. "
+        "Without a verb, opens the full-screen TUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"labtui {__version__}")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    module: ModuleType | None = None
+    for name, (module_name, help_text) in VERBS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        _add_common(sp, top=False)
+        if name != selected:
+            continue
+        module = _load(module_name)
+        if module is not None:
+            module.configure(sp)
+        else:
+            sp.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verb = _selected_verb(argv)
+    try:
+        parser, module = build_parser(verb if verb in VERBS else None)
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            module = _load(TUI_MODULE)
+            if module is None:
+                raise UserError("the TUI is not yet available in this version; try `labtui --help` for the verbs")
+        elif module is None:
+            raise UserError(f"`labtui {args.verb}` is not yet available in this version; see `labtui --help`")
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        print(f"labtui: error: {exc.message}", file=sys.stderr)
+        if exc.detail:
+            print(exc.detail.rstrip("\n"), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("labtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `labtui hosts | head`: the reader went away; nothing to report.
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deploys: command builders, output parsers, runners, the journal. No Textual here."""

@@ -1,0 +1,166 @@
+"""The fleet as labtui sees it: typed, validated, with the origin of every merged value.
+
+Built by `labtui.inventory.load_inventory` from the flake (`deploy.nodes`, `nixosConfigurations`) and
+labtui.toml, or directly in Python (the embedded demo, tests). Everything downstream (SSH, status,
+deploy, ops) takes these objects and never re-reads the flake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+# Where a merged setting came from, reported by `labtui hosts`.
+Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts"]
+DeployMethod = Literal["deploy-rs", "nixos-rebuild"]
+
+# deploy-rs defaults (reference deploy-rs.md §2).
+DEFAULT_CONFIRM_TIMEOUT = 30
+DEFAULT_ACTIVATION_TIMEOUT = 240  # what the remote `wait` uses when activationTimeout is unset
+DEFAULT_TEMP_PATH = "/tmp"
+DEFAULT_SUDO = "sudo -u"
+DEFAULT_POLL_INTERVAL = 5.0
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """What an SSH client needs to reach a host, parsed from the merged sshOpts and labtui.toml.
+
+    `raw_opts` keeps the merged sshOpts verbatim: deploy-rs and nixos-rebuild get exactly those.
+    """
+
+    hostname: str
+    user: str | None = None
+    port: int | None = None
+    identity_files: tuple[str, ...] = ()
+    jump_hosts: tuple[str, ...] = ()  # ProxyJump chain, "[user@]host[:port]" each
+    config_file: str | None = None  # -F
+    options: tuple[tuple[str, str], ...] = ()  # -o Key=Value, in order
+    raw_opts: tuple[str, ...] = ()
+
+    def option(self, key: str) -> str | None:
+        """First value of an -o option (case-insensitive key, first one wins like OpenSSH)."""
+        for k, v in self.options:
+            if k.lower() == key.lower():
+                return v
+        return None
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.hostname}" if self.user else self.hostname
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deploy-rs profile of a node, with settings merged profile > node > deploy > default."""
+
+    name: str
+    ssh_user: str | None
+    user: str | None
+    sudo: str = DEFAULT_SUDO
+    interactive_sudo: bool = False
+    ssh_opts: tuple[str, ...] = ()
+    fast_connection: bool = False
+    auto_rollback: bool = True
+    magic_rollback: bool = True
+    confirm_timeout: int = DEFAULT_CONFIRM_TIMEOUT
+    activation_timeout: int | None = None  # None: flag omitted, the target waits DEFAULT_ACTIVATION_TIMEOUT
+    temp_path: str = DEFAULT_TEMP_PATH
+    remote_build: bool = False
+    profile_path: str | None = None
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    @property
+    def effective_activation_timeout(self) -> int:
+        return self.activation_timeout if self.activation_timeout is not None else DEFAULT_ACTIVATION_TIMEOUT
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A health check as declared in labtui.toml; typed further by labtui.ops.checks."""
+
+    kind: str  # unit | http | tcp | command | disk | memory | load
+    name: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    period: float = 2.0
+    timeout: float = 5.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine of the lab: a deploy-rs node and/or a nixosConfigurations entry."""
+
+    name: str  # node name in deploy.nodes, or attribute name in nixosConfigurations
+    hostname: str
+    ssh: SshTarget
+    profiles: tuple[Profile, ...] = ()  # in deployment order (profilesOrder first, then the rest sorted)
+    method: DeployMethod = "deploy-rs"
+    tags: tuple[str, ...] = ()
+    critical: bool = False
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    checks: tuple[CheckSpec, ...] = ()
+    in_deploy: bool = True  # has a deploy.nodes entry
+    in_nixos_configurations: bool = False
+    sources: Mapping[str, Source] = field(default_factory=dict)  # hostname, method, tags, ... -> origin
+
+    def profile(self, name: str) -> Profile:
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def system_profile(self) -> Profile | None:
+        """The profile that deploys NixOS itself ("system" by convention), if any."""
+        for p in self.profiles:
+            if p.name == "system":
+                return p
+        return self.profiles[0] if self.profiles else None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    flake: str  # flake reference as given (".", "/abs/path", "github:o/r")
+    hosts: tuple[Host, ...]
+    flake_dir: str | None = None  # local directory of the flake, when it is one
+    config_path: str | None = None  # labtui.toml in use, if any
+    revision: str | None = None  # git revision of the flake, when known
+    dirty: bool | None = None  # uncommitted changes in the flake's git tree
+
+    def names(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+    def get(self, name: str) -> Host:
+        """The host called `name`; UserError naming the closest match otherwise."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        import difflib
+
+        from labtui.errors import UserError
+
+        close = difflib.get_close_matches(name, self.names(), n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "run `labtui hosts` to list them"
+        raise UserError(f"no host named `{name}` in {self.flake}; {hint}")
+
+    def select(self, patterns: list[str] | None) -> list[Host]:
+        """Hosts matching names, globs (`web*`) or tags (`@prod`); all hosts when no pattern is given."""
+        import fnmatch
+
+        if not patterns:
+            return list(self.hosts)
+        chosen: list[Host] = []
+        for pat in patterns:
+            if pat.startswith("@"):
+                matched = [h for h in self.hosts if pat[1:] in h.tags]
+            elif any(c in pat for c in "*?["):
+                matched = [h for h in self.hosts if fnmatch.fnmatchcase(h.name, pat)]
+            else:
+                matched = [self.get(pat)]
+            if not matched:
+                from labtui.errors import UserError
+
+                raise UserError(f"`{pat}` matches no host; run `labtui hosts` to list them")
+            chosen.extend(h for h in matched if h not in chosen)
+        return chosen

@@ -1,0 +1,80 @@
+"""The small interface the rest of labtui uses to run commands on hosts.
+
+`labtui.ssh.pool.SshPool` implements it over asyncssh; tests and the TUI may inject fakes.
+Commands are strings for a POSIX shell on the host, built with `shlex.quote` from validated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+class HostState(str, Enum):
+    """What labtui knows about reaching a host (issue: live status)."""
+
+    CONNECTING = "connecting"
+    UP = "up"
+    DEGRADED = "degraded"  # reachable, but systemd is degraded / units failed / probe partly failed
+    DOWN = "down"
+    AUTH_FAILED = "auth failed"
+    HOST_KEY_UNKNOWN = "host key unknown"
+    HOST_KEY_CHANGED = "HOST KEY CHANGED"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int | None  # None: killed by a signal or the channel closed without a status
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class SshError(Exception):
+    """Reaching or using a host failed. `state` says how the host should be shown, `hint` how to fix."""
+
+    state: HostState = HostState.DOWN
+
+    def __init__(self, host: str, message: str, hint: str = "") -> None:
+        super().__init__(f"{host}: {message}")
+        self.host = host
+        self.message = message
+        self.hint = hint
+
+
+class HostUnreachable(SshError):
+    state = HostState.DOWN
+
+
+class AuthFailed(SshError):
+    state = HostState.AUTH_FAILED
+
+
+class HostKeyUnknown(SshError):
+    state = HostState.HOST_KEY_UNKNOWN
+
+
+class HostKeyChanged(SshError):
+    state = HostState.HOST_KEY_CHANGED
+
+
+class CommandTimeout(SshError):
+    """The command did not finish in time; the connection stays usable."""
+
+    state = HostState.DEGRADED
+
+
+class RemoteShell(Protocol):
+    async def run(self, host: str, command: str, *, timeout: float | None = None,
+                  input: str | None = None) -> CommandResult:
+        """Run `command` on `host` over its pooled connection. Raises SshError subclasses."""
+        ...
+
+    def stream(self, host: str, command: str) -> AsyncIterator[str]:
+        """Lines of stdout as they come (without the newline). Raises SshError subclasses."""
+        ...
