@@ -1,0 +1,427 @@
+"""The deploy journal: every run, what it did to each node, and its full output, kept across restarts.
+
+Layout under `labtui.paths.state_dir()`:
+- `journal.sqlite` (WAL mode, so a TUI can read while supervisors write): one row per run and one per
+  (run, node, profile), updated from the run's events as they happen.
+- `runs/<run_id>/output.log`: the raw output of every command of the run, exactly as printed (ANSI kept).
+- `runs/<run_id>/events.jsonl`: the run's events, one JSON object a line (docs/events.md); faces follow a
+  run by tailing this file (`labtui.deploy.supervisor.follow_run`).
+
+The schema version lives in `PRAGMA user_version`; `Journal.open` creates or migrates it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labtui import paths
+from labtui.deploy.events import (
+    Event, NodeResult, Output, Prompt, Rollback, RunResult, RunStarted, StageChanged,
+)
+from labtui.deploy.lock import pid_alive
+from labtui.errors import UserError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    flake TEXT,
+    revision TEXT,
+    dirty INTEGER,
+    method TEXT NOT NULL,
+    action TEXT NOT NULL,
+    argv TEXT NOT NULL DEFAULT '[]',      -- JSON list of argv lists (one per process)
+    outcome TEXT,                          -- succeeded | failed | cancelled; NULL while running
+    exit_code INTEGER,
+    supervisor_pid INTEGER                 -- the process running it, to tell running from lost
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    node TEXT NOT NULL,
+    profile TEXT NOT NULL DEFAULT '',      -- '' when the whole node was targeted
+    outcome TEXT,
+    stage TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    before_path TEXT,
+    after_path TEXT,
+    before_generation INTEGER,
+    after_generation INTEGER,
+    new_path TEXT,                         -- the closure deploy-rs planned to deploy
+    stages TEXT NOT NULL DEFAULT '{}',     -- JSON {stage: [start, end or null]}
+    current_stage TEXT,
+    started REAL,
+    ended REAL,
+    PRIMARY KEY (run_id, node, profile)
+);
+CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
+"""
+
+# nix-env's profile switch line (new and old wording), printed when the target switches generation.
+_SWITCH_RE = re.compile(r"switching (?:profile )?from (?:version|generation) (\d+) to (\d+)")
+
+
+def new_run_id() -> str:
+    """Time-sortable and unique: `20261126-210512-3f9a`."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+
+
+def runs_dir() -> Path:
+    return paths.state_dir() / "runs"
+
+
+def run_dir(run_id: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
+        raise UserError(f"`{run_id}` is not a run id; list runs with `labtui history`")
+    return runs_dir() / run_id
+
+
+def output_log_path(run_id: str) -> Path:
+    return run_dir(run_id) / "output.log"
+
+
+def events_path(run_id: str) -> Path:
+    return run_dir(run_id) / "events.jsonl"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    node: str
+    profile: str | None
+    outcome: str | None  # None while the node is still being deployed
+    stage: str | None
+    message: str
+    before_path: str | None
+    after_path: str | None
+    before_generation: int | None
+    after_generation: int | None
+    stages: dict[str, list[float | None]]  # stage -> [start, end]
+    started: float | None
+    ended: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    operator: str
+    started: float
+    ended: float | None
+    flake: str | None
+    revision: str | None
+    dirty: bool | None
+    method: str
+    action: str
+    outcome: str | None
+    exit_code: int | None
+    state: str  # running | finished | lost (its supervisor died without recording an end)
+    nodes: dict[str, str | None] = field(default_factory=dict)  # "node" or "node.profile" -> outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    summary: RunSummary
+    argv: list[list[str]]
+    nodes: list[NodeRecord]
+    output_path: Path
+    events_path: Path
+
+    def output(self) -> str:
+        try:
+            return self.output_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.summary.to_dict(), "argv": self.argv, "node_details": [n.to_dict() for n in self.nodes],
+                "output_path": str(self.output_path), "events_path": str(self.events_path)}
+
+
+class Journal:
+    """SQLite journal of deploy runs. Safe to use from several processes at once (WAL, busy timeout)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> Journal:
+        path = Path(path) if path is not None else paths.state_dir() / "journal.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
+                            "or move the file away")
+        if version < SCHEMA_VERSION:
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- writing ---------------------------------------------------------------------------------
+
+    def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
+                  flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
+                  argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
+                  started: float | None = None) -> None:
+        """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO runs (run_id, operator, started, flake, revision, dirty, method, action, argv,"
+                " supervisor_pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, operator, started or time.time(), flake, revision, None if dirty is None else int(dirty),
+                 method, action, json.dumps(argv or []), supervisor_pid))
+            for node, profile in targets:
+                self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
+                                 (run_id, node, profile or ""))
+
+    def record(self, run_id: str, event: Event) -> None:
+        """Fold one event of the run into the journal (cheap for the many `output` lines)."""
+        if isinstance(event, Output):
+            match = _SWITCH_RE.search(event.line)
+            if match and event.node:
+                self._update_nodes(run_id, event.node, None, before_generation=int(match[1]),
+                                   after_generation=int(match[2]))
+            return
+        with self._tx():
+            if isinstance(event, RunStarted):
+                self._db.execute("UPDATE runs SET argv = CASE WHEN argv = '[]' THEN ? ELSE argv END WHERE run_id=?",
+                                 (json.dumps([event.argv] if event.argv else []), run_id))
+                for node in event.nodes:
+                    if not self._rows(run_id, node, None):
+                        self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)", (run_id, node))
+            elif isinstance(event, StageChanged):
+                nodes = [event.node] if event.node else self._open_nodes(run_id)
+                for node in nodes:
+                    self._enter_stage(run_id, node, event.profile, event.stage, event.ts)
+            elif isinstance(event, Prompt):
+                for entry in event.plan:
+                    self._update_nodes(run_id, entry.node, entry.profile, new_path=entry.path)
+            elif isinstance(event, Rollback):
+                pass  # the node_result that follows carries the outcome
+            elif isinstance(event, NodeResult):
+                self._finish_node(run_id, event)
+            elif isinstance(event, RunResult):
+                self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
+                                 (event.ts, event.outcome, event.exit_code, run_id))
+                # Nodes the run never got to keep their last stage open: close them at the run's end.
+                for row in self._db.execute("SELECT node, profile, stages FROM nodes WHERE run_id=? AND ended IS NULL",
+                                            (run_id,)).fetchall():
+                    self._db.execute("UPDATE nodes SET ended=?, stages=? WHERE run_id=? AND node=? AND profile=?",
+                                     (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
+                                      run_id, row["node"], row["profile"]))
+
+    def add_argv(self, run_id: str, argv: list[str]) -> None:
+        with self._tx():
+            row = self._db.execute("SELECT argv FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                return
+            argvs = json.loads(row["argv"])
+            if argv not in argvs:
+                argvs.append(argv)
+            self._db.execute("UPDATE runs SET argv=? WHERE run_id=?", (json.dumps(argvs), run_id))
+
+    def mark_lost(self, run_id: str, message: str) -> None:
+        """End a run whose supervisor died without recording an outcome."""
+        with self._tx():
+            self._db.execute("UPDATE runs SET ended=?, outcome='failed' WHERE run_id=? AND ended IS NULL",
+                             (time.time(), run_id))
+            self._db.execute("UPDATE nodes SET outcome='failed', message=? WHERE run_id=? AND outcome IS NULL",
+                             (message, run_id))
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+    def _rows(self, run_id: str, node: str, profile: str | None) -> list[sqlite3.Row]:
+        """The rows an event about (node, profile) applies to, adopting a whole-node row for a profile."""
+        if profile is None:
+            return self._db.execute("SELECT * FROM nodes WHERE run_id=? AND node=?", (run_id, node)).fetchall()
+        rows = self._db.execute("SELECT * FROM nodes WHERE run_id=? AND node=? AND profile=?",
+                                (run_id, node, profile)).fetchall()
+        if rows:
+            return rows
+        # The node was targeted as a whole (profile ''): the first profile event names that row.
+        whole = self._db.execute("SELECT * FROM nodes WHERE run_id=? AND node=? AND profile=''",
+                                 (run_id, node)).fetchone()
+        if whole is not None:
+            self._db.execute("UPDATE nodes SET profile=? WHERE run_id=? AND node=? AND profile=''",
+                             (profile, run_id, node))
+        else:
+            self._db.execute("INSERT INTO nodes (run_id, node, profile) VALUES (?,?,?)", (run_id, node, profile))
+        return self._db.execute("SELECT * FROM nodes WHERE run_id=? AND node=? AND profile=?",
+                                (run_id, node, profile)).fetchall()
+
+    def _open_nodes(self, run_id: str) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT node FROM nodes WHERE run_id=? AND outcome IS NULL", (run_id,))
+        return [r["node"] for r in rows]
+
+    def _update_nodes(self, run_id: str, node: str, profile: str | None, **values: Any) -> None:
+        with self._tx():
+            rows = self._rows(run_id, node, profile) or self._rows(run_id, node, "")
+            sets = ", ".join(f"{k}=?" for k in values)
+            for row in rows:
+                self._db.execute(f"UPDATE nodes SET {sets} WHERE run_id=? AND node=? AND profile=?",
+                                 (*values.values(), run_id, row["node"], row["profile"]))
+
+    def _enter_stage(self, run_id: str, node: str, profile: str | None, stage: str, ts: float) -> None:
+        rows = self._rows(run_id, node, profile) or self._rows(run_id, node, "")
+        for row in rows:
+            stages = _close_stages(json.loads(row["stages"]), ts)
+            stages.setdefault(stage, [ts, None])
+            stages[stage][1] = None
+            self._db.execute(
+                "UPDATE nodes SET stages=?, current_stage=?, started=COALESCE(started, ?) "
+                "WHERE run_id=? AND node=? AND profile=?",
+                (json.dumps(stages), stage, ts, run_id, row["node"], row["profile"]))
+
+    def _finish_node(self, run_id: str, event: NodeResult) -> None:
+        rows = self._rows(run_id, event.node, event.profile)
+        for row in rows:
+            stages = _close_stages(json.loads(row["stages"]), event.ts)
+            after_path = row["after_path"]
+            if event.outcome == "succeeded" and row["new_path"]:
+                after_path = row["new_path"]
+            self._db.execute(
+                "UPDATE nodes SET outcome=?, stage=?, message=?, stages=?, ended=?, after_path=? "
+                "WHERE run_id=? AND node=? AND profile=?",
+                (event.outcome, event.stage, event.message, json.dumps(stages), event.ts, after_path,
+                 run_id, row["node"], row["profile"]))
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def list_runs(self, host: str | None = None, limit: int = 50) -> list[RunSummary]:
+        """Newest first; only runs that touched `host` when given."""
+        if host:
+            rows = self._db.execute(
+                "SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM nodes WHERE node=?) "
+                "ORDER BY started DESC LIMIT ?", (host, limit)).fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
+        return [self._summary(r) for r in rows]
+
+    def get_run(self, run_id: str) -> RunDetail:
+        """One run by id or unique id prefix; UserError when unknown."""
+        row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            like = run_id.replace("%", "").replace("_", "\\_") + "%"
+            matches = self._db.execute("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\'", (like,)).fetchall()
+            if len(matches) != 1:
+                what = "no run" if not matches else f"{len(matches)} runs"
+                raise UserError(f"{what} with id `{run_id}` in the journal {self.path}; list runs with `labtui history`")
+            row = matches[0]
+        nodes = [self._node(r) for r in self._db.execute(
+            "SELECT * FROM nodes WHERE run_id=? ORDER BY rowid", (row["run_id"],)).fetchall()]
+        return RunDetail(self._summary(row), json.loads(row["argv"]), nodes,
+                         output_log_path(row["run_id"]), events_path(row["run_id"]))
+
+    def running_runs(self) -> list[RunSummary]:
+        """Runs still going on (their supervisor is alive), oldest first."""
+        rows = self._db.execute("SELECT * FROM runs WHERE ended IS NULL ORDER BY started").fetchall()
+        return [s for s in (self._summary(r) for r in rows) if s.state == "running"]
+
+    def last_outcome(self, host: str) -> NodeRecord | None:
+        """The host's node record from its most recent finished deploy."""
+        row = self._db.execute(
+            "SELECT nodes.* FROM nodes JOIN runs USING (run_id) WHERE node=? AND nodes.outcome IS NOT NULL "
+            "ORDER BY COALESCE(nodes.ended, runs.started) DESC LIMIT 1", (host,)).fetchone()
+        return self._node(row) if row else None
+
+    def _summary(self, row: sqlite3.Row) -> RunSummary:
+        if row["ended"] is not None:
+            state = "finished"
+        elif row["supervisor_pid"] is None or pid_alive(row["supervisor_pid"]):
+            state = "running"
+        else:
+            state = "lost"
+        nodes = {
+            (r["node"] + (f".{r['profile']}" if r["profile"] else "")): r["outcome"]
+            for r in self._db.execute("SELECT node, profile, outcome FROM nodes WHERE run_id=? ORDER BY rowid",
+                                      (row["run_id"],))
+        }
+        return RunSummary(
+            run_id=row["run_id"], operator=row["operator"], started=row["started"], ended=row["ended"],
+            flake=row["flake"], revision=row["revision"], dirty=None if row["dirty"] is None else bool(row["dirty"]),
+            method=row["method"], action=row["action"], outcome=row["outcome"], exit_code=row["exit_code"],
+            state=state, nodes=nodes)
+
+    @staticmethod
+    def _node(row: sqlite3.Row) -> NodeRecord:
+        return NodeRecord(
+            node=row["node"], profile=row["profile"] or None, outcome=row["outcome"], stage=row["stage"] or row["current_stage"],
+            message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
+            before_generation=row["before_generation"], after_generation=row["after_generation"],
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"])
+
+
+def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:
+    for span in stages.values():
+        if span[1] is None:
+            span[1] = ts
+    return stages
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, re-entrant (nested uses join the outer transaction)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._outer = False
+
+    def __enter__(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._outer = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._outer:
+            return
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+class RunFiles:
+    """The raw output log and the events file of one run (written by the process running it)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.dir = run_dir(run_id)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._output = open(self.dir / "output.log", "a", encoding="utf-8", errors="replace")
+        self._events = open(self.dir / "events.jsonl", "a", encoding="utf-8")
+
+    def raw(self, text: str) -> None:
+        """Append raw output (never a password: the runner keeps the pty's sudo prompt stream out of here)."""
+        self._output.write(text)
+        self._output.flush()
+
+    def event(self, event: Event) -> None:
+        self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
+        self._events.flush()
+
+    def close(self) -> None:
+        self._output.close()
+        self._events.close()
