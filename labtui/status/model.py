@@ -63,6 +63,9 @@ class HostStatus:
     drift: Drift = "unknown"
     flake_path: str | None = None  # what the flake builds for this host, when evaluated
     missing: dict[str, str] = field(default_factory=dict)
+    # time.time() of the last probe that answered; the probed fields above are that old. None: never.
+    # (On a failed probe labtui keeps the last known values; observed_at is then the failure's time.)
+    answered_at: float | None = None
 
     @property
     def mem_used_percent(self) -> float | None:
