@@ -35,6 +35,7 @@ class RunStarted(Event):
     method: str  # "deploy-rs" | "nixos-rebuild"
     nodes: list[str]
     argv: list[str]
+    argvs: list[list[str]] = field(default_factory=list)  # every process of the run (parallel: one per node)
 
 
 @dataclass(frozen=True, kw_only=True)
