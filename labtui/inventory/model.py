@@ -49,6 +49,15 @@ class SshTarget:
     def destination(self) -> str:
         return f"{self.user}@{self.hostname}" if self.user else self.hostname
 
+    def tool_opts(self) -> tuple[str, ...]:
+        """sshOpts for deploy-rs (`--ssh-opts`) and nixos-rebuild (`NIX_SSHOPTS`) so they take the same route
+        as labtui: `raw_opts`, plus `-J` when the jump host comes from labtui.toml rather than the flake."""
+        from labtui.inventory.sshopts import parse_ssh_opts
+
+        if self.jump_hosts and not parse_ssh_opts(self.raw_opts).jump_hosts:
+            return (*self.raw_opts, "-J", ",".join(self.jump_hosts))
+        return self.raw_opts
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -120,6 +129,13 @@ class Host:
 
 
 @dataclass(frozen=True)
+class DeployConfig:
+    """The [deploy] table of labtui.toml: defaults for `labtui deploy`."""
+
+    parallel: int | None = None  # hosts deployed at once; None: labtui.deploy's own default
+
+
+@dataclass(frozen=True)
 class Inventory:
     flake: str  # flake reference as given (".", "/abs/path", "github:o/r")
     hosts: tuple[Host, ...]
@@ -127,6 +143,8 @@ class Inventory:
     config_path: str | None = None  # labtui.toml in use, if any
     revision: str | None = None  # git revision of the flake, when known
     dirty: bool | None = None  # uncommitted changes in the flake's git tree
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    warnings: tuple[str, ...] = ()  # things that work but look wrong (unknown flake keys, ignored settings)
 
     def names(self) -> list[str]:
         return [h.name for h in self.hosts]
