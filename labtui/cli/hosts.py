@@ -1,0 +1,30 @@
+"""`labtui hosts [HOST...] [--json]`: the fleet as the flake and labtui.toml describe it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("hosts", nargs="*", metavar="HOST",
+                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from labtui.inventory.describe import describe_inventory
+
+    inventory = load_inventory(args)
+    hosts = inventory.select(args.hosts)
+    for warning in inventory.warnings:
+        print(f"labtui: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print_json(describe_inventory(inventory, hosts))
+        return 0
+    rows = [[h.name, h.hostname, h.method, ",".join(p.name for p in h.profiles) or "-", ",".join(h.tags) or "-"]
+            for h in hosts]
+    print(render_table(["NAME", "HOSTNAME", "METHOD", "PROFILES", "TAGS"], rows))
+    return 0

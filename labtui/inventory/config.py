@@ -1,0 +1,424 @@
+"""labtui.toml: what the flake does not say (tags, deploy method, checks, jump host, poll interval).
+
+Every mistake is reported with the file, the table and, where we can find it, the line, plus the
+nearest valid key: a typo in a config file should cost seconds, not a search through docs.
+The schema is documented in docs/config.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from labtui.errors import ConfigError, UserError
+from labtui.inventory.model import CheckSpec, DeployConfig, Host
+from labtui.inventory.validate import check_hostname, check_jump_hosts
+
+CONFIG_NAME = "labtui.toml"
+METHODS = ("deploy-rs", "nixos-rebuild")
+CHECK_KINDS = ("unit", "http", "tcp", "command", "disk", "memory", "load")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+# Per check kind: {key: (type, default or REQUIRED)}; the defaults are filled into CheckSpec.params.
+REQUIRED = object()
+CHECK_PARAMS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
+    "unit": {"unit": (str, REQUIRED)},
+    "http": {"url": (str, REQUIRED), "status": (int, 200), "body": (str, None)},
+    "tcp": {"port": (int, REQUIRED), "host": (str, None)},
+    "command": {"command": (str, REQUIRED)},
+    "disk": {"mount": (str, "/"), "max_percent": ((int, float), 90)},
+    "memory": {"max_percent": ((int, float), 90)},
+    "load": {"max_per_cpu": ((int, float), 2.0)},
+}
+CHECK_COMMON = {"kind": (str, REQUIRED), "name": (str, None), "period": ((int, float), 2.0),
+                "timeout": ((int, float), 5.0), "retries": (int, 3)}
+HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks")
+DEFAULT_KEYS = ("method", "critical", "poll_interval", "jump_host", "checks")
+TOP_KEYS = ("defaults", "hosts", "tags", "deploy")
+DEPLOY_KEYS = ("parallel",)
+
+
+@dataclass
+class HostSettings:
+    """One [hosts.NAME] (or [defaults]) table, validated; None means "not set here"."""
+
+    tags: tuple[str, ...] | None = None
+    method: str | None = None
+    critical: bool | None = None
+    poll_interval: float | None = None
+    jump_host: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)  # validated, defaults filled, `name` set
+
+
+@dataclass
+class LabConfig:
+    path: Path
+    defaults: HostSettings = field(default_factory=HostSettings)
+    hosts: dict[str, HostSettings] = field(default_factory=dict)
+    tag_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    host_lines: dict[str, int | None] = field(default_factory=dict)
+
+
+def find_config(config: str | None, flake_dir: Path | None) -> Path | None:
+    """--config PATH (must exist), else <flake dir>/labtui.toml, else $XDG_CONFIG_HOME/labtui/config.toml."""
+    from labtui.paths import config_dir
+
+    if config:
+        path = Path(config).expanduser()
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist; create it with `labtui init` or fix --config")
+        return path.resolve()
+    candidates = ([flake_dir / CONFIG_NAME] if flake_dir else []) + [config_dir() / "config.toml"]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+# --- locating keys in the raw text, for error messages ----------------------------------------------------
+
+_KEY_PART = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)\s*(\.|$)')
+
+
+def _split_dotted(text: str) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    pos = 0
+    while pos < len(text):
+        m = _KEY_PART.match(text, pos)
+        if not m:
+            return None
+        part = m.group(1)
+        if part[0] in "\"'":
+            part = part[1:-1]
+        parts.append(part)
+        pos = m.end()
+    return tuple(parts)
+
+
+class Locator:
+    """Maps table/key paths of a TOML text to line numbers (best effort; None when not found)."""
+
+    def __init__(self, text: str) -> None:
+        self.headers: dict[tuple, int] = {}
+        self.keys: dict[tuple, int] = {}
+        current: tuple = ()
+        array_counts: dict[tuple, int] = {}
+        for lineno, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith("[["):
+                path = _split_dotted(stripped[2:].split("]]", 1)[0])
+                if path is not None:
+                    index = array_counts.get(path, 0)
+                    array_counts[path] = index + 1
+                    current = (*path, index)
+                    self.headers.setdefault(current, lineno)
+            elif stripped.startswith("["):
+                path = _split_dotted(stripped[1:].split("]", 1)[0])
+                if path is not None:
+                    current = path
+                    self.headers.setdefault(current, lineno)
+            elif "=" in stripped and not stripped.startswith("#"):
+                key = _split_dotted(stripped.split("=", 1)[0].strip())
+                if key:
+                    self.keys.setdefault((*current, *key), lineno)
+
+    def line(self, path: tuple, key: str | None = None) -> int | None:
+        target = (*path, key) if key is not None else path
+        while target:
+            for table in (self.keys, self.headers):
+                if target in table:
+                    return table[target]
+            target = target[:-1]
+        return None
+
+
+def table_name(path: tuple) -> str:
+    """("hosts", "web1", "checks", 0) -> "[[hosts.web1.checks]] #1"."""
+    def part(p: object) -> str:
+        return p if isinstance(p, str) and re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"'
+
+    if path and isinstance(path[-1], int):
+        return f"[[{'.'.join(part(p) for p in path[:-1])}]] #{path[-1] + 1}"
+    return f"[{'.'.join(part(p) for p in path)}]" if path else "the top level"
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.locator = Locator(text)
+
+    def where(self, path: tuple, key: str | None = None) -> str:
+        line = self.locator.line(path, key)
+        return f"{table_name(path)} of {self.path}" + (f" line {line}" if line else "")
+
+    def check_keys(self, table: Mapping[str, Any], valid: tuple[str, ...], path: tuple) -> None:
+        for key in table:
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+                hint = f"did you mean `{close[0]}`?" if close else "valid keys: " + ", ".join(valid)
+                raise ConfigError(f"unknown key `{key}` in {self.where(path, key)}; {hint}")
+
+    def table(self, parent: Mapping[str, Any], key: str, path: tuple) -> dict[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be a table like [{'.'.join((*map(str, path), key))}]")
+        return value
+
+    def value(self, table: Mapping[str, Any], key: str, expected: type | tuple[type, ...], path: tuple,
+              what: str | None = None) -> Any:
+        value = table.get(key)
+        if value is None:
+            return None
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            what = what or {str: "a string", bool: "true or false", int: "a whole number", float: "a number",
+                            list: "a list"}.get(types[0], types[0].__name__)
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be {what}, got {value!r}")
+        return value
+
+    def positive(self, table: Mapping[str, Any], key: str, path: tuple, *, allow_zero: bool = False) -> Any:
+        value = self.value(table, key, (int, float), path, "a number of seconds")
+        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be more than 0, got {value!r}")
+        return value
+
+
+def parse_config(path: Path) -> LabConfig:
+    """Read and validate labtui.toml; ConfigError with file, table, line and a fix on any mistake."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror}; check its permissions") from None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        what = re.sub(r"\s*\(at .*\)$", "", message)
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else "at the end of the file"
+        raise ConfigError(f"TOML syntax error in {path} {where}: {what}; fix the file (schema: docs/config.md)") from None
+    reader = _Reader(path, text)
+    reader.check_keys(data, TOP_KEYS, ())
+    config = LabConfig(path=path)
+    config.defaults = _host_settings(reader, reader.table(data, "defaults", ()), ("defaults",), DEFAULT_KEYS)
+    hosts = reader.table(data, "hosts", ())
+    for name, table in hosts.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"`{name}` in {reader.where(('hosts',), name)} must be a table like [hosts.{name}]")
+        config.hosts[name] = _host_settings(reader, table, ("hosts", name), HOST_KEYS)
+        config.host_lines[name] = reader.locator.line(("hosts", name))
+    for tag, table in reader.table(data, "tags", ()).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"`{tag}` in {reader.where(('tags',), tag)} must be a table like [tags.{tag}]")
+        reader.check_keys(table, ("checks",), ("tags", tag))
+        config.tag_checks[tag] = _checks(reader, table, ("tags", tag))
+    deploy = reader.table(data, "deploy", ())
+    reader.check_keys(deploy, DEPLOY_KEYS, ("deploy",))
+    parallel = reader.value(deploy, "parallel", int, ("deploy",), "a whole number of hosts")
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"`parallel` in {reader.where(('deploy',), 'parallel')} must be at least 1, got {parallel}")
+    config.deploy = DeployConfig(parallel=parallel)
+    return config
+
+
+def _host_settings(reader: _Reader, table: Mapping[str, Any], path: tuple, valid: tuple[str, ...]) -> HostSettings:
+    reader.check_keys(table, valid, path)
+    settings = HostSettings()
+    tags = reader.value(table, "tags", list, path, "a list of strings")
+    if tags is not None:
+        for tag in tags:
+            if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+                raise ConfigError(f"bad tag {tag!r} in {reader.where(path, 'tags')}; "
+                                  "use letters, digits and `_.-` (select with @tag)")
+        settings.tags = tuple(dict.fromkeys(tags))
+    method = reader.value(table, "method", str, path)
+    if method is not None and method not in METHODS:
+        close = difflib.get_close_matches(method, METHODS, n=1, cutoff=0.3)
+        hint = f"did you mean `{close[0]}`?" if close else "use \"deploy-rs\" or \"nixos-rebuild\""
+        raise ConfigError(f"unknown method {method!r} in {reader.where(path, 'method')}; {hint}")
+    settings.method = method
+    settings.critical = reader.value(table, "critical", bool, path)
+    settings.poll_interval = reader.positive(table, "poll_interval", path)
+    jump = reader.value(table, "jump_host", str, path, 'a string like "[user@]host[:port]"')
+    if jump is not None:
+        check_jump_hosts(jump, f"({reader.where(path, 'jump_host')})")
+    settings.jump_host = jump
+    settings.checks = _checks(reader, table, path)
+    return settings
+
+
+def _checks(reader: _Reader, table: Mapping[str, Any], path: tuple) -> list[dict[str, Any]]:
+    entries = table.get("checks", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"`checks` in {reader.where(path, 'checks')} must be a list of tables, "
+                          f"written [[{'.'.join(map(str, path))}.checks]]")
+    return [_check(reader, entry, (*path, "checks", i)) for i, entry in enumerate(entries)]
+
+
+def _check(reader: _Reader, entry: Mapping[str, Any], path: tuple) -> dict[str, Any]:
+    kind = reader.value(entry, "kind", str, path)
+    if kind is None:
+        raise ConfigError(f"check in {reader.where(path)} has no `kind`; use one of: {', '.join(CHECK_KINDS)}")
+    if kind not in CHECK_KINDS:
+        close = difflib.get_close_matches(kind, CHECK_KINDS, n=1, cutoff=0.5)
+        hint = f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(CHECK_KINDS)
+        raise ConfigError(f"unknown check kind {kind!r} in {reader.where(path, 'kind')}; {hint}")
+    schema = CHECK_PARAMS[kind]
+    reader.check_keys(entry, tuple(CHECK_COMMON) + tuple(schema), path)
+    check: dict[str, Any] = {"kind": kind, "name": reader.value(entry, "name", str, path)}
+    for key in ("period", "timeout"):
+        value = reader.positive(entry, key, path)
+        check[key] = float(value if value is not None else CHECK_COMMON[key][1])
+    retries = reader.value(entry, "retries", int, path, "a whole number")
+    if retries is not None and retries < 0:
+        raise ConfigError(f"`retries` in {reader.where(path, 'retries')} must be 0 or more, got {retries}")
+    check["retries"] = retries if retries is not None else CHECK_COMMON["retries"][1]
+    params: dict[str, Any] = {}
+    for key, (expected, default) in schema.items():
+        value = reader.value(entry, key, expected, path)
+        if value is None:
+            if default is REQUIRED:
+                raise ConfigError(f"{kind} check in {reader.where(path)} needs `{key}` ({_PARAM_HELP[key]})")
+            value = default
+        params[key] = value
+    _check_params(reader, kind, params, path)
+    check["params"] = params
+    return check
+
+
+_PARAM_HELP = {
+    "unit": 'e.g. unit = "nginx.service"',
+    "url": 'e.g. url = "https://web1.lan/health"',
+    "port": "e.g. port = 443",
+    "command": 'e.g. command = "test -e /run/ready"',
+}
+
+
+def _check_params(reader: _Reader, kind: str, params: dict[str, Any], path: tuple) -> None:
+    if kind == "http":
+        if not re.match(r"https?://", params["url"]):
+            raise ConfigError(f"`url` in {reader.where(path, 'url')} must start with http:// or https://, "
+                              f"got {params['url']!r}")
+        if not 100 <= params["status"] <= 599:
+            raise ConfigError(f"`status` in {reader.where(path, 'status')} must be an HTTP status (100-599)")
+        if params["body"] is not None:
+            try:
+                re.compile(params["body"])
+            except re.error as exc:
+                raise ConfigError(f"`body` in {reader.where(path, 'body')} is not a valid regular expression: "
+                                  f"{exc}") from None
+    elif kind == "tcp":
+        if not 0 < params["port"] < 65536:
+            raise ConfigError(f"`port` in {reader.where(path, 'port')} must be 1-65535, got {params['port']}")
+        if params["host"] is not None:
+            check_hostname("check host", params["host"], f"({reader.where(path, 'host')})")
+    elif kind == "unit":
+        if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+", params["unit"]) or params["unit"].startswith("-"):
+            raise ConfigError(f"`unit` in {reader.where(path, 'unit')} is not a systemd unit name: {params['unit']!r}")
+    elif kind in ("disk", "memory"):
+        if not 0 < params["max_percent"] <= 100:
+            raise ConfigError(f"`max_percent` in {reader.where(path, 'max_percent')} must be between 0 and 100")
+        if kind == "disk" and not params["mount"].startswith("/"):
+            raise ConfigError(f"`mount` in {reader.where(path, 'mount')} must be an absolute path, "
+                              f"got {params['mount']!r}")
+    elif kind == "load" and params["max_per_cpu"] <= 0:
+        raise ConfigError(f"`max_per_cpu` in {reader.where(path, 'max_per_cpu')} must be more than 0")
+    elif kind == "command" and not params["command"].strip():
+        raise ConfigError(f"`command` in {reader.where(path, 'command')} is empty")
+
+
+def check_name(kind: str, params: Mapping[str, Any]) -> str:
+    """A readable default name: "http https://web1/health", "unit nginx.service", "tcp web1:443"."""
+    detail = {
+        "unit": params.get("unit"), "http": params.get("url"), "command": params.get("command"),
+        "tcp": f"{params.get('host')}:{params.get('port')}", "disk": params.get("mount"),
+        "memory": None, "load": None,
+    }[kind]
+    return f"{kind} {detail}" if detail else kind
+
+
+def _spec(check: Mapping[str, Any], host: Host) -> CheckSpec:
+    params = dict(check["params"])
+    if check["kind"] == "tcp" and params.get("host") is None:
+        params["host"] = host.hostname
+    return CheckSpec(kind=check["kind"], name=check["name"] or check_name(check["kind"], params), params=params,
+                     period=check["period"], timeout=check["timeout"], retries=check["retries"])
+
+
+def apply_config(hosts: list[Host], config: LabConfig, flake: str) -> tuple[list[Host], list[str]]:
+    """Hosts with labtui.toml applied (host table > [defaults] > built-in default) and warnings."""
+    names = [h.name for h in hosts]
+    for name in config.hosts:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.4)
+            hint = f"did you mean `{close[0]}`?" if close else "the flake's hosts: " + (", ".join(names) or "none")
+            line = config.host_lines.get(name)
+            where = f"{config.path}" + (f" line {line}" if line else "")
+            raise ConfigError(f"[hosts.{name}] in {where} names a host that is not in the flake {flake}; {hint}")
+    warnings: list[str] = []
+    result = []
+    tagged = {tag for name, own in config.hosts.items() for tag in (own.tags or ())}
+    for tag in config.tag_checks:
+        if tag not in tagged:
+            warnings.append(f"[tags.{tag}] in {config.path} applies to no host (no [hosts.*] has tags = [\"{tag}\"])")
+    for host in hosts:
+        own = config.hosts.get(host.name, HostSettings())
+        result.append(_apply_host(host, own, config, warnings))
+    return result, warnings
+
+
+def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list[str]) -> Host:
+    defaults = config.defaults
+    sources = dict(host.sources)
+    changes: dict[str, Any] = {}
+    possible = [m for m, ok in (("deploy-rs", host.in_deploy), ("nixos-rebuild", host.in_nixos_configurations)) if ok]
+    if own.method is not None:
+        if own.method not in possible:
+            need = "deploy.nodes" if own.method == "deploy-rs" else "nixosConfigurations"
+            raise ConfigError(f"method {own.method!r} for host `{host.name}` in {config.path} needs "
+                              f"{need}.{host.name} in the flake; use method = \"{possible[0]}\" or add it")
+        changes["method"] = own.method
+    elif defaults.method is not None and defaults.method in possible:
+        changes["method"] = defaults.method
+    for key in ("critical", "poll_interval"):
+        value = getattr(own, key) if getattr(own, key) is not None else getattr(defaults, key)
+        if value is not None:
+            changes[key] = float(value) if key == "poll_interval" else value
+    if own.tags is not None:
+        changes["tags"] = own.tags
+    jump = own.jump_host or defaults.jump_host
+    if jump is not None:
+        if host.ssh.jump_hosts:
+            if own.jump_host:
+                warnings.append(f"host `{host.name}`: jump_host {own.jump_host!r} in {config.path} is ignored because "
+                                f"the flake's sshOpts already jump via {','.join(host.ssh.jump_hosts)}")
+        else:
+            changes["ssh"] = replace(host.ssh, jump_hosts=tuple(jump.split(",")))
+            sources["jump_hosts"] = "labtui.toml"
+    tags = changes.get("tags", host.tags)
+    checks = own.checks + [c for tag in tags for c in config.tag_checks.get(tag, [])] + defaults.checks
+    if checks:
+        specs: list[CheckSpec] = []
+        for check in checks:
+            spec = _spec(check, host)
+            if all(s.name != spec.name for s in specs):
+                specs.append(spec)
+        changes["checks"] = tuple(specs)
+    for key in changes:
+        sources["jump_hosts" if key == "ssh" else key] = "labtui.toml"
+    return replace(host, sources=sources, **changes)
+
+
+def default_config_path(flake_dir: Path | None) -> Path:
+    """Where `labtui init` writes: next to flake.nix, or the user config for a remote flake."""
+    from labtui.paths import config_dir
+
+    return flake_dir / CONFIG_NAME if flake_dir else config_dir() / "config.toml"
+

@@ -1,0 +1,76 @@
+"""One `nix eval` that reads everything the inventory needs from a flake, without building anything.
+
+The expression returns `deploy` with every node's and profile's settings but never forces a profile's
+`path` (that would evaluate a whole NixOS system, seconds per host), and only the attribute *names*
+of `nixosConfigurations`. Unknown keys are listed, not forced, so `labtui hosts` can point at typos
+that deploy-rs silently ignores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from labtui.errors import UserError
+from labtui.inventory.flakeref import FlakeRef
+from labtui.inventory.nix import NixRunner, nix_argv, nix_string, nix_timeout, run_nix, stderr_tail
+
+# Generic settings valid at deploy, node and profile level (deploy-rs data.rs).
+GENERIC_KEYS = ("sshUser", "user", "sudo", "interactiveSudo", "sshOpts", "fastConnection", "autoRollback",
+                "magicRollback", "confirmTimeout", "activationTimeout", "tempPath", "remoteBuild")
+NODE_KEYS = ("hostname", "profilesOrder")
+PROFILE_KEYS = ("profilePath",)
+
+_EXPRESSION = """
+flakeRef:
+let
+  flake = builtins.getFlake flakeRef;
+  generic = [ %(generic)s ];
+  # Keep the known settings (values forced only by toJSON) and list the rest by name only.
+  pick = keys: structural: attrs: {
+    settings = builtins.intersectAttrs (builtins.listToAttrs (map (name: { inherit name; value = null; }) keys)) attrs;
+    unknown = builtins.attrNames (removeAttrs attrs (keys ++ structural));
+  };
+  profile = p: pick (generic ++ [ %(profile)s ]) [ "path" ] p // { hasPath = p ? path; };
+  node = n: pick (generic ++ [ %(node)s ]) [ "profiles" ] n // {
+    profiles = if n ? profiles then builtins.mapAttrs (_: profile) n.profiles else null;
+  };
+  deploy = d: pick generic [ "nodes" ] d // {
+    nodes = if d ? nodes then builtins.mapAttrs (_: node) d.nodes else null;
+  };
+in {
+  deploy = if flake ? deploy then deploy flake.deploy else null;
+  nixosConfigurations = if flake ? nixosConfigurations then builtins.attrNames flake.nixosConfigurations else null;
+}
+""" % {
+    "generic": " ".join(nix_string(k) for k in GENERIC_KEYS),
+    "node": " ".join(nix_string(k) for k in NODE_KEYS),
+    "profile": " ".join(nix_string(k) for k in PROFILE_KEYS),
+}
+
+# Part of the cache key: a new labtui that asks nix for something else must not reuse old answers.
+EXPRESSION_VERSION = hashlib.sha256(_EXPRESSION.encode()).hexdigest()[:16]
+
+
+def eval_argv(flake: FlakeRef) -> list[str]:
+    # --impure: getFlake of a local path is unlocked; --no-write-lock-file: never touch the user's files.
+    return nix_argv("eval", "--json", "--impure", "--no-write-lock-file",
+                    "--expr", f"({_EXPRESSION.strip()}) {nix_string(flake.nix_ref)}")
+
+
+def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
+    """Raw evaluation result: {"deploy": {...} | None, "nixosConfigurations": [names] | None}."""
+    result = (runner or run_nix)(eval_argv(flake), nix_timeout())
+    if result.returncode != 0:
+        raise UserError(f"evaluating the flake {flake.ref} with nix failed (exit {result.returncode}); "
+                        "fix the error below, or check it with `nix flake check`",
+                        detail=stderr_tail(result.stderr))
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise UserError(f"nix printed something that is not JSON while evaluating {flake.ref}",
+                        detail=stderr_tail(result.stdout + "\n" + result.stderr)) from None
+    if data.get("deploy") is None and data.get("nixosConfigurations") is None:
+        raise UserError(f"the flake {flake.ref} has neither `deploy.nodes` nor `nixosConfigurations`; "
+                        "add one of them (see deploy-rs's README) or pass --flake with your fleet's flake")
+    return data

@@ -1,0 +1,118 @@
+"""Refuse names that could inject into a shell or an ssh argument.
+
+Host names, users, node and profile names end up in ssh destinations, in `deploy` targets and in
+remote commands. Quoting protects the shell, but a value starting with `-` still turns into an ssh
+option (`-oProxyCommand=...`), so we accept a conservative character set and refuse the rest with
+the offending value shown.
+"""
+
+from __future__ import annotations
+
+import re
+
+from labtui.errors import ConfigError
+
+# Characters people actually use in node/profile names ("example.com", "home.nix", "web_1").
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_DNS = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_.])?")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?")
+
+_DANGEROUS = [
+    ("\n", "a newline"), ("\r", "a carriage return"), ("\t", "a tab"), (" ", "a space"),
+    (";", "`;`"), ("`", "a backtick"), ("$", "`$`"), ("|", "`|`"), ("&", "`&`"), ("'", "a quote"),
+    ('"', "a quote"), ("\\", "a backslash"), ("<", "`<`"), (">", "`>`"), ("(", "`(`"), (")", "`)`"),
+    ("*", "`*`"), ("?", "`?`"), ("#", "`#`"), ("!", "`!`"), ("{", "`{`"), ("}", "`}`"), ("~", "`~`"),
+]
+
+
+def _why(value: str) -> str:
+    if value == "":
+        return "it is empty"
+    if value.startswith("-"):
+        return "it starts with `-` and would be read as an option"
+    for char, label in _DANGEROUS:
+        if char in value:
+            return f"it contains {label}"
+    bad = sorted({c for c in value if not (c.isascii() and (c.isalnum() or c in "._+-@:%[],"))})
+    if bad:
+        return "it contains " + ", ".join(repr(c) for c in bad)
+    return "it is not a valid name"
+
+
+def _refuse(kind: str, value: str, where: str, allowed: str) -> ConfigError:
+    return ConfigError(f"refusing {kind} {value!r} {where}: {_why(value)}, which could inject into a shell or "
+                       f"ssh argument; use only {allowed}")
+
+
+def check_name(kind: str, value: object, where: str) -> str:
+    """A node or profile name (may contain dots, like deploy-rs's `"example.com"` or `"home.nix"`)."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise _refuse(kind, str(value), where, "letters, digits and `._+-`, not starting with `-` or `.`")
+    return value
+
+
+def check_user(kind: str, value: object, where: str) -> str:
+    if not isinstance(value, str) or not _USER.fullmatch(value):
+        raise _refuse(kind, str(value), where, "letters, digits and `._-`, not starting with `-` or `.`")
+    return value
+
+
+def is_hostname(value: str) -> bool:
+    """A DNS name, an IPv4 address, or an IPv6 address (optionally in brackets, with a %zone)."""
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+        return bool(_IPV6.fullmatch(value))
+    return bool(_DNS.fullmatch(value) or _IPV6.fullmatch(value))
+
+
+def check_hostname(kind: str, value: object, where: str) -> str:
+    if not isinstance(value, str) or not is_hostname(value):
+        raise _refuse(kind, str(value), where, "a DNS name or IP address (letters, digits, `.-_:`)")
+    return value
+
+
+def split_jump_host(spec: str) -> tuple[str | None, str, int | None]:
+    """`[user@]host[:port]` (or `ssh://[user@]host[:port]`, IPv6 in brackets) -> (user, host, port).
+
+    Raises ValueError on anything else; callers turn that into a located ConfigError.
+    """
+    rest = spec[len("ssh://"):] if spec.startswith("ssh://") else spec
+    user = None
+    if "@" in rest:
+        user, rest = rest.rsplit("@", 1)
+        if not _USER.fullmatch(user):
+            raise ValueError(f"user {user!r}")
+    port = None
+    if rest.startswith("["):
+        host, sep, tail = rest[1:].partition("]")
+        if not sep or (tail and not tail.startswith(":")):
+            raise ValueError(f"host {rest!r}")
+        host = f"[{host}]"
+        port_text = tail[1:] if tail else None
+    elif rest.count(":") == 1:
+        host, port_text = rest.split(":")
+    else:
+        host, port_text = rest, None
+    if port_text is not None:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"port {port_text!r}")
+        port = int(port_text)
+    if not is_hostname(host):
+        raise ValueError(f"host {host!r}")
+    return user, host, port
+
+
+def check_jump_hosts(value: object, where: str) -> tuple[str, ...]:
+    """A ProxyJump value: one or more comma-separated `[user@]host[:port]`; returns the hops."""
+    if not isinstance(value, str):
+        raise ConfigError(f"jump host {where} must be a string like \"[user@]host[:port]\", got {value!r}")
+    hops = tuple(value.split(","))
+    for hop in hops:
+        try:
+            if hop.startswith("-") or any(c in hop for c, _ in _DANGEROUS):
+                raise ValueError(hop)
+            split_jump_host(hop)
+        except ValueError:
+            raise _refuse("jump host", value, where, "\"[user@]host[:port]\" (several separated by commas)") from None
+    return hops
