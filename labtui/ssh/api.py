@@ -63,6 +63,15 @@ class HostKeyChanged(SshError):
     state = HostState.HOST_KEY_CHANGED
 
 
+class SshConfigError(SshError):
+    """The SSH settings for the host are wrong (IdentityFile missing, unreadable key, bad option).
+
+    Nothing was sent to the host; the hint says which setting to fix.
+    """
+
+    state = HostState.DOWN
+
+
 class CommandTimeout(SshError):
     """The command did not finish in time; the connection stays usable."""
 
