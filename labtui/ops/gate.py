@@ -1,0 +1,120 @@
+"""The post-deploy health gate: after a host is deployed, run its checks; when they fail within
+their window, roll the host back to its previous generation (policy `rollback`) or only report it
+(policy `report`). Everything it does is an event in the deploy stream, so the journal records it.
+
+Plug it into the orchestrator as the post-node hook:
+
+    before = await snapshot_before(hosts, shell)          # before the deploy starts
+    gate = make_post_deploy_gate(inventory, shell, "rollback", before=before)
+    ... orchestrator(..., post_node=gate)                  # gate(node, node_result) -> AsyncIterator[Event]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from labtui.deploy.events import Event, NodeResult, Output, Rollback, StageChanged
+from labtui.errors import UserError
+from labtui.inventory.model import Host, Inventory
+from labtui.ops.checks import failed_units_check, run_checks, snapshot_failed_units
+from labtui.ops.clock import REAL_CLOCK, Clock
+from labtui.ops.events import CheckResultEvent, RollbackResult
+from labtui.ops.generations import current_of, list_generations, rollback_target, switch_generation
+from labtui.ssh.api import RemoteShell
+
+GatePolicy = Literal["rollback", "report"]
+POLICIES: tuple[str, ...] = ("rollback", "report")
+
+
+async def snapshot_before(hosts: Sequence[Host], shell: RemoteShell) -> dict[str, frozenset[str]]:
+    """Each host's failed units now (call before the deploy starts). Hosts that cannot be asked are
+    left out; the gate then skips the failed-units comparison for them rather than guess."""
+    answers = await asyncio.gather(*(snapshot_failed_units(shell, h.name) for h in hosts))
+    return {h.name: units for h, units in zip(hosts, answers) if units is not None}
+
+
+@dataclass
+class PostDeployGate:
+    inventory: Inventory
+    shell: RemoteShell
+    policy: GatePolicy = "rollback"
+    before: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    clock: Clock = REAL_CLOCK
+    sudo_password: str | None = None  # for hosts with interactiveSudo, asked once by the caller
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise UserError(f"health gate policy `{self.policy}` is unknown; use `rollback` or `report`")
+
+    def checks_for(self, host: Host):
+        specs = list(host.checks)
+        if host.name in self.before:
+            specs.append(failed_units_check(self.before[host.name]))
+        return specs
+
+    async def __call__(self, node: str, result: NodeResult) -> AsyncIterator[Event]:
+        if result.outcome != "succeeded":
+            return
+        host = self.inventory.get(node)
+        system = host.system_profile
+        if result.profile is not None and system is not None and result.profile != system.name:
+            return  # checks are about the system; a home-manager profile is not gated
+        specs = self.checks_for(host)
+        if not specs:
+            return
+        profile = result.profile
+        yield StageChanged(ts=time.time(), node=node, profile=profile, stage="health")
+        failed: list[str] = []
+        async for check in run_checks(host, self.shell, specs, clock=self.clock):
+            yield CheckResultEvent(ts=time.time(), node=node, check=check.check, check_kind=check.kind, ok=check.ok,
+                                   attempts=check.attempts, message=check.message, duration=check.duration)
+            if not check.ok:
+                failed.append(f"{check.check}: {check.message}")
+        if not failed:
+            yield Output(ts=time.time(), node=node, stage="health", line=f"all {len(specs)} health checks passed")
+            return
+        summary = "health checks failed: " + "; ".join(failed)
+        if self.policy == "report":
+            yield NodeResult(ts=time.time(), node=node, profile=profile, outcome="failed", stage="health",
+                             message=summary)
+            return
+        async for event in self._roll_back(host, profile, summary):
+            yield event
+
+    async def _roll_back(self, host: Host, profile: str | None, summary: str) -> AsyncIterator[Event]:
+        node = host.name
+        try:
+            gens = await list_generations(self.shell, node)
+            current = current_of(gens)
+            target = rollback_target(gens, None)
+        except UserError as exc:
+            yield NodeResult(ts=time.time(), node=node, profile=profile, outcome="failed", stage="health",
+                             message=f"{summary}; cannot roll back: {exc.message}")
+            return
+        yield Output(ts=time.time(), node=node, stage="health",
+                     line=f"rolling back to generation {target.number} because {summary}")
+        outcome = await switch_generation(self.shell, host, target.number,
+                                          from_generation=current.number if current else None,
+                                          sudo_password=self.sudo_password)
+        for line in outcome.output.splitlines():
+            yield Output(ts=time.time(), node=node, stage="health", line=line, source="rollback")
+        yield RollbackResult(ts=time.time(), node=node, from_generation=outcome.from_generation,
+                             to_generation=target.number, ok=outcome.ok, message=outcome.message)
+        if outcome.ok:
+            yield Rollback(ts=time.time(), node=node, profile=profile, rollback_kind="health")
+            yield NodeResult(ts=time.time(), node=node, profile=profile, outcome="rolled_back", stage="health",
+                             message=f"{summary}; rolled back to generation {target.number}")
+        else:
+            yield NodeResult(ts=time.time(), node=node, profile=profile, outcome="failed", stage="health",
+                             message=f"{summary}; rollback failed: {outcome.message}")
+
+
+def make_post_deploy_gate(inventory: Inventory, shell: RemoteShell, policy: GatePolicy = "rollback", *,
+                          before: Mapping[str, frozenset[str]] | None = None, clock: Clock = REAL_CLOCK,
+                          sudo_password: str | None = None) -> PostDeployGate:
+    """The orchestrator's `post_node(node, NodeResult) -> AsyncIterator[Event]` hook."""
+    return PostDeployGate(inventory, shell, policy, dict(before or {}), clock, sudo_password)

@@ -1,0 +1,44 @@
+"""Running root commands on a host through its deploy settings, like deploy-rs does.
+
+deploy-rs prefixes remote commands with `<sudo> <user>` (default `sudo -u root`) only when the profile's
+`user` differs from the SSH user; with interactiveSudo it adds `-S -p ""` and pipes the password in.
+Generations, rollback and reboot act on the system profile, so the target user defaults to root.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+from dataclasses import dataclass
+
+from labtui.inventory.model import DEFAULT_SUDO, Host
+
+
+@dataclass(frozen=True)
+class Privilege:
+    prefix: str  # "" or e.g. "sudo -u root " (with the trailing space)
+    needs_password: bool  # interactiveSudo: the password goes to the command's stdin
+
+    def wrap(self, command: str) -> str:
+        """`command` (a shell snippet) run with the privileges; sh -c keeps `&&` chains under sudo."""
+        if not self.prefix:
+            return command
+        return f"{self.prefix}sh -c {shlex.quote(command)}"
+
+    def stdin(self, password: str | None) -> str | None:
+        return f"{password}\n" if self.needs_password and password is not None else None
+
+
+def privilege_for(host: Host) -> Privilege:
+    profile = host.system_profile
+    login = (profile.ssh_user if profile else None) or host.ssh.user or getpass.getuser()
+    target = (profile.user if profile else None) or "root"
+    sudo = profile.sudo if profile else DEFAULT_SUDO
+    interactive = bool(profile and profile.interactive_sudo)
+    if login == target:
+        return Privilege("", False)
+    if interactive:
+        # deploy-rs: only the default sudo gets -S -p ""; a custom one must read stdin itself.
+        base = f'sudo -u {shlex.quote(target)} -S -p ""' if sudo == DEFAULT_SUDO else f"{sudo} {shlex.quote(target)}"
+        return Privilege(base + " ", True)
+    return Privilege(f"{sudo} {shlex.quote(target)} ", False)
