@@ -143,6 +143,9 @@ class CommandRunner:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
+        mark_answered = getattr(self.parser, "mark_answered", None)
+        if mark_answered is not None:
+            mark_answered()
 
     async def cancel(self) -> None:
         """SIGINT, then SIGTERM, then SIGKILL to the process group, with grace periods; the result says cancelled."""
@@ -234,7 +237,7 @@ class CommandRunner:
         self._finished = True
         if self._password_task and not self._password_task.done():
             self._password_task.cancel()
-        exit_code = code if code >= 0 else 128 - code  # killed by a signal: shell convention
+        exit_code = code if code >= 0 else None  # None: killed by a signal
         for event in self.parser.finish(exit_code, self._clock(), cancelled=self.cancelled):
             self._emit(event)
         self._queue.put_nowait(None)

@@ -1,0 +1,434 @@
+"""One deploy run over several nodes: which processes to start, how many at once, one merged event stream.
+
+- parallel (default): one `deploy` process per node, at most `parallel` at once, each node with its own
+  outcome (deploy-rs itself is strictly sequential, deploy-rs#46);
+- atomic: ONE deploy-rs run over all targets with `--targets`, so deploy-rs revokes the nodes that already
+  succeeded when a later one fails;
+- nixos-rebuild: one process per host (parallel like deploy-rs).
+
+`DeployRun.events()` yields `run_started` first, then every node's events as they happen (events the
+parser could not attribute get the node of their process), each node's final `node_result`, and
+`run_result` last: `succeeded` only when every node succeeded or was dry-activated.
+
+The post-node hook (`post_node`): after a node's deploy-rs/nixos-rebuild result says `succeeded`, the
+run calls `post_node(node, result)` and forwards every event the async iterator yields. If the hook
+yields a `NodeResult` for that node, it REPLACES the provisional one as the node's final outcome (a health
+gate that rolled the node back yields `NodeResult(outcome="rolled_back", stage="health", ...)`). The
+provisional result is held back until the hook finishes, so consumers only see the final one. A hook that
+raises makes the node `failed` (stage "health") with the error as message. Hooks run outside the
+parallel slots: a slow health gate does not delay the next node's deploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+from labtui.deploy.commands import (
+    DeployRsOptions, NixosRebuildOptions, deploy_rs_argv, nixos_rebuild_command,
+)
+from labtui.deploy.events import Event, NodeResult, Output, RunResult, RunStarted, register_event
+from labtui.deploy.journal import new_run_id
+from labtui.deploy.lock import HostLocks
+from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
+from labtui.errors import ToolMissing, UserError
+from labtui.inventory.model import Host, Inventory
+
+DEFAULT_PARALLEL = 4
+ACTIONS = ("switch", "boot", "dry-activate", "test")
+DEPLOY_RS_HOW_TO_GET = ("install deploy-rs with `nix profile install github:serokell/deploy-rs` "
+                        "(or try it with `nix run github:serokell/deploy-rs -- --help`)")
+NIXOS_REBUILD_HOW_TO_GET = ("it comes with NixOS; elsewhere use `nix run nixpkgs#nixos-rebuild -- ...` or "
+                            "`nix profile install nixpkgs#nixos-rebuild`")
+GOOD_OUTCOMES = ("succeeded", "dry_activated")
+
+PostNodeHook = Callable[[str, NodeResult], AsyncIterator[Event]]
+
+
+@register_event
+@dataclass(frozen=True, kw_only=True)
+class PasswordPrompt(Event):
+    """deploy-rs asks for the sudo password of `hostname` (interactiveSudo); answer with `send_password`."""
+
+    kind: ClassVar[str] = "password_prompt"
+    node: str | None
+    hostname: str
+
+
+@register_event
+@dataclass(frozen=True, kw_only=True)
+class PromptAnswered(Event):
+    """The operator answered deploy-rs's question (never a password)."""
+
+    kind: ClassVar[str] = "prompt_answered"
+    node: str | None
+    yes: bool
+
+
+@dataclass
+class DeployRequest:
+    """What the operator asked for. `targets` are (node, profile or None for every profile) pairs."""
+
+    targets: list[tuple[str, str | None]]
+    method: str | None = None  # deploy-rs | nixos-rebuild; None: each host's own method from the inventory
+    action: str = "switch"  # switch | boot | dry-activate | test (test: nixos-rebuild only)
+    options: DeployRsOptions = field(default_factory=DeployRsOptions)  # CLI overrides (timeouts, skip_checks...)
+    nixos_rebuild: NixosRebuildOptions = field(default_factory=NixosRebuildOptions)
+    parallel: int | None = None  # None: labtui.toml [deploy] parallel, else 4
+    atomic: bool = False
+    interactive: bool = False  # run deploy-rs --interactive and relay its question to the operator
+    flake: str | None = None  # None: the inventory's flake
+    stall_after: float | None = 120.0
+    # For detached runs (supervisor): "module:factory", factory(inventory, request) -> PostNodeHook | None.
+    post_node: str | None = None
+    deploy_program: str = "deploy"
+    nixos_rebuild_program: str = "nixos-rebuild"
+
+    def nodes(self) -> list[str]:
+        return list(dict.fromkeys(node for node, _ in self.targets))
+
+
+@dataclass
+class _Job:
+    """One process of the run."""
+
+    name: str  # the node, or "atomic"
+    nodes: list[str]
+    targets: list[tuple[str, str | None]]
+    argv: list[str]
+    extra_env: dict[str, str]
+    method: str
+    use_pty: bool
+    runner: CommandRunner | None = None
+
+
+def default_parallel(inventory: Inventory) -> int:
+    """labtui.toml `[deploy] parallel` (Inventory.deploy), else 4."""
+    configured = getattr(getattr(inventory, "deploy", None), "parallel", None)
+    return configured if isinstance(configured, int) and configured >= 1 else DEFAULT_PARALLEL
+
+
+def find_program(name: str, method: str) -> str:
+    """Absolute path of `deploy`/`nixos-rebuild` on PATH, or ToolMissing saying how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissing(name, DEPLOY_RS_HOW_TO_GET if method == "deploy-rs" else NIXOS_REBUILD_HOW_TO_GET)
+    return path
+
+
+def load_hook(spec: str, inventory: Inventory, request: DeployRequest) -> PostNodeHook | None:
+    module_name, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(inventory, request)
+
+
+class DeployRun:
+    """A deploy of several nodes, as one stream of events. Create it, then iterate `events()` once."""
+
+    def __init__(self, request: DeployRequest, inventory: Inventory, *, run_id: str | None = None,
+                 ask_password: Callable[[str | None, str], Awaitable[str | None]] | None = None,
+                 post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
+                 on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
+                 env: dict[str, str] | None = None) -> None:
+        self.request = request
+        self.inventory = inventory
+        self.run_id = run_id or new_run_id()
+        self.post_node = post_node
+        self._ask_password = ask_password
+        self._timings = timings or RunnerTimings(stall_after=request.stall_after)
+        self._on_raw = on_raw
+        self._env = env
+        self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
+        self._cancelled = False
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
+        self._started = False
+        self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
+        self.hosts = {node: inventory.get(node) for node in request.nodes()}
+        self.jobs = self._plan()
+
+    # ---- planning ----------------------------------------------------------------------------------
+
+    @property
+    def argvs(self) -> list[list[str]]:
+        return [job.argv for job in self.jobs]
+
+    @property
+    def flake(self) -> str:
+        return self.request.flake or self.inventory.flake
+
+    def _method(self, host: Host) -> str:
+        method = self.request.method or host.method
+        if method not in ("deploy-rs", "nixos-rebuild"):
+            raise UserError(f"unknown deploy method `{method}`; use deploy-rs or nixos-rebuild")
+        return method
+
+    def _profiles(self, node: str, profile: str | None):
+        host = self.hosts[node]
+        if profile is None:
+            return list(host.profiles)
+        try:
+            return [host.profile(profile)]
+        except KeyError:
+            names = ", ".join(p.name for p in host.profiles) or "none"
+            raise UserError(f"host `{node}` has no profile `{profile}` (profiles: {names}); "
+                            f"use {node} or {node}.PROFILE") from None
+
+    def _plan(self) -> list[_Job]:
+        r = self.request
+        if not r.targets:
+            raise UserError("nothing to deploy: name at least one host (HOST, HOST.PROFILE, a glob or @tag)")
+        if r.action not in ACTIONS:
+            raise UserError(f"unknown action `{r.action}`; use one of {', '.join(ACTIONS)}")
+        by_method: dict[str, list[tuple[str, str | None]]] = {}
+        for node, profile in r.targets:
+            host = self.hosts[node]
+            self._profiles(node, profile)  # validates the profile name
+            by_method.setdefault(self._method(host), []).append((node, profile))
+        jobs: list[_Job] = []
+        if "deploy-rs" in by_method:
+            targets = by_method["deploy-rs"]
+            if r.action == "test":
+                raise UserError("deploy-rs has no `test` action; use --method nixos-rebuild for `test`")
+            if r.atomic:
+                jobs.append(self._deploy_rs_job("atomic", targets))
+            else:
+                for node in dict.fromkeys(n for n, _ in targets):
+                    jobs.append(self._deploy_rs_job(node, [t for t in targets if t[0] == node]))
+        if "nixos-rebuild" in by_method:
+            if r.atomic:
+                raise UserError("--atomic needs deploy-rs (it revokes succeeded nodes); drop --atomic or use "
+                                "--method deploy-rs")
+            for node in dict.fromkeys(n for n, _ in by_method["nixos-rebuild"]):
+                argv, env = nixos_rebuild_command(self.flake, self.hosts[node], r.action, r.nixos_rebuild,
+                                                  program=r.nixos_rebuild_program)
+                jobs.append(_Job(node, [node], [(node, None)], argv, env, "nixos-rebuild", use_pty=False))
+        return jobs
+
+    def _deploy_rs_job(self, name: str, targets: list[tuple[str, str | None]]) -> _Job:
+        options = replace(self.request.options, interactive=self.request.interactive,
+                          dry_activate=self.request.action == "dry-activate" or self.request.options.dry_activate,
+                          boot=self.request.action == "boot" or self.request.options.boot)
+        # A whole node as the only target of its process: `.#node` deploys all its profiles in order.
+        argv = deploy_rs_argv(self.flake, targets, options, program=self.request.deploy_program)
+        sudo = options.interactive_sudo
+        use_pty = bool(sudo) if sudo is not None else any(
+            p.interactive_sudo for node, prof in targets for p in self._profiles(node, prof))
+        return _Job(name, list(dict.fromkeys(n for n, _ in targets)), targets, argv, {}, "deploy-rs", use_pty)
+
+    def _parser(self, job: _Job):
+        if job.method == "nixos-rebuild":
+            from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
+
+            return NixosRebuildParser(job.nodes[0], self.request.action)
+        from labtui.deploy.parse.deploy_rs import DeployRsParser
+
+        o = self.request.options
+        confirm: dict[tuple[str, str], int] = {}
+        activation: dict[tuple[str, str], int] = {}
+        auto_rollback: dict[tuple[str, str], bool] = {}
+        for node, profile in job.targets:
+            for p in self._profiles(node, profile):
+                auto_rollback[(node, p.name)] = o.auto_rollback if o.auto_rollback is not None else p.auto_rollback
+                confirm[(node, p.name)] = o.confirm_timeout if o.confirm_timeout is not None else p.confirm_timeout
+                activation[(node, p.name)] = (o.activation_timeout if o.activation_timeout is not None
+                                              else p.effective_activation_timeout)
+        return DeployRsParser(job.targets, confirm_timeouts=confirm, activation_timeouts=activation,
+                                    auto_rollbacks=auto_rollback,
+                                    dry_activate=self.request.action == "dry-activate",
+                                    boot=self.request.action == "boot")
+
+    def node_for_hostname(self, hostname: str) -> str | None:
+        for node, host in self.hosts.items():
+            if hostname in (host.hostname, node):
+                return node
+        return None
+
+    # ---- control -----------------------------------------------------------------------------------
+
+    def acquire_locks(self) -> None:
+        """Take the per-host locks now (HostLocked names the holder); `events()` does it otherwise."""
+        if self._locks is not None and not self._locks._fds:
+            self._locks.acquire()
+
+    def release_locks(self) -> None:
+        if self._locks is not None:
+            self._locks.release()
+
+    @property
+    def pending_prompts(self) -> list[str]:
+        """Jobs (node names, or "atomic") whose deploy-rs waits for a yes/no."""
+        return [j.name for j in self.jobs if j.runner is not None and j.runner.parser.awaiting_answer
+                and j.runner.exit_code is None]
+
+    @property
+    def pending_passwords(self) -> list[str]:
+        return [h for h, f in self._password_waiters.items() if not f.done()]
+
+    def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+        """Answer deploy-rs's "Are you sure?" for `node`'s process (or every waiting one)."""
+        for job in self.jobs:
+            if job.runner is None or not job.runner.parser.awaiting_answer:
+                continue
+            if node is not None and node != job.name and node not in job.nodes:
+                continue
+            job.runner.answer("yes" if yes else "no")
+            self._queue.put_nowait(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
+                                                  yes=yes))
+
+    def send_password(self, hostname: str, password: str | None) -> None:
+        """The sudo password for `hostname` (None: cancel). Kept only until written to deploy-rs's terminal."""
+        waiter = self._password_waiters.get(hostname)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(password)
+
+    async def cancel(self) -> None:
+        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start."""
+        self._cancelled = True
+        for waiter in self._password_waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        await asyncio.gather(*(j.runner.cancel() for j in self.jobs if j.runner is not None))
+
+    # ---- running -----------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        if self._started:
+            raise RuntimeError("DeployRun.events() can be iterated only once")
+        self._started = True
+        self.acquire_locks()
+        try:
+            nodes = self.request.nodes()
+            methods = sorted({j.method for j in self.jobs})
+            yield RunStarted(ts=time.time(), run_id=self.run_id, method=",".join(methods), nodes=nodes,
+                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs)
+            finals: dict[tuple[str, str | None], NodeResult] = {}
+            worker = asyncio.ensure_future(self._run_jobs())
+            try:
+                while True:
+                    event = await self._queue.get()
+                    if event is None:
+                        break
+                    if isinstance(event, NodeResult):
+                        finals[(event.node, event.profile)] = event
+                    yield event
+                await worker
+            finally:
+                if not worker.done():
+                    await self.cancel()
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await worker
+            # A node its process never reported on (it should not happen): say so instead of guessing.
+            reported = {node for node, _ in finals}
+            for node in nodes:
+                if node not in reported:
+                    result = NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+                                        stage=None, message="cancelled before it started" if self._cancelled
+                                        else "no result from the deploy process")
+                    finals[(node, None)] = result
+                    yield result
+            ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
+            outcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
+            yield RunResult(ts=time.time(), outcome=outcome,
+                            exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
+        finally:
+            self.release_locks()
+
+    async def _run_jobs(self) -> None:
+        slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
+        hooks: list[asyncio.Task[None]] = []
+
+        async def run_job(job: _Job) -> None:
+            async with slots:
+                if self._cancelled:
+                    return
+                try:
+                    await self._run_one(job, hooks)
+                except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
+                    now = time.time()
+                    self._queue.put_nowait(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                                                  stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
+                                                  source="raw"))
+                    for node in job.nodes:
+                        self._queue.put_nowait(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                                                          stage=None, message=f"could not run {job.argv[0]}: {exc}"))
+
+        try:
+            await asyncio.gather(*(run_job(job) for job in self.jobs))
+            # Hooks may start more hooks' worth of events; wait for all of them.
+            while hooks:
+                await hooks.pop(0)
+        finally:
+            self._queue.put_nowait(None)
+
+    async def _run_one(self, job: _Job, hooks: list[asyncio.Task[None]]) -> None:
+        single = job.name if job.name != "atomic" else None
+        runner = CommandRunner(
+            job.argv, self._parser(job), env=self._env, extra_env=job.extra_env, use_pty=job.use_pty,
+            ask_password=lambda hostname: self._password(hostname),
+            on_raw=(lambda text, name=job.name: self._on_raw(name, text)) if self._on_raw else None,
+            timings=self._timings)
+        job.runner = runner
+        async for event in runner.events():
+            if single is not None:
+                event = with_node(event, single)
+            if isinstance(event, RunResult):
+                continue  # the run's outcome is decided over all jobs
+            if isinstance(event, NodeResult):
+                key = (event.node, event.profile)
+                if key in self._gating:
+                    self._gating[key] = True  # a later result (deploy-rs revoked it) beats the gate's
+                if event.outcome == "succeeded" and self.post_node is not None:
+                    self._gating[key] = False
+                    hooks.append(asyncio.ensure_future(self._gate(event)))
+                    continue
+            self._queue.put_nowait(event)
+
+    async def wait_late_output(self) -> None:
+        """Wait until orphaned children of the finished processes closed their output (or were ended)."""
+        await asyncio.gather(*(j.runner.late_output_done.wait() for j in self.jobs if j.runner is not None))
+
+    async def _gate(self, provisional: NodeResult) -> None:
+        """Run the post-node hook; its NodeResult (if any) becomes the node's final outcome."""
+        final = provisional
+        assert self.post_node is not None
+        try:
+            async for event in self.post_node(provisional.node, provisional):
+                if isinstance(event, NodeResult) and event.node == provisional.node:
+                    final = event
+                    continue
+                self._queue.put_nowait(event)
+        except Exception as exc:  # a broken hook must not leave the node looking fine
+            final = replace(provisional, ts=time.time(), outcome="failed", stage="health",
+                            message=f"post-deploy hook failed: {exc}")
+        if not self._gating.pop((provisional.node, provisional.profile), False):
+            self._queue.put_nowait(final)
+
+    async def _password(self, hostname: str) -> str | None:
+        node = self.node_for_hostname(hostname)
+        if self._ask_password is not None:
+            return await self._ask_password(node, hostname)
+        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._password_waiters[hostname] = waiter
+        self._queue.put_nowait(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
+        try:
+            return await waiter
+        finally:
+            self._password_waiters.pop(hostname, None)
+
+
+def operator_name() -> str:
+    from labtui.deploy.lock import _operator
+
+    return _operator()
+
+
+__all__ = ["DeployRequest", "DeployRun", "PasswordPrompt", "PromptAnswered", "PostNodeHook", "default_parallel",
+           "find_program", "load_hook", "operator_name", "GOOD_OUTCOMES", "DEFAULT_PARALLEL"]
