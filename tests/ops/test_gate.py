@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from labtui.deploy.events import NodeResult, Rollback, event_from_dict
+from labtui.errors import UserError
+from labtui.ops.events import CheckResultEvent, RollbackResult
+from labtui.ops.gate import make_post_deploy_gate, snapshot_before
+from labtui.sim.state import Generation, fake_store_path
+
+
+def deploy_new_generation(lab, name, *, breaks=()):
+    """What a deploy does to a simulated host: a new current generation, maybe with broken units."""
+    with lab.update(name) as sim:
+        number = max(g.number for g in sim.generations) + 1
+        sim.generations.append(Generation(number, "2026-11-26T12:00:00Z", fake_store_path(f"sys-{number}"),
+                                          "24.05.9", sim.generation(sim.current).kernel))
+        sim.current = number
+        for unit in breaks:
+            sim.units[unit] = "failed"
+
+
+def succeeded(node):
+    return NodeResult(ts=0, node=node, profile="system", outcome="succeeded", stage="confirm")
+
+
+async def test_gate_rolls_back_on_new_failed_unit(lab, shell, inventory, clock):
+    before = await snapshot_before(list(inventory.hosts), shell)
+    assert before["web1"] == frozenset()
+    deploy_new_generation(lab, "web1", breaks=("nginx.service",))
+    gate = make_post_deploy_gate(inventory, shell, "rollback", before=before, clock=clock)
+    events = [e async for e in gate("web1", succeeded("web1"))]
+    checks = {e.check: e.ok for e in events if isinstance(e, CheckResultEvent)}
+    assert checks == {"nginx up": False, "no new failed units": False}
+    rollback = [e for e in events if isinstance(e, Rollback)]
+    assert rollback and rollback[0].rollback_kind == "health"
+    result = [e for e in events if isinstance(e, RollbackResult)][0]
+    assert (result.from_generation, result.to_generation, result.ok) == (4, 3, True)
+    final = events[-1]
+    assert isinstance(final, NodeResult) and final.outcome == "rolled_back" and final.stage == "health"
+    assert lab.load("web1").current == 3
+    # Every event survives the journal's JSON round trip.
+    for event in events:
+        assert event_from_dict(event.to_dict()) == event
+
+
+async def test_gate_report_policy_only_reports(lab, shell, inventory, clock):
+    deploy_new_generation(lab, "web1", breaks=("nginx.service",))
+    gate = make_post_deploy_gate(inventory, shell, "report", clock=clock)
+    events = [e async for e in gate("web1", succeeded("web1"))]
+    assert events[-1].outcome == "failed" and "nginx.service is failed" in events[-1].message
+    assert lab.load("web1").current == 4
+
+
+async def test_gate_passes_healthy_hosts_and_skips_failed_deploys(lab, shell, inventory, clock):
+    deploy_new_generation(lab, "web2")
+    gate = make_post_deploy_gate(inventory, shell, "rollback", before={"web2": frozenset()}, clock=clock)
+    events = [e async for e in gate("web2", succeeded("web2"))]
+    assert not [e for e in events if isinstance(e, NodeResult)]
+    assert events[-1].line == "all 2 health checks passed"
+    failed = replace(succeeded("web2"), outcome="failed")
+    assert [e async for e in gate("web2", failed)] == []
+
+
+async def test_gate_check_recovers_within_window(lab, shell, inventory, clock):
+    deploy_new_generation(lab, "web1", breaks=("nginx.service",))
+
+    def recover(c):
+        with lab.update("web1") as sim:
+            sim.units["nginx.service"] = "active"
+
+    clock.on_sleep = recover
+    gate = make_post_deploy_gate(inventory, shell, "rollback", clock=clock)
+    events = [e async for e in gate("web1", succeeded("web1"))]
+    [check] = [e for e in events if isinstance(e, CheckResultEvent)]
+    assert check.ok and check.attempts == 2
+    assert lab.load("web1").current == 4
+
+
+def test_bad_policy():
+    with pytest.raises(UserError, match="policy"):
+        make_post_deploy_gate(None, None, "panic")

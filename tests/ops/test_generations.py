@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from labtui.errors import UserError
+from labtui.ops.generations import (diff_generations, list_generations, parse_diff_closures, parse_generations,
+                                    rollback_target, switch_command, switch_generation)
+from labtui.ops.privilege import privilege_for
+from tests.ops.conftest import inv_host
+
+RECORDED = (
+    "current\t/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-nas-24.05.2\n"
+    "booted\t/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-nas-24.05.1\n"
+    "profile\tsystem-2-link\n"
+    "gen\t1\t1700000000\t/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-nas-24.05.1\t24.05.1"
+    "\t/nix/store/cccccccccccccccccccccccccccccccc-linux-6.6.30/bzImage\n"
+    "gen\t10\t1700100000\t/nix/store/dddddddddddddddddddddddddddddddd-nixos-system-nas-24.05.3\t24.05.3"
+    "\t/nix/store/cccccccccccccccccccccccccccccccc-linux-6.6.31/bzImage\n"
+    "gen\t2\t1700050000\t/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-nas-24.05.2\t24.05.2\t\n"
+)
+
+
+def test_parse_recorded_listing():
+    gens = parse_generations(RECORDED)
+    assert [g.number for g in gens] == [1, 2, 10]
+    assert gens[0].booted and not gens[0].current and gens[0].kernel == "6.6.30"
+    assert gens[1].current and gens[1].default and gens[1].kernel == ""
+    assert gens[2].date == "2023-11-16T02:00:00Z" and gens[2].nixos_version == "24.05.3"
+
+
+def test_rollback_target_previous_and_missing():
+    gens = parse_generations(RECORDED)
+    assert rollback_target(gens, None).number == 1
+    assert rollback_target(gens, 10).number == 10
+    with pytest.raises(UserError, match=r"generation 7 does not exist \(have 1, 2, 10\)"):
+        rollback_target(gens, 7)
+
+
+def test_parse_diff_closures():
+    changes = parse_diff_closures("firefox: 120.0 → 121.0, +3.1 MiB\n\x1b[1mzstd\x1b[0m: ∅ → 1.5.5, +1.2 MiB\n"
+                                  "nixos-system-nas: 24.05.1 → 24.05.2\nlibfoo: -20.0 KiB\n")
+    assert [(c.package, c.change, c.size_delta) for c in changes] == [
+        ("firefox", "120.0 → 121.0", "+3.1 MiB"), ("zstd", "∅ → 1.5.5", "+1.2 MiB"),
+        ("nixos-system-nas", "24.05.1 → 24.05.2", ""), ("libfoo", "", "-20.0 KiB")]
+
+
+async def test_list_on_sim_marks_current_and_booted(shell):
+    gens = await list_generations(shell, "db1")
+    assert [g.number for g in gens] == [1, 2, 3]
+    assert [(g.current, g.booted) for g in gens] == [(False, False), (False, True), (True, False)]
+    assert gens[2].kernel == "6.6.31" and gens[2].nixos_version == "24.05.3"
+
+
+async def test_switch_really_moves_the_host(lab, shell):
+    host = inv_host("web1")
+    outcome = await switch_generation(shell, host, 1, from_generation=3)
+    assert outcome.ok and outcome.message == "switched from generation 3 to 1"
+    assert lab.load("web1").current == 1
+    gens = await list_generations(shell, "web1")
+    assert [g.number for g in gens if g.current] == [1]
+
+
+async def test_switch_to_missing_generation_fails_cleanly(lab, shell):
+    outcome = await switch_generation(shell, inv_host("web1"), 99)
+    assert not outcome.ok and "generation 99 does not exist" in outcome.message
+    assert lab.load("web1").current == 3
+
+
+async def test_unreachable_host_is_a_clear_error(lab, shell):
+    with lab.update("web1") as sim:
+        sim.reachable = False
+    with pytest.raises(UserError, match="web1: cannot list generations"):
+        await list_generations(shell, "web1")
+
+
+async def test_diff_between_generations(shell):
+    changes = await diff_generations(shell, "db1", 2, 3)
+    packages = [c.package for c in changes]
+    assert "nixos-system-db1" in packages and "linux" in packages
+    with pytest.raises(UserError, match="generation 9 does not exist"):
+        await diff_generations(shell, "db1", 2, 9)
+
+
+def test_privilege_follows_deploy_rs_rules():
+    assert privilege_for(inv_host("a")).prefix == ""
+    admin = privilege_for(inv_host("a", ssh_user="admin"))
+    assert admin.prefix == "sudo -u root " and not admin.needs_password
+    assert admin.wrap(switch_command(3)).startswith("sudo -u root sh -c 'nix-env -p")
+    interactive = privilege_for(inv_host("a", ssh_user="admin", interactive_sudo=True))
+    assert interactive.prefix == 'sudo -u root -S -p "" ' and interactive.stdin("pw") == "pw\n"
+
+
+async def test_switch_through_sudo_on_sim(lab, shell):
+    outcome = await switch_generation(shell, inv_host("web1", ssh_user="admin"), 2)
+    assert outcome.ok and lab.load("web1").current == 2
