@@ -142,6 +142,7 @@ class RunResult(Event):
     kind: ClassVar[str] = "run_result"
     outcome: RunOutcome
     exit_code: int | None
+    message: str = ""  # why the run failed or was cancelled, in one line ("" on success)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
