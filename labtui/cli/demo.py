@@ -1,0 +1,34 @@
+"""`labtui demo`: open labtui on an embedded simulated lab (no network, no root, no Nix)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (also: LABTUI_ASCII=1)")
+    parser.add_argument("--keep", action="store_true", help="keep the demo lab's directory after quitting")
+    parser.add_argument("--dir", metavar="PATH", help="build the demo lab in PATH instead of a temporary directory")
+    parser.add_argument("--no-ticker", action="store_true", help="no background activity (loads, journal lines)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.demo.runtime import DemoLab
+    from labtui.tui.glyphs import ascii_requested
+
+    async def main() -> int:
+        demo = DemoLab(args.dir, ticker=not args.no_ticker, keep=args.keep)
+        await demo.start()
+        try:
+            demo.apply_env()
+            app = demo.app(ascii_mode=ascii_requested(args.ascii))
+            await app.run_async()
+        finally:
+            await demo.close()
+        if args.keep or args.dir:
+            print(f"demo lab kept in {demo.root}")
+        return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,164 @@
+"""The embedded demo lab, running: state on disk, SSH servers on loopback, emulators on PATH, a ticker.
+
+    async with DemoLab() as demo:
+        app = demo.app()          # LabApp over the real SSH pool, status poller and deploy engine
+        await app.run_async()
+
+Nothing here needs network, root or Nix. Deploys run the deploy-rs/nixos-rebuild emulators
+(labtui.sim.emulators) found first on PATH, which change the same host state the SSH servers answer
+from: a deploy moves a host to a new generation, printer-pi's breaks ssh and rolls back after its
+confirm timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from labtui.demo.inventory import demo_inventory
+from labtui.demo.lab import create_demo_lab
+from labtui.demo.ticker import run_ticker
+from labtui.inventory.model import Inventory
+from labtui.sim.server import SimSshServers
+from labtui.sim.state import SimLab
+
+FLAKE_README = """This directory stands in for the flake of labtui's embedded demo lab.
+The hosts are simulated (labtui.demo); deploys run emulators of deploy-rs and nixos-rebuild.
+"""
+
+
+class DemoLab:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, now: float | None = None,
+                 ticker: bool = True, keep: bool = False) -> None:
+        self._own_root = root is None
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="labtui-demo-"))
+        self.now = now
+        self.with_ticker = ticker
+        self.keep = keep
+        self.lab: SimLab | None = None
+        self.servers: SimSshServers | None = None
+        self.inventory: Inventory | None = None
+        self.env: dict[str, str] = {}
+        self.emulators = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self.pool: Any = None
+
+    @property
+    def flake_dir(self) -> Path:
+        return self.root / "flake"
+
+    async def start(self) -> DemoLab:
+        self.lab = create_demo_lab(self.root / "hosts", now=self.now if self.now is not None else time.time())
+        self.servers = SimSshServers(self.lab, self.root / "ssh")
+        await self.servers.start()
+        self.flake_dir.mkdir(parents=True, exist_ok=True)
+        (self.flake_dir / "README").write_text(FLAKE_README)
+        ports = {h: self.servers.port(h) for h in self.servers.hosts}
+        self.inventory = demo_inventory(self.flake_dir, ports, self.servers.client_key_path,
+                                        self.servers.known_hosts_path)
+        bin_dir = self.root / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        self.emulators = self._install_emulators(bin_dir)
+        # Deploys (and their detached supervisors) are subprocesses: they learn about the lab from the
+        # environment. The journal goes into the demo directory, not the operator's real history.
+        self.env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "LABTUI_SIM_LAB": str(self.lab.root),
+            "XDG_STATE_HOME": str(self.root / "state"),
+            "XDG_CACHE_HOME": str(self.root / "cache"),
+            "XDG_RUNTIME_DIR": str(self.root / "run"),
+        }
+        for sub in ("state", "cache", "run"):
+            (self.root / sub).mkdir(exist_ok=True)
+        if self.with_ticker:
+            self._ticker = asyncio.get_running_loop().create_task(run_ticker(self.lab))
+        return self
+
+    @staticmethod
+    def _install_emulators(bin_dir: Path) -> bool:
+        try:
+            from labtui.sim.emulators import install_emulators
+        except ModuleNotFoundError:
+            return False
+        install_emulators(bin_dir)
+        return True
+
+    def apply_env(self) -> None:
+        """Put the demo's environment into os.environ (the demo process only; close() restores it)."""
+        for key, value in self.env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def flake_path(self, host: str) -> str | None:
+        """What the demo 'flake' builds for `host` (the drift resolver)."""
+        assert self.lab is not None
+        try:
+            return self.lab.load(host).flake_path
+        except FileNotFoundError:
+            return None
+
+    def make_pool(self):
+        from labtui.ssh.pool import SshPool
+
+        assert self.inventory is not None and self.servers is not None
+        self.pool = SshPool(self.inventory.hosts, known_hosts=[self.servers.known_hosts_path],
+                            client_keys=[self.servers.client_key_path], config=None,
+                            keepalive_interval=2.0, keepalive_count_max=2, connect_timeout=3.0)
+        return self.pool
+
+    def app(self, **kwargs: Any):
+        """The LabApp on this lab: real SSH, the status poller, the deploy engine and the journal."""
+        from labtui.tui.adapters import CoreDeployStarter, CoreOps, JournalHistory, status_source
+        from labtui.tui.app import LabApp
+
+        assert self.inventory is not None
+        pool = self.pool or self.make_pool()
+        try:
+            status = status_source(self.inventory, pool, resolver=self.resolver())
+            kwargs.setdefault("subtitle", "demo lab")
+        except ModuleNotFoundError:
+            # The status poller has not landed in this build: read the lab state directly.
+            from labtui.demo.status import SimStatusSource
+
+            assert self.lab is not None
+            status = SimStatusSource(self.lab, time.time, follow=True)
+            kwargs.setdefault("subtitle", "demo lab (status read in-process)")
+        return LabApp(self.inventory, status, deploy=CoreDeployStarter(self.inventory) if self.emulators else None,
+                      history=JournalHistory(), ops=CoreOps(pool), **kwargs)
+
+    def resolver(self):
+        """Flake-path resolver for the status poller, answering from the simulated flake."""
+        from labtui.demo.resolve import DemoResolver
+
+        return DemoResolver(self)
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.close()
+        if self.servers is not None:
+            await self.servers.close()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if self._own_root and not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    async def __aenter__(self) -> DemoLab:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,258 @@
+"""Modal dialogs: deploy options, typing a critical host's name, deploy-rs' plan, sudo password, quit."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
+
+from labtui.deploy.events import Prompt
+from labtui.inventory.model import Host
+from labtui.tui.format import short_store_path
+from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice
+
+# Options shown as checkboxes: (attribute of DeployChoice, label, methods it applies to)
+_OPTIONS = (
+    ("magic_rollback", "magic rollback (confirm or roll back)", ("deploy-rs",)),
+    ("auto_rollback", "auto rollback on activation failure", ("deploy-rs",)),
+    ("skip_checks", "skip flake checks (-s)", ("deploy-rs",)),
+    ("show_plan", "show deploy-rs' plan and ask before deploying", ("deploy-rs",)),
+)
+
+
+class DeployDialog(ModalScreen[DeployChoice | None]):
+    """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s,enter", "confirm", "Deploy", priority=True),
+        Binding("m", "cycle('method')", "Method"),
+        Binding("a", "cycle('action')", "Action"),
+        Binding("p", "cycle('mode')", "Parallel/atomic"),
+    ]
+
+    def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
+        super().__init__()
+        self.hosts = hosts
+        self.default_method = default_method if default_method in METHODS else "deploy-rs"
+
+    def compose(self) -> ComposeResult:
+        names = ", ".join(h.name + (" (critical)" if h.critical else "") for h in self.hosts)
+        with Vertical(id="dialog"):
+            yield Label(Text.assemble(("Deploy ", "bold"), (f"{len(self.hosts)} host(s): ", ""), (names, "bold")),
+                        id="dialog-title")
+            with Horizontal(id="dialog-choices"):
+                with Vertical(classes="choice"):
+                    yield Label("method [b]m[/b]")
+                    with RadioSet(id="method"):
+                        for m in METHODS:
+                            yield RadioButton(m, value=m == self.default_method)
+                with Vertical(classes="choice"):
+                    yield Label("action [b]a[/b]")
+                    with RadioSet(id="action"):
+                        for a in ACTIONS:
+                            yield RadioButton(a, value=a == "switch")
+                with Vertical(classes="choice"):
+                    yield Label("hosts [b]p[/b]")
+                    with RadioSet(id="mode"):
+                        for m in MODES:
+                            yield RadioButton(m, value=m == "parallel")
+            with Vertical(id="dialog-options"):
+                for attr, label, _ in _OPTIONS:
+                    yield Checkbox(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
+            yield Static(id="dialog-note")
+            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle",
+                         id="dialog-keys")
+
+    def on_mount(self) -> None:
+        self._refresh_note()
+        self.query_one("#method", RadioSet).focus()
+
+    def _pressed(self, set_id: str) -> str:
+        rs = self.query_one(f"#{set_id}", RadioSet)
+        button = rs.pressed_button
+        return str(button.label) if button is not None else ""
+
+    def action_cycle(self, set_id: str) -> None:
+        rs = self.query_one(f"#{set_id}", RadioSet)
+        buttons = list(rs.query(RadioButton))
+        index = rs.pressed_index
+        buttons[(index + 1) % len(buttons)].value = True
+        self._refresh_note()
+
+    @on(RadioSet.Changed)
+    @on(Checkbox.Changed)
+    def _changed(self) -> None:
+        self._refresh_note()
+
+    def _refresh_note(self) -> None:
+        method, action, mode = self._pressed("method"), self._pressed("action"), self._pressed("mode")
+        for attr, _, methods in _OPTIONS:
+            self.query_one(f"#opt-{attr}", Checkbox).disabled = method not in methods
+        notes = []
+        if method == "deploy-rs":
+            if mode == "atomic":
+                notes.append("atomic: one deploy-rs run over all hosts; a failure rolls back those that succeeded")
+            else:
+                notes.append("parallel: one deploy-rs per host at the same time; each succeeds or fails alone")
+            if action != "switch":
+                notes.append(f"{action}: no magic rollback (nothing to confirm)")
+        else:
+            notes.append("nixos-rebuild: no rollback safety net; a broken config stays until you roll back")
+            if mode == "atomic":
+                notes.append("nixos-rebuild has no atomic mode: hosts are deployed one after another")
+        crit = [h.name for h in self.hosts if h.critical]
+        if crit:
+            notes.append(f"critical: you will type {', '.join(crit)} to confirm")
+        self.query_one("#dialog-note", Static).update("\n".join(notes))
+
+    def choice(self) -> DeployChoice:
+        values = {attr: self.query_one(f"#opt-{attr}", Checkbox).value for attr, _, _ in _OPTIONS}
+        method = self._pressed("method")
+        if method != "deploy-rs":
+            values["show_plan"] = False
+        return DeployChoice(hosts=tuple(h.name for h in self.hosts), method=method,
+                            action=self._pressed("action"), mode=self._pressed("mode"), **values)
+
+    def action_confirm(self) -> None:
+        self.dismiss(self.choice())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TypeNameDialog(ModalScreen[bool]):
+    """Critical hosts: the operator types each name (k9s' "type the name to delete" habit)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="narrow"):
+            yield Label(Text.assemble(("Critical host" + ("s" if len(self.names) > 1 else ""), "bold red"),
+                                      (": type ", ""), (" ".join(self.names), "bold"), (" to deploy", "")))
+            yield Input(placeholder=" ".join(self.names), id="typed")
+            yield Static("[b]enter[/b] confirm  [b]esc[/b] cancel", id="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()
+
+    @on(Input.Submitted, "#typed")
+    def _submitted(self, event: Input.Submitted) -> None:
+        typed = event.value.split()
+        if sorted(typed) == sorted(self.names):
+            self.dismiss(True)
+        else:
+            self.notify(f"that is not {' '.join(self.names)}; type the name(s) exactly or press esc",
+                        severity="warning")
+            event.input.value = ""
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class PlanDialog(ModalScreen[bool]):
+    """deploy-rs --interactive printed its plan: show it and answer by key (y deploys, n/esc cancels)."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Deploy"),
+        Binding("n", "answer(False)", "Cancel"),
+        Binding("escape", "answer(False)", "Cancel", show=False),
+    ]
+
+    def __init__(self, prompt: Prompt) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Label(Text("The plan deploy-rs printed", style="bold"))
+            table = DataTable(id="plan", cursor_type="none", show_cursor=False)
+            yield table
+            yield Label(self.prompt.question)
+            yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#plan", DataTable)
+        table.add_columns("node", "profile", "user", "ssh user", "hostname", "store path")
+        for e in self.prompt.plan:
+            table.add_row(e.node, e.profile, e.user or "-", e.ssh_user or "-", e.hostname or "-",
+                          short_store_path(e.path))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class PasswordDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="narrow"):
+            yield Label(Text.assemble(("sudo password", "bold"), (" for ", ""), (self.host, "bold")))
+            yield Input(password=True, id="password")
+            yield Static("[b]enter[/b] send  [b]esc[/b] cancel the deploy", id="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#password", Input).focus()
+
+    @on(Input.Submitted, "#password")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class QuitDialog(ModalScreen[str]):
+    """Quitting while a deploy runs: leave it running, cancel it, or stay."""
+
+    BINDINGS = [
+        Binding("l", "choose('leave')", "Quit, leave it running"),
+        Binding("x", "choose('cancel')", "Cancel deploy and quit"),
+        Binding("escape,n", "choose('stay')", "Stay"),
+    ]
+
+    def __init__(self, hosts: list[str], detachable: bool) -> None:
+        super().__init__()
+        self.hosts = hosts
+        self.detachable = detachable
+
+    def compose(self) -> ComposeResult:
+        leave = ("it keeps running; `labtui history` and the history view follow it" if self.detachable
+                 else "labtui stops following it")
+        with Vertical(id="dialog", classes="narrow"):
+            yield Label(Text.assemble(("A deploy is running", "bold yellow"), (f" on {', '.join(self.hosts)}", "")))
+            yield Static(f"[b]l[/b]  quit and leave it running ({leave})\n"
+                         "[b]x[/b]  cancel the deploy, then quit\n"
+                         "[b]esc[/b] stay", id="dialog-keys")
+
+    def action_choose(self, what: str) -> None:
+        self.dismiss(what)
+
+
+class YesNoDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="narrow"):
+            yield Label(self.question)
+            yield Static("[b]y[/b] yes  [b]n[/b] no", id="dialog-keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
