@@ -1,0 +1,673 @@
+"""SshPool: one persistent asyncssh connection per host, shared by every probe, log stream and check.
+
+What it guarantees:
+  * host keys are ALWAYS verified against known_hosts (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts,
+    UserKnownHostsFile from ~/.ssh/config or sshOpts, plus the pool's own files). No setting turns
+    it off: `StrictHostKeyChecking=no` and `UserKnownHostsFile=/dev/null` only stop adding files.
+    An unknown key raises HostKeyUnknown with the command that would add it; a changed key raises
+    HostKeyChanged and the host is not contacted again until a known_hosts file changes;
+  * `~/.ssh/config` (or `-F` from sshOpts) and the ssh-agent are honoured through asyncssh;
+    the host's SshTarget (user, port, identity files, `-o` options, jump hosts) wins over the config;
+  * jump hosts: labtui opens one connection per jump host itself (with the same key checking)
+    and tunnels every host behind it through it; a jump host that is in the inventory reuses
+    that host's own connection;
+  * keepalive (5 s x 2 by default) notices a dead host within about 15 s; reconnects use
+    exponential backoff with jitter, so a down host is not hammered;
+  * at most 8 channels at once per connection (OpenSSH's MaxSessions is 10).
+
+asyncssh is imported lazily: `labtui --help` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shlex
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labtui.commandlog import COMMAND_LOG, CommandLog
+from labtui.inventory.model import Host, SshTarget
+from labtui.ssh.api import (AuthFailed, CommandResult, CommandTimeout, HostKeyChanged, HostKeyUnknown, HostState,
+                            HostUnreachable, SshConfigError, SshError)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncssh
+
+DEFAULT_KEEPALIVE_INTERVAL = 5.0
+DEFAULT_KEEPALIVE_COUNT_MAX = 2
+DEFAULT_CONNECT_TIMEOUT = 10.0
+MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
+
+# `-o` options SshPool maps onto asyncssh; anything else is listed by `ignored_options`.
+MAPPED_OPTIONS = frozenset(o.lower() for o in (
+    "Port", "User", "IdentityFile", "UserKnownHostsFile", "GlobalKnownHostsFile", "ConnectTimeout",
+    "ServerAliveInterval", "ServerAliveCountMax", "ProxyJump", "HostKeyAlias",
+    # Accepted but never allowed to weaken host-key checking.
+    "StrictHostKeyChecking",
+))
+
+
+class ChannelFailed(SshError):
+    """The connection is up but the server refused a new channel (too many sessions?)."""
+
+    state = HostState.DEGRADED
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect delays: base * 2**(failures-1), capped, times a random factor in [1-jitter, 1]."""
+
+    base: float = 1.0
+    cap: float = 30.0
+    jitter: float = 0.5
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        raw = min(self.cap, self.base * (2 ** max(0, failures - 1)))
+        return raw * (1.0 - self.jitter * rng.random())
+
+
+@dataclass
+class _Slot:
+    """One connection (a host's, or a jump host's) and what the pool knows about it."""
+
+    key: str
+    target: SshTarget
+    name: str  # the name shown in errors: inventory name, or the jump host spec
+    via: tuple[str, ...] = ()  # jump chain, outermost first (from the inventory; config adds its own)
+    conn: Any = None  # asyncssh.SSHClientConnection while connected
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
+    state: HostState = HostState.CONNECTING
+    last_error: SshError | None = None
+    failures: int = 0
+    next_attempt: float = 0.0
+    blocked_on: tuple | None = None  # known_hosts fingerprint when a changed host key was seen
+    watcher: asyncio.Task | None = None
+    connected_at: float | None = None
+    connect_ms: float | None = None
+
+
+class SshPool:
+    """RemoteShell over asyncssh with one persistent connection per host.
+
+    hosts: the inventory's hosts (commands address them by `Host.name`).
+    known_hosts: extra known_hosts files, checked with the user's own (tests, the demo).
+    client_keys: private key files used when a host names no IdentityFile (tests, the demo);
+        default: ~/.ssh/config's IdentityFile, the default keys and the ssh-agent, like `ssh`.
+    config: ssh_config files to read instead of ~/.ssh/config (a host's `-F` wins); None: none.
+    keepalive_interval/keepalive_count_max: dead-connection detection (ServerAliveInterval/CountMax
+        in sshOpts win; ~/.ssh/config's values do not, so a dead host is always noticed quickly).
+    connect_timeout: TCP + handshake + auth (ConnectTimeout in sshOpts or ~/.ssh/config wins).
+    backoff, clock, rng: reconnect policy and its time/randomness sources (injectable for tests).
+    """
+
+    def __init__(self, hosts: Iterable[Host], *, known_hosts: Sequence[str | os.PathLike[str]] = (),
+                 client_keys: Sequence[str | os.PathLike[str]] | None = None,
+                 config: Sequence[str | os.PathLike[str]] | None | tuple = (),
+                 keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
+                 keepalive_count_max: int = DEFAULT_KEEPALIVE_COUNT_MAX,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 max_channels: int = MAX_CHANNELS, backoff: Backoff = Backoff(),
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 command_log: CommandLog = COMMAND_LOG) -> None:
+        self.hosts = {h.name: h for h in hosts}
+        self.known_hosts_files = [str(Path(p).expanduser()) for p in known_hosts]
+        self.client_keys = [str(Path(p).expanduser()) for p in client_keys] if client_keys else None
+        self.config = config
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = keepalive_count_max
+        self.connect_timeout = connect_timeout
+        self.max_channels = max_channels
+        self.backoff = backoff
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.command_log = command_log
+        self._slots: dict[str, _Slot] = {}
+        self._listeners: list[Callable[[str, HostState, SshError | None], None]] = []
+        self._closed = False
+        for h in self.hosts.values():
+            self._slots[h.name] = self._new_slot(h.name, h.ssh, h.name)
+
+    def _new_slot(self, key: str, target: SshTarget, name: str, via: tuple[str, ...] = ()) -> _Slot:
+        return _Slot(key=key, target=target, name=name, via=via, channels=asyncio.Semaphore(self.max_channels))
+
+    # ----- what others read -----
+
+    def state(self, host: str) -> HostState:
+        return self._slot(host).state
+
+    def last_error(self, host: str) -> SshError | None:
+        return self._slot(host).last_error
+
+    def connect_ms(self, host: str) -> float | None:
+        """How long the current connection took to open (connect + auth), in milliseconds."""
+        return self._slot(host).connect_ms
+
+    def subscribe(self, listener: Callable[[str, HostState, SshError | None], None]) -> Callable[[], None]:
+        """Call `listener(host, state, error)` when a host's connection opens, fails or drops."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def ignored_options(self, host: str) -> list[str]:
+        """The host's `-o` options labtui's SSH client does not apply (deploy-rs still gets them)."""
+        return [f"{k}={v}" for k, v in self._slot(host).target.options if k.lower() not in MAPPED_OPTIONS]
+
+    # ----- RemoteShell -----
+
+    async def run(self, host: str, command: str, *, timeout: float | None = None,
+                  input: str | None = None) -> CommandResult:
+        """Run `command` over the host's connection. Raises SshError subclasses, never asyncssh's."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        for attempt in (1, 2):
+            conn = await self._connection(slot)
+            async with slot.channels:
+                try:
+                    # No input: stdin is at EOF at once, so a command reading stdin cannot hang.
+                    stdin = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
+                    result = await conn.run(command, timeout=timeout, check=False,
+                                            encoding="utf-8", errors="replace", **stdin)
+                except asyncssh.TimeoutError:
+                    raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
+                                         "the connection is kept; the host may be overloaded") from None
+                except asyncssh.ChannelOpenError as exc:
+                    if conn.is_closed() and attempt == 1:
+                        self._dropped(slot, conn, exc)
+                        continue  # the connection died between uses: one fresh connection, then give up
+                    raise self._channel_error(slot, conn, exc) from None
+                except (asyncssh.Error, OSError, EOFError) as exc:
+                    self._dropped(slot, conn, exc)
+                    raise HostUnreachable(host, f"connection lost while running `{_short(command)}`: {_why(exc)}",
+                                          "labtui reconnects by itself") from None
+            if result.exit_status is None and result.exit_signal is None:
+                # The channel closed without an exit status: asyncssh returns instead of raising when
+                # the connection went away under a running command.
+                await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+                if conn.is_closed() or slot.conn is not conn:
+                    self._dropped(slot, conn, None)
+                    raise HostUnreachable(host, f"connection lost while running `{_short(command)}`",
+                                          "labtui reconnects by itself")
+            status = None if result.exit_signal or result.exit_status in (None, -1) else result.exit_status
+            return CommandResult(status, _text(result.stdout), _text(result.stderr))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream(self, host: str, command: str) -> AsyncIterator[str]:
+        """Stdout lines as they arrive, without newlines. Closing the iterator ends the remote command."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        conn = await self._connection(slot)
+        async with slot.channels:
+            try:
+                async with conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
+                                               errors="replace") as proc:
+                    async for line in proc.stdout:
+                        if line:  # the reader yields a final '' at EOF
+                            yield line[:-1] if line.endswith("\n") else line
+            except asyncssh.ChannelOpenError as exc:
+                raise self._channel_error(slot, conn, exc) from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while streaming `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+
+    # ----- connections -----
+
+    async def connect_all(self, hosts: Iterable[str] | None = None) -> dict[str, SshError | None]:
+        """Open the connections of `hosts` (default: all) concurrently; the error per host, or None."""
+        names = list(hosts) if hosts is not None else list(self.hosts)
+
+        async def one(name: str) -> SshError | None:
+            try:
+                await self._connection(self._slot(name))
+            except SshError as exc:
+                return exc
+            return None
+
+        results = await asyncio.gather(*(one(n) for n in names))
+        return dict(zip(names, results))
+
+    async def connection(self, host: str):
+        """The host's open asyncssh connection (opening it if needed), for callers needing more than run()."""
+        return await self._connection(self._slot(host))
+
+    def retry_now(self, host: str) -> None:
+        """Forget the reconnect delay (a user asked to refresh). A changed host key stays blocked."""
+        slot = self._slot(host)
+        slot.next_attempt = 0.0
+
+    async def close(self) -> None:
+        self._closed = True
+        conns = [s.conn for s in self._slots.values() if s.conn is not None]
+        for s in self._slots.values():
+            if s.watcher is not None:
+                s.watcher.cancel()
+            s.conn = None
+        for c in conns:
+            c.close()
+        for c in conns:
+            try:
+                await asyncio.wait_for(c.wait_closed(), 2)
+            except (asyncio.TimeoutError, OSError):
+                pass
+
+    async def __aenter__(self) -> SshPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _slot(self, host: str) -> _Slot:
+        try:
+            return self._slots[host]
+        except KeyError:
+            raise HostUnreachable(host, "not a host of this inventory", "run `labtui hosts` to list them") from None
+
+    async def _connection(self, slot: _Slot):
+        """The slot's live connection, connecting when needed (respecting backoff and key blocks)."""
+        if slot.conn is not None and not slot.conn.is_closed():
+            return slot.conn
+        async with slot.lock:
+            if slot.conn is not None and not slot.conn.is_closed():
+                return slot.conn
+            if self._closed:
+                raise HostUnreachable(slot.name, "the SSH pool is closed")
+            if slot.blocked_on is not None:
+                if slot.blocked_on == _files_fingerprint(self._known_hosts_paths(slot, None)):
+                    assert slot.last_error is not None
+                    raise slot.last_error
+                slot.blocked_on = None  # known_hosts changed: the user may have fixed it, try again
+            if slot.last_error is not None and self.clock() < slot.next_attempt:
+                raise slot.last_error
+            started = time.perf_counter()
+            try:
+                conn = await self._open(slot)
+            except SshError as exc:
+                slot.failures += 1
+                slot.next_attempt = self.clock() + self.backoff.delay(slot.failures, self.rng)
+                self._set_state(slot, exc.state, exc)
+                raise
+            slot.connect_ms = (time.perf_counter() - started) * 1000.0
+            slot.conn, slot.failures, slot.next_attempt = conn, 0, 0.0
+            slot.connected_at = time.time()
+            slot.watcher = asyncio.get_running_loop().create_task(self._watch(slot, conn))
+            self._set_state(slot, HostState.UP, None)
+            return conn
+
+    async def _watch(self, slot: _Slot, conn) -> None:
+        """Notice a connection closing (keepalive timeout, server gone) as soon as asyncssh does."""
+        try:
+            await conn.wait_closed()
+        except asyncio.CancelledError:
+            return
+        except Exception:  # noqa: BLE001 - any close reason means the same here
+            pass
+        if slot.conn is conn and not self._closed:
+            self._dropped(slot, conn, None)
+
+    def _dropped(self, slot: _Slot, conn, exc: BaseException | None) -> None:
+        if slot.conn is not conn:
+            return
+        slot.conn = None
+        if not conn.is_closed():
+            conn.close()
+        error = HostUnreachable(slot.name, f"connection lost{': ' + _why(exc) if exc else ''}",
+                                "labtui reconnects by itself")
+        # A drop is not a failed attempt: reconnect at once, backoff applies if that fails.
+        slot.next_attempt = 0.0
+        self._set_state(slot, HostState.DOWN, error)
+
+    def _channel_error(self, slot: _Slot, conn, exc) -> SshError:
+        if conn.is_closed():
+            self._dropped(slot, conn, exc)
+            return HostUnreachable(slot.name, f"connection lost: {_why(exc)}", "labtui reconnects by itself")
+        return ChannelFailed(slot.name, f"the server refused a new channel: {_why(exc)}",
+                             "too many sessions open? (sshd MaxSessions)")
+
+    def _set_state(self, slot: _Slot, state: HostState, error: SshError | None) -> None:
+        slot.state, slot.last_error = state, error
+        if slot.key in self.hosts:
+            for listener in list(self._listeners):
+                listener(slot.key, state, error)
+
+    # ----- opening one connection -----
+
+    async def _open(self, slot: _Slot):
+        import asyncssh
+
+        target = slot.target
+        loop = asyncio.get_running_loop()
+        try:
+            preview = await loop.run_in_executor(None, self._preview_options, slot)
+        except FileNotFoundError as exc:
+            raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist (named in "
+                                 f"{self._config_origin(target)})",
+                                 "fix IdentityFile or create the key") from None
+        except (asyncssh.KeyImportError, ValueError, OSError) as exc:
+            raise SshConfigError(slot.name, f"cannot use the SSH settings: {exc}",
+                                 f"check {self._config_origin(target)}") from None
+        host, port = preview.host, preview.port
+        known_paths = self._known_hosts_paths(slot, preview)
+        known_hosts = await loop.run_in_executor(None, _read_known_hosts, known_paths)
+        tunnel = await self._tunnel_for(slot, preview)
+        kwargs = self._connect_kwargs(slot, preview)
+        try:
+            # The name as given (not preview.host): asyncssh matches ssh_config `Host` blocks on it.
+            return await asyncssh.connect(target.hostname, port, tunnel=tunnel, known_hosts=known_hosts,
+                                          config=self._config_paths(target), **kwargs)
+        except asyncssh.HostKeyNotVerifiable:
+            raise await self._host_key_error(slot, preview, known_paths, known_hosts, tunnel) from None
+        except asyncssh.PermissionDenied as exc:
+            user = kwargs.get("username") or preview.username
+            raise AuthFailed(slot.name, f"{user}@{host} refused every key offered ({exc.reason})",
+                             f"check the user and that your key is authorised there or loaded "
+                             f"(`ssh-add -l`); try `ssh -v -p {port} {user}@{host}`") from None
+        except ConnectionRefusedError:
+            raise HostUnreachable(slot.name, f"connection refused by {host} port {port} (is sshd running?)",
+                                  "labtui retries by itself") from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise HostUnreachable(slot.name, f"no SSH answer from {host} port {port} within "
+                                  f"{kwargs['connect_timeout']:g} s", "labtui retries by itself") from None
+        except FileNotFoundError as exc:
+            raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist",
+                                 f"fix IdentityFile in {self._config_origin(target)}") from None
+        except asyncssh.ChannelOpenError as exc:
+            via = tunnel_name(slot, preview)
+            raise HostUnreachable(slot.name, f"jump host {via} could not reach {host} port {port}: {_why(exc)}",
+                                  "is the host up, and may the jump host forward to it (AllowTcpForwarding)?") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise HostUnreachable(slot.name, f"cannot connect to {host} port {port}: {_why(exc)}",
+                                  "labtui retries by itself") from None
+
+    def _config_paths(self, target: SshTarget):
+        if target.config_file:
+            return [str(Path(target.config_file).expanduser())]
+        if self.config is None:
+            return None
+        return [str(Path(p).expanduser()) for p in self.config] if self.config else ()
+
+    def _config_origin(self, target: SshTarget) -> str:
+        if target.config_file:
+            return target.config_file
+        if target.identity_files or target.option("IdentityFile"):
+            return "the host's sshOpts"
+        return "your ssh_config (~/.ssh/config)"
+
+    def _client_keys(self, slot: _Slot) -> list[str] | None:
+        target = slot.target
+        files = list(target.identity_files)
+        files += [v for k, v in target.options if k.lower() == "identityfile"]
+        if files:
+            keys = [str(Path(f).expanduser()) for f in files]
+            for k in keys:
+                if not Path(k).exists():
+                    raise SshConfigError(slot.name, f"identity file {k} does not exist (named in the host's sshOpts)",
+                                         "fix the IdentityFile / -i in the flake's sshOpts or create the key")
+            return keys
+        return self.client_keys
+
+    def _preview_options(self, slot: _Slot):
+        """The connection options with ~/.ssh/config applied (HostName, Port, ProxyJump, files...)."""
+        import asyncssh
+
+        target = slot.target
+        port = target.port or _int(target.option("Port"))
+        user = target.user or target.option("User")
+        kwargs: dict[str, Any] = {}
+        keys = self._client_keys(slot)
+        if keys is not None:
+            kwargs["client_keys"] = keys
+        if user:
+            kwargs["username"] = user
+        alias = target.option("HostKeyAlias")
+        if alias:
+            kwargs["host_key_alias"] = alias
+        return asyncssh.SSHClientConnectionOptions(config=self._config_paths(target), host=target.hostname,
+                                                   port=port if port else (), **kwargs)
+
+    def _connect_kwargs(self, slot: _Slot, preview) -> dict[str, Any]:
+        target = slot.target
+        kwargs: dict[str, Any] = {
+            "username": preview.username,
+            "keepalive_interval": _float(target.option("ServerAliveInterval")) or self.keepalive_interval,
+            "keepalive_count_max": _int(target.option("ServerAliveCountMax")) or self.keepalive_count_max,
+            "connect_timeout": (_float(target.option("ConnectTimeout")) or preview.connect_timeout
+                                or self.connect_timeout),
+        }
+        kwargs["login_timeout"] = kwargs["connect_timeout"]
+        keys = self._client_keys(slot)
+        if keys is not None:
+            kwargs["client_keys"] = keys
+        if preview.host_key_alias:
+            kwargs["host_key_alias"] = preview.host_key_alias
+        return kwargs
+
+    def _known_hosts_paths(self, slot: _Slot, preview) -> list[str]:
+        """Every known_hosts file that counts for this host, existing or not (the first is the user's own)."""
+        target = slot.target
+        paths: list[str] = []
+        for key in ("UserKnownHostsFile", "GlobalKnownHostsFile"):
+            value = target.option(key)
+            if value and value.lower() != "none":
+                paths += shlex.split(value)
+        if preview is not None and isinstance(preview.known_hosts, list | tuple):
+            paths += [str(p) for p in preview.known_hosts if isinstance(p, str | os.PathLike)]
+        paths += self.known_hosts_files
+        paths += ["~/.ssh/known_hosts", "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts"]
+        out: list[str] = []
+        for p in paths:
+            full = str(Path(p).expanduser())
+            if full not in out and full != os.devnull:
+                out.append(full)
+        return out
+
+    async def _tunnel_for(self, slot: _Slot, preview):
+        """The connection to tunnel through, or None: labtui opens jump hosts itself, never as strings."""
+        chain = self._jump_chain(slot, preview)
+        if not chain:
+            return None
+        jump = self._jump_slot(chain)
+        try:
+            return await self._connection(jump)
+        except SshError as exc:
+            raise type(exc)(slot.name, f"via jump host {jump.name}: {exc.message}", exc.hint) from None
+
+    def _jump_chain(self, slot: _Slot, preview) -> tuple[str, ...]:
+        target = slot.target
+        chain = list(slot.via)
+        hops: Sequence[str] = target.jump_hosts
+        if not hops:
+            spec = target.option("ProxyJump") or (preview.tunnel if isinstance(preview.tunnel, str) else None)
+            if spec and spec.lower() != "none":
+                hops = [h.strip() for h in spec.split(",") if h.strip()]
+        return tuple(chain + list(hops))
+
+    def _jump_slot(self, chain: tuple[str, ...]) -> _Slot:
+        """The shared slot for the last hop of `chain`, reached through the hops before it."""
+        spec, via = chain[-1], chain[:-1]
+        if not via and spec in self.hosts:
+            return self._slots[spec]  # the jump host is in the inventory: share its connection
+        key = "jump:" + ">".join(chain)
+        slot = self._slots.get(key)
+        if slot is None:
+            user, host, port = parse_destination(spec)
+            inventory = next((h for h in self.hosts.values() if h.name == host or h.hostname == host), None)
+            if inventory is not None and not via:
+                target = SshTarget(hostname=inventory.ssh.hostname, user=user or inventory.ssh.user,
+                                   port=port or inventory.ssh.port, identity_files=inventory.ssh.identity_files,
+                                   config_file=inventory.ssh.config_file, options=inventory.ssh.options)
+            else:
+                target = SshTarget(hostname=host, user=user, port=port)
+            slot = self._new_slot(key, target, spec, via)
+            self._slots[key] = slot
+        return slot
+
+    async def _host_key_error(self, slot: _Slot, preview, known_paths: list[str], known_hosts, tunnel) -> SshError:
+        import asyncssh
+
+        host, port = preview.host, preview.port
+        lookup = preview.host_key_alias or host
+        presented = await _server_key(host, port, tunnel)
+        fp = presented.get_fingerprint() if presented is not None else None
+        algo = presented.get_algorithm() if presented is not None else None
+        kind = _keyscan_type(algo)
+        entry = f"[{lookup}]:{port}" if port != 22 else lookup
+        addr = lookup if _looks_like_ip(lookup) else ""
+        trusted = asyncssh.match_known_hosts(known_hosts, lookup, addr, port)[0]
+        if trusted:
+            where = _file_with_entry(known_paths, lookup, addr, port) or "your known_hosts"
+            slot.blocked_on = _files_fingerprint(known_paths)
+            seen = f"; it now presents {kind or 'a'} key {fp}" if fp else ""
+            return HostKeyChanged(
+                slot.name, f"HOST KEY CHANGED for {entry}: it does not match {where}{seen}. labtui will not "
+                "connect (possible man-in-the-middle attack)",
+                f"if the host was reinstalled, check the new fingerprint on its console, then run "
+                f"`ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(where)}` and add the new key")
+        user_file = _tilde(known_paths[0]) if known_paths else "~/.ssh/known_hosts"
+        if tunnel is not None:
+            jump = tunnel_name(slot, preview)
+            add = (f"ssh -J {shlex.quote(jump)} -p {port} {shlex.quote(lookup)} true  "
+                   f"(check the fingerprint, answer yes)")
+        else:
+            t = f" -t {kind}" if kind else ""
+            p = f" -p {port}" if port != 22 else ""
+            add = f"ssh-keyscan{p}{t} {shlex.quote(lookup)} >> {user_file}"
+        seen = f" (it presents {kind or ''} key {fp})".replace("  ", " ") if fp else ""
+        return HostKeyUnknown(slot.name, f"host key of {entry} is not in known_hosts{seen}",
+                              f"check the fingerprint, then: {add}")
+
+
+# ----- helpers -----
+
+
+def parse_destination(spec: str) -> tuple[str | None, str, int | None]:
+    """`[user@]host[:port]` (or `ssh://[user@]host[:port]`) -> (user, host, port)."""
+    spec = spec.removeprefix("ssh://")
+    user, _, rest = spec.rpartition("@")
+    host, port = rest, None
+    if rest.startswith("["):  # [v6addr]:port
+        inner, _, tail = rest[1:].partition("]")
+        host = inner
+        port = _int(tail.lstrip(":")) if tail else None
+    elif rest.count(":") == 1:
+        host, _, p = rest.partition(":")
+        port = _int(p)
+    return (user or None), host, port
+
+
+def tunnel_name(slot: _Slot, preview) -> str:
+    chain = list(slot.via) + list(slot.target.jump_hosts)
+    if not chain:
+        spec = slot.target.option("ProxyJump") or (preview.tunnel if isinstance(preview.tunnel, str) else "")
+        chain = [spec] if spec else []
+    return ",".join(chain) or "?"
+
+
+def _read_known_hosts(paths: list[str]):
+    """One SSHKnownHosts from every readable file; an empty one (trust nothing) when there are none."""
+    import asyncssh
+
+    text = []
+    for p in paths:
+        try:
+            text.append(Path(p).read_text(errors="replace"))
+        except OSError:
+            continue
+    return asyncssh.import_known_hosts("\n".join(text))
+
+
+def _files_fingerprint(paths: list[str]) -> tuple:
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((p, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((p, None, None))
+    return tuple(out)
+
+
+def _file_with_entry(paths: list[str], host: str, addr: str, port: int) -> str | None:
+    import asyncssh
+
+    for p in paths:
+        try:
+            if asyncssh.match_known_hosts(asyncssh.import_known_hosts(Path(p).read_text()), host, addr, port)[0]:
+                return _tilde(p)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+async def _server_key(host: str, port: int, tunnel):
+    """The key the server presents (for the fix hint), or None when it cannot be fetched quickly."""
+    import asyncssh
+
+    try:
+        return await asyncio.wait_for(asyncssh.get_server_host_key(host, port, tunnel=tunnel, config=None), 5)
+    except (asyncio.TimeoutError, asyncssh.Error, OSError):
+        return None
+
+
+def _keyscan_type(algorithm: str | None) -> str | None:
+    if not algorithm:
+        return None
+    for prefix, kind in (("ssh-ed25519", "ed25519"), ("ecdsa-", "ecdsa"), ("ssh-rsa", "rsa"), ("rsa-", "rsa")):
+        if algorithm.startswith(prefix):
+            return kind
+    return None
+
+
+def _looks_like_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _tilde(path: str) -> str:
+    home = str(Path.home())
+    return "~" + path[len(home):] if path.startswith(home + "/") else path
+
+
+def _short(command: str, limit: int = 60) -> str:
+    command = " ".join(command.split())
+    return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def _why(exc: BaseException | None) -> str:
+    if exc is None:
+        return "closed"
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return " ".join(str(reason).split())
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
