@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from labtui.deploy.events import Event
@@ -135,6 +135,9 @@ class _Tracker:
                 yield self.event("failed", f"did not come back within {self.timeout:g} s (SSH still down)")
                 return
             await self.clock.sleep(self.poll)
+            retry_now = getattr(self.shell, "retry_now", None)
+            if retry_now is not None:  # SshPool: skip its reconnect back-off, we poll at our own pace
+                retry_now(name)
             current = await self.boot_id()
             if current is not None and current != old_boot:
                 new_boot = current
@@ -180,11 +183,13 @@ async def reboot_host(host: Host, shell: RemoteShell, *, timeout: float = 600.0,
 
 
 async def reboot_hosts(hosts: Sequence[Host], shell: RemoteShell, *, wave_size: int = 1,
-                       stop_on_failure: bool = True, **options) -> AsyncIterator[Event]:
+                       stop_on_failure: bool = True, sudo_passwords: Mapping[str, str] | None = None,
+                       **options) -> AsyncIterator[Event]:
     """Reboot `hosts` in waves of `wave_size` (a wave starts when the previous one is back in service).
 
     With `stop_on_failure` (morph's rule), a host that does not come back stops later waves: their hosts
-    get a `skipped` event. `options` go to `reboot_host`.
+    get a `skipped` event. `sudo_passwords` (host -> password) serve hosts with interactiveSudo;
+    `options` go to `reboot_host`.
     """
     wave_size = max(1, wave_size)
     waves = [list(hosts[i : i + wave_size]) for i in range(0, len(hosts), wave_size)]
@@ -193,7 +198,8 @@ async def reboot_hosts(hosts: Sequence[Host], shell: RemoteShell, *, wave_size: 
                              message=f"wave {next(i for i, w in enumerate(waves) if host in w) + 1}/{len(waves)}")
     for index, wave in enumerate(waves):
         failed = False
-        async for event in merge([reboot_host(h, shell, **options) for h in wave]):
+        async for event in merge([reboot_host(h, shell, sudo_password=(sudo_passwords or {}).get(h.name), **options)
+                                       for h in wave]):
             if isinstance(event, RebootProgress) and event.phase == "failed":
                 failed = True
             yield event

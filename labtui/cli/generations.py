@@ -1,0 +1,60 @@
+"""`labtui generations HOST [--json] [--diff A B]`: the system profile's generations, or what changed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO
+
+from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.errors import EXIT_OK
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
+                        help="what changed from generation A to B (nix store diff-closures, run on the host)")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.ops.runtime import with_ssh_pool
+
+    inventory = load_inventory(args)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+
+
+def marks(g) -> str:
+    return ",".join(m for m, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default)) if on)
+
+
+async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None) -> int:
+    from labtui.ops.generations import diff_generations, list_generations
+
+    out = out or sys.stdout
+    host = inventory.get(args.host)
+    color = use_color(out) and not args.json
+    if args.diff:
+        a, b = args.diff
+        changes = await diff_generations(shell, host.name, a, b)
+        if args.json:
+            print_json({"host": host.name, "from": a, "to": b, "changes": [c.to_dict() for c in changes]}, out)
+            return EXIT_OK
+        if not changes:
+            out.write(f"{host.name}: generations {a} and {b} have the same closure\n")
+        for c in changes:
+            out.write(f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}\n")
+        return EXIT_OK
+    gens = await list_generations(shell, host.name)
+    if args.json:
+        print_json({"host": host.name, "generations": [g.to_dict() for g in gens]}, out)
+        return EXIT_OK
+    rows = [[str(g.number), g.date.replace("T", " ").rstrip("Z"), g.nixos_version, g.kernel or "?", marks(g)]
+            for g in reversed(gens)]
+    colors = [[None, None, None, None, "green" if g.current else ("yellow" if g.booted else None)]
+              for g in reversed(gens)]
+    out.write(render_table(["GEN", "DATE (UTC)", "NIXOS", "KERNEL", ""], rows, max_width=100, colors=colors,
+                           color=color) + "\n")
+    return EXIT_OK

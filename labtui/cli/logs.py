@@ -1,0 +1,75 @@
+"""`labtui logs HOST [-u UNIT] [-p PRIORITY] [-n N] [-f] [--since TIME] [--grep TEXT] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import IO
+
+from labtui.cli.common import add_json_flag, load_inventory, paint, use_color
+from labtui.errors import EXIT_FAILED, EXIT_OK
+
+DEFAULT_LINES = 100
+_PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bold", 7: "dim"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("-u", "--unit", action="append", default=[], metavar="UNIT",
+                        help="only this unit (repeatable; globs like 'nginx*' as journalctl takes them)")
+    parser.add_argument("-p", "--priority", metavar="PRIORITY",
+                        help="this priority and more important: 0..7 or emerg, alert, crit, err, warning, notice, "
+                             "info, debug")
+    parser.add_argument("-n", "--lines", type=int, metavar="N",
+                        help=f"the last N entries (default {DEFAULT_LINES} unless --since is given)")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="keep streaming new entries (reconnects and resumes if the host drops)")
+    parser.add_argument("--since", metavar="TIME", help="as journalctl takes it: -1h, today, '2026-11-26 10:00'")
+    parser.add_argument("--grep", metavar="TEXT", help="only entries whose message or unit contains TEXT")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.ops.runtime import with_ssh_pool
+
+    inventory = load_inventory(args)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+
+
+def format_entry(entry, *, color: bool) -> str:
+    stamp = time.strftime("%b %d %H:%M:%S", time.localtime(entry.ts))
+    text = f"{stamp} {entry.unit}: {entry.message}"
+    return paint(text, _PRIORITY_COLORS.get(entry.priority), color)
+
+
+async def execute(args: argparse.Namespace, inventory, shell, *, clock=None, out: IO[str] | None = None,
+                  err: IO[str] | None = None) -> int:
+    import json
+
+    from labtui.ops.clock import REAL_CLOCK
+    from labtui.ops.logs import LogEntry, LogQuery, parse_priority, read_journal, validate_query
+
+    out, err = out or sys.stdout, err or sys.stderr
+    host = inventory.get(args.host)
+    lines = args.lines if args.lines is not None else (None if args.since else DEFAULT_LINES)
+    query = validate_query(LogQuery(units=tuple(args.unit), priority=parse_priority(args.priority), lines=lines,
+                                    since=args.since, follow=args.follow))
+    color = use_color(out) and not args.json
+    needle = (args.grep or "").lower()
+    status = EXIT_OK
+    async for item in read_journal(shell, host.name, query, clock=clock or REAL_CLOCK,
+                                   max_reconnects=None if args.follow else 3):
+        if isinstance(item, LogEntry):
+            if needle and needle not in item.message.lower() and needle not in item.unit.lower():
+                continue
+            out.write((json.dumps(item.to_dict()) if args.json else format_entry(item, color=color)) + "\n")
+            out.flush()
+        elif item.kind == "missing":
+            err.write(f"labtui: {host.name}: {item.message}\n")
+            status = EXIT_FAILED
+        else:
+            err.write(f"labtui: {item.message}\n" if item.kind != "stderr" else f"{host.name}: {item.message}\n")
+    return status

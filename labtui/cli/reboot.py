@@ -1,0 +1,99 @@
+"""`labtui reboot HOST... [--all] [--wave N] [--timeout S] [--yes] [--json]`: reboot hosts and follow
+each one back to service (SSH gone, back with a new boot id, systemd no longer starting, checks pass)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO
+
+from labtui.cli.common import add_json_flag, load_inventory, paint, print_json, render_table, use_color
+from labtui.errors import EXIT_FAILED, EXIT_OK
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("hosts", nargs="*", metavar="HOST",
+                        help="host names, globs (`web*`) or tags (`@prod`); default: every host")
+    needed = parser.add_mutually_exclusive_group()
+    needed.add_argument("--only-needed", action="store_true", default=True,
+                        help="reboot only hosts whose booted kernel/initrd/modules differ from the current "
+                             "system's (the default)")
+    needed.add_argument("--all", dest="only_needed", action="store_false",
+                        help="reboot every selected host, needed or not")
+    parser.add_argument("--wave", type=int, default=1, metavar="N",
+                        help="reboot N hosts at a time; the next wave waits until they are back (default 1)")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help="seconds each host has to come back to service (default 600)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="start later waves even when a host did not come back")
+    parser.add_argument("--no-checks", action="store_true", help="do not run the hosts' health checks afterwards")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.ops.runtime import with_ssh_pool
+
+    inventory = load_inventory(args)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+
+
+async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None,
+                  err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None,
+                  poll: float = 2.0, clock=None) -> int:
+    import asyncio
+
+    from labtui.errors import UserError
+    from labtui.ops.clock import REAL_CLOCK
+    from labtui.ops.events import CheckResultEvent, RebootProgress
+    from labtui.ops.reboot import outcomes, reboot_hosts, reboot_needed
+    from labtui.ops.runtime import confirm, sudo_passwords
+
+    out, err = out or sys.stdout, err or sys.stderr
+    if args.wave < 1:
+        raise UserError("--wave must be 1 or more")
+    hosts = inventory.select(args.hosts or None)
+    if args.only_needed:
+        needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
+        for h, need in zip(hosts, needed):
+            if need is None:
+                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot (unreachable or not NixOS); "
+                          "skipped, use --all to reboot it anyway\n")
+            elif not need:
+                err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")
+        hosts = [h for h, need in zip(hosts, needed) if need]
+    if not hosts:
+        err.write("labtui: no host to reboot\n")
+        if args.json:
+            print_json({"ok": True, "hosts": []}, out)
+        return EXIT_OK
+    confirm(f"Reboot {', '.join(h.name for h in hosts)} (waves of {args.wave})?", hosts, yes=args.yes,
+            stdin=stdin, out=err)
+    passwords = sudo_passwords(hosts, ask_password)
+    color = use_color(out) and not args.json
+    log = err if args.json else out
+    events = []
+    async for event in reboot_hosts(hosts, shell, wave_size=args.wave, stop_on_failure=not args.keep_going,
+                                    timeout=args.timeout, poll=poll, clock=clock or REAL_CLOCK,
+                                    sudo_passwords=passwords,
+                                    run_health_checks=not args.no_checks):
+        events.append(event)
+        if isinstance(event, RebootProgress):
+            shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
+            log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
+                            f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
+        elif isinstance(event, CheckResultEvent):
+            log.write(f"          {event.node}: check {event.check} {'ok' if event.ok else 'FAILED'}: "
+                      f"{event.message}\n")
+        log.flush()
+    results = outcomes(events)
+    ok = all(r.ok for r in results)
+    if args.json:
+        print_json({"ok": ok, "hosts": [r.to_dict() for r in results]}, out)
+    else:
+        rows = [[r.host, "back" if r.ok else ("skipped" if r.phase == "waiting" else "FAILED"),
+                 f"{r.duration:.0f}s", r.message] for r in results]
+        out.write(render_table(["HOST", "RESULT", "TIME", "MESSAGE"], rows, max_width=120) + "\n")
+    return EXIT_OK if ok else EXIT_FAILED

@@ -1,0 +1,77 @@
+"""`labtui rollback HOST [--to N] [--yes]`: switch a host back to an earlier generation.
+
+What `nixos-rebuild switch --rollback` does, over SSH with the host's sudo settings: move the system
+profile, then run that generation's `switch-to-configuration switch`. Asks first (critical hosts: type
+the name) and records the rollback in the journal (`labtui history HOST`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO
+
+from labtui.cli.common import add_json_flag, load_inventory, print_json
+from labtui.errors import EXIT_FAILED, EXIT_OK
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("--to", type=int, metavar="N",
+                        help="generation to switch to (default: the one before the running one)")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.ops.runtime import with_ssh_pool
+
+    inventory = load_inventory(args)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+
+
+async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None,
+                  err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None) -> int:
+    import time
+
+    from labtui.deploy.events import NodeResult, Output, StageChanged
+    from labtui.ops.events import RollbackResult
+    from labtui.ops.generations import current_of, list_generations, rollback_target, switch_command, switch_generation
+    from labtui.ops.privilege import privilege_for
+    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+
+    out, err = out or sys.stdout, err or sys.stderr
+    host = inventory.get(args.host)
+    gens = await list_generations(shell, host.name)
+    current = current_of(gens)
+    target = rollback_target(gens, args.to)
+    if current is not None and target.number == current.number:
+        err.write(f"labtui: {host.name} already runs generation {target.number}; nothing to do\n")
+        return EXIT_OK
+    describe = lambda g: f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})"
+    err.write(f"{host.name}: switch from generation {describe(current) if current else '?'} "
+              f"to {describe(target)}\n")
+    confirm(f"Roll back {host.name}?", [host], yes=args.yes, stdin=stdin, out=err)
+    password = sudo_passwords([host], ask_password).get(host.name)
+
+    record = OpsRecord("rollback", inventory, [host.name], [privilege_for(host).wrap(switch_command(target.number))])
+    record.emit(StageChanged(ts=time.time(), node=host.name, profile="system", stage="activate"))
+    outcome = await switch_generation(shell, host, target.number,
+                                      from_generation=current.number if current else None, sudo_password=password)
+    for line in outcome.output.splitlines():
+        record.emit(Output(ts=time.time(), node=host.name, stage="activate", line=line, source="rollback"))
+    record.emit(RollbackResult(ts=time.time(), node=host.name, from_generation=outcome.from_generation,
+                               to_generation=target.number, ok=outcome.ok, message=outcome.message))
+    record.finish([NodeResult(ts=time.time(), node=host.name, profile="system",
+                              outcome="succeeded" if outcome.ok else "failed", stage="activate",
+                              message=outcome.message)])
+    if args.json:
+        print_json({"host": host.name, "ok": outcome.ok, "from": outcome.from_generation, "to": target.number,
+                    "message": outcome.message, "run_id": record.run_id}, out)
+    else:
+        if not outcome.ok:
+            err.write(outcome.output[-2000:])
+        out.write(f"{host.name}: {outcome.message} (journal run {record.run_id})\n")
+    return EXIT_OK if outcome.ok else EXIT_FAILED
