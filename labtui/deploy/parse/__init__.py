@@ -1,0 +1,46 @@
+"""Streaming parsers: lines of deploy-rs / nixos-rebuild output in, deploy events out.
+
+A parser is pure: it never reads files, clocks or processes. The runner feeds it every complete line
+(stdout and stderr merged, without the newline, ANSI left in) with the time it was read, and calls
+`finish` once when the process has exited. Each call returns the events that line caused, in order.
+
+    parser = DeployRsParser([("web1", "system")])
+    for ts, line in lines:
+        for event in parser.feed(line, ts):
+            ...
+    events = parser.finish(exit_code, time.time())   # node_result for every target left, run_result
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from labtui.deploy.events import Event
+
+
+class OutputParser(Protocol):
+    def feed(self, line: str, ts: float) -> list[Event]:
+        """Events caused by one complete output line (no newline; may contain ANSI escapes)."""
+        ...
+
+    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[Event]:
+        """The process exited (`exit_code` None: unknown or killed by a signal; `cancelled`: the
+        operator stopped it). Returns a final `node_result` for every target without one and the
+        `run_result`. Later `feed` calls only produce `output` events."""
+        ...
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """A `prompt` event was emitted and the program has not gone on since: it waits on stdin."""
+        ...
+
+
+def parse_lines(parser: OutputParser, lines: Iterable[str], exit_code: int | None, *, ts: float = 0.0,
+                cancelled: bool = False) -> list[Event]:
+    """All events of a finished output (e.g. a saved log), every line stamped `ts`."""
+    events: list[Event] = []
+    for line in lines:
+        events.extend(parser.feed(line, ts))
+    events.extend(parser.finish(exit_code, ts, cancelled=cancelled))
+    return events
