@@ -94,7 +94,12 @@ def show(journal, run_id: str, *, as_json: bool, follow: bool) -> int:
         if n.after_path:
             print(f"  {n.node}{'.' + n.profile if n.profile else ''}: {n.before_path or '?'} -> {n.after_path}")
     print(f"\n--- output ({detail.output_path}) ---")
-    sys.stdout.write(detail.output())
+    output = detail.output()
+    if not color:
+        from labtui.deploy.parse.ansi import strip_ansi
+
+        output = strip_ansi(output)
+    sys.stdout.write(output)
     sys.stdout.flush()
     if s.state == "running" and follow:
         return _follow(s.run_id)

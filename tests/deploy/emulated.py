@@ -13,7 +13,7 @@ class Emulated:
     """Puts the emulators first on PATH and writes the scenario file they read."""
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        from labtui.sim.emulators import install_emulators
+        install_emulators = pytest.importorskip("labtui.sim.emulators").install_emulators
 
         self.bin_dir = Path(install_emulators(tmp_path / "bin"))
         self.path = tmp_path / "scenario.json"

@@ -1,0 +1,140 @@
+"""`labtui deploy` and `labtui history` end to end: detached supervisor, emulated deploy-rs, the journal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import labtui.cli.common as common
+from labtui.cli.main import main
+from labtui.deploy.journal import Journal
+from labtui.deploy.lock import HostLocks
+from tests.deploy.cli_harness import make_inventory
+from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fleet(monkeypatch):
+    inventory = make_inventory("web1,web2,db1:critical")
+    monkeypatch.setattr(common, "load_inventory", lambda args: inventory)
+    return inventory
+
+
+def labtui(monkeypatch, capsys, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def only_run() -> str:
+    runs = Journal.open().list_runs()
+    assert len(runs) == 1
+    return runs[0].run_id
+
+
+def test_echo_yes_deploys_and_history_shows_it(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success"})
+    code, out, err = labtui(monkeypatch, capsys, "deploy", "web1", stdin="yes\n")
+    assert code == 0, out + err
+    assert "deploy-rs will deploy:" in out and "web1.system" in out  # deploy-rs's own plan, parsed
+    assert "Deploy web1? [yes/no]" in err
+    assert "succeeded" in out
+    run_id = only_run()
+    detail = Journal.open().get_run(run_id)
+    assert detail.summary.outcome == "succeeded" and detail.summary.revision == "0123abc"
+    assert "--interactive" in detail.argv[0]
+    assert "Activating profile" in detail.output()  # the full raw log is kept
+    code, out, _ = labtui(monkeypatch, capsys, "history")
+    assert code == 0 and run_id in out and "succeeded" in out
+    code, out, _ = labtui(monkeypatch, capsys, "history", "web1", "--json")
+    assert json.loads(out)[0]["run_id"] == run_id
+    code, out, _ = labtui(monkeypatch, capsys, "history", "show", run_id)
+    assert code == 0 and "--- output" in out and "Activating profile `system` for node `web1`" in out
+
+
+def test_no_declines(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success"})
+    code, out, _ = labtui(monkeypatch, capsys, "deploy", "web1", stdin="no\n")
+    assert code == 1 and "NOT DEPLOYED" in out
+
+
+def test_critical_host_needs_its_name(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"db1": "success"})
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "db1", stdin="yes\n")
+    assert code == 1 and "db1 is critical: type `db1`" in err
+    code, _, _ = labtui(monkeypatch, capsys, "deploy", "db1", stdin="db1\n")
+    assert code == 0
+
+
+def test_yes_does_not_ask_and_json_lines(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success", "web2": "build-fails"})
+    code, out, err = labtui(monkeypatch, capsys, "deploy", "web*", "--yes", "--json", "--parallel", "2")
+    assert code == 1
+    assert "[yes/no]" not in err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_result"
+    assert all("--interactive" not in argv for argv in events[0]["argvs"])
+    finals = {e["node"]: e["outcome"] for e in events if e["event"] == "node_result"}
+    assert finals == {"web1": "succeeded", "web2": "not_deployed"}
+
+
+def test_summary_table_for_people(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success", "web2": "activation-fails"})
+    code, out, _ = labtui(monkeypatch, capsys, "deploy", "web1", "web2", "--yes")
+    assert code == 1
+    assert "NODE" in out and "OUTCOME" in out and "rolled_back" in out
+    assert "rolling back" in out  # the rollback line, as it happened
+
+
+def test_missing_deploy_says_how_to_get_it(fleet, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "web1", "--yes")
+    assert code == 2 and "`deploy` was not found on PATH" in err and "github:serokell/deploy-rs" in err
+
+
+def test_unknown_host_and_profile(fleet, monkeypatch, capsys):
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "web3", "--yes")
+    assert code == 2 and "no host named `web3`" in err
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "web1.home", "--yes")
+    assert code == 2 and "no profile `home`" in err
+
+
+def test_locked_host_names_the_holder(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success"})
+    with HostLocks(["web1"], run_id="20990101-000000-beef", operator="alice"):
+        code, _, err = labtui(monkeypatch, capsys, "deploy", "web1", "--yes")
+    assert code == 1 and "is being deployed by alice since" in err and f"pid {os.getpid()}" in err
+
+
+def test_history_show_unknown_run(monkeypatch, capsys):
+    code, _, err = labtui(monkeypatch, capsys, "history", "show", "nope")
+    assert code == 2 and "no run with id `nope`" in err
+
+
+def test_parse_targets_profile_glob_and_tag():
+    from labtui.cli.deploy import parse_targets
+
+    inventory = make_inventory("web1,web2,db1")
+    assert parse_targets(inventory, ["web1.system", "@web", "db*"]) == [
+        ("web1", "system"), ("web1", None), ("web2", None), ("db1", None)]
+
+
+def test_subprocess_cli_reports_within_seconds_despite_orphan(emulated, tmp_path):
+    """The real `labtui deploy` process: an orphaned late line does not delay the result."""
+    emulated.scenario({"web1": "activation-fails"}, orphan_late_line=True)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert time.monotonic() - started < 15
+    assert "rolled_back" in proc.stdout

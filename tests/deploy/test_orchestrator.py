@@ -1,0 +1,252 @@
+"""DeployRun end to end against the deploy-rs / nixos-rebuild emulators: every scenario's honest outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from labtui.deploy.commands import DeployRsOptions
+from labtui.deploy.events import NodeResult, Output, Rollback, RunResult, RunStarted, Stall, StageChanged
+from labtui.deploy.lock import HostLocked, HostLocks
+from labtui.deploy.orchestrator import DeployRequest, DeployRun, PasswordPrompt
+from labtui.deploy.runner import RunnerTimings
+from labtui.errors import UserError
+from tests.deploy.cli_harness import make_inventory
+from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
+
+FAST = RunnerTimings(quiet_flush=0.05, cancel_grace=(1.0, 1.0), late_output=1.0, stall_after=None)
+
+
+async def run_all(run: DeployRun, on_event=None) -> list:
+    events = []
+    async for event in run.events():
+        events.append(event)
+        if on_event is not None:
+            result = on_event(event)
+            if asyncio.iscoroutine(result):
+                await result
+    return events
+
+
+def outcomes(events) -> dict[str, str]:
+    final: dict[str, str] = {}
+    for event in events:
+        if isinstance(event, NodeResult):
+            final[event.node] = event.outcome
+    return final
+
+
+def deploy(nodes, *, hosts="web1,web2,db1,db2,app1,app2,app3,app4", timings=FAST, **request):
+    inventory = make_inventory(hosts)
+    return DeployRun(DeployRequest(targets=[(n, None) for n in nodes], **request), inventory, timings=timings)
+
+
+async def test_success(emulated):
+    emulated.scenario({"web1": "success"})
+    events = await run_all(deploy(["web1"]))
+    assert isinstance(events[0], RunStarted) and events[0].nodes == ["web1"]
+    assert isinstance(events[-1], RunResult) and (events[-1].outcome, events[-1].exit_code) == ("succeeded", 0)
+    assert outcomes(events) == {"web1": "succeeded"}
+    stages = [e.stage for e in events if isinstance(e, StageChanged) and e.node == "web1"]
+    assert {"build", "push", "activate"} <= set(stages)
+
+
+@pytest.mark.parametrize("scenario, outcome, stage, rollback", [
+    ("activation-fails", "rolled_back", "activate", "auto"),
+    ("magic-timeout", "rolled_back", None, "magic"),
+    ("build-fails", "not_deployed", "build", None),
+    ("push-fails", "not_deployed", "push", None),
+    ("check-fails", "not_deployed", "check", None),
+])
+async def test_failure_scenarios(emulated, scenario, outcome, stage, rollback):
+    emulated.scenario({"web1": scenario})
+    events = await run_all(deploy(["web1"]))
+    result = [e for e in events if isinstance(e, NodeResult)][-1]
+    assert result.outcome == outcome
+    if stage:
+        assert result.stage == stage
+    rollbacks = [e.rollback_kind for e in events if isinstance(e, Rollback)]
+    assert (rollback in rollbacks) if rollback else not rollbacks
+    assert (events[-1].outcome, events[-1].exit_code) == ("failed", 1)
+
+
+async def test_dry_activate_and_boot(emulated):
+    emulated.scenario({"web1": "success", "web2": "success"})
+    events = await run_all(deploy(["web1"], action="dry-activate"))
+    assert outcomes(events) == {"web1": "dry_activated"} and events[-1].outcome == "succeeded"
+    assert "--dry-activate" in events[0].argvs[0]
+    events = await run_all(deploy(["web2"], action="boot"))
+    assert outcomes(events) == {"web2": "succeeded"} and "--boot" in events[0].argvs[0]
+
+
+async def test_parallel_with_one_failing_node(emulated):
+    emulated.scenario({"web1": "success", "web2": "activation-fails", "db1": "success"})
+    events = await run_all(deploy(["web1", "web2", "db1"], parallel=3))
+    assert outcomes(events) == {"web1": "succeeded", "web2": "rolled_back", "db1": "succeeded"}
+    assert len(events[0].argvs) == 3 and all("--targets" not in argv for argv in events[0].argvs)
+    assert events[-1].outcome == "failed"
+    # Events of one node all name it, even the ones deploy-rs did not attribute (check/eval).
+    assert all(e.node in ("web1", "web2", "db1") for e in events if isinstance(e, (StageChanged, Output)))
+
+
+async def test_atomic_run_revokes_succeeded_nodes(emulated):
+    emulated.scenario({"web1": "success", "web2": "activation-fails"})
+    events = await run_all(deploy(["web1", "web2"], atomic=True))
+    assert len(events[0].argvs) == 1 and "--targets" in events[0].argvs[0]
+    assert outcomes(events) == {"web1": "rolled_back", "web2": "rolled_back"}
+    assert any(isinstance(e, Rollback) and e.node == "web1" and e.rollback_kind == "revoke" for e in events)
+    assert events[-1].outcome == "failed"
+
+
+@pytest.mark.parametrize("answer, outcome", [(True, "succeeded"), (False, "not_deployed")])
+async def test_interactive_prompt(emulated, answer, outcome):
+    emulated.scenario({"web1": "success"})
+    run = deploy(["web1"], interactive=True)
+
+    def on_event(event):
+        if event.kind == "prompt":
+            assert [p.node for p in event.plan] == ["web1"] and event.plan[0].path.startswith("/nix/store/")
+            assert run.pending_prompts == ["web1"]
+            run.answer_prompt(answer)
+
+    events = await run_all(run, on_event)
+    assert "--interactive" in events[0].argvs[0]
+    assert outcomes(events) == {"web1": outcome}
+    assert any(e.kind == "prompt_answered" and e.yes is answer for e in events)
+
+
+async def test_cancel_a_hanging_deploy(emulated):
+    emulated.scenario({"web1": "hang"})
+    run = deploy(["web1"])
+    started = time.monotonic()
+
+    def on_event(event):
+        if isinstance(event, StageChanged) and event.stage in ("build", "push", "activate"):
+            asyncio.get_running_loop().create_task(run.cancel())
+
+    events = await run_all(run, on_event)
+    assert time.monotonic() - started < 10
+    assert (events[-1].outcome, events[-1].exit_code) == ("cancelled", 130)
+    assert outcomes(events)["web1"] in ("not_deployed", "failed")
+
+
+async def test_stall_event_on_a_silent_stage(emulated):
+    emulated.scenario({"web1": "hang"})
+    run = deploy(["web1"], timings=RunnerTimings(quiet_flush=0.05, stall_after=0.3, cancel_grace=(1.0, 1.0)))
+
+    def on_event(event):
+        if isinstance(event, Stall):
+            asyncio.get_running_loop().create_task(run.cancel())
+
+    events = await run_all(run, on_event)
+    stall = next(e for e in events if isinstance(e, Stall))
+    assert stall.node == "web1" and "ControlMaster" in stall.hint
+    assert events[-1].outcome == "cancelled"
+
+
+async def test_nixos_rebuild_one_process_per_host(emulated):
+    emulated.scenario({"web1": "success", "web2": "activation-fails"})
+    events = await run_all(deploy(["web1", "web2"], method="nixos-rebuild", action="test"))
+    argvs = events[0].argvs
+    assert [a[:2] for a in argvs] == [["nixos-rebuild", "test"], ["nixos-rebuild", "test"]]
+    result = outcomes(events)
+    assert result["web1"] == "succeeded" and result["web2"] in ("failed", "rolled_back")
+
+
+async def test_timeouts_from_inventory_with_cli_override(emulated):
+    emulated.scenario({"web1": "success"})
+    events = await run_all(deploy(["web1"], options=DeployRsOptions(confirm_timeout=7)))
+    windows = [e for e in events if e.kind == "confirm_window"]
+    assert windows and windows[0].seconds == 7
+    assert ["--confirm-timeout", "7"] == events[0].argvs[0][events[0].argvs[0].index("--confirm-timeout"):][:2]
+
+
+async def test_post_node_hook_changes_the_final_outcome(emulated):
+    emulated.scenario({"web1": "success", "web2": "success"})
+    calls = []
+
+    async def gate(node, result):
+        calls.append((node, result.outcome))
+        yield Output(ts=time.time(), node=node, stage="health", line=f"checking {node}")
+        if node == "web2":
+            yield NodeResult(ts=time.time(), node=node, profile=result.profile, outcome="rolled_back",
+                             stage="health", message="http check failed")
+
+    run = deploy(["web1", "web2"])
+    run.post_node = gate
+    events = await run_all(run)
+    assert sorted(calls) == [("web1", "succeeded"), ("web2", "succeeded")]
+    assert outcomes(events) == {"web1": "succeeded", "web2": "rolled_back"}
+    # Consumers see one final result per node: the provisional one is held back.
+    assert len([e for e in events if isinstance(e, NodeResult) and e.node == "web2"]) == 1
+    assert events[-1].outcome == "failed"
+
+
+async def test_hook_that_raises_fails_the_node(emulated):
+    emulated.scenario({"web1": "success"})
+
+    async def gate(node, result):
+        raise RuntimeError("no route to host")
+        yield  # pragma: no cover
+
+    run = deploy(["web1"])
+    run.post_node = gate
+    events = await run_all(run)
+    result = [e for e in events if isinstance(e, NodeResult)][-1]
+    assert (result.outcome, result.stage) == ("failed", "health") and "no route" in result.message
+
+
+async def test_parallel_limit_is_respected(emulated):
+    emulated.scenario({n: "success" for n in ("web1", "web2", "db1")}, time_scale=0.02)
+    run = deploy(["web1", "web2", "db1"], parallel=1)
+    running, peak = set(), 0
+
+    def on_event(event):
+        nonlocal peak
+        if isinstance(event, StageChanged):
+            running.add(event.node)
+        if isinstance(event, NodeResult):
+            running.discard(event.node)
+        peak = max(peak, len(running))
+
+    await run_all(run, on_event)
+    assert peak == 1
+
+
+async def test_locked_host_is_refused(emulated):
+    emulated.scenario({"web1": "success"})
+    with HostLocks(["web1"], run_id="other-run", operator="alice"):
+        run = deploy(["web1"])
+        with pytest.raises(HostLocked, match="alice"):
+            await run_all(run)
+
+
+def test_bad_requests_are_user_errors():
+    with pytest.raises(UserError, match="no profile `home`"):
+        DeployRun(DeployRequest(targets=[("web1", "home")]), make_inventory("web1"))
+    with pytest.raises(UserError, match="no `test` action"):
+        DeployRun(DeployRequest(targets=[("web1", None)], action="test"), make_inventory("web1"))
+    with pytest.raises(UserError, match="--atomic needs deploy-rs"):
+        DeployRun(DeployRequest(targets=[("web1", None)], method="nixos-rebuild", atomic=True),
+                  make_inventory("web1"))
+
+
+async def test_password_prompt_without_callback_is_an_event(emulated):
+    """With interactiveSudo the run runs deploy-rs in a pty and asks through an event (faces answer)."""
+    emulated.scenario({"box": "success"}, interactive_sudo=True)
+    run = deploy(["box"], hosts="box:sudo")
+    asked = []
+
+    def on_event(event):
+        if isinstance(event, PasswordPrompt):
+            asked.append(event.hostname)
+            run.send_password(event.hostname, "pa55-word-xyz")
+
+    events = await run_all(run, on_event)
+    assert run.jobs[0].use_pty
+    if not asked:
+        pytest.skip("the deploy-rs emulator does not ask for sudo passwords")
+    assert asked == ["box.lab"] and outcomes(events) == {"box": "succeeded"}
+    assert "pa55-word-xyz" not in repr([e.to_dict() for e in events])
