@@ -24,6 +24,9 @@ from labtui.ops.clock import REAL_CLOCK, Clock
 from labtui.ssh.api import RemoteShell, SshError
 
 USER_KINDS = ("unit", "http", "tcp", "command", "disk", "memory", "load")
+# Thresholds when a check leaves them out (the same defaults labtui.inventory.config fills in).
+DEFAULT_MAX_PERCENT = 90.0
+DEFAULT_MAX_PER_CPU = 2.0
 FAILED_UNITS_KIND = "failed-units"  # built in: the post-deploy gate adds it, users cannot declare it
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
 _MOUNT_RE = re.compile(r"^/[^\x00\n]*$")
@@ -110,11 +113,11 @@ def validate_check(spec: CheckSpec) -> str | None:
         if not isinstance(mount, str) or not _MOUNT_RE.match(mount):
             problem = f"`mount` must be an absolute path, not {mount!r}"
         else:
-            problem = _number(p, "max_percent", required=True, low=0, high=100)
+            problem = _number(p, "max_percent", required=False, low=0, high=100)
     elif spec.kind == "memory":
-        problem = _number(p, "max_percent", required=True, low=0, high=100)
+        problem = _number(p, "max_percent", required=False, low=0, high=100)
     elif spec.kind == "load":
-        problem = _number(p, "max_per_cpu", required=True, low=0)
+        problem = _number(p, "max_per_cpu", required=False, low=0)
     return f"check `{spec.name}` ({spec.kind}): {problem}" if problem else None
 
 
@@ -269,14 +272,14 @@ async def _attempt_disk(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
     result = await _remote(shell, host.name, disk_command(mount), spec.timeout)
     if not result.ok:
         raise CheckFailed(f"df {mount}: {result.stderr.strip() or 'failed'}")
-    return _threshold(f"disk {mount}", parse_df(result.stdout), float(spec.params["max_percent"]))  # type: ignore[arg-type]
+    return _threshold(f"disk {mount}", parse_df(result.stdout), float(spec.params.get("max_percent", DEFAULT_MAX_PERCENT)))  # type: ignore[arg-type]
 
 
 async def _attempt_memory(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
     result = await _remote(shell, host.name, MEMORY_COMMAND, spec.timeout)
     if not result.ok:
         raise CheckFailed(f"/proc/meminfo: {result.stderr.strip() or 'unreadable'}")
-    return _threshold("memory", parse_meminfo(result.stdout), float(spec.params["max_percent"]))  # type: ignore[arg-type]
+    return _threshold("memory", parse_meminfo(result.stdout), float(spec.params.get("max_percent", DEFAULT_MAX_PERCENT)))  # type: ignore[arg-type]
 
 
 async def _attempt_load(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
@@ -284,7 +287,7 @@ async def _attempt_load(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
     if not result.ok:
         raise CheckFailed(f"load: {result.stderr.strip() or 'unreadable'}")
     load1, cpus = parse_load(result.stdout)
-    return _threshold("load per cpu", load1 / cpus, float(spec.params["max_per_cpu"]), unit="")  # type: ignore[arg-type]
+    return _threshold("load per cpu", load1 / cpus, float(spec.params.get("max_per_cpu", DEFAULT_MAX_PER_CPU)), unit="")  # type: ignore[arg-type]
 
 
 async def _attempt_failed_units(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:

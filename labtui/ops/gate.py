@@ -46,9 +46,21 @@ class PostDeployGate:
     clock: Clock = REAL_CLOCK
     sudo_password: str | None = None  # for hosts with interactiveSudo, asked once by the caller
 
+    _snapshot: asyncio.Task | None = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise UserError(f"health gate policy `{self.policy}` is unknown; use `rollback` or `report`")
+
+    def start_snapshot(self, hosts: Sequence[Host]) -> None:
+        """Take the failed-units snapshot in the background (for hook factories, which cannot await):
+        it starts now, before the deploy activates anything, and the first gate call waits for it."""
+        self._snapshot = asyncio.ensure_future(snapshot_before(hosts, self.shell))
+
+    async def _wait_snapshot(self) -> None:
+        if self._snapshot is not None:
+            task, self._snapshot = self._snapshot, None
+            self.before = {**await task, **self.before}
 
     def checks_for(self, host: Host):
         specs = list(host.checks)
@@ -59,6 +71,7 @@ class PostDeployGate:
     async def __call__(self, node: str, result: NodeResult) -> AsyncIterator[Event]:
         if result.outcome != "succeeded":
             return
+        await self._wait_snapshot()
         host = self.inventory.get(node)
         system = host.system_profile
         if result.profile is not None and system is not None and result.profile != system.name:
@@ -118,3 +131,34 @@ def make_post_deploy_gate(inventory: Inventory, shell: RemoteShell, policy: Gate
                           sudo_password: str | None = None) -> PostDeployGate:
     """The orchestrator's `post_node(node, NodeResult) -> AsyncIterator[Event]` hook."""
     return PostDeployGate(inventory, shell, policy, dict(before or {}), clock, sudo_password)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hook factories for detached deploys: DeployRequest.post_node = HOOK_SPECS[policy]; the supervisor
+# calls factory(inventory, request) inside its event loop, before the deploy starts.
+
+HOOK_SPECS = {"rollback": "labtui.ops.gate:deploy_hook_rollback", "report": "labtui.ops.gate:deploy_hook_report"}
+
+
+def make_deploy_hook(inventory: Inventory, request, policy: GatePolicy, shell: RemoteShell) -> PostDeployGate | None:
+    """The gate for one deploy request. Only `switch` is rolled back on failure: after `test` the
+    profile did not move, so its checks are reported; `boot` and `dry-activate` change nothing running."""
+    if request.action not in ("switch", "test"):
+        return None
+    gate = make_post_deploy_gate(inventory, shell, policy if request.action == "switch" else "report")
+    gate.start_snapshot([inventory.get(node) for node in request.nodes()])
+    return gate
+
+
+def _with_pool(inventory: Inventory, request, policy: GatePolicy) -> PostDeployGate | None:
+    from labtui.ssh.pool import SshPool
+
+    return make_deploy_hook(inventory, request, policy, SshPool(inventory.hosts))
+
+
+def deploy_hook_rollback(inventory: Inventory, request) -> PostDeployGate | None:
+    return _with_pool(inventory, request, "rollback")
+
+
+def deploy_hook_report(inventory: Inventory, request) -> PostDeployGate | None:
+    return _with_pool(inventory, request, "report")

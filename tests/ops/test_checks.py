@@ -25,7 +25,7 @@ def spec(kind, retries=0, **params):
     (spec("tcp"), "`port` is required"),
     (spec("disk", mount="relative", max_percent=90), "absolute path"),
     (spec("memory", max_percent="lots"), "must be a number"),
-    (spec("load"), "`max_per_cpu` is required"),
+    (spec("load", max_per_cpu=True), "`max_per_cpu` must be a number"),
     (spec("command", command=" "), "non-empty"),
     (spec("ping"), "unknown kind"),
     (CheckSpec(kind="unit", name="n", params={"unit": "a.service"}, period=0), "positive"),

@@ -82,3 +82,33 @@ async def test_gate_check_recovers_within_window(lab, shell, inventory, clock):
 def test_bad_policy():
     with pytest.raises(UserError, match="policy"):
         make_post_deploy_gate(None, None, "panic")
+
+
+async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatch):
+    """The gate plugged into a real DeployRun (deploy-rs emulator): a broken host ends `rolled_back`."""
+    from tests.deploy.emulated import Emulated
+
+    from labtui.deploy.orchestrator import DeployRequest, DeployRun
+    from labtui.deploy.runner import RunnerTimings
+    from labtui.ops.gate import make_deploy_hook
+    from tests.deploy.cli_harness import make_inventory
+
+    emulated = Emulated(tmp_path, monkeypatch)
+    emulated.scenario({"web1": "success", "web2": "success"})
+    inventory = make_inventory("web1,web2")
+    request = DeployRequest(targets=[("web1", None), ("web2", None)])
+    gate = make_deploy_hook(inventory, request, "rollback", shell)
+    gate.clock = clock
+    # The deploy "breaks" nginx on web1 once it activates: before the gate runs, after the snapshot.
+    await gate._wait_snapshot()
+    assert gate.before == {"web1": frozenset(), "web2": frozenset()}
+    deploy_new_generation(lab, "web1", breaks=("nginx.service",))
+    run = DeployRun(request, inventory, timings=RunnerTimings(quiet_flush=0.05, cancel_grace=(1.0, 1.0),
+                                                              late_output=1.0, stall_after=None))
+    run.post_node = gate
+    events = [e async for e in run.events()]
+    final = {e.node: e.outcome for e in events if isinstance(e, NodeResult)}
+    assert final == {"web1": "rolled_back", "web2": "succeeded"}
+    assert lab.load("web1").current == 3
+    assert any(isinstance(e, Rollback) and e.rollback_kind == "health" for e in events)
+    assert make_deploy_hook(inventory, DeployRequest(targets=[("web1", None)], action="boot"), "rollback", shell) is None
