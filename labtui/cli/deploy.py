@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation-timeout", type=int, metavar="S", help="override activationTimeout")
     parser.add_argument("--stall-after", type=float, metavar="S", default=120.0,
                         help="report a stall after S seconds without output (default 120; 0 disables)")
+    parser.add_argument("--health-gate", choices=("off", "report", "rollback"), default="off",
+                        help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
+                             "host back to its previous generation (default off)")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask: deploy without showing deploy-rs's plan for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every output line of deploy-rs/nix")
@@ -72,9 +75,14 @@ def build_request(args: argparse.Namespace, inventory):
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     options = DeployRsOptions(skip_checks=args.skip_checks, confirm_timeout=args.confirm_timeout,
                               activation_timeout=args.activation_timeout)
+    post_node = None
+    if args.health_gate != "off":
+        from labtui.ops.gate import HOOK_SPECS
+
+        post_node = HOOK_SPECS[args.health_gate]
     return DeployRequest(targets=parse_targets(inventory, args.hosts), method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
-                         flake=None, stall_after=args.stall_after or None)
+                         flake=None, stall_after=args.stall_after or None, post_node=post_node)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ class RunnerTimings:
     exit_drain: float = 0.5  # after the process exits, read what is buffered for at most this long
     stall_after: float | None = 120.0  # seconds without output within a stage before a `stall` event
     cancel_grace: tuple[float, float] = (5.0, 5.0)  # SIGINT -> wait -> SIGTERM -> wait -> SIGKILL
-    late_output: float = 300.0  # keep logging an orphan's late output (not parsed) for at most this long
+    late_output: float = 30.0  # keep logging an orphan's late output (not parsed) for at most this long
 
 
 class CommandRunner:

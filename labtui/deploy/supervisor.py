@@ -23,6 +23,7 @@ import json
 import os
 import pickle
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -246,14 +247,18 @@ class _Supervisor:
         inventory: Inventory = spec["inventory"]
         files = RunFiles(self.run_id)
         multi = len(request.nodes()) > 1 and not request.atomic
-        post_node = load_hook(request.post_node, inventory, request) if request.post_node else None
+        timings = spec.get("timings") or RunnerTimings(
+            stall_after=request.stall_after,
+            late_output=float(os.environ.get("LABTUI_LATE_OUTPUT", RunnerTimings.late_output)))
         try:
+            post_node = load_hook(request.post_node, inventory, request) if request.post_node else None
             self.run = run = DeployRun(request, inventory, run_id=self.run_id, post_node=post_node,
-                                       timings=spec.get("timings"), on_raw=_raw_writer(files, multi))
+                                       timings=timings, on_raw=_raw_writer(files, multi))
             run.acquire_locks()
         except UserError as exc:
             self.report_ready({"ok": False, "error": exc.message, "exit_code": exc.exit_code})
             files.close()
+            shutil.rmtree(directory, ignore_errors=True)  # nothing ran: no run to show in history
             return exc.exit_code
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ class Emulated:
         self.env_path = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
         monkeypatch.setenv("PATH", self.env_path)
         monkeypatch.setenv("LABTUI_SIM_SCENARIO", str(self.path))
+        monkeypatch.setenv("LABTUI_LATE_OUTPUT", "1")  # detached runs: orphans' late output for 1 s only
 
     def scenario(self, nodes: dict[str, str], *, time_scale: float = 0.01, **node_extra) -> Path:
         spec = {"time_scale": time_scale,
