@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labtui.commandlog import COMMAND_LOG
-from labtui.inventory.flakeref import FlakeRef
+from labtui.inventory.flakeref import FlakeRef, git_toplevel
 from labtui.paths import cache_dir
 
 
@@ -27,13 +27,6 @@ class SourceState:
     fingerprint: str | None  # None: not cacheable (remote flake)
     revision: str | None = None  # git commit, when the flake is in a git tree with commits
     dirty: bool | None = None  # uncommitted changes to tracked files (None outside git)
-
-
-def _git_toplevel(directory: Path) -> Path | None:
-    for candidate in (directory, *directory.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
 
 
 def _stat_key(path: Path) -> str:
@@ -91,7 +84,7 @@ def source_state(flake: FlakeRef) -> SourceState:
     directory = flake.local_dir
     lock = directory / "flake.lock"
     parts = [flake.nix_ref, hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "no-lock"]
-    toplevel = _git_toplevel(directory)
+    toplevel = git_toplevel(directory)
     state = _git_state(toplevel) if toplevel else None
     if state is not None and toplevel is not None:
         revision, changed = state

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 
+from labtui.commandlog import COMMAND_LOG
 from labtui.errors import UserError
 from labtui.inventory.flakeref import FlakeRef
 from labtui.inventory.nix import NixRunner, nix_argv, nix_string, nix_timeout, run_nix, stderr_tail
@@ -58,10 +61,26 @@ def eval_argv(flake: FlakeRef) -> list[str]:
                     "--expr", f"({_EXPRESSION.strip()}) {nix_string(flake.nix_ref)}")
 
 
+def _untracked_flake_nix(flake: FlakeRef) -> bool:
+    """A flake.nix that git does not track is invisible to nix: the most common first-run failure."""
+    if flake.local_dir is None or not flake.nix_ref.startswith("git+file:") or shutil.which("git") is None:
+        return False
+    argv = ["git", "-C", str(flake.local_dir), "ls-files", "--error-unmatch", "flake.nix"]
+    COMMAND_LOG.local(argv)
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL).returncode != 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
     """Raw evaluation result: {"deploy": {...} | None, "nixosConfigurations": [names] | None}."""
     result = (runner or run_nix)(eval_argv(flake), nix_timeout())
     if result.returncode != 0:
+        if _untracked_flake_nix(flake):
+            raise UserError(f"{flake.local_dir}/flake.nix is not tracked by git, and nix only sees tracked files; "
+                            "run `git add flake.nix` (and the files it imports) - no commit is needed",
+                            detail=stderr_tail(result.stderr))
         raise UserError(f"evaluating the flake {flake.ref} with nix failed (exit {result.returncode}); "
                         "fix the error below, or check it with `nix flake check`",
                         detail=stderr_tail(result.stderr))

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from labtui.errors import UserError
 
@@ -50,5 +51,30 @@ def resolve_flake(ref: str | None, cwd: str | os.PathLike[str] | None = None) ->
                         "directory or a flake reference like github:owner/repo")
     if not (directory / "flake.nix").is_file():
         raise UserError(f"no flake.nix in {directory}; run labtui inside your flake directory or pass --flake REF")
-    nix_ref = str(directory) if not prefix else given.replace(local_path, str(directory), 1)
+    if prefix:
+        nix_ref = given.replace(local_path, str(directory), 1)
+    else:
+        nix_ref = _git_flake_url(directory) or str(directory)
     return FlakeRef(given, nix_ref, directory)
+
+
+def git_toplevel(directory: Path) -> Path | None:
+    """The work tree root above `directory` (where nix, too, looks for `.git`)."""
+    for candidate in (directory, *directory.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _git_flake_url(directory: Path) -> str | None:
+    """`git+file://ROOT?dir=SUB` for a flake in a git tree: what `nix eval DIR#...` (and deploy-rs) use.
+
+    `builtins.getFlake "/abs/dir"` would copy the directory as a plain path, untracked files included,
+    and so could disagree with deploy-rs; naming the git tree keeps both views identical.
+    """
+    root = git_toplevel(directory)
+    if root is None:
+        return None
+    url = "git+file://" + quote(str(root), safe="/")
+    sub = directory.relative_to(root).as_posix()
+    return url if sub == "." else f"{url}?dir={quote(sub, safe='/')}"

@@ -177,3 +177,19 @@ def test_nix_missing_is_reported_with_how_to_install(flake_copy, monkeypatch) ->
     with pytest.raises(ToolMissing) as info:
         load_inventory(str(flake))
     assert "apt-get install nix-bin" in info.value.message and "nixos.org/download" in info.value.message
+
+
+def test_flake_in_a_git_subdirectory_is_seen_as_git_sees_it(nix, flake_copy, tmp_path) -> None:
+    from tests.support import require_tool
+
+    require_tool("git", "flakes in git trees are evaluated as git+file, like deploy-rs does")
+    repo = tmp_path / "repo"
+    (repo / "lab").mkdir(parents=True)
+    (repo / "lab" / "flake.nix").write_text((flake_copy("nixos-only") / "flake.nix").read_text())
+    _git(repo, "init", "-q")
+    with pytest.raises(UserError) as info:  # untracked: nix (and deploy-rs) cannot see it
+        load(str(repo / "lab"))
+    assert "flake.nix is not tracked by git" in info.value.message and "git add flake.nix" in info.value.message
+    _git(repo, "add", "lab/flake.nix")
+    inv = load(str(repo / "lab"))
+    assert inv.names() == ["alpha", "beta"] and inv.flake_dir == str(repo / "lab")
