@@ -129,7 +129,8 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
         else:
             detach.set()
 
-    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    # A plain signal handler (not loop.add_signal_handler) so the previous one comes back untouched.
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(on_interrupt))
 
     async def answer_prompt(event: Prompt) -> None:
         nodes = sorted({entry.node for entry in event.plan})
@@ -183,7 +184,7 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
                 break
             next_event = asyncio.ensure_future(anext(events))
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous_handler)
         for task in (next_event, detached, *tasks):
             task.cancel()
         await events.aclose()
