@@ -107,7 +107,7 @@ def merge_profile(name: str, levels: list[Level], default_ssh_user: str) -> Prof
     return Profile(name=name, sources=sources, **values)
 
 
-def _ordered_profiles(node: str, profiles: dict[str, Any], order: list[str], where: str) -> list[str]:
+def _ordered_profiles(profiles: dict[str, Any], order: list[str], where: str) -> list[str]:
     names = []
     for name in order:
         if name not in profiles:
@@ -130,8 +130,6 @@ def ssh_target(hostname: str, profile: Profile | None, where: str) -> tuple[SshT
     if user_source == "default" and parsed.user:
         user, user_source = check_user("ssh user (-l)", parsed.user, f"in sshOpts {where}"), "ssh-opts"
     sources["ssh_user"] = user_source
-    if parsed.jump_hosts:
-        check_jump_hosts(",".join(parsed.jump_hosts), f"in sshOpts {where}")
     target = SshTarget(
         hostname=hostname, user=user, port=parsed.port, identity_files=tuple(parsed.identity_files),
         jump_hosts=tuple(parsed.jump_hosts), config_file=parsed.config_file, options=tuple(parsed.options),
@@ -178,7 +176,7 @@ def _node_host(node_name: str, node: Mapping[str, Any], deploy_settings: Mapping
     if node.get("profiles") is None:
         raise ConfigError(f"`{where}` has no `profiles` (deploy-rs requires it); add profiles.system = {{ ... }}")
     profiles = []
-    for profile_name in _ordered_profiles(node_name, node["profiles"], settings.get("profilesOrder") or [], where):
+    for profile_name in _ordered_profiles(node["profiles"], settings.get("profilesOrder") or [], where):
         raw = node["profiles"][profile_name]
         pwhere = f"{where}.profiles.{attr_path(profile_name)}"
         check_name("profile name", profile_name, f"({pwhere})")
@@ -196,6 +194,10 @@ def _node_host(node_name: str, node: Mapping[str, Any], deploy_settings: Mapping
                 source = profile.sources[field_name]
                 origin = {"profile": pwhere, "node": where, "deploy": "deploy"}.get(source, "the default")
                 check_user(kind, value, f"(from {origin}, for profile {pwhere})")
+        # Every profile's sshOpts reach ssh through deploy-rs: a flag missing its value fails there too.
+        opts = parse_ssh_opts(profile.ssh_opts, pwhere)
+        if opts.jump_hosts:
+            check_jump_hosts(",".join(opts.jump_hosts), f"in sshOpts of {pwhere}")
         if profile.user is None:
             warnings.append(f"neither `user` nor `sshUser` is set for `{pwhere}`; deploy-rs refuses to deploy it "
                             "(set sshUser or user)")
