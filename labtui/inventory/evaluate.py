@@ -89,7 +89,8 @@ def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
     except json.JSONDecodeError:
         raise UserError(f"nix printed something that is not JSON while evaluating {flake.ref}",
                         detail=stderr_tail(result.stdout + "\n" + result.stderr)) from None
-    if data.get("deploy") is None and data.get("nixosConfigurations") is None:
+    has_nodes = (data.get("deploy") or {}).get("nodes") is not None
+    if not has_nodes and data.get("nixosConfigurations") is None:
         raise UserError(f"the flake {flake.ref} has neither `deploy.nodes` nor `nixosConfigurations`; "
                         "add one of them (see deploy-rs's README) or pass --flake with your fleet's flake")
     return data

@@ -147,6 +147,8 @@ def build_hosts(data: Mapping[str, Any], default_ssh_user: str | None = None) ->
     if deploy is not None:
         deploy_settings = {k: _check_type(k, v, "deploy") for k, v in deploy["settings"].items()}
         warnings += _unknown_warnings(deploy["unknown"], GENERIC_KEYS + ("nodes",), "deploy")
+        if deploy.get("nodes") is None:
+            warnings.append("the flake has `deploy` but no `deploy.nodes`; deploy-rs needs deploy.nodes.<name>")
         for node_name, node in sorted((deploy.get("nodes") or {}).items()):
             host = _node_host(node_name, node, deploy_settings, default_ssh_user, warnings)
             hosts[node_name] = host

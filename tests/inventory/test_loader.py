@@ -193,3 +193,20 @@ def test_flake_in_a_git_subdirectory_is_seen_as_git_sees_it(nix, flake_copy, tmp
     _git(repo, "add", "lab/flake.nix")
     inv = load(str(repo / "lab"))
     assert inv.names() == ["alpha", "beta"] and inv.flake_dir == str(repo / "lab")
+
+
+def test_deploy_without_nodes_counts_as_no_fleet(nix, flake_copy) -> None:
+    flake = flake_copy("empty")
+    (flake / "flake.nix").write_text('{ outputs = { self }: { deploy.sshUser = "root"; }; }\n')
+    with pytest.raises(UserError, match="has neither `deploy.nodes` nor `nixosConfigurations`"):
+        load_inventory(str(flake))
+
+
+def test_nix_commands_are_in_the_command_log(nix, flake_copy) -> None:
+    from labtui.commandlog import COMMAND_LOG
+
+    flake = flake_copy("nixos-only")
+    load_inventory(str(flake))
+    commands = [r.command for r in COMMAND_LOG.records() if r.where == "local"]
+    assert any(c.startswith("nix --extra-experimental-features 'nix-command flakes' eval --json --impure") and
+               str(flake) in c for c in commands)
