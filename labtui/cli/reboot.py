@@ -48,8 +48,12 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
     from labtui.errors import UserError
     from labtui.ops.clock import REAL_CLOCK
     from labtui.ops.events import CheckResultEvent, RebootProgress
-    from labtui.ops.reboot import outcomes, reboot_hosts, reboot_needed
-    from labtui.ops.runtime import confirm, sudo_passwords
+    import time
+
+    from labtui.deploy.events import NodeResult
+    from labtui.ops.privilege import privilege_for
+    from labtui.ops.reboot import REBOOT_COMMAND, outcomes, reboot_hosts, reboot_needed
+    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
@@ -74,12 +78,15 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
     passwords = sudo_passwords(hosts, ask_password)
     color = use_color(out) and not args.json
     log = err if args.json else out
+    record = OpsRecord("reboot", inventory, [h.name for h in hosts],
+                       [privilege_for(h).wrap(REBOOT_COMMAND) for h in hosts], profile=None)
     events = []
     async for event in reboot_hosts(hosts, shell, wave_size=args.wave, stop_on_failure=not args.keep_going,
                                     timeout=args.timeout, poll=poll, clock=clock or REAL_CLOCK,
                                     sudo_passwords=passwords,
                                     run_health_checks=not args.no_checks):
         events.append(event)
+        record.emit(event)
         if isinstance(event, RebootProgress):
             shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
@@ -90,6 +97,9 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)
+    record.finish([NodeResult(ts=time.time(), node=r.host, profile=None,
+                              outcome="succeeded" if r.ok else ("not_deployed" if r.phase == "waiting" else "failed"),
+                              stage=None, message=r.message) for r in results])
     if args.json:
         print_json({"ok": ok, "hosts": [r.to_dict() for r in results]}, out)
     else:

@@ -74,7 +74,8 @@ class OpsRecord:
     its events in runs/<id>/events.jsonl and the switch output in runs/<id>/output.log.
     """
 
-    def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str]) -> None:
+    def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str], *,
+                 profile: str | None = "system") -> None:
         from labtui.deploy.journal import Journal, RunFiles, new_run_id
 
         import labtui.ops.events  # noqa: F401 - registers the ops event kinds for replay
@@ -83,7 +84,7 @@ class OpsRecord:
         self.journal = Journal.open()
         self.files = RunFiles(self.run_id)
         self.journal.begin_run(self.run_id, operator=_operator(), method="labtui", action=action,
-                               targets=[(h, "system") for h in hosts], flake=inventory.flake,
+                               targets=[(h, profile) for h in hosts], flake=inventory.flake,
                                revision=inventory.revision, dirty=inventory.dirty,
                                argv=[["ssh", h, c] for h, c in zip(hosts, commands)])
         self.emit(RunStarted(ts=time.time(), run_id=self.run_id, method="labtui", nodes=list(hosts),

@@ -223,10 +223,11 @@ def _diff(sim: SimHost, links: list[str]) -> SimResult:
         lines.append(f"linux: {a.kernel} → {b.kernel}, +{(len(b.kernel) % 7) + 1}.2 MiB")
     # A few plausible package changes, stable for a pair of generations.
     seed = hashlib.sha256(f"{a.path}{b.path}".encode()).digest()
-    packages = ["openssl", "nginx", "systemd", "glibc", "curl", "python3", "sqlite", "tailscale"]
-    for i, name in enumerate(packages):
+    packages = {"openssl": "3.3", "nginx": "1.26", "systemd": "256", "glibc": "2.40", "curl": "8.11",
+                "python3": "3.12", "sqlite": "3.46", "tailscale": "1.76"}
+    for i, (name, base) in enumerate(packages.items()):
         if seed[i] % 3 == 0 and a.path != b.path:
-            old, new = f"3.{seed[i] % 9}.{seed[i + 8] % 5}", f"3.{seed[i] % 9}.{seed[i + 8] % 5 + 1}"
+            old, new = f"{base}.{seed[i + 8] % 5}", f"{base}.{seed[i + 8] % 5 + 1}"
             lines.append(f"{name}: {old} → {new}, {'+' if seed[i + 16] % 2 else '-'}{seed[i + 24] % 90 + 1}.{seed[i] % 10} KiB")
     return SimResult(0, "".join(line + "\n" for line in lines))
 

@@ -101,3 +101,5 @@ async def test_reboot_only_needed_hosts(lab, shell, inventory):
     assert code == 0 and [h["host"] for h in data["hosts"]] == ["db1"] and data["hosts"][0]["ok"]
     assert "web1: no reboot needed" in err.getvalue()
     assert not lab.load("db1").reboot_needed
+    [run] = Journal.open().list_runs(host="db1")
+    assert (run.action, run.outcome, run.nodes) == ("reboot", "succeeded", {"db1": "succeeded"})
