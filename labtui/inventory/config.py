@@ -28,7 +28,7 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 REQUIRED = object()
 CHECK_PARAMS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "unit": {"unit": (str, REQUIRED)},
-    "http": {"url": (str, REQUIRED), "status": (int, 200), "body": (str, None)},
+    "http": {"url": (str, REQUIRED), "status": (int, 200), "body": (str, None), "insecure": (bool, False)},
     "tcp": {"port": (int, REQUIRED), "host": (str, None)},
     "command": {"command": (str, REQUIRED)},
     "disk": {"mount": (str, "/"), "max_percent": ((int, float), 90)},

@@ -86,7 +86,7 @@ def test_full_schema_applies(tmp_path) -> None:
     assert names == ["http https://web1.lan/health", "ready", "unit nginx.service", "tcp web1.lan:443", "disk /"]
     http = web1.checks[0]
     assert (http.period, http.timeout, http.retries) == (3.0, 5.0, 3)
-    assert dict(http.params) == {"url": "https://web1.lan/health", "status": 200, "body": None}
+    assert dict(http.params) == {"url": "https://web1.lan/health", "status": 200, "body": None, "insecure": False}
     assert dict(web1.checks[4].params) == {"mount": "/", "max_percent": 90}
     # tcp checks default to each host's own hostname
     example = hosts["example.com"]
