@@ -93,7 +93,10 @@ def with_flake(status: HostStatus, flake: FlakePaths | None, reason: str | None 
     path = getattr(flake, "toplevel", None) or getattr(flake, "profile_path", None)
     result = drift(status, flake)
     if result == "unknown":
-        missing["drift"] = "the host did not report what it runs (not NixOS?)"
+        if not (getattr(flake, "profile_path", None) or getattr(flake, "toplevel", None)):
+            missing["drift"] = reason or getattr(flake, "reason", None) or "the flake gave no store path"
+        else:
+            missing["drift"] = "the host did not report what it runs (not NixOS?)"
     return replace(status, drift=result, flake_path=path, missing=missing)
 
 

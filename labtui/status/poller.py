@@ -26,6 +26,9 @@ from labtui.status.probe import PROBE_COMMAND, PROBE_SCRIPT
 
 DEFAULT_PROBE_TIMEOUT = 15.0
 FLAKE_EVALUATIONS_AT_ONCE = 2  # nix evaluations are heavy; the poller never runs more than this
+# Ask the resolver again this often: it answers from its cache unless the flake changed (new commit,
+# edited files), so drift follows flake edits without a restart.
+FLAKE_RECHECK_INTERVAL = 30.0
 
 
 class FlakePathResolver(Protocol):
@@ -49,19 +52,22 @@ class StatusPoller:
     """
 
     def __init__(self, hosts: Iterable[Host], shell: RemoteShell, resolver: FlakePathResolver | None = None, *,
-                 default_interval: float = 5.0, probe_timeout: float = DEFAULT_PROBE_TIMEOUT) -> None:
+                 default_interval: float = 5.0, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
+                 flake_recheck: float = FLAKE_RECHECK_INTERVAL) -> None:
         self.hosts = {h.name: h for h in hosts}
         self.shell = shell
         self.resolver = resolver
         self.default_interval = default_interval
         self.probe_timeout = probe_timeout
+        self.flake_recheck = flake_recheck
         now = time.time()
         self._status: dict[str, HostStatus] = {
             name: HostStatus(host=name, state=HostState.CONNECTING, observed_at=now) for name in self.hosts}
         self._wake = {name: asyncio.Event() for name in self.hosts}
         self._probing: set[str] = set()
         self._tasks: list[asyncio.Task] = []
-        self._flake: dict[str, tuple[FlakePaths | None, str | None]] = {}  # name -> (paths, failure reason)
+        # name -> (paths, why there are none, time.monotonic() of the answer)
+        self._flake: dict[str, tuple[FlakePaths | None, str | None, float]] = {}
         self._flake_tasks: dict[str, asyncio.Task] = {}
         self._flake_slots = asyncio.Semaphore(FLAKE_EVALUATIONS_AT_ONCE)
         self._subscribers: list[asyncio.Queue] = []
@@ -223,11 +229,13 @@ class StatusPoller:
             return with_flake(status, None, "no flake evaluation available")
         if status.host not in self._flake:
             return with_flake(status, None, "the flake is being evaluated")
-        paths, reason = self._flake[status.host]
+        paths, reason, _ = self._flake[status.host]
         return with_flake(status, paths, reason)
 
     def _ensure_flake(self, name: str) -> None:
-        if self.resolver is None or name in self._flake or name in self._flake_tasks or self._closed:
+        if self.resolver is None or name in self._flake_tasks or self._closed:
+            return
+        if name in self._flake and time.monotonic() - self._flake[name][2] < self.flake_recheck:
             return
         self._flake_tasks[name] = asyncio.get_running_loop().create_task(self._evaluate_flake(name))
 
@@ -236,12 +244,18 @@ class StatusPoller:
         try:
             async with self._flake_slots:
                 paths = await self.resolver.system_paths(self.hosts[name])
-            self._flake[name] = (paths, None if paths is not None else "the flake builds no system for this host")
+            reason = None
+            if paths is None:
+                reasons = getattr(self.resolver, "reasons", None) or {}
+                reason = reasons.get(name) or "the flake builds no system for this host"
+            elif not getattr(paths, "profile_path", None) and not getattr(paths, "toplevel", None):
+                reason = getattr(paths, "reason", None) or "the flake gave no store path for this host"
+            self._flake[name] = (paths, reason, time.monotonic())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - shown as the drift reason, never fatal
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            self._flake[name] = (None, f"flake evaluation failed: {message}")
+            self._flake[name] = (None, f"flake evaluation failed: {message}", time.monotonic())
         finally:
             self._flake_tasks.pop(name, None)
         current = self._status.get(name)

@@ -1,0 +1,178 @@
+"""`labtui status [HOST...] [--json] [--watch] [--timeout S] [--no-drift]`: the fleet at a glance.
+
+Exit status: 0 when every selected host is up, 1 when any is degraded, down or unreachable for
+another reason (auth, host key), 2 for usage errors. JSON schema: docs/status.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+
+DEFAULT_TIMEOUT = 20.0
+WATCH_REDRAW_EVERY = 0.25  # at most 4 redraws a second, however many hosts report
+
+STATE_COLORS = {"up": "green", "degraded": "yellow", "connecting": "dim"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("hosts", nargs="*", metavar="HOST",
+                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_json_flag(parser)
+    parser.add_argument("--watch", action="store_true",
+                        help="keep polling and redraw on every change until Ctrl-C "
+                             "(with --json: one JSON object per host update, one per line)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"give up on hosts (and on evaluating the flake) after S seconds (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--no-drift", action="store_true",
+                        help="do not evaluate the flake, so drift shows as unknown (faster)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    if not args.timeout > 0:
+        raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    inventory = load_inventory(args)
+    hosts = inventory.select(args.hosts)
+    for warning in getattr(inventory, "warnings", ()):
+        print(f"labtui: warning: {warning}", file=sys.stderr)
+    resolver = None if args.no_drift else _resolver(inventory)
+    return asyncio.run(_main(args, hosts, resolver))
+
+
+def _resolver(inventory):
+    try:
+        from labtui.inventory.flake_paths import FlakePathResolver
+    except ModuleNotFoundError:  # pragma: no cover - the resolver ships with the inventory
+        return None
+    return FlakePathResolver.for_inventory(inventory)
+
+
+async def _main(args: argparse.Namespace, hosts, resolver) -> int:
+    from labtui.ssh.pool import SshPool
+    from labtui.status.poller import StatusPoller
+
+    pool = SshPool(hosts, connect_timeout=min(10.0, args.timeout))
+    poller = StatusPoller(hosts, pool, resolver, probe_timeout=args.timeout)
+    try:
+        if args.watch:
+            await _watch(args, poller, [h.name for h in hosts])
+            return EXIT_OK  # not reached: --watch ends with Ctrl-C
+        snapshot = await poller.wait_all(timeout=args.timeout, with_flake=resolver is not None)
+        statuses = [_timed_out(snapshot[h.name], args.timeout) for h in hosts]
+        if args.json:
+            from labtui.status.export import fleet_json
+
+            print_json(fleet_json(statuses))
+        else:
+            print(render_fleet(statuses, color=use_color()))
+        return exit_code(statuses)
+    finally:
+        await poller.close()
+        await pool.close()
+
+
+def exit_code(statuses) -> int:
+    from labtui.ssh.api import HostState
+
+    return EXIT_OK if all(s.state is HostState.UP for s in statuses) else EXIT_FAILED
+
+
+def _timed_out(status, timeout: float):
+    """A host that never answered within --timeout is down, with that as the reason."""
+    from dataclasses import replace
+
+    from labtui.ssh.api import HostState
+
+    if status.state is HostState.CONNECTING:
+        return replace(status, state=HostState.DOWN, error=f"no answer within {timeout:g} s",
+                       hint="raise --timeout, or check the host and the network")
+    return status
+
+
+async def _watch(args: argparse.Namespace, poller, names: Sequence[str]) -> None:
+    import asyncio
+
+    out = sys.stdout
+    if args.json:
+        from labtui.status.export import status_json
+
+        async for status in poller.stream():
+            print_json_line(status_json(status), out)
+        return
+    color = use_color(out)
+    tty = hasattr(out, "isatty") and out.isatty()
+    stream = poller.stream()
+    pending: asyncio.Task | None = None
+    last_draw = 0.0
+    while True:
+        if pending is None:
+            pending = asyncio.ensure_future(stream.__anext__())
+        wait = max(0.0, last_draw + WATCH_REDRAW_EVERY - time.monotonic())
+        done, _ = await asyncio.wait({pending}, timeout=wait if last_draw else None)
+        if pending in done:
+            try:
+                pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            if time.monotonic() - last_draw < WATCH_REDRAW_EVERY:
+                continue  # more updates may follow at once: draw them together
+        snapshot = poller.snapshot()
+        table = render_fleet([snapshot[n] for n in names], color=color)
+        stamp = time.strftime("%H:%M:%S")
+        header = f"labtui status  {stamp}  (Ctrl-C to quit)"
+        if tty:
+            out.write("\x1b[H\x1b[2J")  # home + clear: redraw in place
+        out.write(f"{header}\n{table}\n" + ("" if tty else "\n"))
+        out.flush()
+        last_draw = time.monotonic()
+
+
+def print_json_line(obj, out) -> None:
+    import json
+
+    out.write(json.dumps(obj, default=str) + "\n")
+    out.flush()
+
+
+def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
+    """The status table (fits `width` columns, ASCII only), then one line per problem with its fix."""
+    from labtui.status.export import human_duration
+
+    headers = ["HOST", "STATE", "LOAD", "MEM", "DISK", "GEN", "DRIFT", "REBOOT", "UP"]
+    rows, colors, notes = [], [], []
+    for s in statuses:
+        state = s.state.value
+        disk = max(s.disks, key=lambda d: d.percent, default=None)
+        rows.append([
+            s.host,
+            state,
+            f"{s.load[0]:.2f}" if s.load else "-",
+            f"{s.mem_used_percent:.0f}%" if s.mem_used_percent is not None else "-",
+            f"{disk.percent:.0f}% {disk.mount}" if disk else "-",
+            str(s.generation) if s.generation is not None else "-",
+            {"in sync": "in sync", "outdated": "outdated"}.get(s.drift, "?"),
+            {True: "yes", False: "no"}.get(s.reboot_needed, "?"),
+            human_duration(s.uptime_s),
+        ])
+        colors.append([None, STATE_COLORS.get(state, "red"), None, None,
+                       "red" if disk and disk.percent >= 90 else None, None,
+                       "yellow" if s.drift == "outdated" else None,
+                       "yellow" if s.reboot_needed else None, None])
+        if s.error:
+            notes.append(f"{s.host}: {s.error}" + (f"\n  fix: {s.hint}" if s.hint else ""))
+    text = render_table(headers, rows, max_width=width, colors=colors, color=color)
+    if notes:
+        text += "\n\n" + "\n".join(_ascii(n) for n in notes)
+    return text
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
