@@ -18,6 +18,7 @@ from typing import Any
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.model import CheckSpec, DeployConfig, Host
 from labtui.inventory.validate import check_hostname, check_jump_hosts
+from labtui.paths import config_dir
 
 CONFIG_NAME = "labtui.toml"
 METHODS = ("deploy-rs", "nixos-rebuild")
@@ -67,8 +68,6 @@ class LabConfig:
 
 def find_config(config: str | None, flake_dir: Path | None) -> Path | None:
     """--config PATH (must exist), else <flake dir>/labtui.toml, else $XDG_CONFIG_HOME/labtui/config.toml."""
-    from labtui.paths import config_dir
-
     if config:
         path = Path(config).expanduser()
         if not path.is_file():
@@ -173,7 +172,8 @@ class _Reader:
         if value is None:
             return None
         types = expected if isinstance(expected, tuple) else (expected,)
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        # bool is an int subclass in Python: `critical = 1` and `port = true` must both be refused.
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             what = what or {str: "a string", bool: "true or false", int: "a whole number", float: "a number",
                             list: "a list"}.get(types[0], types[0].__name__)
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be {what}, got {value!r}")
@@ -418,7 +418,5 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
 
 def default_config_path(flake_dir: Path | None) -> Path:
     """Where `labtui init` writes: next to flake.nix, or the user config for a remote flake."""
-    from labtui.paths import config_dir
-
     return flake_dir / CONFIG_NAME if flake_dir else config_dir() / "config.toml"
 

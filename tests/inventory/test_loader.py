@@ -11,7 +11,6 @@ import pytest
 from labtui.errors import UserError
 from labtui.inventory import load_inventory
 from labtui.inventory.loader import load
-from labtui.inventory.merge import local_user
 from labtui.inventory.nix import NixResult, run_nix
 
 pytestmark = pytest.mark.integration
