@@ -60,6 +60,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, clock=None, out
     color = use_color(out) and not args.json
     needle = (args.grep or "").lower()
     status = EXIT_OK
+    shown = 0
     async for item in read_journal(shell, host.name, query, clock=clock or REAL_CLOCK,
                                    max_reconnects=None if args.follow else 3):
         if isinstance(item, LogEntry):
@@ -67,9 +68,12 @@ async def execute(args: argparse.Namespace, inventory, shell, *, clock=None, out
                 continue
             out.write((json.dumps(item.to_dict()) if args.json else format_entry(item, color=color)) + "\n")
             out.flush()
+            shown += 1
         elif item.kind == "missing":
             err.write(f"labtui: {host.name}: {item.message}\n")
             status = EXIT_FAILED
         else:
             err.write(f"labtui: {item.message}\n" if item.kind != "stderr" else f"{host.name}: {item.message}\n")
+    if not shown and status == EXIT_OK:
+        err.write(f"labtui: {host.name}: no journal entries match\n")
     return status

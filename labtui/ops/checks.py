@@ -293,8 +293,9 @@ async def _attempt_load(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
 async def _attempt_failed_units(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
     before = frozenset(spec.params.get("before", ()))  # type: ignore[arg-type]
     result = await _remote(shell, host.name, FAILED_UNITS_COMMAND, spec.timeout)
-    if result.exit_status not in (0, 1) and not result.stdout.strip():
-        raise CheckFailed(f"systemctl: {result.stderr.strip() or 'failed'}")
+    if not result.ok:
+        reason = result.stderr.strip().splitlines()[:1] or [f"exit {result.exit_status}"]
+        raise CheckFailed(f"cannot list failed units: {reason[0]}")
     new = sorted(parse_failed_units(result.stdout) - before)
     if new:
         raise CheckFailed("new failed units: " + ", ".join(new))
@@ -321,7 +322,7 @@ async def snapshot_failed_units(shell: RemoteShell, host: str, timeout: float = 
         result = await shell.run(host, FAILED_UNITS_COMMAND, timeout=timeout)
     except SshError:
         return None
-    if result.exit_status not in (0, 1) and not result.stdout.strip():
+    if not result.ok:  # no systemd (or no bus): nothing to compare against
         return None
     return parse_failed_units(result.stdout)
 

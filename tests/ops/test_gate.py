@@ -86,6 +86,7 @@ def test_bad_policy():
 
 async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatch):
     """The gate plugged into a real DeployRun (deploy-rs emulator): a broken host ends `rolled_back`."""
+    pytest.importorskip("labtui.sim.deploy_rs")  # the deploy-rs emulator
     from tests.deploy.emulated import Emulated
 
     from labtui.deploy.orchestrator import DeployRequest, DeployRun
