@@ -17,7 +17,7 @@ from typing import Any
 
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.model import CheckSpec, DeployConfig, Host
-from labtui.inventory.validate import check_hostname, check_jump_hosts
+from labtui.inventory.validate import check_hostname, check_jump_hosts, check_user
 from labtui.paths import config_dir
 
 CONFIG_NAME = "labtui.toml"
@@ -38,7 +38,7 @@ CHECK_PARAMS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
 }
 CHECK_COMMON = {"kind": (str, REQUIRED), "name": (str, None), "period": ((int, float), 2.0),
                 "timeout": ((int, float), 5.0), "retries": (int, 3)}
-HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks")
+HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks", "hostname", "ssh_user")
 DEFAULT_KEYS = ("method", "critical", "poll_interval", "jump_host", "checks")
 TOP_KEYS = ("defaults", "hosts", "tags", "deploy")
 DEPLOY_KEYS = ("parallel",)
@@ -54,6 +54,10 @@ class HostSettings:
     poll_interval: float | None = None
     jump_host: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)  # validated, defaults filled, `name` set
+    # Only for hosts that are not deploy-rs nodes (the node's hostname/sshUser are what deploy-rs uses).
+    hostname: str | None = None
+    ssh_user: str | None = None
+    line: int | None = None  # of the [hosts.NAME] header, for errors found when applying
 
 
 @dataclass
@@ -251,6 +255,13 @@ def _host_settings(reader: _Reader, table: Mapping[str, Any], path: tuple, valid
         check_jump_hosts(jump, f"({reader.where(path, 'jump_host')})")
     settings.jump_host = jump
     settings.checks = _checks(reader, table, path)
+    hostname = reader.value(table, "hostname", str, path)
+    if hostname is not None:
+        settings.hostname = check_hostname("host name", hostname, f"({reader.where(path, 'hostname')})")
+    ssh_user = reader.value(table, "ssh_user", str, path)
+    if ssh_user is not None:
+        settings.ssh_user = check_user("ssh user", ssh_user, f"({reader.where(path, 'ssh_user')})")
+    settings.line = reader.locator.line(path)
     return settings
 
 
@@ -344,10 +355,10 @@ def check_name(kind: str, params: Mapping[str, Any]) -> str:
     return f"{kind} {detail}" if detail else kind
 
 
-def _spec(check: Mapping[str, Any], host: Host) -> CheckSpec:
+def _spec(check: Mapping[str, Any], hostname: str) -> CheckSpec:
     params = dict(check["params"])
     if check["kind"] == "tcp" and params.get("host") is None:
-        params["host"] = host.hostname
+        params["host"] = hostname
     return CheckSpec(kind=check["kind"], name=check["name"] or check_name(check["kind"], params), params=params,
                      period=check["period"], timeout=check["timeout"], retries=check["retries"])
 
@@ -378,15 +389,25 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     defaults = config.defaults
     sources = dict(host.sources)
     changes: dict[str, Any] = {}
+    where = f"[hosts.{host.name}] of {config.path}" + (f" line {own.line}" if own.line else "")
     possible = [m for m, ok in (("deploy-rs", host.in_deploy), ("nixos-rebuild", host.in_nixos_configurations)) if ok]
     if own.method is not None:
         if own.method not in possible:
             need = "deploy.nodes" if own.method == "deploy-rs" else "nixosConfigurations"
-            raise ConfigError(f"method {own.method!r} for host `{host.name}` in {config.path} needs "
+            raise ConfigError(f"method {own.method!r} in {where} needs "
                               f"{need}.{host.name} in the flake; use method = \"{possible[0]}\" or add it")
         changes["method"] = own.method
     elif defaults.method is not None and defaults.method in possible:
         changes["method"] = defaults.method
+    if own.hostname is not None or own.ssh_user is not None:
+        if host.in_deploy:
+            key = "hostname" if own.hostname is not None else "ssh_user"
+            flake_key = "hostname" if key == "hostname" else "sshUser"
+            raise ConfigError(f"`{key}` in {where} would differ from what deploy-rs uses; "
+                              f"set {flake_key} in deploy.nodes.{host.name} of the flake instead")
+        hostname = own.hostname or host.hostname
+        changes["hostname"] = hostname
+        changes["ssh"] = replace(host.ssh, hostname=hostname, user=own.ssh_user or host.ssh.user)
     for key in ("critical", "poll_interval"):
         value = getattr(own, key) if getattr(own, key) is not None else getattr(defaults, key)
         if value is not None:
@@ -397,22 +418,25 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     if jump is not None:
         if host.ssh.jump_hosts:
             if own.jump_host:
-                warnings.append(f"host `{host.name}`: jump_host {own.jump_host!r} in {config.path} is ignored because "
+                warnings.append(f"jump_host {own.jump_host!r} in {where} is ignored because "
                                 f"the flake's sshOpts already jump via {','.join(host.ssh.jump_hosts)}")
         else:
-            changes["ssh"] = replace(host.ssh, jump_hosts=tuple(jump.split(",")))
+            changes["ssh"] = replace(changes.get("ssh", host.ssh), jump_hosts=tuple(jump.split(",")))
             sources["jump_hosts"] = "labtui.toml"
     tags = changes.get("tags", host.tags)
     checks = own.checks + [c for tag in tags for c in config.tag_checks.get(tag, [])] + defaults.checks
     if checks:
         specs: list[CheckSpec] = []
         for check in checks:
-            spec = _spec(check, host)
+            spec = _spec(check, changes.get("hostname", host.hostname))
             if all(s.name != spec.name for s in specs):
                 specs.append(spec)
         changes["checks"] = tuple(specs)
     for key in changes:
-        sources["jump_hosts" if key == "ssh" else key] = "labtui.toml"
+        if key != "ssh":
+            sources[key] = "labtui.toml"
+    if own.ssh_user is not None:
+        sources["ssh_user"] = "labtui.toml"
     return replace(host, sources=sources, **changes)
 
 

@@ -184,3 +184,20 @@ def test_find_config_order(tmp_path, monkeypatch) -> None:
     assert find_config(str(explicit), flake_dir) == explicit
     with pytest.raises(UserError, match="does not exist"):
         find_config(str(tmp_path / "missing.toml"), flake_dir)
+
+
+def test_hostname_and_ssh_user_for_hosts_that_are_not_nodes(tmp_path) -> None:
+    text = '[hosts.legacy]\nhostname = "legacy.lan"\nssh_user = "root"\n[[hosts.legacy.checks]]\nkind = "tcp"\nport = 22\n'
+    hosts, _ = apply_config(fleet(), parse_config(write(tmp_path, text)), ".")
+    legacy = by_name(hosts)["legacy"]
+    assert (legacy.hostname, legacy.ssh.hostname, legacy.ssh.destination) == ("legacy.lan", "legacy.lan",
+                                                                              "root@legacy.lan")
+    assert legacy.sources["hostname"] == legacy.sources["ssh_user"] == "labtui.toml"
+    assert legacy.checks[0].params["host"] == "legacy.lan"
+    path = write(tmp_path, '[hosts.web1]\nhostname = "other.lan"\n')
+    with pytest.raises(ConfigError) as info:
+        apply_config(fleet(), parse_config(path), ".")
+    assert info.value.message == (f"`hostname` in [hosts.web1] of {path} line 1 would differ from what deploy-rs "
+                                  "uses; set hostname in deploy.nodes.web1 of the flake instead")
+    with pytest.raises(ConfigError, match="refusing ssh user 'a b'"):
+        parse_config(write(tmp_path, '[hosts.legacy]\nssh_user = "a b"\n'))
