@@ -171,3 +171,34 @@ async def test_results_stream_as_they_finish(shell, clock):
     gate.set()
     second = await stream.__anext__()
     assert second.check == "slow" and second.ok
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """An HTTPS server with a self-signed certificate (like many lab services)."""
+    import ssl
+    import subprocess
+
+    from tests.support import require_tool
+
+    openssl = require_tool("openssl", "makes the self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_https_self_signed_needs_insecure(https_server, shell, clock):
+    host = inv_host("web1")
+    strict = await run_check(host, spec("http", url=f"{https_server}/health"), shell, clock=clock)
+    assert not strict.ok and "CERTIFICATE_VERIFY_FAILED" in strict.message
+    relaxed = await run_check(host, spec("http", url=f"{https_server}/health", insecure=True), shell, clock=clock)
+    assert relaxed.ok, relaxed.message
