@@ -201,3 +201,13 @@ def test_hostname_and_ssh_user_for_hosts_that_are_not_nodes(tmp_path) -> None:
                                   "uses; set hostname in deploy.nodes.web1 of the flake instead")
     with pytest.raises(ConfigError, match="refusing ssh user 'a b'"):
         parse_config(write(tmp_path, '[hosts.legacy]\nssh_user = "a b"\n'))
+
+
+def test_the_documented_example_is_valid(tmp_path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    hosts, warnings = apply_config(fleet(), parse_config(write(tmp_path, example)), ".")
+    web1 = by_name(hosts)["web1"]
+    assert web1.method == "nixos-rebuild" and web1.critical and [c.kind for c in web1.checks] == ["http", "unit", "disk"]
+    assert by_name(hosts)["legacy"].ssh.destination == "root@legacy.lan"
+    assert warnings == []
