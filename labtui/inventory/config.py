@@ -167,7 +167,8 @@ class _Reader:
     def table(self, parent: Mapping[str, Any], key: str, path: tuple) -> dict[str, Any]:
         value = parent.get(key, {})
         if not isinstance(value, dict):
-            raise ConfigError(f"`{key}` in {self.where(path, key)} must be a table like [{'.'.join((*map(str, path), key))}]")
+            header = ".".join((*map(str, path), key))
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be a table like [{header}]")
         return value
 
     def value(self, table: Mapping[str, Any], key: str, expected: type | tuple[type, ...], path: tuple,
@@ -206,8 +207,10 @@ def parse_config(path: Path) -> LabConfig:
         message = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", message)
         what = re.sub(r"\s*\(at .*\)$", "", message)
-        where = f"line {m.group(1)}, column {m.group(2)}" if m else f"at the end of the file (line {text.count(chr(10)) + 1})"
-        raise ConfigError(f"TOML syntax error in {path} {where}: {what}; fix the file (schema: docs/config.md)") from None
+        last_line = text.count("\n") + 1
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else f"at the end of the file (line {last_line})"
+        raise ConfigError(f"TOML syntax error in {path} {where}: {what}; "
+                          "fix the file (schema: docs/config.md)") from None
     reader = _Reader(path, text)
     reader.check_keys(data, TOP_KEYS, ())
     config = LabConfig(path=path)

@@ -44,6 +44,7 @@ let
 in {
   deploy = if flake ? deploy then deploy flake.deploy else null;
   nixosConfigurations = if flake ? nixosConfigurations then builtins.attrNames flake.nixosConfigurations else null;
+  revision = flake.rev or null;  # set for clean git trees and most remote flakes
 }
 """ % {
     "generic": " ".join(nix_string(k) for k in GENERIC_KEYS),
@@ -74,7 +75,8 @@ def _untracked_flake_nix(flake: FlakeRef) -> bool:
 
 
 def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
-    """Raw evaluation result: {"deploy": {...} | None, "nixosConfigurations": [names] | None}."""
+    """Raw evaluation result: {"deploy": {...} | None, "nixosConfigurations": [names] | None,
+    "revision": str | None}."""
     result = (runner or run_nix)(eval_argv(flake), nix_timeout())
     if result.returncode != 0:
         if _untracked_flake_nix(flake):

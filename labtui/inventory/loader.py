@@ -49,5 +49,6 @@ def load(flake: str | None = None, config: str | None = None, *, runner: NixRunn
         deploy_config = lab_config.deploy
     return Inventory(
         flake=ref.ref, hosts=tuple(hosts), flake_dir=str(ref.local_dir) if ref.local_dir else None,
-        config_path=str(config_path) if config_path else None, revision=state.revision, dirty=state.dirty,
+        config_path=str(config_path) if config_path else None,
+        revision=state.revision or data.get("revision"), dirty=state.dirty,
         deploy=deploy_config, warnings=tuple(warnings))
