@@ -67,7 +67,6 @@ class LabConfig:
     hosts: dict[str, HostSettings] = field(default_factory=dict)
     tag_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deploy: DeployConfig = field(default_factory=DeployConfig)
-    host_lines: dict[str, int | None] = field(default_factory=dict)
 
 
 def find_config(config: str | None, flake_dir: Path | None) -> Path | None:
@@ -220,7 +219,6 @@ def parse_config(path: Path) -> LabConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"`{name}` in {reader.where(('hosts',), name)} must be a table like [hosts.{name}]")
         config.hosts[name] = _host_settings(reader, table, ("hosts", name), HOST_KEYS)
-        config.host_lines[name] = reader.locator.line(("hosts", name))
     for tag, table in reader.table(data, "tags", ()).items():
         if not isinstance(table, dict):
             raise ConfigError(f"`{tag}` in {reader.where(('tags',), tag)} must be a table like [tags.{tag}]")
@@ -373,7 +371,7 @@ def apply_config(hosts: list[Host], config: LabConfig, flake: str) -> tuple[list
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1, cutoff=0.4)
             hint = f"did you mean `{close[0]}`?" if close else "the flake's hosts: " + (", ".join(names) or "none")
-            line = config.host_lines.get(name)
+            line = config.hosts[name].line
             where = f"{config.path}" + (f" line {line}" if line else "")
             raise ConfigError(f"[hosts.{name}] in {where} names a host that is not in the flake {flake}; {hint}")
     warnings: list[str] = []
