@@ -158,9 +158,20 @@ def register_event(cls: type[Event]) -> type[Event]:
     return cls
 
 
+# Modules that add kinds with register_event; imported on first sight of an unknown kind, so any process
+# replaying a journal (history, a follower of a detached run) knows them without importing them itself.
+EXTENSION_MODULES: tuple[str, ...] = ("labtui.ops.events",)
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     data = dict(data)
-    cls = EVENT_TYPES[data.pop("event")]
+    kind = data.pop("event")
+    if kind not in EVENT_TYPES:
+        import importlib
+
+        for module in EXTENSION_MODULES:
+            importlib.import_module(module)
+    cls = EVENT_TYPES[kind]
     if cls is Rollback and "kind" in data:
         data["rollback_kind"] = data.pop("kind")
     if cls is Prompt:
