@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 
@@ -167,7 +168,9 @@ def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
                        "yellow" if s.drift == "outdated" else None,
                        "yellow" if s.reboot_needed else None, None])
         if s.error:
-            notes.append(f"{s.host}: {s.error}" + (f"\n  fix: {s.hint}" if s.hint else ""))
+            # The reason is wrapped to the width; the fix stays on one line so it can be copied whole.
+            note = textwrap.fill(f"{s.host}: {s.error}", width, subsequent_indent="  ", break_on_hyphens=False)
+            notes.append(note + (f"\n  fix: {s.hint}" if s.hint else ""))
     text = render_table(headers, rows, max_width=width, colors=colors, color=color)
     if notes:
         text += "\n\n" + "\n".join(_ascii(n) for n in notes)

@@ -371,11 +371,12 @@ class SshPool:
                              f"check the user and that your key is authorised there or loaded "
                              f"(`ssh-add -l`); try `ssh -v -p {port} {user}@{host}`") from None
         except ConnectionRefusedError:
-            raise HostUnreachable(slot.name, f"connection refused by {host} port {port} (is sshd running?)",
-                                  "labtui retries by itself") from None
+            raise HostUnreachable(slot.name, f"connection refused by {host} port {port}",
+                                  f"is sshd running there, and is the port right? try `ssh -p {port} {host}`") from None
         except (asyncio.TimeoutError, TimeoutError):
             raise HostUnreachable(slot.name, f"no SSH answer from {host} port {port} within "
-                                  f"{kwargs['connect_timeout']:g} s", "labtui retries by itself") from None
+                                  f"{kwargs['connect_timeout']:g} s",
+                                  f"is the host up and reachable from here? try `ssh -p {port} {host}`") from None
         except FileNotFoundError as exc:
             raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist",
                                  f"fix IdentityFile in {self._config_origin(target)}") from None
@@ -385,7 +386,7 @@ class SshPool:
                                   "is the host up, and may the jump host forward to it (AllowTcpForwarding)?") from None
         except (asyncssh.Error, OSError) as exc:
             raise HostUnreachable(slot.name, f"cannot connect to {host} port {port}: {_why(exc)}",
-                                  "labtui retries by itself") from None
+                                  f"check the host name and the network; try `ssh -p {port} {host}`") from None
 
     def _config_paths(self, target: SshTarget):
         if target.config_file:
