@@ -47,7 +47,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
 
     from labtui.errors import UserError
     from labtui.ops.clock import REAL_CLOCK
-    from labtui.ops.events import CheckResultEvent, RebootProgress
+    from labtui.ops.events import CheckResultEvent, RebootProgress, describe
     import time
 
     from labtui.deploy.events import NodeResult
@@ -92,8 +92,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
                             f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
         elif isinstance(event, CheckResultEvent):
-            log.write(f"          {event.node}: check {event.check} {'ok' if event.ok else 'FAILED'}: "
-                      f"{event.message}\n")
+            log.write(f"          {event.node}: {describe(event)}\n")
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)

@@ -52,3 +52,16 @@ class RollbackResult(Event):
 
 for _cls in (CheckResultEvent, RebootProgress, RollbackResult):
     register_event(_cls)
+
+
+def describe(event: Event) -> str | None:
+    """One line for people (deploy printer, TUI logs) for the ops event kinds; None for other kinds."""
+    if isinstance(event, CheckResultEvent):
+        tries = f"{event.attempts} attempt{'s' if event.attempts != 1 else ''}, {event.duration:.1f}s"
+        verdict = "ok" if event.ok else "FAILED"
+        return f"check {event.check}: {verdict}: {event.message} ({tries})"
+    if isinstance(event, RebootProgress):
+        return f"reboot {event.phase}" + (f": {event.message}" if event.message else "")
+    if isinstance(event, RollbackResult):
+        return f"rollback to generation {event.to_generation}: {'ok' if event.ok else 'FAILED'}: {event.message}"
+    return None

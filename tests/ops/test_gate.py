@@ -113,3 +113,14 @@ async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatc
     assert lab.load("web1").current == 3
     assert any(isinstance(e, Rollback) and e.rollback_kind == "health" for e in events)
     assert make_deploy_hook(inventory, DeployRequest(targets=[("web1", None)], action="boot"), "rollback", shell) is None
+
+
+def test_describe_ops_events():
+    from labtui.ops.events import CheckResultEvent, RebootProgress, describe
+
+    check = CheckResultEvent(ts=0, node="web1", check="nginx up", check_kind="unit", ok=False, attempts=4,
+                             message="nginx.service is failed", duration=21.04)
+    assert describe(check) == "check nginx up: FAILED: nginx.service is failed (4 attempts, 21.0s)"
+    assert describe(RebootProgress(ts=0, node="a", phase="down", message="SSH went away")) == \
+        "reboot down: SSH went away"
+    assert describe(succeeded("x")) is None
