@@ -1,0 +1,815 @@
+"""An emulator of deploy-rs's `deploy` (commit d5eff7f), for tests and the demo.
+
+Faithful to /work/shared/reference/deploy-rs.md: clap usage errors (exit 2, bool options need
+`true`/`false`), the strictly sequential stages of §4.1 (all checks, all evals, plan, all builds, all
+pushes, then one activation after the other), every message of §3 with its emoji and ANSI colour on
+the right stream (log records on stderr, the `> ` prompt and `Log is written to` on stdout), the
+`--interactive` prompt with yn's answer rules (§5.1), interactive sudo on /dev/tty (§5.2), magic
+rollback with its canary, confirmation, panic noise and orphaned ssh children (§4.3), auto rollback
+(§4.5), revocation of succeeded profiles (§4.6) and the exit codes and error texts of §6, including
+deploy-rs's bugs (`Failed to build profile on node web1: web1`). Timing is scaled by `time_scale`.
+Configuration: see labtui.sim.emulators.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from labtui.sim.emulators import (
+    EmulatorConfigError,
+    LabEffects,
+    NodeSpec,
+    SimConfig,
+    load_config,
+    local_user,
+    profile_path,
+    toplevel_path,
+)
+
+SOURCE = {"deploy": "\U0001F680", "activate": "\u2B50", "wait": "\U0001F440", "revoke": "\u21A9\uFE0F"}
+LEVEL = {"ERROR": ("\u274C", 196), "WARN": ("\u26A0\uFE0F", 208), "INFO": ("\u2139\uFE0F", 51),
+         "DEBUG": ("\u2753", 7), "TRACE": ("\U0001F58A\uFE0F", 8)}
+MODULE = {"cli": "deploy::cli", "push": "deploy::push", "deploy": "deploy::deploy"}
+USAGE = "Usage: deploy [OPTIONS] [TARGET] [-- <EXTRA_BUILD_ARGS>...]"
+MORE = "For more information, try '--help'."
+
+FLAGS = {"--interactive": "interactive", "-i": "interactive", "--checksigs": "checksigs", "-c": "checksigs",
+         "--debug-logs": "debug_logs", "-d": "debug_logs", "--keep-result": "keep_result", "-k": "keep_result",
+         "--skip-checks": "skip_checks", "-s": "skip_checks", "--remote-build": "remote_build",
+         "--dry-activate": "dry_activate", "--boot": "boot"}
+VALUES = {"--file": "file", "-f": "file", "--log-dir": "log_dir", "--result-path": "result_path",
+          "-r": "result_path", "--ssh-user": "ssh_user", "--profile-user": "profile_user",
+          "--ssh-opts": "ssh_opts", "--hostname": "hostname", "--temp-path": "temp_path", "--sudo": "sudo"}
+U16 = {"--confirm-timeout": "confirm_timeout", "--activation-timeout": "activation_timeout"}
+BOOLS = {"--fast-connection": "fast_connection", "--auto-rollback": "auto_rollback",
+         "--magic-rollback": "magic_rollback", "--rollback-succeeded": "rollback_succeeded",
+         "--interactive-sudo": "interactive_sudo"}
+
+HELP = f"""{USAGE}
+
+Arguments:
+  [TARGET]               The flake to deploy
+  [EXTRA_BUILD_ARGS]...  Extra arguments to be passed to nix build
+
+Options:
+      --targets <TARGETS>...                   A list of flakes to deploy alternatively
+  -f, --file <FILE>                            Treat targets as files instead of flakes
+  -c, --checksigs                              Check signatures when using `nix copy`
+  -i, --interactive                            Use the interactive prompt before deployment
+  -d, --debug-logs                             Print debug logs to output
+      --log-dir <LOG_DIR>                      Directory to print logs to (including the background activation process)
+  -k, --keep-result                            Keep the build outputs of each built profile
+  -r, --result-path <RESULT_PATH>              Location to keep outputs from built profiles in
+  -s, --skip-checks                            Skip the automatic pre-build checks
+      --remote-build                           Build on remote host
+      --ssh-user <SSH_USER>                    Override the SSH user with the given value
+      --profile-user <PROFILE_USER>            Override the profile user with the given value
+      --ssh-opts <SSH_OPTS>                    Override the SSH options used
+      --fast-connection <FAST_CONNECTION>      Override if the connecting to the target node should be considered fast [possible values: true, false]
+      --auto-rollback <AUTO_ROLLBACK>          Override if a rollback should be attempted if activation fails [possible values: true, false]
+      --hostname <HOSTNAME>                    Override hostname used for the node
+      --magic-rollback <MAGIC_ROLLBACK>        Make activation wait for confirmation, or roll back [possible values: true, false]
+      --temp-path <TEMP_PATH>                  How long activation should wait for confirmation (if using magic-rollback)
+      --confirm-timeout <CONFIRM_TIMEOUT>      How long activation should wait for confirmation (if using magic-rollback)
+      --activation-timeout <ACTIVATION_TIMEOUT>  How long we should wait for profile activation
+      --dry-activate                           Show what will be activated on the machines
+      --boot                                   Don't activate, but update the boot loader to boot into the new profile
+      --rollback-succeeded <ROLLBACK_SUCCEEDED>  Revoke all previously succeeded deploys when deploying multiple profiles [possible values: true, false]
+      --sudo <SUDO>                            Which sudo command to use. Must accept at least two arguments: user name to execute commands as and the rest is the command to execute
+      --interactive-sudo <INTERACTIVE_SUDO>    Prompt for sudo password during activation. [possible values: true, false]
+  -h, --help                                   Print help
+  -V, --version                                Print version
+"""
+
+
+class Usage(Exception):
+    """A clap error or --help/--version: text for a stream and an exit code."""
+
+    def __init__(self, text: str, code: int = 2, stream: str = "stderr") -> None:
+        super().__init__(text)
+        self.text, self.code, self.stream = text, code, stream
+
+
+class DeployFailed(Exception):
+    """The run ends with this RunError as the last ERROR line, exit 1."""
+
+
+@dataclass
+class Args:
+    target: str | None = None
+    targets: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    interactive: bool = False
+    checksigs: bool = False
+    debug_logs: bool = False
+    keep_result: bool = False
+    skip_checks: bool = False
+    remote_build: bool = False
+    dry_activate: bool = False
+    boot: bool = False
+    file: str | None = None
+    log_dir: str | None = None
+    result_path: str | None = None
+    ssh_user: str | None = None
+    profile_user: str | None = None
+    ssh_opts: str | None = None
+    hostname: str | None = None
+    temp_path: str | None = None
+    sudo: str | None = None
+    confirm_timeout: int | None = None
+    activation_timeout: int | None = None
+    fast_connection: bool | None = None
+    auto_rollback: bool | None = None
+    magic_rollback: bool | None = None
+    rollback_succeeded: bool | None = None
+    interactive_sudo: bool | None = None
+
+
+def _value_name(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_").upper()
+
+
+def _unexpected(token: str) -> Usage:
+    tip = f"\n  tip: to pass '{token}' as a value, use '-- {token}'\n" if token.startswith("-") else ""
+    return Usage(f"error: unexpected argument '{token}' found\n{tip}\n{USAGE}\n\n{MORE}\n")
+
+
+def parse_args(argv: list[str]) -> Args:
+    """clap 4 semantics for deploy's options (reference §1)."""
+    args = Args()
+    i = 0
+    positional: list[str] = []
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":
+            args.extra = argv[i:]
+            break
+        if token in ("-h", "--help"):
+            raise Usage(HELP, 0, "stdout")
+        if token in ("-V", "--version"):
+            raise Usage("deploy-rs 1.0\n", 0, "stdout")
+        flag, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
+        if flag == "--targets":
+            values = [inline] if eq else []
+            while i < len(argv) and not argv[i].startswith("-"):
+                values.append(argv[i])
+                i += 1
+            if not values:
+                raise Usage(f"error: a value is required for '--targets <TARGETS>...' but none was supplied\n\n{MORE}\n")
+            args.targets += values
+            continue
+        if flag in FLAGS and not eq:
+            setattr(args, FLAGS[flag], True)
+            continue
+        if flag in VALUES or flag in U16 or flag in BOOLS:
+            if eq:
+                value = inline
+            elif i < len(argv) and (flag == "--ssh-opts" or not argv[i].startswith("-")):
+                value = argv[i]
+                i += 1
+            else:
+                possible = "\n  [possible values: true, false]" if flag in BOOLS else ""
+                raise Usage(f"error: a value is required for '{flag} <{_value_name(flag)}>' but none was "
+                            f"supplied{possible}\n\n{MORE}\n")
+            if flag in BOOLS:
+                if value not in ("true", "false"):
+                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>'\n"
+                                f"  [possible values: true, false]\n\n{MORE}\n")
+                setattr(args, BOOLS[flag], value == "true")
+            elif flag in U16:
+                if not value.isdigit():
+                    why = "cannot parse integer from empty string" if not value else "invalid digit found in string"
+                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': {why}\n\n{MORE}\n")
+                if int(value) > 65535:
+                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': "
+                                f"number too large to fit in target type\n\n{MORE}\n")
+                setattr(args, U16[flag], int(value))
+            else:
+                setattr(args, VALUES[flag], value)
+            continue
+        if token.startswith("-") and not token.startswith("--") and len(token) > 2:
+            # combined short flags: -ds, -sk; a value-taking short option takes the rest
+            rest = list(token[1:])
+            while rest:
+                c = "-" + rest.pop(0)
+                if c in FLAGS:
+                    setattr(args, FLAGS[c], True)
+                elif c in VALUES:
+                    value = "".join(rest)
+                    rest = []
+                    if not value:
+                        if i >= len(argv):
+                            raise Usage(f"error: a value is required for '{c} <{_value_name(c)}>' but none was "
+                                        f"supplied\n\n{MORE}\n")
+                        value = argv[i]
+                        i += 1
+                    setattr(args, VALUES[c], value)
+                else:
+                    raise _unexpected(c)
+            continue
+        if token.startswith("-") and token != "-":
+            raise _unexpected(token)
+        positional.append(token)
+    if len(positional) > 1:
+        raise _unexpected(positional[1])
+    if positional and args.targets:
+        raise Usage(f"error: the argument '[TARGET]' cannot be used with '--targets <TARGETS>...'\n\n{USAGE}\n\n{MORE}\n")
+    args.target = positional[0] if positional else None
+    return args
+
+
+# --------------------------------------------------------------------------- targets (lib.rs:188-254)
+
+_ATTR_RE = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_\'-]*))\s*')
+
+
+def parse_fragment(fragment: str) -> tuple[str | None, str | None]:
+    """`node.profile` with optional double quotes around components, like deploy-rs (via rnix)."""
+    if not fragment:
+        return None, None
+    parts: list[str] = []
+    pos = 0
+    while True:
+        m = _ATTR_RE.match(fragment, pos)
+        if not m or m.end() == pos:
+            raise DeployFailed("Error parsing flake: Unrecognized node or token encountered")
+        parts.append(m.group(1).replace('\\"', '"').replace("\\\\", "\\") if m.group(1) is not None else m.group(2))
+        pos = m.end()
+        if pos == len(fragment):
+            break
+        if fragment[pos] != ".":
+            raise DeployFailed("Error parsing flake: Unrecognized node or token encountered")
+        pos += 1
+    if len(parts) > 2:
+        raise DeployFailed("Error parsing flake: The given path was too long, did you mean to put something in quotes?")
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def split_target(target: str) -> tuple[str, str | None, str | None]:
+    repo, _, fragment = target.partition("#")
+    node, profile = parse_fragment(fragment)
+    return repo, node, profile
+
+
+# --------------------------------------------------------------------------- output
+
+
+class Out:
+    """deploy-rs's logger: `<SRC> <LVL> [<tag>] [<LEVEL>] msg` on stderr, one write per record."""
+
+    def __init__(self, *, ansi: bool, debug: bool, log_file: str | None) -> None:
+        self.ansi = ansi
+        self.debug = debug
+        self.log_file = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+
+    def _write(self, fd: int, text: str) -> None:
+        data = text.encode("utf-8")
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
+
+    def log(self, tag: str, level: str, message: str, module: str = "cli") -> None:
+        if self.log_file is not None and tag == "deploy":
+            self.log_file.write(f"{level} [{MODULE.get(module, 'deploy::cli')}] {message}\n")
+            self.log_file.flush()
+        if level in ("DEBUG", "TRACE") and not self.debug:
+            return
+        emoji, colour = LEVEL[level]
+        word = f"\x1b[38;5;{colour}m{level}\x1b[0m" if self.ansi else level
+        self._write(2, f"{SOURCE[tag]} {emoji} [{tag}] [{word}] {message}\n")
+
+    def raw(self, text: str) -> None:
+        """Child output (nix, ssh, switch-to-configuration) inherited on stderr."""
+        self._write(2, text + "\n")
+
+    def stdout(self, text: str) -> None:
+        self._write(1, text)
+
+
+@dataclass
+class Job:
+    """One profile to deploy, with its merged settings (flake + CLI overrides, §2)."""
+
+    node: NodeSpec
+    profile: str
+    repo: str
+    path: str
+    ssh_user: str
+    user: str
+    hostname: str  # as in the flake (plan, sudo prompt)
+    magic_rollback: bool
+    auto_rollback: bool
+    confirm_timeout: int
+    activation_timeout: int | None
+    interactive_sudo: bool
+    remote_build: bool
+    ssh_opts: list[str]
+    password: str | None = None
+    generation: int = 0
+
+    @property
+    def scenario(self) -> str:
+        return self.node.scenario(self.profile)
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def plan_toml(jobs: list[Job]) -> str:
+    """`toml::to_string` of deploy-rs's PromptPart map (toml 0.8: one empty line between tables)."""
+    tables = []
+    for job in jobs:
+        opts = ", ".join(_toml_str(o) for o in job.ssh_opts)
+        tables.append(f"[{_toml_key(job.node.name)}.{_toml_key(job.profile)}]\n"
+                      f"user = {_toml_str(job.user)}\nssh_user = {_toml_str(job.ssh_user)}\n"
+                      f"path = {_toml_str(job.path)}\nhostname = {_toml_str(job.hostname)}\nssh_opts = [{opts}]\n")
+    return "\n".join(tables)
+
+
+def _yn(text: str) -> str:
+    """yn 0.1 as deploy-rs uses it (§5.1): "yes", "maybe" (somewhat yes), "no" or "unclear"."""
+    stripped = "".join(c for c in text if c.isalpha() or c in "01 ")
+    words = [w.lower() for w in stripped.split()]
+    if stripped in ("y", "yes") or any(w in ("yes", "true", "1") for w in words):
+        return "yes"
+    if any(w in ("y", "yes", "true", "1") for w in words):
+        return "maybe"
+    if stripped in ("n", "no") or any(w in ("no", "false", "0") for w in words):
+        return "no"
+    return "unclear"
+
+
+def read_tty_password(prompt: str) -> str:
+    """rpassword 7: prompt on /dev/tty, read with echo off; no terminal → empty password, silently."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return ""
+    try:
+        import termios
+
+        os.write(fd, prompt.encode())
+        try:
+            old = termios.tcgetattr(fd)
+            new = list(old)
+            new[3] &= ~termios.ECHO
+            termios.tcsetattr(fd, termios.TCSAFLUSH, new)
+        except termios.error:
+            old = None
+        try:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = os.read(fd, 1)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            if old is not None:
+                termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+            os.write(fd, b"\n")
+        return data.decode(errors="replace").rstrip("\r\n")
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Emulator:
+    def __init__(self, args: Args, config: SimConfig) -> None:
+        self.args = args
+        self.config = config
+        self.lab = LabEffects(config.lab)
+        log_file = None
+        if args.log_dir:
+            os.makedirs(args.log_dir, exist_ok=True)
+            stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+            log_file = os.path.join(args.log_dir, f"deploy_{stamp}.log")
+        self.out = Out(ansi=config.ansi, debug=args.debug_logs, log_file=log_file)
+        self.log_file = log_file
+
+    # helpers
+    def info(self, message: str, module: str = "cli") -> None:
+        self.out.log("deploy", "INFO", message, module)
+
+    def debug(self, message: str, module: str = "cli") -> None:
+        self.out.log("deploy", "DEBUG", message, module)
+
+    def remote(self, tag: str, level: str, message: str) -> None:
+        self.out.log(tag, level, message)
+
+    def pause(self, seconds: float) -> None:
+        delay = self.config.scaled(seconds)
+        if delay > 0:
+            time.sleep(delay)
+
+    def hang(self) -> None:
+        """Silent forever, like deploy-rs stuck on an ssh ControlMaster (#226): only a signal ends it."""
+        while True:
+            time.sleep(3600)
+
+    def run(self) -> int:
+        a = self.args
+        try:
+            if a.dry_activate and a.boot:
+                self.out.log("deploy", "ERROR", "Cannot use both --dry-activate & --boot!")
+            self.debug("Checking for flake support")
+            if a.file:
+                self.out.log("deploy", "WARN", "The --file option for deployments without flakes is experimental")
+            if self.log_file:
+                self.out.stdout(f"Log is written to {self.log_file}\n")
+            targets = a.targets or [a.target or "."]
+            if a.file:  # non-flake mode: targets are attribute paths of FILE
+                parsed = [(a.file, *parse_fragment(t if t != "." else "")) for t in targets]
+            else:
+                parsed = [split_target(t) for t in targets]
+            if not a.skip_checks:
+                for repo, _node, _profile in parsed:
+                    self.check(repo, parsed)
+            jobs: list[Job] = []
+            for repo, node, profile in parsed:
+                self.evaluate(repo, node, profile)
+                jobs += self.resolve(repo, node, profile)
+            for job in jobs:
+                if job.interactive_sudo:
+                    self.ask_sudo(job)
+            self.info(f"The following profiles are going to be deployed:\n{plan_toml(jobs)}")
+            if a.interactive:
+                self.prompt()
+            for job in jobs:
+                self.build(job)
+            if not a.remote_build:
+                for job in jobs:
+                    if not job.remote_build:
+                        self.push(job)
+            self.activate_all(jobs)
+            return 0
+        except DeployFailed as exc:
+            self.out.log("deploy", "ERROR", str(exc))
+            return 1
+
+    def nodes_of(self, node: str | None) -> list[NodeSpec]:
+        if node is None:
+            return list(self.config.nodes.values())
+        spec = self.config.nodes.get(node)
+        return [spec] if spec else []
+
+    def check(self, repo: str, parsed: list[tuple[str, str | None, str | None]]) -> None:
+        self.info(f"Running checks for flake in {repo}")
+        self.out.raw("warning: unknown flake output 'deploy'")
+        nodes = list(self.config.nodes.values())  # `nix flake check` builds every profile of every node
+        if any(n.default_scenario == "hang" and n.hang_stage == "check" for n in nodes):
+            self.hang()
+        self.pause(max((n.duration("check") for n in nodes), default=DEFAULT_STAGE))
+        if any("check-fails" in (n.default_scenario, *n.scenarios.values()) for n in nodes):
+            drv = "/nix/store/8h9j0k1l2m3n4p5q6r7s8v9w0x1y2z3a-jsonschema-deploy-system.drv"
+            self.out.raw(f"error: builder for '{drv}' failed with exit code 1;")
+            self.out.raw("       last 2 log lines:")
+            self.out.raw("       > /build/deploy.json: 'hostnme' is not one of ['hostname', 'profiles', 'profilesOrder']")
+            self.out.raw("       > Schema validation errors were encountered.")
+            self.out.raw(f"       For full logs, run 'nix log {drv}'.")
+            raise DeployFailed("Failed to check deployment: Nix checking command resulted in a bad exit code: Some(1)")
+
+    def evaluate(self, repo: str, node: str | None, profile: str | None) -> None:
+        self.info(f"Evaluating flake in {repo}")
+        nodes = self.nodes_of(node) or list(self.config.nodes.values())
+        if any(n.default_scenario == "hang" and n.hang_stage == "eval" for n in nodes):
+            self.hang()
+        self.pause(max((n.duration("eval") for n in nodes), default=DEFAULT_STAGE))
+        if any("eval-fails" in (n.default_scenario, *n.scenarios.values()) for n in nodes):
+            self.out.raw("error:")
+            self.out.raw("       … while evaluating the attribute 'deploy'")
+            self.out.raw("")
+            self.out.raw("       error: undefined variable 'nginxx'")
+            self.out.raw(f"       at /nix/store/1a2b3c4d5f6g7h8i9j0k1l2m3n4p5q6r-source/hosts/{nodes[0].name}.nix:12:5:")
+            raise DeployFailed("Failed to evaluate deployment data: Evaluation resulted in a bad exit code: Some(1)")
+
+    def resolve(self, repo: str, node: str | None, profile: str | None) -> list[Job]:
+        a = self.args
+        if node is None:
+            specs = list(self.config.nodes.values())
+            if self.config.random_order:
+                random.shuffle(specs)  # Rust HashMap order: random per process
+        else:
+            spec = self.config.nodes.get(node)
+            if spec is None:
+                raise DeployFailed(f"No node named `{node}` was found")
+            specs = [spec]
+        jobs = []
+        for spec in specs:
+            profiles = spec.profiles
+            if profile is not None:
+                if profile not in spec.profiles:
+                    raise DeployFailed(f"No profile named `{profile}` was found")
+                profiles = [profile]
+            for name in profiles:
+                ssh_user = a.ssh_user or spec.ssh_user or local_user()
+                job = Job(
+                    node=spec, profile=name, repo=repo, path=profile_path(spec, name, self.config.lab),
+                    ssh_user=ssh_user, user=a.profile_user or spec.user or ("root" if name == "system" else ssh_user),
+                    hostname=spec.hostname,
+                    magic_rollback=spec.magic_rollback if a.magic_rollback is None else a.magic_rollback,
+                    auto_rollback=spec.auto_rollback if a.auto_rollback is None else a.auto_rollback,
+                    confirm_timeout=spec.confirm_timeout if a.confirm_timeout is None else a.confirm_timeout,
+                    activation_timeout=spec.activation_timeout if a.activation_timeout is None else a.activation_timeout,
+                    interactive_sudo=spec.interactive_sudo if a.interactive_sudo is None else a.interactive_sudo,
+                    remote_build=spec.remote_build or a.remote_build,
+                    ssh_opts=a.ssh_opts.split(" ") if a.ssh_opts is not None else list(spec.ssh_opts))
+                job.generation = self.lab.next_generation(spec)
+                jobs.append(job)
+        return jobs
+
+    def ask_sudo(self, job: Job) -> None:
+        self.out.log("deploy", "WARN", "Interactive sudo is enabled! Using a sudo password is less secure than "
+                     "correctly configured SSH keys.\nPlease use keys in production environments.")
+        if self.args.sudo:
+            pass  # --sudo is parsed but ignored at d5eff7f (§1)
+        self.info(f"You will now be prompted for the sudo password for {job.hostname}.")
+        job.password = read_tty_password(f"(sudo for {job.hostname}) Password: ")
+
+    def prompt(self) -> None:
+        self.info("Are you sure you want to deploy these profiles?")
+        answer = self._ask()
+        if answer == "maybe":
+            self.info('Sounds like you might want to continue, to be more clear please just say "yes". '
+                      "Do you want to deploy these profiles?")
+            if self._ask() == "yes":
+                return
+            raise DeployFailed("User cancelled deployment")
+        if answer == "yes":
+            return
+        if answer == "unclear":
+            self.info('That was unclear, but sounded like a no to me. Please say "yes" or "no" to be more clear.')
+        raise DeployFailed("User cancelled deployment")
+
+    def _ask(self) -> str:
+        self.out.stdout("> ")
+        line = sys.stdin.readline()
+        return _yn(line) if line else "unclear"
+
+    def build(self, job: Job) -> None:
+        self.debug(f"Finding the deriver of store path for {job.path}", "push")
+        where = " on remote host" if job.remote_build else ""
+        self.info(f"Building profile `{job.profile}` for node `{job.node.name}`{where}", "push")
+        if job.scenario == "hang" and job.node.hang_stage == "build":
+            self.hang()
+        toplevel = toplevel_path(job.node, self.config.lab)
+        drv_hash = toplevel.split("/")[3].split("-", 1)[0]
+        drv = f"/nix/store/{drv_hash[::-1]}-{toplevel.split('-', 1)[1]}.drv"
+        self.out.raw("these 2 derivations will be built:")
+        self.out.raw(f"  /nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv")
+        self.out.raw(f"  {drv}")
+        self.out.raw(f"building '/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv'...")
+        self.pause(job.node.duration("build") / 2)
+        if job.scenario == "build-fails":
+            self.out.raw(f"error: builder for '/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv' failed with exit code 1;")
+            self.out.raw("       last 2 log lines:")
+            self.out.raw('       > nginx: [emerg] unknown directive "serer" in /build/nginx.conf:14')
+            self.out.raw("       > nginx: configuration file /build/nginx.conf test failed")
+            self.out.raw(f"error: 1 dependencies of derivation '{drv}' failed to build")
+            raise DeployFailed(f"Failed to build profile on node {job.node.name}: {job.node.name}")
+        self.out.raw(f"building '{drv}'...")
+        self.pause(job.node.duration("build") / 2)
+
+    def push(self, job: Job) -> None:
+        name = job.node.name
+        self.info(f"Copying profile `{job.profile}` to node `{name}`", "push")
+        if job.scenario == "hang" and job.node.hang_stage == "push":
+            self.hang()
+        host = self.args.hostname or job.hostname
+        self.pause(job.node.duration("push") / 2)
+        if job.scenario == "push-fails":
+            self.out.raw(f"ssh: connect to host {host} port 22: No route to host")
+            self.out.raw(f"error: cannot open connection to remote store 'ssh://{job.ssh_user}@{host}': "
+                         f"error: failed to start SSH connection to '{job.ssh_user}@{host}'")
+            raise DeployFailed(f"Failed to push profile to node {name}: {name}")
+        self.out.raw("copying 2 paths...")
+        self.out.raw(f"copying path '{job.path}' to 'ssh://{job.ssh_user}@{host}'...")
+        self.pause(job.node.duration("push") / 2)
+
+    # ------------------------------------------------------------------ activation (§4.3-4.6)
+
+    def activate_all(self, jobs: list[Job]) -> None:
+        a = self.args
+        succeeded: list[Job] = []
+        for job in jobs:
+            error = self.activate(job)
+            if error is None:
+                succeeded.append(job)
+                continue
+            self.out.log("deploy", "ERROR", error)
+            if a.dry_activate:
+                self.info("dry run, not rolling back")
+            if (a.rollback_succeeded is None or a.rollback_succeeded) and a.auto_rollback is not False:
+                self.info("Revoking previous deploys")
+                for done in succeeded:
+                    if done.auto_rollback:
+                        self.revoke(done)
+                raise DeployFailed(f"Deployment to node {job.node.name} failed, rolled back to previous generation")
+            raise DeployFailed(f"Failed to deploy profile to node {job.node.name}: {error}")
+
+    def _commands(self, job: Job) -> tuple[str, str, str]:
+        sudo = "" if job.user == job.ssh_user else f"sudo -u {job.user} "
+        if job.interactive_sudo:
+            sudo = 'sudo -u root -S -p "" ' if job.user != job.ssh_user else 'sudo -S -p "" '
+        debug = "--debug-logs " if self.args.debug_logs else ""
+        log_dir = f"--log-dir {self.args.log_dir} " if self.args.log_dir else ""
+        who = (f"--profile-user {job.user} --profile-name {job.profile}")
+        flags = " --magic-rollback" if job.magic_rollback else ""
+        flags += " --auto-rollback" if job.auto_rollback else ""
+        flags += " --dry-activate" if self.args.dry_activate else ""
+        flags += " --boot" if self.args.boot and not self.args.dry_activate else ""
+        activate = (f"{sudo}{job.path}/activate-rs {debug}{log_dir}activate '{job.path}' {who} --temp-path '/tmp' "
+                    f"--confirm-timeout {job.confirm_timeout}{flags}")
+        timeout = f" --activation-timeout {job.activation_timeout}" if job.activation_timeout is not None else ""
+        wait = f"{sudo}{job.path}/activate-rs {debug}{log_dir}wait '{job.path}' --temp-path '/tmp'{timeout}"
+        revoke = f"{sudo}{job.path}/activate-rs {debug}{log_dir}revoke {who}"
+        return activate, wait, revoke
+
+    def _switch_output(self, job: Job, *, failing: bool) -> None:
+        half = job.node.duration("activate") / 2
+        self.out.raw("activating the configuration...")
+        self.out.raw("setting up /etc...")
+        self.pause(half)
+        self.out.raw(f"reloading user units for {job.ssh_user}...")
+        self.out.raw("restarting sysinit-reactivation.target")
+        self.out.raw("restarting the following units: nginx.service")
+        if failing:
+            self.out.raw("Job for nginx.service failed because the control process exited with error code.")
+            self.out.raw('See "systemctl status nginx.service" and "journalctl -xeu nginx.service" for details.')
+            self.out.raw("warning: the following units failed: nginx.service")
+            self.out.raw("warning: error(s) occurred while switching to the new configuration")
+        self.pause(half)
+
+    def _deactivate(self, tag: str, job: Job, generation: int) -> None:
+        """activate.rs:146-222, on the target."""
+        self.remote(tag, "WARN", "De-activating due to error")
+        self.out.raw(f"switching profile from version {generation} to {generation - 1}")
+        self.remote(tag, "DEBUG", "Listing generations")
+        self.remote(tag, "WARN", f"Removing generation by ID {generation}")
+        self.out.raw(f"removing profile version {generation}")
+        self.remote(tag, "INFO", "Attempting to re-activate the last generation")
+        self.out.raw("activating the configuration...")
+        self.out.raw("setting up /etc...")
+        self.pause(job.node.duration("activate") / 4)
+
+    def activate(self, job: Job) -> str | None:
+        """One profile's activation; None on success, else the DeployProfileError text."""
+        a = self.args
+        node = job.node
+        scenario = job.scenario
+        activate_cmd, wait_cmd, _revoke = self._commands(job)
+        dry = a.dry_activate
+        boot = a.boot and not dry
+        magic = job.magic_rollback and not dry and not boot
+        if not dry:
+            self.info(f"Activating profile `{job.profile}` for node `{node.name}`", "deploy")
+        self.debug(f"Constructed activation command: {activate_cmd}", "deploy")
+        if magic:
+            self.info("Creating activation waiter", "deploy")
+            self.debug(f"Constructed wait command: {wait_cmd}", "deploy")
+        if job.node.sudo_password is not None and job.interactive_sudo and job.password != job.node.sudo_password:
+            self.out.raw("sudo: 1 incorrect password attempt")
+            return "Activating over SSH resulted in a bad exit code: Some(1)"
+        if dry:
+            self.out.raw("would restart the following units: nginx.service")
+            self.out.raw("would start the following units: prometheus-node-exporter.service")
+            self.pause(node.duration("activate"))
+            self.info("Completed dry-activate!", "deploy")
+            return None
+        self.remote("activate", "INFO", "Activating profile")
+        if magic:
+            self.remote("wait", "INFO", "Waiting for confirmation event...")
+        self.remote("activate", "DEBUG", "Running activation script")
+        if scenario == "hang" and node.hang_stage in ("activate", "confirm"):
+            self.hang()
+        generation = job.generation
+        if scenario == "activation-fails":
+            if boot:
+                self.out.raw("updating GRUB 2 menu...")
+                self.out.raw("Failed to install bootloader")
+                self.pause(node.duration("activate"))
+            else:
+                self._switch_output(job, failing=True)
+            self.lab.note(node, "nginx.service", "nginx.service: Failed with result 'exit-code'.", priority=3)
+            if job.auto_rollback:
+                self._deactivate("activate", job, generation)
+            elif job.profile == "system":
+                self.lab.apply(node, boot=boot)  # nothing undone: the host stays on the new generation
+            self.remote("activate", "ERROR", "The activation script resulted in a bad exit code: Some(4)")
+            if magic:
+                self.debug("Activate command exited with an error", "deploy")
+                self._orphan_wait(job)
+            return "Activating over SSH resulted in a bad exit code: Some(1)"
+        if scenario == "magic-timeout-lost" and magic:
+            self.out.raw("activating the configuration...")
+            self.out.raw("setting up /etc...")
+            self.out.raw("restarting the following units: systemd-networkd.service")
+            self.pause(node.duration("activate"))
+            self.out.raw("client_loop: send disconnect: Broken pipe")
+            self.debug("Activate command exited with an error", "deploy")
+            self.lab.note(node, "deploy-rs", "activation unconfirmed, rolled back (magic rollback)", priority=4)
+            return "Activating over SSH resulted in a bad exit code: Some(255)"
+        if scenario == "activation-timeout" and magic:
+            self.out.raw("activating the configuration...")
+            self.out.raw("starting the following units: postgresql-migrate.service")
+            self.pause(job.activation_timeout if job.activation_timeout is not None else 240)
+            self.remote("wait", "ERROR", "Error waiting for activation: Timeout elapsed for confirmation")
+            self.debug("Wait command ended", "deploy")
+            return "Waiting over SSH resulted in a bad exit code: Some(1)"
+        if boot:
+            self.out.raw("updating GRUB 2 menu...")
+            self.pause(node.duration("activate"))
+        else:
+            self._switch_output(job, failing=False)
+        self.remote("activate", "INFO", "Activation succeeded!")
+        if job.profile == "system":  # other profiles (home-manager, ...) leave the system generations alone
+            self.lab.apply(node, boot=boot)
+        if not magic:
+            self.info("Success activating for next boot, done!" if boot else "Success activating, done!", "deploy")
+            return None
+        self.remote("activate", "INFO", "Magic rollback is enabled, setting up confirmation hook...")
+        self.remote("activate", "DEBUG", "Ensuring parent directory exists for canary file")
+        self.remote("activate", "DEBUG", "Creating canary file")
+        self.remote("activate", "DEBUG", "Creating notify watcher")
+        self.remote("activate", "INFO", "Waiting for confirmation event...")
+        self.remote("wait", "INFO", "Found canary file, done waiting!")
+        self.debug("Wait command ended", "deploy")
+        self.info("Success activating, attempting to confirm activation", "deploy")
+        canary = job.path.split("/")[3].split("-", 1)[0]
+        sudo = "" if job.user == job.ssh_user else f"sudo -u {job.user} "
+        self.debug(f"Attempting to run command to confirm deployment: {sudo}rm /tmp/deploy-rs-canary-{canary}", "deploy")
+        if scenario == "magic-timeout":
+            # The new configuration cut ssh: the confirmation cannot reach the target in time (§4.3 step 8).
+            self.pause(job.confirm_timeout)
+            self._deactivate("activate", job, generation)
+            self.lab.revert(node, "no confirmation within the confirm timeout (magic rollback)")
+            self.remote("activate", "ERROR", "Failed to get activation confirmation: Error waiting for confirmation "
+                        "event: Timeout elapsed for confirmation")
+            self.info("Deployment confirmed.", "deploy")  # the late `rm` of the stale canary succeeded
+            self.out.raw("thread 'tokio-runtime-worker' panicked at /build/source/src/deploy.rs:490:41:\n"
+                         "called `Result::unwrap()` on an `Err` value: SSHActivateExit(Some(1))\n"
+                         "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace")
+            return "Activating over SSH resulted in a bad exit code: RecvError(())"
+        self.pause(node.duration("confirm"))
+        self.info("Deployment confirmed.", "deploy")
+        return None
+
+    def _orphan_wait(self, job: Job) -> None:
+        """The `wait` ssh child is never killed (§4.3 step 4): it prints its timeout after deploy exited
+        and holds stdout/stderr open until then."""
+        if not (self.config.orphan_late_line or job.node.orphan_late_line):
+            return
+        delay = self.config.orphan_seconds
+        if delay is None:
+            delay = self.config.scaled(job.activation_timeout if job.activation_timeout is not None else 240)
+        emoji, colour = LEVEL["ERROR"]
+        word = f"\x1b[38;5;{colour}mERROR\x1b[0m" if self.config.ansi else "ERROR"
+        line = f"{SOURCE['wait']} {emoji} [wait] [{word}] Error waiting for activation: Timeout elapsed for confirmation\n"
+        code = "import os, sys, time\ntime.sleep(float(sys.argv[1]))\nos.write(2, sys.argv[2].encode())\n"
+        subprocess.Popen([sys.executable, "-c", code, str(delay), line], stdin=subprocess.DEVNULL)
+
+    def revoke(self, job: Job) -> None:
+        _activate, _wait, revoke_cmd = self._commands(job)
+        self.debug(f"Constructed revoke command: {revoke_cmd}", "deploy")
+        self._deactivate("revoke", job, job.generation)
+        self.lab.revert(job.node, "revoked by deploy-rs after a later profile failed")
+
+
+DEFAULT_STAGE = 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Like a Rust program: SIGINT/SIGTERM kill the process, a closed pipe ends it quietly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        args = parse_args(argv)
+    except Usage as usage:
+        (sys.stdout if usage.stream == "stdout" else sys.stderr).write(usage.text)
+        return usage.code
+    try:
+        config = load_config()
+    except EmulatorConfigError as exc:
+        sys.stderr.write(f"deploy (labtui emulator): {exc}\n")
+        return 1
+    return Emulator(args, config).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
