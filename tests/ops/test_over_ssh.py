@@ -18,7 +18,7 @@ from labtui.ops.logs import LogEntry, LogQuery, read_journal
 from labtui.ops.reboot import reboot_host
 from labtui.sim.ops import configure_host
 from labtui.sim.server import SimSshServers
-from tests.ops.conftest import UNIT_CHECK, inv_host
+from tests.ops.conftest import UNIT_CHECK, FakeClock, inv_host
 
 
 @pytest.fixture
@@ -125,3 +125,30 @@ async def test_cli_verbs_over_ssh(lab, over_ssh):
     assert await logs.execute(parse("logs", "web1", "-n", "3", "-u", "sshd.service"), inventory, pool, out=out,
                               err=io.StringIO()) == 0
     assert out.getvalue().count("Accepted publickey") == 3
+
+
+async def test_detached_deploy_hook_factory_over_ssh(lab, over_ssh):
+    """HOOK_SPECS' factory as the deploy supervisor calls it: its own SshPool (host keys from the hosts'
+    sshOpts), the failed-units snapshot taken at once, a broken host rolled back."""
+    from labtui.deploy.events import NodeResult
+    from labtui.deploy.orchestrator import DeployRequest, load_hook
+    from labtui.ops.gate import HOOK_SPECS
+    from tests.ops.test_gate import deploy_new_generation, succeeded
+
+    inventory, _, servers = over_ssh
+    hosts = tuple(replace(h, ssh=replace(h.ssh, options=(("UserKnownHostsFile", str(servers.known_hosts_path)),)))
+                  for h in inventory.hosts)
+    inventory = replace(inventory, hosts=hosts)
+    request = DeployRequest(targets=[("web1", None)])
+    gate = load_hook(HOOK_SPECS["rollback"], inventory, request)
+    try:
+        await gate._wait_snapshot()
+        assert gate.before == {"web1": frozenset()}
+        deploy_new_generation(lab, "web1", breaks=("sshd.service",))
+        gate.clock = FakeClock()  # retries without waiting their period
+        events = [e async for e in gate("web1", succeeded("web1"))]
+    finally:
+        await gate.shell.close()
+    assert events[-1] == NodeResult(ts=events[-1].ts, node="web1", profile="system", outcome="rolled_back",
+                                    stage="health", message=events[-1].message)
+    assert "new failed units: sshd.service" in events[-1].message and lab.load("web1").current == 3
