@@ -475,7 +475,7 @@ class SshPool:
         chain = self._jump_chain(slot, preview)
         if not chain:
             return None
-        jump = self._jump_slot(chain)
+        jump = self._jump_slot(chain, slot.target)
         try:
             return await self._connection(jump)
         except SshError as exc:
@@ -491,8 +491,12 @@ class SshPool:
                 hops = [h.strip() for h in spec.split(",") if h.strip()]
         return tuple(chain + list(hops))
 
-    def _jump_slot(self, chain: tuple[str, ...]) -> _Slot:
-        """The shared slot for the last hop of `chain`, reached through the hops before it."""
+    def _jump_slot(self, chain: tuple[str, ...], behind: SshTarget) -> _Slot:
+        """The shared slot for the last hop of `chain`, reached through the hops before it.
+
+        A jump host that is not in the inventory is looked up in the same ssh_config as the host
+        behind it (`-F`), like OpenSSH does for ProxyJump.
+        """
         spec, via = chain[-1], chain[:-1]
         if not via and spec in self.hosts:
             return self._slots[spec]  # the jump host is in the inventory: share its connection
@@ -506,7 +510,7 @@ class SshPool:
                                    port=port or inventory.ssh.port, identity_files=inventory.ssh.identity_files,
                                    config_file=inventory.ssh.config_file, options=inventory.ssh.options)
             else:
-                target = SshTarget(hostname=host, user=user, port=port)
+                target = SshTarget(hostname=host, user=user, port=port, config_file=behind.config_file)
             slot = self._new_slot(key, target, spec, via)
             self._slots[key] = slot
         return slot

@@ -305,3 +305,42 @@ def test_backoff_grows_caps_and_jitters():
 ])
 def test_parse_destination(spec, parsed):
     assert parse_destination(spec) == parsed
+
+
+async def test_dead_link_is_noticed_by_keepalive(ssh_servers):
+    from labtui.inventory.model import Host, SshTarget
+    from tests.support.asyncssh_server import LatencyProxy
+
+    server = await ssh_servers.start("web1", handler=echo)
+    proxy = await LatencyProxy(server.port).start()
+    with open(ssh_servers.known_hosts_path, "a") as f:
+        f.write(f"[127.0.0.1]:{proxy.port} {server.host_key.export_public_key().decode()}")
+    host = Host(name="web1", hostname="127.0.0.1", ssh=SshTarget(hostname="127.0.0.1", port=proxy.port, user="lab"))
+    pool = ssh_servers.pool([host], keepalive_interval=0.2, keepalive_count_max=2)
+    dropped = asyncio.Event()
+    pool.subscribe(lambda h, state, error: state is HostState.DOWN and dropped.set())
+    try:
+        assert (await pool.run("web1", "x")).ok
+        proxy.freeze()  # no FIN, no RST: only keepalives can tell
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(dropped.wait(), 10)
+        assert asyncio.get_running_loop().time() - started < 3  # about interval x (count + 1)
+    finally:
+        await proxy.close()
+
+
+async def test_proxyjump_from_ssh_config_is_opened_by_labtui(ssh_servers, tmp_path):
+    jump = await ssh_servers.start("jump", handler=echo)
+    target = await ssh_servers.start("t", handler=lambda c, i: "behind the jump\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host target\n  HostName 127.0.0.1\n  Port {target.port}\n  ProxyJump bastion\n"
+        f"Host bastion\n  HostName 127.0.0.1\n  Port {jump.port}\n"
+        f"Host *\n  User lab\n")
+    from labtui.inventory.model import Host, SshTarget
+
+    hosts = [Host(name=f"t{i}", hostname="target", ssh=SshTarget(hostname="target")) for i in range(2)]
+    pool = ssh_servers.pool(hosts, config=[config])
+    assert (await pool.run("t0", "x")).stdout == "behind the jump\n"
+    assert (await pool.run("t1", "x")).stdout == "behind the jump\n"
+    assert jump.connects == 1 and target.connects == 2

@@ -117,3 +117,41 @@ def test_table_fits_80_columns_with_long_values_and_colours_only_on_request():
     assert "\x1b[" not in text and "\x1b[" in render_fleet(statuses, color=True)
     assert exit_code(statuses) == 1
     assert exit_code(statuses[1:]) == 0
+
+
+def _watch(fleet, *extra: str):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "labtui", "--flake", str(fleet), "status", "--watch", "--no-drift",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, signal.SIGINT
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("as_json", [True, False])
+def test_watch_streams_until_ctrl_c(fleet, as_json):
+    import threading
+
+    proc, sigint = _watch(fleet, *(["--json"] if as_json else []), "lab")
+    watchdog = threading.Timer(60, proc.kill)  # bounds the wait below if nothing ever comes
+    watchdog.start()
+    try:
+        seen_up = False
+        for line in proc.stdout:
+            if as_json:
+                seen_up = json.loads(line)["state"] == "up"
+            else:
+                seen_up = line.split()[:2] == ["lab", "up"]
+            if seen_up:
+                break
+        assert seen_up
+        proc.send_signal(sigint)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err

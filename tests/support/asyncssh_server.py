@@ -21,7 +21,8 @@ A handler gets `(command, stdin)` and returns any of: a str (stdout, exit 0); a 
 `(exit_status, stdout, stderr)`; a `labtui.sim.handlers.SimResult` / `labtui.ssh.api.CommandResult`;
 an async iterator of lines (streamed until the client closes); or an awaitable of one of these
 (e.g. `async def` that never returns: a hanging command). `None` means "command not found" (127).
-`delay` adds a delay before every answer; `LatencyProxy` adds real network latency.
+`delay` adds a delay before every answer; `LatencyProxy(server.port, delay)` adds real network
+latency in front of a server, and its `freeze()` silently stops all traffic (a dead link).
 Servers accept direct-tcpip (port forwarding) so they can be jump hosts.
 """
 
@@ -232,10 +233,14 @@ class LatencyProxy:
     Order is kept and throughput is not limited: it models a network path's latency, not its bandwidth.
     """
 
-    def __init__(self, target_port: int, delay: float) -> None:
+    def __init__(self, target_port: int, delay: float = 0.0) -> None:
         self.target_port = target_port
         self.delay = delay
         self.port = 0
+        # Cleared by freeze(): data stops flowing both ways but sockets stay open, like a cable pulled
+        # out (nothing tells either side; only keepalives can notice).
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -243,6 +248,12 @@ class LatencyProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def thaw(self) -> None:
+        self.flowing.set()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -274,6 +285,7 @@ class LatencyProxy:
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                await self.flowing.wait()
                 dst.write(data)
                 await dst.drain()
             dst.close()
