@@ -202,3 +202,12 @@ async def test_https_self_signed_needs_insecure(https_server, shell, clock):
     assert not strict.ok and "CERTIFICATE_VERIFY_FAILED" in strict.message
     relaxed = await run_check(host, spec("http", url=f"{https_server}/health", insecure=True), shell, clock=clock)
     assert relaxed.ok, relaxed.message
+
+
+async def test_scaled_clock_runs_configured_seconds_faster():
+    from labtui.ops.clock import ScaledClock
+
+    clock = ScaledClock(1000.0)
+    start = clock.monotonic()
+    await clock.sleep(5)  # 5 configured seconds = 5 ms of real time
+    assert clock.monotonic() - start >= 5
