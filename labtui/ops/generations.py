@@ -60,7 +60,7 @@ class ClosureChange:
         return asdict(self)
 
 
-_KERNEL_RE = re.compile(r"/nix/store/[a-z0-9]{32}-linux-([^/]+)/")
+_KERNEL_RE = re.compile(r"/[a-z0-9]{32}-linux-([^/]+)/")  # <store>/<hash>-linux-6.6.30/bzImage
 
 
 def parse_generations(stdout: str) -> list[GenerationInfo]:
@@ -79,7 +79,7 @@ def parse_generations(stdout: str) -> list[GenerationInfo]:
             date = datetime.fromtimestamp(int(mtime), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             date = ""
-        match = _KERNEL_RE.match(kernel_link + "/")
+        match = _KERNEL_RE.search(kernel_link + "/")
         gens.append(GenerationInfo(
             number=int(number), date=date, path=path, nixos_version=version,
             kernel=match.group(1) if match else "",
