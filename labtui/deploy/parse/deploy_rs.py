@@ -169,6 +169,7 @@ class DeployRsParser:
         for node, profile in targets or []:
             if (node, profile) not in self._index:
                 self._add(_Target(node, profile))
+        self._given = {t.key for t in self._targets}  # keys named by the caller (their order is kept)
         self._confirm_timeouts = dict(confirm_timeouts or {})
         self._activation_timeouts = dict(activation_timeouts or {})
         self._auto_rollbacks = dict(auto_rollbacks or {})
@@ -329,8 +330,12 @@ class DeployRsParser:
                 del self._index[(node, None)]
                 placeholder.profile = profile
                 self._index[placeholder.key] = placeholder
+                if (node, None) in self._given:
+                    self._given.add(placeholder.key)
                 return placeholder
             same_node = [x for x in self._targets if x.node == node]
+            if (node, None) in self._given:  # another profile of a node the caller named
+                self._given.add((node, profile))
             return self._add(_Target(node, profile), after=same_node[-1] if same_node else None)
         return self._add(_Target(node, None))
 
@@ -458,11 +463,14 @@ class DeployRsParser:
         elif m := RE_ACTIVATE.match(message):
             events.extend(self._begin_activation(self._target(m.group(2), m.group(1)), ts))
         elif m := RE_CHECK.match(message):
+            # deploy-rs checks and evaluates once per target (#318): one stage event is enough
             self._add_repo(m.group(1))
-            events.append(self._stage(None, "check", ts))
+            if self._run_stage != "check":
+                events.append(self._stage(None, "check", ts))
         elif m := RE_EVAL.match(message):
             self._add_repo(m.group(1))
-            events.append(self._stage(None, "eval", ts))
+            if self._run_stage != "eval":
+                events.append(self._stage(None, "eval", ts))
         elif message.startswith("The following profiles are going to be deployed:"):
             self._plan = _Plan()
             rest = message.split(":", 1)[1].strip()
@@ -532,6 +540,15 @@ class DeployRsParser:
 
     def _begin_build_or_push(self, t: _Target, stage: str, ts: float) -> list[Event]:
         if t not in self._deploy_order:
+            if t.key not in self._given:
+                # learned from the plan, whose order is random: keep learned targets in deployment order
+                self._targets.remove(t)
+                earlier = [x for x in self._deploy_order if x in self._targets]
+                if earlier:
+                    self._targets.insert(self._targets.index(earlier[-1]) + 1, t)
+                else:
+                    learned = [i for i, x in enumerate(self._targets) if x.key not in self._given]
+                    self._targets.insert(learned[0] if learned else len(self._targets), t)
             self._deploy_order.append(t)
         t.status = "building" if stage == "build" else "pushing"
         if stage == "build":

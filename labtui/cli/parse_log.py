@@ -1,0 +1,152 @@
+"""`labtui parse-log FILE [--json]`: a saved deploy-rs log → deploy events and a per-node summary.
+
+    deploy --targets .#web1 .#db1 2>&1 | tee deploy.log
+    labtui parse-log deploy.log            # timeline and summary table
+    labtui parse-log deploy.log --json     # one event per line (JSON Lines), as docs/events.md
+
+A saved log does not carry deploy-rs's exit status: give it with --exit-code, or labtui infers it
+(1 after deploy-rs's final error, 0 after a completed last profile, unknown otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+
+# Records deploy-rs prints last for a profile that finished, when the run goes on or ends well.
+_DONE = ("Deployment confirmed.", "Success activating, done!", "Success activating for next boot, done!",
+         "Completed dry-activate!")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="deploy-rs output saved with `2>&1 | tee FILE` (or - for stdin)")
+    parser.add_argument("--json", action="store_true", help="the events as JSON Lines on stdout")
+    parser.add_argument("--exit-code", type=int, metavar="N", help="deploy-rs's exit status, when you know it")
+    parser.add_argument("--targets", nargs="+", metavar="NODE[.PROFILE]",
+                        help="what the run deployed (default: learned from the log)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show every output line in the timeline")
+
+
+def _read(path: str) -> tuple[list[str], float]:
+    if path == "-":
+        import time
+
+        return sys.stdin.read().splitlines(), time.time()
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            text = f.read()
+        return text.splitlines(), os.path.getmtime(path)
+    except FileNotFoundError:
+        raise UserError(f"no such file `{path}`; save a deploy's output with `deploy ... 2>&1 | tee {path}`") from None
+    except IsADirectoryError:
+        raise UserError(f"`{path}` is a directory; give the path of a saved deploy-rs log file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read `{path}`: {exc.strerror}; check the path and its permissions") from None
+
+
+def infer_exit_code(lines: list[str]) -> int | None:
+    """1 when the last deploy-rs record is an ERROR, 0 when it completed a profile, else unknown."""
+    from labtui.deploy.parse.ansi import strip_ansi
+    from labtui.deploy.parse.deploy_rs import LOG_RE
+
+    for line in reversed(lines):
+        text = strip_ansi(line)
+        while text.startswith("> "):
+            text = text[2:]
+        m = LOG_RE.match(text)
+        if m is None or m.group(1) != "deploy":
+            continue
+        if m.group(2) == "ERROR":
+            return EXIT_FAILED
+        return EXIT_OK if m.group(3).rstrip() in _DONE else None
+    return None
+
+
+def _targets(specs: list[str] | None) -> list[tuple[str, str | None]] | None:
+    if not specs:
+        return None
+    out: list[tuple[str, str | None]] = []
+    for spec in specs:
+        node, _, profile = spec.partition(".")
+        if not node:
+            raise UserError(f"bad target `{spec}`; use NODE or NODE.PROFILE")
+        out.append((node, profile or None))
+    return out
+
+
+def _describe(event) -> tuple[str, str, str | None]:
+    """(kind, text, colour) of one event for the timeline."""
+    d = event.to_dict()
+    kind = d["event"]
+    where = d.get("node") or "-"
+    if d.get("profile"):
+        where += f".{d['profile']}"
+    if kind == "stage":
+        return "stage", f"{where:<20} {d['stage']}", None
+    if kind == "confirm_window":
+        return "confirm", f"{where:<20} waits {d['seconds']} s for confirmation", "cyan"
+    if kind == "activation_window":
+        return "activation", f"{where:<20} activation must finish within {d['seconds']} s", "cyan"
+    if kind == "confirmed":
+        return "confirmed", f"{where:<20} Deployment confirmed. (final when deploy-rs moves on)", "cyan"
+    if kind == "rollback":
+        gen = f", generation {d['generation_removed']} removed" if d.get("generation_removed") is not None else ""
+        return "rollback", f"{where:<20} {d['kind']} rollback{gen}", "yellow"
+    if kind == "prompt":
+        plan = ", ".join(f"{p['node']}.{p['profile']}" for p in d["plan"])
+        return "prompt", f"{d['question']} [{plan}]", "magenta"
+    if kind == "output":
+        return "output", f"{where:<20} {d['line']}", "dim"
+    if kind == "node_result":
+        colour = {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(d["outcome"], "red")
+        return "result", f"{where:<20} {d['outcome']}: {d['message']}", colour
+    if kind == "run_result":
+        colour = "green" if d["outcome"] == "succeeded" else "red"
+        tail = f": {d['message']}" if d.get("message") else ""
+        return "run", f"{d['outcome']} (exit {d['exit_code'] if d['exit_code'] is not None else 'unknown'}){tail}", colour
+    return kind, json.dumps(d), None
+
+
+def run(args: argparse.Namespace) -> int:
+    from labtui.cli.common import paint, render_table, use_color
+    from labtui.deploy.events import NodeResult, RunResult
+    from labtui.deploy.parse import parse_lines
+    from labtui.deploy.parse.deploy_rs import DeployRsParser
+
+    lines, ts = _read(args.file)
+    exit_code = args.exit_code if args.exit_code is not None else infer_exit_code(lines)
+    parser = DeployRsParser(_targets(args.targets))
+    events = parse_lines(parser, lines, exit_code, ts=ts)
+    run_result = next(e for e in events if isinstance(e, RunResult))
+
+    if args.json:
+        out = sys.stdout
+        for event in events:
+            out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        return EXIT_OK if run_result.outcome == "succeeded" else EXIT_FAILED
+
+    color = use_color()
+    for event in events:
+        kind, text, colour = _describe(event)
+        if kind == "output" and not args.verbose:
+            continue
+        print(f"{paint(f'{kind:<10}', colour, color)} {text}")
+    results = [r for r in parser.results.values() if isinstance(r, NodeResult)]
+    print()
+    if results:
+        rows = [[r.node, r.profile or "-", r.outcome, r.stage or "-", r.message] for r in results]
+        colours = [[None, None, {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(
+            r.outcome, "red"), None, None] for r in results]
+        width = os.get_terminal_size().columns if sys.stdout.isatty() else 120
+        print(render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "MESSAGE"], rows, max_width=width,
+                           colors=colours, color=color))
+    else:
+        print("no node named in the log before it ended")
+    if exit_code is None and args.exit_code is None:
+        print("note: the exit status is not in the log and the log does not end with deploy-rs's final "
+              "line; pass --exit-code N if you know it", file=sys.stderr)
+    return EXIT_OK if run_result.outcome == "succeeded" else EXIT_FAILED
