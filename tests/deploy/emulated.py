@@ -22,8 +22,9 @@ class Emulated:
         monkeypatch.setenv("LABTUI_SIM_SCENARIO", str(self.path))
         monkeypatch.setenv("LABTUI_LATE_OUTPUT", "1")  # detached runs: orphans' late output for 1 s only
 
-    def scenario(self, nodes: dict[str, str], *, time_scale: float = 0.01, **node_extra) -> Path:
-        spec = {"time_scale": time_scale,
+    def scenario(self, nodes: dict[str, str], *, time_scale: float = 0.01, top: dict | None = None,
+                 **node_extra) -> Path:
+        spec = {"time_scale": time_scale, **(top or {}),
                 "nodes": {n: {"hostname": f"{n}.lab", "profiles": ["system"], "scenario": s, **node_extra}
                           for n, s in nodes.items()}}
         self.path.write_text(json.dumps(spec))

@@ -131,10 +131,43 @@ def test_parse_targets_profile_glob_and_tag():
 
 def test_subprocess_cli_reports_within_seconds_despite_orphan(emulated, tmp_path):
     """The real `labtui deploy` process: an orphaned late line does not delay the result."""
-    emulated.scenario({"web1": "activation-fails"}, orphan_late_line=True)
+    emulated.scenario({"web1": "activation-fails"}, top={"orphan_late_line": True, "orphan_seconds": 60})
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes"],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert time.monotonic() - started < 15
     assert "rolled_back" in proc.stdout
+
+
+def test_sudo_password_through_the_supervisor_never_stored(emulated, monkeypatch, capsys):
+    """interactiveSudo: deploy-rs (in a pty, in the supervisor) asks; the CLI asks the operator; the
+    password crosses the control socket and is written to the pty. It is in no file afterwards."""
+    import getpass
+
+    from labtui import paths
+
+    secret = "correct-horse-battery-9"
+    emulated.scenario({"box": "success"}, interactive_sudo=True, sudo_password=secret)
+    inventory = make_inventory("box:sudo")
+    monkeypatch.setattr(common, "load_inventory", lambda args: inventory)
+    prompts = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or secret)
+    code, out, err = labtui(monkeypatch, capsys, "deploy", "box", "--yes")
+    assert code == 0, out + err
+    assert prompts == ["sudo password for box (box.lab): "]
+    assert secret not in out + err
+    for path in paths.state_dir().rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_wrong_sudo_password_fails_the_node(emulated, monkeypatch, capsys):
+    import getpass
+
+    emulated.scenario({"box": "success"}, interactive_sudo=True, sudo_password="right")
+    inventory = make_inventory("box:sudo")
+    monkeypatch.setattr(common, "load_inventory", lambda args: inventory)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "wrong")
+    code, out, _ = labtui(monkeypatch, capsys, "deploy", "box", "--yes")
+    assert code == 1 and "box" in out

@@ -72,6 +72,18 @@ async def test_failure_scenarios(emulated, scenario, outcome, stage, rollback):
     assert (events[-1].outcome, events[-1].exit_code) == ("failed", 1)
 
 
+async def test_result_within_seconds_while_an_orphan_holds_the_pipe(emulated):
+    """deploy-rs exits after the failed activation; its orphaned `wait` ssh prints 60 s later."""
+    emulated.scenario({"web1": "activation-fails"}, top={"orphan_late_line": True, "orphan_seconds": 60})
+    run = deploy(["web1"])
+    started = time.monotonic()
+    events = await run_all(run)
+    assert time.monotonic() - started < 6
+    assert outcomes(events) == {"web1": "rolled_back"} and events[-1].outcome == "failed"
+    assert not any(isinstance(e, Output) and "Error waiting for activation" in e.line for e in events)
+    await asyncio.wait_for(run.wait_late_output(), 10)  # the orphan is ended after the late window
+
+
 async def test_dry_activate_and_boot(emulated):
     emulated.scenario({"web1": "success", "web2": "success"})
     events = await run_all(deploy(["web1"], action="dry-activate"))
