@@ -86,7 +86,7 @@ class _Slot:
     last_error: SshError | None = None
     failures: int = 0
     next_attempt: float = 0.0
-    blocked_on: tuple | None = None  # known_hosts fingerprint when a changed host key was seen
+    blocked_on: tuple | None = None  # (paths, their fingerprint) when a changed host key was seen
     watcher: asyncio.Task | None = None
     connected_at: float | None = None
     connect_ms: float | None = None
@@ -281,7 +281,8 @@ class SshPool:
             if self._closed:
                 raise HostUnreachable(slot.name, "the SSH pool is closed")
             if slot.blocked_on is not None:
-                if slot.blocked_on == _files_fingerprint(self._known_hosts_paths(slot, None)):
+                paths, fingerprint = slot.blocked_on
+                if fingerprint == _files_fingerprint(paths):
                     assert slot.last_error is not None
                     raise slot.last_error
                 slot.blocked_on = None  # known_hosts changed: the user may have fixed it, try again
@@ -529,7 +530,7 @@ class SshPool:
         trusted = asyncssh.match_known_hosts(known_hosts, lookup, addr, port)[0]
         if trusted:
             where = _file_with_entry(known_paths, lookup, addr, port) or "your known_hosts"
-            slot.blocked_on = _files_fingerprint(known_paths)
+            slot.blocked_on = (known_paths, _files_fingerprint(known_paths))
             seen = f"; it now presents {kind or 'a'} key {fp}" if fp else ""
             return HostKeyChanged(
                 slot.name, f"HOST KEY CHANGED for {entry}: it does not match {where}{seen}. labtui will not "

@@ -344,3 +344,21 @@ async def test_proxyjump_from_ssh_config_is_opened_by_labtui(ssh_servers, tmp_pa
     assert (await pool.run("t0", "x")).stdout == "behind the jump\n"
     assert (await pool.run("t1", "x")).stdout == "behind the jump\n"
     assert jump.connects == 1 and target.connects == 2
+
+
+async def test_changed_key_block_holds_with_known_hosts_from_ssh_config(ssh_servers, tmp_path):
+    server = await ssh_servers.start("web1", handler=echo, trust=False)
+    known = tmp_path / "config_known_hosts"
+    known.write_text(server.known_hosts_line(asyncssh.generate_private_key("ssh-ed25519")))
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host 127.0.0.1\n  UserKnownHostsFile {known}\n")
+    pool = ssh_servers.pool([server.host()], config=[config], known_hosts=[])
+    with pytest.raises(HostKeyChanged) as err:
+        await pool.run("web1", "x")
+    assert str(known.name) in err.value.message
+    attempts = server.connects
+    for _ in range(3):
+        pool.retry_now("web1")
+        with pytest.raises(HostKeyChanged):
+            await pool.run("web1", "x")
+    assert server.connects == attempts
