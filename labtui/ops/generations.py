@@ -31,8 +31,8 @@ for l in system-*-link; do
   n=${l#system-}; n=${n%-link}
   printf 'gen\t%s\t%s\t%s\t%s\t%s\n' "$n" "$(stat -c %Y "$l")" "$(readlink "$l")" "$(cat "$l/nixos-version" 2>/dev/null)" "$(readlink "$l/kernel")"
 done"""
-# Under `sh -c` so a fish or zsh login shell never parses the script itself.
-GENERATIONS_COMMAND = f"sh -c {shlex.quote(GENERATIONS_SCRIPT)}"
+# Under `/bin/sh -c` so a fish or zsh login shell never parses the script itself.
+GENERATIONS_COMMAND = f"/bin/sh -c {shlex.quote(GENERATIONS_SCRIPT)}"
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def journalctl_command(query: LogQuery, after_cursor: str | None = None) -> str:
     if query.follow:
         argv.append("--follow")
     script = JOURNALCTL_PREFIX + shlex.join(argv) + " 2>&1"
-    return f"sh -c {shlex.quote(script)}"
+    return f"/bin/sh -c {shlex.quote(script)}"
 
 
 def _text(value: object) -> str:

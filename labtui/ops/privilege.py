@@ -20,10 +20,11 @@ class Privilege:
     needs_password: bool  # interactiveSudo: the password goes to the command's stdin
 
     def wrap(self, command: str) -> str:
-        """`command` (a shell snippet) run with the privileges; sh -c keeps `&&` chains under sudo."""
+        """`command` (a shell snippet) run with the privileges; /bin/sh -c keeps `&&` chains under sudo
+        (and /bin/sh exists on every NixOS host, whatever PATH sudo keeps)."""
         if not self.prefix:
             return command
-        return f"{self.prefix}sh -c {shlex.quote(command)}"
+        return f"{self.prefix}/bin/sh -c {shlex.quote(command)}"
 
     def stdin(self, password: str | None) -> str | None:
         return f"{password}\n" if self.needs_password and password is not None else None

@@ -31,7 +31,7 @@ SYSTEM_RUNNING_COMMAND = "systemctl is-system-running"
 REBOOT_NEEDED_SCRIPT = r"""for l in kernel initrd kernel-modules; do
   printf '%s\t%s\t%s\n' "$l" "$(readlink -f /run/booted-system/$l)" "$(readlink -f /run/current-system/$l)"
 done"""
-REBOOT_NEEDED_COMMAND = f"sh -c {shlex.quote(REBOOT_NEEDED_SCRIPT)}"
+REBOOT_NEEDED_COMMAND = f"/bin/sh -c {shlex.quote(REBOOT_NEEDED_SCRIPT)}"
 STARTING_STATES = ("initializing", "starting")
 
 

@@ -86,7 +86,7 @@ def handle(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[st
         return None
     if not argv:
         return None
-    if argv[:2] == ["sh", "-c"] and len(argv) == 3 and argv[2].startswith(logs.JOURNALCTL_PREFIX):
+    if argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3 and argv[2].startswith(logs.JOURNALCTL_PREFIX):
         # labtui.ops.logs wraps journalctl in a guard for hosts without it, with stderr merged.
         answer = _journalctl(lab, host, shlex.split(argv[2][len(logs.JOURNALCTL_PREFIX):].removesuffix(" 2>&1"))[1:])
         if isinstance(answer, SimResult):
@@ -107,7 +107,7 @@ def handle(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[st
 
 
 def _unwrap_sudo(command: str) -> str:
-    """`sudo -u root sh -c '<cmd>'` (privilege.wrap) → `<cmd>`: the simulated hosts run everything as root."""
+    """`sudo -u root /bin/sh -c '<cmd>'` (privilege.wrap) → `<cmd>`: the simulated hosts run everything as root."""
     if not command.startswith("sudo "):
         return command
     try:
@@ -115,7 +115,7 @@ def _unwrap_sudo(command: str) -> str:
     except ValueError:
         return command
     for i in range(len(argv) - 2):
-        if argv[i : i + 2] == ["sh", "-c"]:
+        if argv[i : i + 2] == ["/bin/sh", "-c"]:
             return argv[i + 2]
     return shlex.join(argv[1:])
 

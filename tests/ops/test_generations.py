@@ -85,7 +85,7 @@ def test_privilege_follows_deploy_rs_rules():
     assert privilege_for(inv_host("a")).prefix == ""
     admin = privilege_for(inv_host("a", ssh_user="admin"))
     assert admin.prefix == "sudo -u root " and not admin.needs_password
-    assert admin.wrap(switch_command(3)).startswith("sudo -u root sh -c 'nix-env -p")
+    assert admin.wrap(switch_command(3)).startswith("sudo -u root /bin/sh -c 'nix-env -p")
     interactive = privilege_for(inv_host("a", ssh_user="admin", interactive_sudo=True))
     assert interactive.prefix == 'sudo -u root -S -p "" ' and interactive.stdin("pw") == "pw\n"
 

@@ -19,7 +19,7 @@ async def collect(stream, n=None):
 
 def test_command_is_quoted_and_resumes_after_cursor():
     cmd = journalctl_command(LogQuery(units=("nginx.service",), priority=3, lines=5, since="-1h", follow=True))
-    assert cmd.startswith("sh -c ") and "--unit=nginx.service" in cmd and "--since=-1h" in cmd
+    assert cmd.startswith("/bin/sh -c ") and "--unit=nginx.service" in cmd and "--since=-1h" in cmd
     resumed = journalctl_command(LogQuery(lines=5, since="-1h", follow=True), after_cursor="s=x;i=5")
     assert "--after-cursor=s=x;i=5" in resumed and "--lines" not in resumed and "--since" not in resumed
 

@@ -67,3 +67,20 @@ def test_generations_script_without_nix(tmp_path):
     script = GENERATIONS_SCRIPT.replace("/nix/var/nix/profiles", str(tmp_path / "absent"))
     result = subprocess.run([sh, "-c", script], capture_output=True, text=True)
     assert result.returncode == 3 and "not a NixOS host" in result.stderr
+
+
+def test_journalctl_command_quoting_and_guard(tmp_path):
+    from labtui.ops.logs import NO_JOURNALCTL, LogQuery, journalctl_command
+
+    sh = shutil.which("dash") or shutil.which("sh")
+    command = journalctl_command(LogQuery(units=("nginx*",), since="2026-11-26 10:00", lines=5))
+    env = {"PATH": str(tmp_path)}  # no journalctl: the guard answers
+    absent = subprocess.run([sh, "-c", command], capture_output=True, text=True, env=env)
+    assert absent.stdout.strip() == NO_JOURNALCTL and absent.returncode == 127
+    fake = tmp_path / "journalctl"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\necho oops >&2\n")
+    fake.chmod(0o755)
+    present = subprocess.run([sh, "-c", command], capture_output=True, text=True,
+                             env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert present.stdout.splitlines() == ["[-o]", "[json]", "[--no-pager]", "[--unit=nginx*]", "[--lines=5]",
+                                           "[--since=2026-11-26 10:00]", "oops"]  # stderr merged
