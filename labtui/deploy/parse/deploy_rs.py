@@ -220,7 +220,12 @@ class DeployRsParser:
         return [t.key for t in self._targets]
 
     def feed(self, line: str, ts: float) -> list[Event]:
-        text = clean_line(line)
+        text = clean_line(line) if ("\x1b" in line or "\r" in line or line.endswith("\n")) else line
+        if self._plan is None and not self._panic_lines and not _maybe_structural(text):
+            # Fast path for the bulk of a log (nix build output): nothing but an `output` event.
+            if self._finished or self._terminal:
+                return [self._output(text, ts, "raw")] if text.strip() else []
+            return self._raw(text, ts)
         if self._finished:
             return [self._output(text, ts, "raw")] if text.strip() else []
         # The `> ` prompt has no newline: the next record is glued to it (`> 🚀 ℹ️ [deploy] ...`).
@@ -393,9 +398,9 @@ class DeployRsParser:
 
     def _output(self, text: str, ts: float, source: str, t: _Target | None = None) -> Output:
         if t is not None:
-            return Output(ts=ts, node=t.node, stage=t.stage, line=text, source=source)
+            return _new_output(ts, t.node, t.stage, text, source)
         node, _profile, stage = self._ctx
-        return Output(ts=ts, node=node, stage=stage, line=text, source=source)
+        return _new_output(ts, node, stage, text, source)
 
     def _stage(self, t: _Target | None, stage: str, ts: float) -> StageChanged:
         if t is None:
@@ -422,25 +427,27 @@ class DeployRsParser:
     # ------------------------------------------------------------------ raw lines
 
     def _raw(self, text: str, ts: float) -> list[Event]:
-        if not text.strip():
+        if not text or text.isspace():
             return []
-        events: list[Event] = []
-        if self._last_nix_error is None and text.lstrip().startswith("error") and text.strip() != "error:":
+        if "error" in text and self._last_nix_error is None:
             # nix names the root cause first (`error: builder for ... failed`); later errors are
             # consequences (`1 dependencies of derivation ... failed to build`).
             stripped = text.strip()
-            if stripped.startswith(("error:", "error (")):
+            if stripped.startswith(("error:", "error (")) and stripped != "error:":
                 self._last_nix_error = stripped
-        if (self._current is None or self._current.status not in ("activating", "confirming"))  \
-                and self.dry_activate and DRY_ACTIVATE_OUTPUT_RE.match(text):
+        events: list[Event] = []
+        if self.dry_activate and "would" in text and DRY_ACTIVATE_OUTPUT_RE.match(text) \
+                and (self._current is None or self._current.status not in ("activating", "confirming")):
             events.extend(self._start_dry(ts))
-        m = RE_SPINNER.match(text)
-        if m:  # 2026 deploy-rs: build/push progress lines instead of log records
-            t = self._target(m.group(3), m.group(2))
-            stage = "build" if m.group(1) == "Building" else "push"
-            if t.stage != stage and t.result is None:
-                events.extend(self._begin_build_or_push(t, stage, ts))
-        events.append(self._output(text, ts, "raw"))
+        if "profile '" in text:
+            m = RE_SPINNER.match(text)
+            if m:  # 2026 deploy-rs: build/push progress lines instead of log records
+                t = self._target(m.group(3), m.group(2))
+                stage = "build" if m.group(1) == "Building" else "push"
+                if t.stage != stage and t.result is None:
+                    events.extend(self._begin_build_or_push(t, stage, ts))
+        node, _profile, stage = self._ctx
+        events.append(_new_output(ts, node, stage, text, "raw"))
         return events
 
     def _note_panic(self, text: str) -> None:
@@ -931,6 +938,25 @@ class DeployRsParser:
                 t.remote_error = message
         events.insert(n_lead, out)
         return events
+
+
+_TAGS = ("[deploy]", "[activate]", "[wait]", "[revoke]")
+
+
+def _maybe_structural(text: str) -> bool:
+    """Whether a line may be more than raw output: a log record (maybe behind `> `), a lone `>`,
+    or a Rust panic. Cheap substring tests first: most lines of a log are nix build output."""
+    if "[" in text and ("[deploy" in text or "[activate" in text or "[wait]" in text or "[revoke]" in text):
+        return True
+    return text.startswith((">", "thread '"))
+
+
+def _new_output(ts: float, node: str | None, stage: str | None, line: str, source: str) -> Output:
+    """An `Output` without the frozen-dataclass __init__ (it costs as much as the rest of the parse
+    of a raw line); same fields, same object."""
+    event = object.__new__(Output)
+    event.__dict__.update(ts=ts, node=node, stage=stage, line=line, source=source)
+    return event
 
 
 def _bracket_balance(text: str) -> int:
