@@ -202,8 +202,15 @@ class Journal:
         if isinstance(event, Output):
             match = _SWITCH_RE.search(event.line)
             if match and event.node:
-                self._update_nodes(run_id, event.node, None, before_generation=int(match[1]),
-                                   after_generation=int(match[2]))
+                old, new = int(match[1]), int(match[2])
+                if new > old:  # a switch forward: the deploy's new generation
+                    self._update_nodes(run_id, event.node, None, before_generation=old, after_generation=new)
+                else:  # a rollback from the new generation `old` back to `new`: the host ends where it was
+                    self._update_nodes(run_id, event.node, None, before_generation=new, after_generation=new)
+            return
+        if event.kind == "rollback_result" and getattr(event, "ok", False):
+            # The health gate switched the node back (labtui.ops.events.RollbackResult).
+            self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)  # type: ignore[attr-defined]
             return
         with self._tx():
             if isinstance(event, RunStarted):

@@ -55,6 +55,15 @@ def test_run_and_nodes_are_recorded():
     assert detail.nodes[1].message == "build failed"
 
 
+def test_rollback_generations():
+    journal = Journal.open()
+    journal.begin_run("r2", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)])
+    journal.record("r2", Output(ts=1.0, node="web1", stage="activate",
+                                line="switching profile from version 43 to 42"))
+    node = journal.get_run("r2").nodes[0]
+    assert (node.before_generation, node.after_generation) == (42, 42)
+
+
 def test_list_by_host_last_outcome_and_prefix_lookup():
     journal = Journal.open()
     record_run(journal, "20260101-000000-aaaa", t0=1000.0)
