@@ -362,3 +362,29 @@ async def test_changed_key_block_holds_with_known_hosts_from_ssh_config(ssh_serv
         with pytest.raises(HostKeyChanged):
             await pool.run("web1", "x")
     assert server.connects == attempts
+
+
+async def test_keys_from_the_ssh_agent(ssh_servers, tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    from tests.support import require_tool
+
+    agent = require_tool("ssh-agent", "the pool must use the user's ssh-agent")
+    add = require_tool("ssh-add", "loads the test key into the agent")
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen([agent, "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not sock.exists():  # bounded wait for the agent's socket
+            assert asyncio.get_running_loop().time() < deadline, "ssh-agent did not start"
+            await asyncio.sleep(0.01)
+        env = dict(os.environ, SSH_AUTH_SOCK=str(sock))
+        subprocess.run([add, str(ssh_servers.client_key_path)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        server = await ssh_servers.start("web1", handler=echo)
+        pool = ssh_servers.pool([server.host()], client_keys=None)  # no key files: only the agent has it
+        assert (await pool.run("web1", "x")).ok
+    finally:
+        proc.terminate()
+        proc.wait()
