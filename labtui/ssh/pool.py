@@ -212,6 +212,12 @@ class SshPool:
                     async for line in proc.stdout:
                         if line:  # the reader yields a final '' at EOF
                             yield line[:-1] if line.endswith("\n") else line
+                    await proc.wait()
+                    if proc.exit_status is None and proc.exit_signal is None:
+                        await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+                        if conn.is_closed() or slot.conn is not conn:
+                            # Output ended because the connection went away, not because the command did.
+                            raise asyncssh.ConnectionLost("the connection closed")
             except asyncssh.ChannelOpenError as exc:
                 raise self._channel_error(slot, conn, exc) from None
             except (asyncssh.Error, OSError, EOFError) as exc:

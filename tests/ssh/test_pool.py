@@ -388,3 +388,27 @@ async def test_keys_from_the_ssh_agent(ssh_servers, tmp_path, monkeypatch):
     finally:
         proc.terminate()
         proc.wait()
+
+
+async def test_stream_cut_by_a_drop_raises_instead_of_ending_quietly(ssh_servers):
+    first_sent = asyncio.Event()
+
+    async def lines():
+        yield "one"
+        first_sent.set()
+        await asyncio.Event().wait()
+
+    server = await ssh_servers.start("web1", handler=lambda c, i: lines())
+    pool = ssh_servers.pool([server.host()])
+    got: list[str] = []
+
+    async def consume():
+        async for line in pool.stream("web1", "journalctl -f"):
+            got.append(line)
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(first_sent.wait(), 5)
+    await server.stop()
+    with pytest.raises(HostUnreachable, match="connection lost while streaming"):
+        await asyncio.wait_for(task, 5)
+    assert got == ["one"]
