@@ -63,7 +63,10 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
         for h, need in zip(hosts, needed):
             if need is None:
-                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot (unreachable or not NixOS); "
+                last_error = getattr(shell, "last_error", None)  # SshPool knows why a host did not answer
+                error = last_error(h.name) if last_error is not None else None
+                why = error.message if error is not None else "not NixOS, or its system links are unreadable"
+                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({why}); "
                           "skipped, use --all to reboot it anyway\n")
             elif not need:
                 err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")

@@ -18,7 +18,7 @@ from typing import Literal
 
 from labtui.errors import UserError
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ssh.api import RemoteShell, SshError
+from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshConfigError, SshError
 
 PRIORITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\*?\[\]-]+$")
@@ -137,6 +137,11 @@ def parse_journal_line(line: str) -> LogItem | None:
     return LogNotice("stderr", line)
 
 
+def _transient(error: SshError) -> bool:
+    """A drop worth reconnecting for; wrong keys, settings or host keys will not fix themselves."""
+    return isinstance(error, (HostUnreachable, CommandTimeout)) and not isinstance(error, SshConfigError)
+
+
 async def read_journal(shell: RemoteShell, host: str, query: LogQuery, *, clock: Clock = REAL_CLOCK,
                        reconnect_delay: float = 1.0, max_reconnect_delay: float = 30.0,
                        max_reconnects: int | None = None) -> AsyncIterator[LogItem]:
@@ -169,7 +174,7 @@ async def read_journal(shell: RemoteShell, host: str, query: LogQuery, *, clock:
                     return
         except SshError as exc:
             failures += 1
-            if max_reconnects is not None and failures > max_reconnects:
+            if not _transient(exc) or (max_reconnects is not None and failures > max_reconnects):
                 raise
             yield LogNotice("reconnecting", f"{host}: {exc.message}; reconnecting in {delay:g} s")
             await clock.sleep(delay)
@@ -235,8 +240,8 @@ class LogStream:
             async for item in read_journal(self.shell, self.host, self.query, clock=self.clock,
                                            reconnect_delay=self.reconnect_delay):
                 self._add(item)
-        except SshError as exc:  # only with max_reconnects; kept for safety
-            self._add(LogNotice("ended", f"{self.host}: {exc.message}"))
+        except SshError as exc:  # wrong settings or keys: reconnecting cannot help
+            self._add(LogNotice("ended", f"{self.host}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")))
         finally:
             self.ended.set()
 

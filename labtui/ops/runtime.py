@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import IO
 
 from labtui.deploy.events import Event, NodeResult, Output, RunResult, RunStarted
-from labtui.errors import UserError
+from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.privilege import privilege_for
-from labtui.ssh.api import RemoteShell
+from labtui.ssh.api import RemoteShell, SshError
 
 
 async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awaitable[int]]) -> int:
@@ -22,7 +22,10 @@ async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awai
     from labtui.ssh.pool import SshPool  # asyncssh only when a verb really talks to hosts
 
     async with SshPool(inventory.hosts) as pool:
-        return await body(pool)
+        try:
+            return await body(pool)
+        except SshError as exc:  # a host that cannot be reached at all: one line, not a traceback
+            raise UserError(str(exc), detail=exc.hint, exit_code=EXIT_FAILED) from None
 
 
 def confirm(question: str, hosts: Sequence[Host], *, yes: bool, stdin: IO[str] | None = None,

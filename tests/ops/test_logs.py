@@ -114,3 +114,20 @@ async def test_log_stream_buffer_pause_filter_switch(lab, shell, clock):
     await wait_for(lambda: len(log) == 1)
     assert log.visible()[0].unit == "nginx.service"
     await log.stop()
+
+
+async def test_wrong_ssh_settings_are_not_retried(clock):
+    from labtui.ssh.api import SshConfigError
+
+    class BadKeyShell:
+        async def stream(self, host, command):
+            raise SshConfigError(host, "identity file /keys/web1 does not exist", "fix IdentityFile")
+            yield  # pragma: no cover
+
+    with pytest.raises(SshConfigError):
+        await collect(read_journal(BadKeyShell(), "web1", LogQuery(follow=True), clock=clock))
+    assert clock.sleeps == []
+    log = LogStream(BadKeyShell(), "web1", clock=clock)
+    log.start()
+    await log.ended.wait()
+    assert log.notices[-1].kind == "ended" and "fix IdentityFile" in log.notices[-1].message
