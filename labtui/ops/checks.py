@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from labtui.inventory.model import CheckSpec, Host
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ssh.api import RemoteShell, SshError
+from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshConfigError, SshError
 
 USER_KINDS = ("unit", "http", "tcp", "command", "disk", "memory", "load")
 # Thresholds when a check leaves them out (the same defaults labtui.inventory.config fills in).
@@ -48,7 +48,12 @@ class CheckResult:
 
 
 class CheckFailed(Exception):
-    """One attempt failed; the message says why in a few words."""
+    """One attempt failed; the message says why in a few words. `permanent`: retrying cannot help
+    (wrong SSH settings, keys or host key), so the check stops at once."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +197,8 @@ async def _remote(shell: RemoteShell, host: str, command: str, timeout: float):
     try:
         return await shell.run(host, command, timeout=timeout)
     except SshError as exc:
-        raise CheckFailed(exc.message) from None
+        transient = isinstance(exc, (HostUnreachable, CommandTimeout)) and not isinstance(exc, SshConfigError)
+        raise CheckFailed(exc.message, permanent=not transient) from None
 
 
 async def _attempt_unit(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:
@@ -349,6 +355,8 @@ async def run_check(host: Host, spec: CheckSpec, shell: RemoteShell, *, clock: C
             ok = True
         except CheckFailed as exc:
             message, ok = str(exc), False
+            if exc.permanent:
+                break
         except asyncio.TimeoutError:
             message, ok = f"no answer within {spec.timeout:g} s", False
         if ok or attempts > spec.retries:

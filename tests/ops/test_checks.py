@@ -211,3 +211,15 @@ async def test_scaled_clock_runs_configured_seconds_faster():
     start = clock.monotonic()
     await clock.sleep(5)  # 5 configured seconds = 5 ms of real time
     assert clock.monotonic() - start >= 5
+
+
+async def test_wrong_ssh_settings_fail_at_once(clock):
+    from labtui.ssh.api import AuthFailed
+
+    class RefusingShell:
+        async def run(self, host, command, *, timeout=None, input=None):
+            raise AuthFailed(host, "root@web1.lan refused every key offered")
+
+    result = await run_check(inv_host("web1"), spec("unit", retries=5, unit="nginx.service"), RefusingShell(),
+                             clock=clock)
+    assert not result.ok and result.attempts == 1 and clock.sleeps == [] and "refused every key" in result.message
