@@ -360,3 +360,13 @@ def test_transcripts_follow_the_reference_line_format():
                 text = text[2:]
             if "] [" in text and text[:1] in "🚀⭐👀↩":
                 assert ref.match(text), (path.name, line)
+
+
+def test_sudo_prompt_glued_to_the_next_record_in_a_pty():
+    parser = DeployRsParser()
+    lines = ["(sudo for 10.0.0.11) Password: 🚀 ℹ️ [deploy] [INFO] The following profiles are going to be deployed:",
+             "[web1.system]", 'user = "root"', 'ssh_user = "alice"', 'path = "/nix/store/x"', 'hostname = "10.0.0.11"',
+             "ssh_opts = []", "", "(sudo for 10.0.0.11) Password: "]
+    events = [e for line in lines for e in parser.feed(line + "\r\n", 1.0)]
+    assert [(p.node, p.profile) for p in parser.plan] == [WEB1]
+    assert [(e.source, e.line) for e in of(events, Output)][-1] == ("raw", "(sudo for 10.0.0.11) Password: ")

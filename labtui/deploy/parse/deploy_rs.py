@@ -53,6 +53,7 @@ LOG_RE = re.compile(
 )
 LOG_FILE_RE = re.compile(r"^(ERROR|WARN|INFO|DEBUG|TRACE) \[(deploy|activate)[\w:]*\] (.*)$")
 PROMPT_PREFIX = "> "
+SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
 
 # Rust panic noise accompanying `RecvError(())` (§4.3 step 7): three lines, dropped.
 PANIC_START_RE = re.compile(r"^thread '[^']*' panicked at ")
@@ -231,6 +232,10 @@ class DeployRsParser:
         # The `> ` prompt has no newline: the next record is glued to it (`> 🚀 ℹ️ [deploy] ...`).
         while text.startswith(PROMPT_PREFIX) and LOG_RE.match(text[2:].lstrip()):
             text = text[2:].lstrip()
+        # Likewise the sudo prompt deploy-rs writes to the terminal, when it runs in a pty (§5.2).
+        m = SUDO_PROMPT_RE.match(text)
+        if m and LOG_RE.match(text[m.end():]):
+            text = text[m.end():]
         if text.rstrip() == ">":
             return []
         events: list[Event] = []
@@ -948,7 +953,7 @@ def _maybe_structural(text: str) -> bool:
     or a Rust panic. Cheap substring tests first: most lines of a log are nix build output."""
     if "[" in text and ("[deploy" in text or "[activate" in text or "[wait]" in text or "[revoke]" in text):
         return True
-    return text.startswith((">", "thread '"))
+    return text.startswith((">", "thread '", "(sudo for "))
 
 
 def _new_output(ts: float, node: str | None, stage: str | None, line: str, source: str) -> Output:
