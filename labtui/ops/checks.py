@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from labtui.inventory.model import CheckSpec, Host
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshConfigError, SshError
+from labtui.ops.retry import is_transient
+from labtui.ssh.api import RemoteShell, SshError
 
 USER_KINDS = ("unit", "http", "tcp", "command", "disk", "memory", "load")
 # Thresholds when a check leaves them out (the same defaults labtui.inventory.config fills in).
@@ -197,8 +198,7 @@ async def _remote(shell: RemoteShell, host: str, command: str, timeout: float):
     try:
         return await shell.run(host, command, timeout=timeout)
     except SshError as exc:
-        transient = isinstance(exc, (HostUnreachable, CommandTimeout)) and not isinstance(exc, SshConfigError)
-        raise CheckFailed(exc.message, permanent=not transient) from None
+        raise CheckFailed(exc.message, permanent=not is_transient(exc)) from None
 
 
 async def _attempt_unit(host: Host, spec: CheckSpec, shell: RemoteShell) -> str:

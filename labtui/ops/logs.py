@@ -18,7 +18,8 @@ from typing import Literal
 
 from labtui.errors import UserError
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshConfigError, SshError
+from labtui.ops.retry import is_transient
+from labtui.ssh.api import RemoteShell, SshError
 
 PRIORITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\*?\[\]-]+$")
@@ -137,11 +138,6 @@ def parse_journal_line(line: str) -> LogItem | None:
     return LogNotice("stderr", line)
 
 
-def _transient(error: SshError) -> bool:
-    """A drop worth reconnecting for; wrong keys, settings or host keys will not fix themselves."""
-    return isinstance(error, (HostUnreachable, CommandTimeout)) and not isinstance(error, SshConfigError)
-
-
 async def read_journal(shell: RemoteShell, host: str, query: LogQuery, *, clock: Clock = REAL_CLOCK,
                        reconnect_delay: float = 1.0, max_reconnect_delay: float = 30.0,
                        max_reconnects: int | None = None) -> AsyncIterator[LogItem]:
@@ -174,7 +170,7 @@ async def read_journal(shell: RemoteShell, host: str, query: LogQuery, *, clock:
                     return
         except SshError as exc:
             failures += 1
-            if not _transient(exc) or (max_reconnects is not None and failures > max_reconnects):
+            if not is_transient(exc) or (max_reconnects is not None and failures > max_reconnects):
                 raise
             yield LogNotice("reconnecting", f"{host}: {exc.message}; reconnecting in {delay:g} s")
             await clock.sleep(delay)
