@@ -145,6 +145,7 @@ def print_json_line(obj, out) -> None:
 
 def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
     """The status table (fits `width` columns, ASCII only), then one line per problem with its fix."""
+    from labtui.status.derive import data_age
     from labtui.status.export import human_duration
 
     headers = ["HOST", "STATE", "LOAD", "MEM", "DISK", "GEN", "DRIFT", "REBOOT", "UP"]
@@ -169,7 +170,11 @@ def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
                        "yellow" if s.reboot_needed else None, None])
         if s.error:
             # The reason is wrapped to the width; the fix stays on one line so it can be copied whole.
-            note = textwrap.fill(f"{s.host}: {s.error}", width, subsequent_indent="  ", break_on_hyphens=False)
+            age = data_age(s)
+            stale = f" (values above from {human_duration(age)} ago)" if age is not None and s.state.value != "up" \
+                and s.answered_at != s.observed_at else ""
+            note = textwrap.fill(f"{s.host}: {s.error}{stale}", width, subsequent_indent="  ",
+                                 break_on_hyphens=False)
             notes.append(note + (f"\n  fix: {s.hint}" if s.hint else ""))
     text = render_table(headers, rows, max_width=width, colors=colors, color=color)
     if notes:

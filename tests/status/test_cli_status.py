@@ -117,6 +117,8 @@ def test_table_fits_80_columns_with_long_values_and_colours_only_on_request():
     assert "\x1b[" not in text and "\x1b[" in render_fleet(statuses, color=True)
     assert exit_code(statuses) == 1
     assert exit_code(statuses[1:]) == 0
+    stale = make_status("db1", HostState.DOWN, error="connection lost", answered_at=time.time() - 125)
+    assert "db1: connection lost (values above from 2m ago)" in render_fleet([stale])
 
 
 def _watch(fleet, *extra: str):
