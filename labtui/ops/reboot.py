@@ -19,6 +19,7 @@ from labtui.ops.checks import run_checks
 from labtui.ops.clock import REAL_CLOCK, Clock
 from labtui.ops.events import CheckResultEvent, RebootProgress
 from labtui.ops.privilege import privilege_for
+from labtui.ops.retry import is_transient
 from labtui.ops.streams import merge
 from labtui.ssh.api import RemoteShell, SshError
 
@@ -78,6 +79,7 @@ class _Tracker:
         self.timeout, self.poll, self.command_timeout = timeout, poll, command_timeout
         self.sudo_password, self.run_health_checks = sudo_password, run_health_checks
         self.start = clock.monotonic()
+        self.last_error: SshError | None = None
 
     def event(self, phase: str, message: str = "") -> RebootProgress:
         return RebootProgress(ts=time.time(), node=self.host.name, phase=phase, message=message,
@@ -91,7 +93,8 @@ class _Tracker:
         try:
             return await self.shell.run(self.host.name, command,
                                         timeout=max(0.001, min(self.command_timeout, self.remaining())))
-        except SshError:
+        except SshError as exc:
+            self.last_error = exc
             return None
 
     async def boot_id(self) -> str | None:
@@ -131,8 +134,14 @@ class _Tracker:
             await self.clock.sleep(self.poll)
         # Back, with a new boot id.
         while new_boot is None:
+            error = self.last_error
+            if error is not None and not is_transient(error):  # e.g. a new host key: waiting will not help
+                yield self.event("failed", f"back, but SSH refuses: {error.message}"
+                                           + (f" ({error.hint})" if error.hint else ""))
+                return
             if self.remaining() <= 0:
-                yield self.event("failed", f"did not come back within {self.timeout:g} s (SSH still down)")
+                why = f": {error.message}" if error is not None else ""
+                yield self.event("failed", f"did not come back within {self.timeout:g} s (SSH still down{why})")
                 return
             await self.clock.sleep(self.poll)
             retry_now = getattr(self.shell, "retry_now", None)

@@ -60,3 +60,23 @@ async def test_waves_stop_after_a_failure(lab, shell):
     assert result["db1"].phase == "waiting" and "earlier wave" in result["db1"].message
     waiting = [e.message for e in events if isinstance(e, RebootProgress) and e.phase == "waiting"]
     assert waiting == ["wave 1/2", "wave 1/2", "wave 2/2"]
+
+
+async def test_host_back_with_a_new_host_key_fails_at_once(lab, shell):
+    """After the reboot SSH refuses (host key changed): reported at once, not after the whole timeout."""
+    from labtui.ssh.api import HostKeyChanged
+
+    fast_lab(lab, "web1")
+    state = {"down_seen": False}
+
+    class KeyChangedAfterReboot:
+        async def run(self, host, command, *, timeout=None, input=None):
+            if not lab.load(host).reachable:
+                state["down_seen"] = True
+            if state["down_seen"] and lab.load(host).reachable:
+                raise HostKeyChanged(host, "host key changed", "check it, then fix known_hosts")
+            return await shell.run(host, command, timeout=timeout, input=input)
+
+    events = [e async for e in reboot_host(inv_host("web1"), KeyChangedAfterReboot(), **{**FAST, "timeout": 30})]
+    assert events[-1].phase == "failed" and "SSH refuses: host key changed (check it" in events[-1].message
+    assert events[-1].elapsed < 5
