@@ -190,27 +190,26 @@ def start_detached(request: DeployRequest, inventory: Inventory, *, run_id: str 
         os.close(ready_w)
         log.close()
     try:
-        message = _read_ready(ready_r, proc)
+        message = _read_ready(ready_r)
     finally:
         os.close(ready_r)
+    proc.wait()  # the first process only forks the supervisor (not our child: no zombie if it dies) and exits
     if not message.get("ok"):
         raise UserError(message.get("error") or "the deploy supervisor failed to start; see "
                         f"{directory / 'supervisor.log'}", exit_code=int(message.get("exit_code", 1)))
     return DetachedRun(run_id)
 
 
-def _read_ready(fd: int, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+def _read_ready(fd: int) -> dict[str, Any]:
     data = b""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
+        if ready:  # data, or EOF: the supervisor wrote its answer and closed, or died
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
             data += chunk
-        elif proc.poll() is not None and not data:
-            break
     with contextlib.suppress(ValueError):
         return json.loads(data.decode() or "{}")
     return {}
@@ -384,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # belt and braces: we have no terminal anyway
+    if os.fork() != 0:
+        # Daemonize: the starting labtui reaps this first process at once; the supervisor lives on as
+        # an orphan of init, so it never lingers as a zombie of a face (which would look alive).
+        os._exit(0)
     supervisor = _Supervisor(args.run_id, args.ready_fd)
     try:
         return asyncio.run(supervisor.main())

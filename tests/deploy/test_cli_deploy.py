@@ -171,3 +171,67 @@ def test_wrong_sudo_password_fails_the_node(emulated, monkeypatch, capsys):
     monkeypatch.setattr(getpass, "getpass", lambda prompt: "wrong")
     code, out, _ = labtui(monkeypatch, capsys, "deploy", "box", "--yes")
     assert code == 1 and "box" in out
+
+
+def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsys):
+    """A run started elsewhere: `labtui history show` follows it live; cancel goes over the socket."""
+    import asyncio
+
+    from labtui.deploy.orchestrator import DeployRequest
+    from labtui.deploy.supervisor import follow_run, start_detached
+
+    emulated.scenario({"web1": "hang"})
+    run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
+
+    async def cancel_when_building():
+        async for event in follow_run(run.run_id):
+            if event.kind == "stage" and event.stage in ("build", "push"):
+                run.cancel()
+            if event.kind == "run_result":
+                return event
+
+    result = asyncio.run(asyncio.wait_for(cancel_when_building(), 30))
+    assert (result.outcome, result.exit_code) == ("cancelled", 130)
+    assert Journal.open().get_run(run.run_id).summary.outcome == "cancelled"
+
+
+def test_history_show_follows_a_running_run(emulated, fleet, capsys):
+    from labtui.deploy.orchestrator import DeployRequest
+    from labtui.deploy.supervisor import start_detached
+
+    emulated.scenario({"web1": "success"}, time_scale=0.05)
+    run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
+    code = main(["history", "show", run.run_id])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "run succeeded" in out  # it followed the run to its end
+
+
+def test_lost_run_is_reported_failed(emulated, fleet):
+    import asyncio
+    import signal
+
+    from labtui.deploy.orchestrator import DeployRequest
+    from labtui.deploy.supervisor import follow_run, start_detached, supervisor_pid
+
+    emulated.scenario({"web1": "success"}, time_scale=0.05)  # its deploy-rs ends by itself, orphaned
+    run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
+    os.kill(supervisor_pid(run.run_id), signal.SIGKILL)
+
+    async def last_event():
+        events = [e async for e in follow_run(run.run_id)]
+        return events[-1]
+
+    result = asyncio.run(asyncio.wait_for(last_event(), 30))
+    assert result.kind == "run_result" and result.outcome == "failed"
+    assert Journal.open().get_run(run.run_id).summary.outcome == "failed"
+
+
+def test_nixos_rebuild_method_and_missing_tool(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success"})
+    code, out, err = labtui(monkeypatch, capsys, "deploy", "web1", "--method", "nixos-rebuild", "--test", "--yes")
+    assert code == 0, out + err
+    assert "nixos-rebuild test --flake" in out
+    monkeypatch.setenv("PATH", str(emulated.bin_dir.parent))  # no emulators here
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "web1", "--method", "nixos-rebuild", "--yes")
+    assert code == 2 and "`nixos-rebuild` was not found on PATH" in err

@@ -61,3 +61,30 @@ def test_sighup_mid_run_then_journal_and_history(emulated, capsys):
     assert main(["history"]) == 0
     out = capsys.readouterr().out
     assert run.run_id in out and "web1.system:succeeded" in out and "web2.system:rolled-back" in out
+
+
+def test_hangup_while_deploy_rs_asks_declines_after_grace(emulated, monkeypatch):
+    """The face dies while deploy-rs waits for yes/no: nobody can answer, so the supervisor says no."""
+    emulated.scenario({"web1": "success"})
+    monkeypatch.setenv("LABTUI_UNATTENDED_GRACE", "0.5")
+    master, slave = pty.openpty()
+    # stdin is the pty: the CLI waits for an answer that never comes.
+    proc = subprocess.Popen([sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1"],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,
+                            env={**os.environ, "HARNESS_HOSTS": "web1"})
+    os.close(slave)
+    try:
+        run = wait_for(running_run, 30, "the run to start")
+        events = Path(Journal.open().get_run(run.run_id).events_path)
+        wait_for(lambda: events.exists() and '"prompt"' in events.read_text(), 30, "deploy-rs's question")
+        os.kill(proc.pid, signal.SIGHUP)
+        proc.wait(10)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    detail = wait_for(lambda: (d := Journal.open().get_run(run.run_id)).summary.ended and d, 30,
+                      "the declined run to end")
+    assert detail.summary.outcome in ("cancelled", "failed")
+    assert [n.outcome for n in detail.nodes] == ["not_deployed"]
+    assert '"prompt_answered"' in events.read_text()
