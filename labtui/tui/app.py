@@ -274,6 +274,10 @@ class LabApp(App):
     def _highlighted(self) -> None:
         self._show_details()
 
+    @on(DataTable.RowSelected, "#hosts")
+    def _selected(self) -> None:
+        self.action_details()
+
     def _deploys_of(self, host: str) -> list[tuple[float, str, str]]:
         out = []
         for run in reversed(self.finished_runs):
@@ -565,6 +569,12 @@ class LabApp(App):
         flush()
 
     def _run_finished(self, run: RunView) -> None:
+        try:
+            self._announce_end(run)
+        finally:
+            self.run_done.set()
+
+    def _announce_end(self, run: RunView) -> None:
         if run.running:
             # The stream ended without a result (engine crashed): say so rather than spin forever.
             run.apply(RunResult(ts=self.clock(), outcome="failed", exit_code=None))
@@ -582,7 +592,6 @@ class LabApp(App):
         self._update_topbar()
         self._show_details()
         self._refresh([n for n in run.nodes if n in self.table.hosts])
-        self.run_done.set()
 
     def action_show_deploy(self) -> None:
         screen = self.deploy_screen

@@ -117,6 +117,10 @@ class DeployScreen(Screen):
             out.append("  (f: its log)", style="dim")
         return out
 
+    @on(DataTable.RowSelected, "#deploy-rows")
+    def _row_selected(self) -> None:
+        self.action_open_log()
+
     def action_open_log(self) -> None:
         node = self.query_one(DeployTable).current
         if node:
@@ -301,6 +305,10 @@ class HistoryScreen(Screen):
                           key=run.run_id)
         self.query_one("#history-empty", Static).update("" if self.runs else "No deploys recorded yet.")
 
+    @on(DataTable.RowSelected, "#history")
+    def _row_selected(self) -> None:
+        self.action_open_run()
+
     def action_open_run(self) -> None:
         table = self.query_one("#history", DataTable)
         if not self.runs or table.cursor_row < 0:
@@ -316,7 +324,7 @@ class CommandLogScreen(Screen):
 
     def __init__(self, log: CommandLog) -> None:
         super().__init__()
-        self.log = log
+        self.commands = log
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -330,11 +338,11 @@ class CommandLogScreen(Screen):
         table.add_column("TIME", key="time")
         table.add_column("WHERE", key="where")
         table.add_column("COMMAND", key="command")
-        for record in self.log.records():
+        for record in self.commands.records():
             self._add(record)
         table.move_cursor(row=table.row_count - 1)
         table.focus()
-        self._unsubscribe = self.log.subscribe(lambda r: self.app.call_later(self._add, r))
+        self._unsubscribe = self.commands.subscribe(lambda r: self.app.call_later(self._add, r))
 
     def on_unmount(self) -> None:
         if self._unsubscribe:
@@ -347,7 +355,11 @@ class CommandLogScreen(Screen):
         table.add_row(when, record.where, command.replace("\n", "⏎"))
 
     def _records(self) -> list[CommandRecord]:
-        return self.log.records()
+        return self.commands.records()
+
+    @on(DataTable.RowSelected, "#commands")
+    def _row_selected(self) -> None:
+        self.action_copy_one()
 
     def action_copy_one(self) -> None:
         table = self.query_one("#commands", DataTable)

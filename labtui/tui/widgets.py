@@ -135,11 +135,14 @@ class HostTable(DataTable):
 
     # -- rendering ---------------------------------------------------------------------------------
     def _sort_value(self, name: str):
+        """The value sorted on; None when unknown (unknown values go last whatever the direction)."""
         st = self.statuses.get(name)
         key = self.sort_key
-        if key == "name" or st is None:
-            return (0, name) if key == "name" else (1, name)
-        value = {
+        if key == "name":
+            return name
+        if st is None:
+            return None
+        return {
             "state": _STATE_ORDER.get(st.state, 9),
             "load": fmt.load_ratio(st),
             "mem": st.mem_used_percent,
@@ -148,12 +151,14 @@ class HostTable(DataTable):
             "gen": st.generation,
             "age": -(st.answered_at or 0),
         }[key]
-        return (0, value, name) if value is not None else (1, 0, name)
 
     def rebuild(self) -> None:
         keep = self.current
-        names = [n for n, h in self.hosts.items() if self.filter.matches(h)]
-        names.sort(key=self._sort_value, reverse=self.sort_reverse)
+        names = sorted(n for n, h in self.hosts.items() if self.filter.matches(h))
+        values = {n: self._sort_value(n) for n in names}
+        known = sorted((n for n in names if values[n] is not None), key=lambda n: values[n],
+                       reverse=self.sort_reverse)
+        names = known + [n for n in names if values[n] is None]
         self._shown = names
         self.clear()
         for name in names:
