@@ -158,6 +158,7 @@ class StatusPoller:
         return self.snapshot()
 
     async def close(self) -> None:
+        """Stop polling and end every stream(). The shell is the caller's: it is not closed here."""
         self._closed = True
         if self._unsubscribe_shell is not None:
             try:
