@@ -317,10 +317,11 @@ class CommandRunner:
             data = b""
         if not data:
             return False
-        self._on_raw(data.decode("utf-8", "replace"))
+        decoded = self._decoder.decode(data)  # incremental: a character split across reads stays whole
+        self._on_raw(decoded)
         self._last_output = time.monotonic()
         self._stall_reported = False
-        text = self._partial + self._decoder.decode(data)
+        text = self._partial + decoded
         *lines, self._partial = text.split("\n")
         ts = self._clock()
         for line in lines:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from labtui import paths
-from labtui.deploy.events import Event, Output, RunResult, event_from_dict
+from labtui.commandlog import COMMAND_LOG
+from labtui.deploy.events import Event, Output, RunResult, RunStarted, event_from_dict
 from labtui.deploy.journal import Journal, RunFiles, events_path, new_run_id, run_dir
 from labtui.deploy.lock import pid_alive
 from labtui.deploy.orchestrator import DeployRequest, DeployRun, PasswordPrompt, load_hook, operator_name
@@ -73,8 +74,14 @@ class DetachedRun:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
 
-    def events(self, *, from_start: bool = True) -> AsyncIterator[Event]:
-        return follow_run(self.run_id, from_start=from_start, attach=True)
+    async def events(self, *, from_start: bool = True) -> AsyncIterator[Event]:
+        """The run's events (from its start), holding an `attach` connection while following."""
+        async for event in follow_run(self.run_id, from_start=from_start, attach=True):
+            if isinstance(event, RunStarted):
+                # The supervisor ran them; this process's command log (the TUI's `@` view) shows them too.
+                for argv in event.argvs or ([event.argv] if event.argv else []):
+                    COMMAND_LOG.local(argv)
+            yield event
 
     def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         _send(self.run_id, {"op": "answer", "yes": yes, "node": node})
