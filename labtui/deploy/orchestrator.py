@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -161,7 +162,17 @@ class DeployRun:
 
     @property
     def flake(self) -> str:
-        return self.request.flake or self.inventory.flake
+        """The flake reference given to deploy-rs / nixos-rebuild.
+
+        A local flake named by a plain path (`.`, `lab`, `~/lab`) is passed as its absolute directory:
+        nix does not take `lab` as a path, and the supervisor must not depend on the face's directory.
+        """
+        if self.request.flake:
+            return self.request.flake
+        inventory = self.inventory
+        if inventory.flake_dir and not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", inventory.flake):
+            return inventory.flake_dir
+        return inventory.flake
 
     def _method(self, host: Host) -> str:
         method = self.request.method or host.method
