@@ -13,7 +13,8 @@ What it guarantees:
     that host's own connection;
   * keepalive (5 s x 2 by default) notices a dead host within about 15 s; reconnects use
     exponential backoff with jitter, so a down host is not hammered;
-  * at most 8 channels at once per connection (OpenSSH's MaxSessions is 10).
+  * at most 8 channels at once per connection (OpenSSH's MaxSessions is 10), of which long-lived
+    streams (journalctl -f) may hold 6, so probes and checks always find a free channel.
 
 asyncssh is imported lazily: `labtui --help` must not pay for it.
 """
@@ -42,6 +43,7 @@ DEFAULT_KEEPALIVE_INTERVAL = 5.0
 DEFAULT_KEEPALIVE_COUNT_MAX = 2
 DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
+RESERVED_FOR_COMMANDS = 2  # channels streams can never take
 
 # `-o` options SshPool maps onto asyncssh; anything else is listed by `ignored_options`.
 MAPPED_OPTIONS = frozenset(o.lower() for o in (
@@ -82,6 +84,8 @@ class _Slot:
     conn: Any = None  # asyncssh.SSHClientConnection while connected
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
+    streams: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS - RESERVED_FOR_COMMANDS))
     state: HostState = HostState.CONNECTING
     last_error: SshError | None = None
     failures: int = 0
@@ -134,7 +138,9 @@ class SshPool:
             self._slots[h.name] = self._new_slot(h.name, h.ssh, h.name)
 
     def _new_slot(self, key: str, target: SshTarget, name: str, via: tuple[str, ...] = ()) -> _Slot:
-        return _Slot(key=key, target=target, name=name, via=via, channels=asyncio.Semaphore(self.max_channels))
+        streams = max(1, self.max_channels - RESERVED_FOR_COMMANDS)
+        return _Slot(key=key, target=target, name=name, via=via, channels=asyncio.Semaphore(self.max_channels),
+                     streams=asyncio.Semaphore(streams))
 
     # ----- what others read -----
 
@@ -166,13 +172,16 @@ class SshPool:
 
         slot = self._slot(host)
         self.command_log.remote(host, command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # No input: stdin is at EOF at once, so a command reading stdin cannot hang.
+        stdin = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
         for attempt in (1, 2):
             conn = await self._connection(slot)
-            async with slot.channels:
+            await self._acquire_channel(slot, command, timeout, deadline)
+            try:
                 try:
-                    # No input: stdin is at EOF at once, so a command reading stdin cannot hang.
-                    stdin = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
-                    result = await conn.run(command, timeout=timeout, check=False,
+                    left = None if deadline is None else max(0.001, deadline - time.monotonic())
+                    result = await conn.run(command, timeout=left, check=False,
                                             encoding="utf-8", errors="replace", **stdin)
                 except asyncssh.TimeoutError:
                     raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
@@ -186,6 +195,8 @@ class SshPool:
                     self._dropped(slot, conn, exc)
                     raise HostUnreachable(host, f"connection lost while running `{_short(command)}`: {_why(exc)}",
                                           "labtui reconnects by itself") from None
+            finally:
+                slot.channels.release()
             if result.exit_status is None and result.exit_signal is None:
                 # The channel closed without an exit status: asyncssh returns instead of raising when
                 # the connection went away under a running command.
@@ -205,7 +216,7 @@ class SshPool:
         slot = self._slot(host)
         self.command_log.remote(host, command)
         conn = await self._connection(slot)
-        async with slot.channels:
+        async with slot.streams, slot.channels:
             try:
                 async with conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
                                                errors="replace") as proc:
@@ -224,6 +235,18 @@ class SshPool:
                 self._dropped(slot, conn, exc)
                 raise HostUnreachable(host, f"connection lost while streaming `{_short(command)}`: {_why(exc)}",
                                       "labtui reconnects by itself") from None
+
+    async def _acquire_channel(self, slot: _Slot, command: str, timeout: float | None,
+                               deadline: float | None) -> None:
+        """Wait for a free channel on the slot's connection, within the command's timeout."""
+        if deadline is None:
+            await slot.channels.acquire()
+            return
+        try:
+            await asyncio.wait_for(slot.channels.acquire(), max(0.001, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise CommandTimeout(slot.name, f"`{_short(command)}` found no free SSH channel within {timeout:g} s "
+                                 f"({self.max_channels} in use)", "too many commands or streams at once") from None
 
     # ----- connections -----
 

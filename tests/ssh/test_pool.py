@@ -412,3 +412,45 @@ async def test_stream_cut_by_a_drop_raises_instead_of_ending_quietly(ssh_servers
     with pytest.raises(HostUnreachable, match="connection lost while streaming"):
         await asyncio.wait_for(task, 5)
     assert got == ["one"]
+
+
+async def test_streams_never_take_the_last_channels(ssh_servers):
+    async def handler(command, stdin):
+        if command.startswith("follow"):
+            async def forever():
+                yield "line"
+                await asyncio.Event().wait()
+            return forever()
+        return "ok\n"
+
+    server = await ssh_servers.start("web1", handler=handler)
+    pool = ssh_servers.pool([server.host()])
+    streams = [pool.stream("web1", f"follow {i}") for i in range(6)]
+    for s in streams:
+        assert await asyncio.wait_for(s.__anext__(), 5) == "line"
+    seventh = asyncio.ensure_future(pool.stream("web1", "follow 7").__anext__())
+    results = await asyncio.wait_for(asyncio.gather(*(pool.run("web1", "probe") for _ in range(4))), 5)
+    assert all(r.ok for r in results)  # commands still get through
+    assert not seventh.done()  # the 7th stream waits for a free stream slot
+    seventh.cancel()
+    for s in streams:
+        await s.aclose()
+
+
+async def test_waiting_for_a_channel_counts_against_the_timeout(ssh_servers):
+    both_busy = asyncio.Event()
+
+    async def handler(command, stdin):
+        if len(server.commands) == 2:
+            both_busy.set()
+        await asyncio.Event().wait()
+
+    server = await ssh_servers.start("web1", handler=handler)
+    pool = ssh_servers.pool([server.host()], max_channels=2)
+    busy = [asyncio.ensure_future(pool.run("web1", "busy")) for _ in range(2)]
+    await asyncio.wait_for(both_busy.wait(), 5)
+    with pytest.raises(CommandTimeout, match="no free SSH channel"):
+        await pool.run("web1", "probe", timeout=0.3)
+    for task in busy:
+        task.cancel()
+    await asyncio.gather(*busy, return_exceptions=True)
