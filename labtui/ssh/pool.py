@@ -319,7 +319,13 @@ class SshPool:
                 raise slot.last_error
             started = time.perf_counter()
             try:
-                conn = await self._open(slot)
+                try:
+                    conn = await self._open(slot)
+                except SshError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - callers only ever see SshError
+                    raise HostUnreachable(slot.name, f"cannot connect: {_why(exc)}",
+                                          "check the host's SSH settings; try `ssh` by hand") from exc
             except SshError as exc:
                 slot.failures += 1
                 slot.next_attempt = self.clock() + self.backoff.delay(slot.failures, self.rng)
@@ -410,6 +416,9 @@ class SshPool:
         except FileNotFoundError as exc:
             raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist",
                                  f"fix IdentityFile in {self._config_origin(target)}") from None
+        except ValueError as exc:  # asyncssh.KeyImportError and bad option values
+            raise SshConfigError(slot.name, f"cannot use the SSH settings: {exc}",
+                                 f"check {self._config_origin(target)}") from None
         except asyncssh.ChannelOpenError as exc:
             via = tunnel_name(slot, preview)
             raise HostUnreachable(slot.name, f"jump host {via} could not reach {host} port {port}: {_why(exc)}",

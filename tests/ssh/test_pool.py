@@ -454,3 +454,12 @@ async def test_waiting_for_a_channel_counts_against_the_timeout(ssh_servers):
     for task in busy:
         task.cancel()
     await asyncio.gather(*busy, return_exceptions=True)
+
+
+async def test_unreadable_key_file_is_a_config_error(ssh_servers, tmp_path):
+    server = await ssh_servers.start("web1", handler=echo)
+    bad = tmp_path / "id_broken"
+    bad.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n")
+    pool = ssh_servers.pool([server.host(identity_files=(str(bad),))])
+    with pytest.raises(SshConfigError, match="cannot use the SSH settings"):
+        await pool.run("web1", "x")
