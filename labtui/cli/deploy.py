@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-gate", choices=("off", "report", "rollback"), default="off",
                         help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
                              "host back to its previous generation (default off)")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="do not ask the hosts for their generation before and after (journal only)")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask: deploy without showing deploy-rs's plan for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every output line of deploy-rs/nix")
@@ -82,7 +84,8 @@ def build_request(args: argparse.Namespace, inventory):
         post_node = HOOK_SPECS[args.health_gate]
     return DeployRequest(targets=parse_targets(inventory, args.hosts), method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
-                         flake=None, stall_after=args.stall_after or None, post_node=post_node)
+                         flake=None, stall_after=args.stall_after or None, post_node=post_node,
+                         probe=None if args.no_probe else "labtui.deploy.probe:ssh_probe")
 
 
 def run(args: argparse.Namespace) -> int:

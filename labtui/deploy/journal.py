@@ -208,6 +208,14 @@ class Journal:
                 else:  # a rollback from the new generation `old` back to `new`: the host ends where it was
                     self._update_nodes(run_id, event.node, None, before_generation=new, after_generation=new)
             return
+        if event.kind == "node_state":  # labtui.deploy.probe.NodeState: the system profile's generation
+            state: Any = event
+            if state.error or state.generation is None:
+                return
+            when = state.when  # before | after
+            self._update_nodes(run_id, state.node, None, system_only=True,
+                               **{f"{when}_path": state.path, f"{when}_generation": state.generation})
+            return
         if event.kind == "rollback_result" and getattr(event, "ok", False):
             # The health gate switched the node back (labtui.ops.events.RollbackResult).
             self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)  # type: ignore[attr-defined]
@@ -284,9 +292,12 @@ class Journal:
         rows = self._db.execute("SELECT DISTINCT node FROM nodes WHERE run_id=? AND outcome IS NULL", (run_id,))
         return [r["node"] for r in rows]
 
-    def _update_nodes(self, run_id: str, node: str, profile: str | None, **values: Any) -> None:
+    def _update_nodes(self, run_id: str, node: str, profile: str | None, *, system_only: bool = False,
+                      **values: Any) -> None:
         with self._tx():
             rows = self._rows(run_id, node, profile) or self._rows(run_id, node, "")
+            if system_only:  # generations are the system profile's, not home-manager's
+                rows = [r for r in rows if r["profile"] in ("", "system")]
             sets = ", ".join(f"{k}=?" for k in values)
             for row in rows:
                 self._db.execute(f"UPDATE nodes SET {sets} WHERE run_id=? AND node=? AND profile=?",

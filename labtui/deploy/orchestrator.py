@@ -34,9 +34,10 @@ from typing import ClassVar
 from labtui.deploy.commands import (
     DeployRsOptions, NixosRebuildOptions, deploy_rs_argv, nixos_rebuild_command,
 )
-from labtui.deploy.events import Event, NodeResult, Output, RunResult, RunStarted, register_event
+from labtui.deploy.events import Event, NodeResult, Output, RunResult, StageChanged, RunStarted, register_event
 from labtui.deploy.journal import new_run_id
 from labtui.deploy.lock import HostLocks
+from labtui.deploy.probe import NodeState, Probe, probe_node
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import ToolMissing, UserError
 from labtui.inventory.model import Host, Inventory
@@ -88,6 +89,8 @@ class DeployRequest:
     stall_after: float | None = 120.0
     # For detached runs (supervisor): "module:factory", factory(inventory, request) -> PostNodeHook | None.
     post_node: str | None = None
+    # For detached runs: "module:factory" -> labtui.deploy.probe.Probe (before/after generation, journal only)
+    probe: str | None = None
     deploy_program: str = "deploy"
     nixos_rebuild_program: str = "nixos-rebuild"
 
@@ -136,11 +139,13 @@ class DeployRun:
                  ask_password: Callable[[str | None, str], Awaitable[str | None]] | None = None,
                  post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
                  on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, probe: Probe | None = None) -> None:
         self.request = request
         self.inventory = inventory
         self.run_id = run_id or new_run_id()
         self.post_node = post_node
+        self.probe = probe
+        self._activating: set[str] = set()  # nodes whose activation began (a later "before" probe is void)
         self._ask_password = ask_password
         self._timings = timings or RunnerTimings(stall_after=request.stall_after)
         self._on_raw = on_raw
@@ -352,9 +357,23 @@ class DeployRun:
         finally:
             self.release_locks()
 
+    async def _probe_before(self, node: str) -> None:
+        assert self.probe is not None
+        state = await probe_node(self.probe, node, "before")
+        if node in self._activating:
+            state = replace(state, path=None, generation=None, error="the probe answered after activation began")
+        self._queue.put_nowait(state)
+
+    async def probe_after(self) -> list[NodeState]:
+        """Every node's running system now (after the run); [] without a probe. Never raises."""
+        if self.probe is None:
+            return []
+        return list(await asyncio.gather(*(probe_node(self.probe, node, "after") for node in self.request.nodes())))
+
     async def _run_jobs(self) -> None:
         slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
         hooks: list[asyncio.Task[None]] = []
+        probes = [asyncio.ensure_future(self._probe_before(n)) for n in self.request.nodes()] if self.probe else []
 
         async def run_job(job: _Job) -> None:
             async with slots:
@@ -377,6 +396,8 @@ class DeployRun:
             while hooks:
                 await hooks.pop(0)
         finally:
+            for task in probes:  # a probe still waiting for its host does not hold up the result
+                task.cancel()
             self._queue.put_nowait(None)
 
     async def _run_one(self, job: _Job, hooks: list[asyncio.Task[None]]) -> None:
@@ -390,6 +411,8 @@ class DeployRun:
         async for event in runner.events():
             if single is not None:
                 event = with_node(event, single)
+            if isinstance(event, StageChanged) and event.node and event.stage in ("activate", "confirm"):
+                self._activating.add(event.node)
             if isinstance(event, RunResult):
                 continue  # the run's outcome is decided over all jobs
             if isinstance(event, NodeResult):

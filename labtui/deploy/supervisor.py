@@ -232,6 +232,7 @@ class _Supervisor:
         self.faces = 0
         self.run: DeployRun | None = None
         self._unattended: asyncio.TimerHandle | None = None
+        self._clients: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
 
     def report_ready(self, message: dict[str, Any]) -> None:
         if self.ready_fd is None:
@@ -258,7 +259,8 @@ class _Supervisor:
             late_output=float(os.environ.get("LABTUI_LATE_OUTPUT", RunnerTimings.late_output)))
         try:
             post_node = load_hook(request.post_node, inventory, request) if request.post_node else None
-            self.run = run = DeployRun(request, inventory, run_id=self.run_id, post_node=post_node,
+            probe = load_hook(request.probe, inventory, request) if request.probe else None
+            self.run = run = DeployRun(request, inventory, run_id=self.run_id, post_node=post_node, probe=probe,
                                        timings=timings, on_raw=_raw_writer(files, multi))
             run.acquire_locks()
         except UserError as exc:
@@ -296,6 +298,12 @@ class _Supervisor:
             server.close()
             with contextlib.suppress(OSError):
                 socket_path(self.run_id).unlink()
+            await self._disconnect_faces()
+            # After the result (faces are not kept waiting): where each node ended up, for the journal.
+            with contextlib.suppress(Exception):
+                for event in await run.probe_after():
+                    files.event(event)
+                    journal.record(self.run_id, event)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(run.wait_late_output(), run._timings.late_output + 5)
             files.close()
@@ -311,7 +319,17 @@ class _Supervisor:
         os.chmod(path, 0o600)  # only this operator's processes may answer or send passwords
         return server
 
+    async def _disconnect_faces(self) -> None:
+        """Close the faces' connections so their handlers end cleanly (their follow ends at run_result)."""
+        for writer in list(self._clients):
+            writer.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._clients.values(), return_exceptions=True), 2)
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients[writer] = task
         attached = False
         try:
             while line := await reader.readline():
@@ -338,6 +356,7 @@ class _Supervisor:
         except (ConnectionError, ValueError):
             pass
         finally:
+            self._clients.pop(writer, None)
             if attached:
                 self.faces -= 1
                 self._check_unattended()

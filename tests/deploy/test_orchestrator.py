@@ -262,3 +262,51 @@ async def test_password_prompt_without_callback_is_an_event(emulated):
         pytest.skip("the deploy-rs emulator does not ask for sudo passwords")
     assert asked == ["box.lab"] and outcomes(events) == {"box": "succeeded"}
     assert "pa55-word-xyz" not in repr([e.to_dict() for e in events])
+
+
+async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch):
+    """With the simulated lab: the emulator really moves the host's generation, the probe (over SimShell)
+    sees it before and after, and the journal records both."""
+    from labtui.demo.lab import create_demo_lab
+    from labtui.deploy.journal import Journal
+    from labtui.deploy.probe import NodeState, generation_probe
+    from labtui.sim.shell import SimShell
+
+    from labtui.sim.state import fake_store_path
+
+    lab = create_demo_lab(tmp_path / "lab", now=time.time())
+    with lab.update("nas") as host:  # the flake now builds something new for nas
+        host.flake_path = fake_store_path("nixos-system-nas-26.05", salt="probe-test")
+    monkeypatch.setenv("LABTUI_SIM_LAB", str(tmp_path / "lab"))
+    emulated.path.write_text('{"time_scale": 0.01, "nodes": {}}')
+    before = lab.load("nas").current
+    run = DeployRun(DeployRequest(targets=[("nas", None)]), make_inventory("nas"), timings=FAST,
+                    probe=generation_probe(SimShell(lab)))
+    journal = Journal.open()
+    journal.begin_run(run.run_id, operator="t", method="deploy-rs", action="switch", targets=[("nas", None)])
+    events = await run_all(run)
+    events += await run.probe_after()
+    for event in events:
+        journal.record(run.run_id, event)
+    states = {e.when: e for e in events if isinstance(e, NodeState)}
+    assert states["before"].generation == before and not states["before"].error
+    assert states["after"].generation == lab.load("nas").current == before + 1
+    node = journal.get_run(run.run_id).nodes[0]
+    assert (node.before_generation, node.after_generation) == (before, before + 1)
+    assert node.after_path == lab.load("nas").generation(before + 1).path
+
+
+async def test_failing_probe_is_recorded_not_fatal(emulated):
+    from labtui.deploy.probe import NodeState
+
+    emulated.scenario({"web1": "success"})
+
+    async def unreachable(node):
+        raise OSError("no route to host")
+
+    run = DeployRun(DeployRequest(targets=[("web1", None)]), make_inventory("web1"), timings=FAST,
+                    probe=unreachable)
+    events = await run_all(run)
+    assert outcomes(events) == {"web1": "succeeded"}
+    after = await run.probe_after()
+    assert isinstance(after[0], NodeState) and "no route" in after[0].error
