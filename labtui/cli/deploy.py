@@ -326,9 +326,25 @@ class Printer:
                     self.stream.write(f"    {paint(line, 'dim', self.color)}\n")
         elif kind == "run_result":
             self.summary(event)
+        elif kind == "node_state":
+            if event.error:
+                if self.verbose:
+                    self._line(ts, who, f"generation {event.when} the deploy unknown: {event.error}", "dim")
+            elif event.generation is not None:
+                label = "running generation" if event.when == "before" else "now on generation"
+                self._line(ts, who, f"{label} {event.generation}", "dim")
         else:  # kinds added by other modules (health gate, ...)
-            fields = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("event", "ts", "node", "profile"))
-            self._line(ts, who, f"{kind}: {fields}")
+            text = None
+            try:
+                from labtui.ops.events import describe
+
+                text = describe(event)
+            except ImportError:
+                pass
+            if text is None:
+                text = kind + ": " + ", ".join(f"{k}={v}" for k, v in d.items()
+                                               if k not in ("event", "ts", "node", "profile"))
+            self._line(ts, who, text)
 
     def summary(self, event) -> None:
         rows, colors = [], []
