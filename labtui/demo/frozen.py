@@ -82,7 +82,7 @@ class ScriptedRun:
         self.cancelled = True
         self.feed(RunResult(ts=self.clock(), outcome="cancelled", exit_code=130))
 
-    def answer_prompt(self, yes: bool) -> None:
+    def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         self.answers.append(yes)
         self.answered.set()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +28,9 @@ from labtui.demo.ticker import run_ticker
 from labtui.inventory.model import Inventory
 from labtui.sim.server import SimSshServers
 from labtui.sim.state import SimLab
+
+# Seconds per deploy stage in the demo: a deploy takes about 12 s, a magic rollback 8 s more.
+DEMO_STAGE_SECONDS = {"check": 1.5, "eval": 1.5, "build": 4.0, "push": 2.5, "activate": 2.5, "confirm": 0.5}
 
 FLAKE_README = """This directory stands in for the flake of labtui's embedded demo lab.
 The hosts are simulated (labtui.demo); deploys run emulators of deploy-rs and nixos-rebuild.
@@ -68,9 +72,12 @@ class DemoLab:
         self.emulators = self._install_emulators(bin_dir)
         # Deploys (and their detached supervisors) are subprocesses: they learn about the lab from the
         # environment. The journal goes into the demo directory, not the operator's real history.
+        scenario = self.root / "scenario.json"
+        scenario.write_text(json.dumps(self._scenario(), indent=2))
         self.env = {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "LABTUI_SIM_LAB": str(self.lab.root),
+            "LABTUI_SIM_SCENARIO": str(scenario),
             "XDG_STATE_HOME": str(self.root / "state"),
             "XDG_CACHE_HOME": str(self.root / "cache"),
             "XDG_RUNTIME_DIR": str(self.root / "run"),
@@ -80,6 +87,27 @@ class DemoLab:
         if self.with_ticker:
             self._ticker = asyncio.get_running_loop().create_task(run_ticker(self.lab))
         return self
+
+    def _scenario(self) -> dict[str, Any]:
+        """The emulators' settings: stage durations of a quick demo, the demo's timeouts in real seconds."""
+        assert self.lab is not None and self.inventory is not None
+        nodes = {}
+        for host in self.inventory.hosts:
+            sim = self.lab.load(host.name)
+            profile = host.system_profile
+            assert profile is not None
+            nodes[host.name] = {
+                "hostname": host.hostname,
+                "scenario": "push-fails" if not sim.reachable else sim.next_deploy,
+                "ssh_user": profile.ssh_user,
+                "user": profile.user,
+                "ssh_opts": list(profile.ssh_opts),
+                "confirm_timeout": profile.confirm_timeout,
+                "activation_timeout": profile.activation_timeout,
+                "durations": DEMO_STAGE_SECONDS,
+            }
+        # time_scale 1: the timeouts deploy-rs prints are the seconds that really pass (countdowns match).
+        return {"time_scale": 1.0, "nodes": nodes}
 
     @staticmethod
     def _install_emulators(bin_dir: Path) -> bool:

@@ -62,8 +62,8 @@ class RunHandle:
     async def cancel(self) -> None:
         await maybe_await(self.run.cancel())
 
-    async def answer_prompt(self, yes: bool) -> None:
-        await maybe_await(self.run.answer_prompt(yes))
+    async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+        await maybe_await(self.run.answer_prompt(yes, node))
 
 
 class CoreDeployStarter:

@@ -38,6 +38,8 @@ from labtui.tui.widgets import SORT_KEYS, HostDetails, HostTable
 
 # Events handled between two yields to the UI loop when a deploy floods output.
 _EVENT_BATCH = 512
+# deploy-rs questions arriving within this many seconds are answered together (parallel runs).
+PROMPT_GATHER = 0.3
 # Data age and topbar refresh.
 AGE_TICK = 1.0
 WIDE = 120  # from this width on, the details panel sits right of the table
@@ -502,7 +504,7 @@ class LabApp(App):
             return
         await self.run_deploy(hosts, choice)
 
-    async def _ask(self, screen: Screen) -> Any:
+    async def ask_modal(self, screen: Screen) -> Any:
         """Show a modal from any task (not only workers) and wait for its answer."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -514,7 +516,7 @@ class LabApp(App):
         return await future
 
     async def _ask_password(self, host: str) -> str | None:
-        return await self._ask(PasswordDialog(host))
+        return await self.ask_modal(PasswordDialog(host))
 
     async def run_deploy(self, hosts: list[Host], choice: DeployChoice) -> RunView:
         """Start a deploy and follow its events into the deploy pane until it ends."""
@@ -542,6 +544,7 @@ class LabApp(App):
     async def _follow_events(self, run: RunView, handle: DeployHandle) -> None:
         pending_node: str | None = None
         pending: list[str] = []
+        prompts = _PromptBatcher(self, handle)
         count = 0
 
         def flush() -> None:
@@ -550,23 +553,25 @@ class LabApp(App):
                 run.apply_lines(pending_node, pending)
                 pending = []
 
-        async for event in handle.events():
-            count += 1
-            if isinstance(event, Output):
-                if event.node != pending_node:
+        try:
+            async for event in handle.events():
+                count += 1
+                if isinstance(event, Output):
+                    if event.node != pending_node:
+                        flush()
+                        pending_node = event.node
+                    pending.append(event.line)
+                else:
                     flush()
-                    pending_node = event.node
-                pending.append(event.line)
-            else:
-                flush()
-                run.apply(event)
-                if isinstance(event, Prompt):
-                    yes = bool(await self._ask(PlanDialog(event)))
-                    await maybe_await(handle.answer_prompt(yes))
-            if count % _EVENT_BATCH == 0:
-                flush()
-                await asyncio.sleep(0)  # let the UI draw between bursts
-        flush()
+                    run.apply(event)
+                    if isinstance(event, Prompt):
+                        prompts.add(event)
+                if count % _EVENT_BATCH == 0:
+                    flush()
+                    await asyncio.sleep(0)  # let the UI draw between bursts
+            flush()
+        finally:
+            prompts.close()
 
     def _run_finished(self, run: RunView) -> None:
         try:
@@ -660,6 +665,42 @@ class LabApp(App):
         self.table.rebuild()
         self._update_topbar()
         self._show_details()
+
+
+class _PromptBatcher:
+    """deploy-rs --interactive questions, answered in the dialog without stopping the event stream.
+
+    A parallel run asks once per process, at about the same moment: questions arriving within
+    PROMPT_GATHER seconds are shown as one merged plan, and the answer goes to each of their nodes.
+    """
+
+    def __init__(self, app: LabApp, handle: DeployHandle) -> None:
+        self.app = app
+        self.handle = handle
+        self.pending: list[Prompt] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, prompt: Prompt) -> None:
+        self.pending.append(prompt)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._answer())
+
+    async def _answer(self) -> None:
+        while self.pending:
+            await asyncio.sleep(PROMPT_GATHER)
+            batch, self.pending = self.pending, []
+            plan = [entry for prompt in batch for entry in prompt.plan]
+            merged = Prompt(ts=batch[-1].ts, plan=plan, question=batch[-1].question)
+            yes = bool(await self.app.ask_modal(PlanDialog(merged)))
+            nodes = list(dict.fromkeys(e.node for e in plan)) or [None]
+            for node in nodes:
+                await maybe_await(self.handle.answer_prompt(yes, node))
+
+    def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            if isinstance(self.app.screen, PlanDialog):
+                self.app.pop_screen()  # the run ended while its question was on screen
 
 
 def run_event_stream(events: Iterable[Event]) -> RunView:

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
@@ -14,6 +15,26 @@ from labtui.deploy.events import Prompt
 from labtui.inventory.model import Host
 from labtui.tui.format import short_store_path
 from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice
+
+class _MarkedToggle:
+    """Radio buttons and checkboxes whose state reads without colour too: (*)/( ) and [x]/[ ]."""
+
+    OPEN, ON, OFF, CLOSE = "(", "*", " ", ")"
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button")  # type: ignore[attr-defined]
+        mark = self.ON if self.value else self.OFF  # type: ignore[attr-defined]
+        return Content.assemble(self.OPEN, (mark, style), self.CLOSE)
+
+
+class Radio(_MarkedToggle, RadioButton):
+    pass
+
+
+class Check(_MarkedToggle, Checkbox):
+    OPEN, ON, OFF, CLOSE = "[", "x", " ", "]"
+
 
 # Options shown as checkboxes: (attribute of DeployChoice, label, methods it applies to)
 _OPTIONS = (
@@ -50,20 +71,20 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                     yield Label("method [b]m[/b]")
                     with RadioSet(id="method"):
                         for m in METHODS:
-                            yield RadioButton(m, value=m == self.default_method)
+                            yield Radio(m, value=m == self.default_method)
                 with Vertical(classes="choice"):
                     yield Label("action [b]a[/b]")
                     with RadioSet(id="action"):
                         for a in ACTIONS:
-                            yield RadioButton(a, value=a == "switch")
+                            yield Radio(a, value=a == "switch")
                 with Vertical(classes="choice"):
                     yield Label("hosts [b]p[/b]")
                     with RadioSet(id="mode"):
                         for m in MODES:
-                            yield RadioButton(m, value=m == "parallel")
+                            yield Radio(m, value=m == "parallel")
             with Vertical(id="dialog-options"):
                 for attr, label, _ in _OPTIONS:
-                    yield Checkbox(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
+                    yield Check(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
             yield Static(id="dialog-note")
             yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle",
                          id="dialog-keys")

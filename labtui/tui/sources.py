@@ -56,7 +56,7 @@ class DeployHandle(Protocol):
 
     def cancel(self) -> Any: ...  # may be a coroutine
 
-    def answer_prompt(self, yes: bool) -> Any: ...  # may be a coroutine
+    def answer_prompt(self, yes: bool, node: str | None = None) -> Any: ...  # None: every waiting question
 
 
 PasswordAsker = Callable[[str], Awaitable[str | None]]  # host -> sudo password, None when cancelled

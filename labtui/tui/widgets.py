@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable
 
 from rich.text import Text
@@ -95,7 +96,7 @@ class HostTable(DataTable):
 
     def refresh_ages(self) -> None:
         for name in self._shown:
-            self.update_cell(name, "age", self._age_cell(name))
+            self.update_cell(name, "age", self._age_cell(name), update_width=True)
 
     # -- selection ---------------------------------------------------------------------------------
     @property
@@ -168,7 +169,7 @@ class HostTable(DataTable):
 
     def _update_row(self, name: str) -> None:
         for (key, _), cell in zip(HOST_COLUMNS, self._cells(name)):
-            self.update_cell(name, key, cell)
+            self.update_cell(name, key, cell, update_width=True)
 
     def _age_cell(self, name: str) -> Text:
         st = self.statuses.get(name)
@@ -330,14 +331,28 @@ class HostDetails(Static):
         return out
 
 
+_DEPLOY_RS_TAG = re.compile(r"^[^\x00-\x7f]*\s*[^\x00-\x7f]*\s*\[(deploy|activate|wait|revoke)\]\s*\[([A-Z]+)\]\s*")
+
+
+def compact_line(line: str) -> str:
+    """`🚀 ℹ️ [deploy] [INFO] Building…` -> `deploy: Building…` for the narrow last-output column.
+
+    The emoji go (their width differs between terminals and would shift the columns); the level
+    stays only when it says something (WARN, ERROR)."""
+    m = _DEPLOY_RS_TAG.match(line)
+    if not m:
+        return line.strip()
+    level = "" if m.group(2) == "INFO" else f" {m.group(2)}"
+    return f"{m.group(1)}{level}: {line[m.end():]}"
+
+
 DEPLOY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("st", " "),
     ("host", "HOST"),
     ("stage", "STAGE"),
-    ("progress", "PROGRESS"),
+    ("progress", "STEPS"),
     ("elapsed", "TIME"),
-    ("timer", "TIMEOUT"),
-    ("badge", "ROLLBACK"),
+    ("timer", "TIMEOUT/ROLLBACK"),
     ("line", "LAST OUTPUT"),
 )
 COUNTDOWN_BAR = 8
@@ -361,9 +376,10 @@ class DeployTable(DataTable):
             self.add_column(label, key=key)
         self.sync()
 
-    def on_resize(self) -> None:
-        fixed = 2 + 16 + 12 + 8 + 7 + 14 + 9 + 2 * len(DEPLOY_COLUMNS)
-        self._line_width = max(12, self.size.width - fixed)
+    def _fit_line_column(self) -> None:
+        """The last-output column gets what the other columns leave of the pane's width."""
+        used = sum(col.get_render_width(self) for key, col in self.columns.items() if key.value != "line")
+        self._line_width = max(12, self.size.width - used - 2 * self.cell_padding - 1)
 
     @property
     def current(self) -> str | None:
@@ -375,6 +391,7 @@ class DeployTable(DataTable):
     def sync(self) -> None:
         """Add rows for new hosts and re-render every row (cheap: a handful of hosts)."""
         self._tick += 1
+        self._fit_line_column()
         now = self.clock()
         for name, view in self.run.nodes.items():
             cells = self.cells(view, now)
@@ -382,7 +399,7 @@ class DeployTable(DataTable):
                 self.add_row(*cells, key=name)
             else:
                 for (key, _), cell in zip(DEPLOY_COLUMNS, cells):
-                    self.update_cell(name, key, cell)
+                    self.update_cell(name, key, cell, update_width=True)
 
     def cells(self, v: NodeView, now: float) -> list[Text | str]:
         g = self.glyphs
@@ -401,27 +418,24 @@ class DeployTable(DataTable):
         progress = styled(g.bar_full * reached + g.bar_empty * (total - reached), pstyle)
         elapsed = fmt.duration(v.elapsed(now), precise=True) if v.started is not None else "-"
         timer = self._timer_cell(v, now)
-        if v.rollback:
-            badge = Text(f"{g.rolled_back} {v.rollback}", style="bold reverse yellow")
-        else:
-            badge = Text("")
         if v.stall is not None:
             line = styled(f"{g.stall} no output for {v.stall.seconds:.0f}s: {v.stall.hint}", "$warning")
         elif v.outcome in ("failed", "rolled_back") and v.message:
             line = styled(v.message, "$error")
         else:
-            line = Text(v.last_line)
+            line = Text(compact_line(v.last_line))
         line.truncate(self._line_width, overflow="ellipsis")
-        return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, badge, line]
+        return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 
     def _timer_cell(self, v: NodeView, now: float) -> Text:
+        """The countdown while a window is open; once rolled back, a badge that stays."""
         g = self.glyphs
+        if v.rollback:
+            return Text(f"{g.rolled_back} {v.rollback} rollback", style="bold reverse yellow")
         active = v.active_window(now)
         if active is None:
-            if v.confirmed and not v.rollback:
+            if v.confirmed:
                 return styled(f"{g.done} confirmed", "$success")
-            if v.rollback == "magic":
-                return styled("timed out", "$error")
             return Text("")
         label, window = active
         left = fmt.seconds_left(window.deadline, now)
