@@ -78,6 +78,8 @@ def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleT
     )
     parser.add_argument("--version", action="version", version=f"labtui {__version__}")
     _add_common(parser, top=True)
+    parser.add_argument("--ascii", action="store_true",
+                        help="TUI: plain ASCII glyphs for terminals without good Unicode (also LABTUI_ASCII=1)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     module: ModuleType | None = None
     for name, (module_name, help_text) in VERBS.items():
