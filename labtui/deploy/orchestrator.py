@@ -352,7 +352,12 @@ class DeployRun:
                     yield result
             ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
             outcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
-            yield RunResult(ts=time.time(), outcome=outcome,
+            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome.replace('_', ' ')}"
+                   for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
+            message = ", ".join(bad)
+            if self._cancelled:
+                message = "cancelled by the operator" + (f": {message}" if message else "")
+            yield RunResult(ts=time.time(), outcome=outcome, message=message,
                             exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
         finally:
             self.release_locks()
