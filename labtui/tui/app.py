@@ -42,7 +42,9 @@ _EVENT_BATCH = 512
 PROMPT_GATHER = 0.3
 # Data age and topbar refresh.
 AGE_TICK = 1.0
-WIDE = 120  # from this width on, the details panel sits right of the table
+WIDE = 112  # from this width on, the details panel sits right of the table
+TABLE_WIDTH = 81  # what the host table needs to show every column
+DETAILS_MIN_WIDTH = 32
 
 
 class OpsSource:
@@ -215,7 +217,11 @@ class LabApp(App):
         self._layout_for(event.size.width)
 
     def _layout_for(self, width: int) -> None:
-        self.screen_stack[0].set_class(width >= WIDE, "-wide")
+        """Wide terminals: details right of the table, which keeps the ~80 columns it needs."""
+        wide = width >= WIDE
+        self.screen_stack[0].set_class(wide, "-wide")
+        box = self.query_one("#details-box")
+        box.styles.width = max(DETAILS_MIN_WIDTH, width - TABLE_WIDTH) if wide else "100%"
 
     # -- status ----------------------------------------------------------------------------------
     @work(group="status", exit_on_error=False)
@@ -524,7 +530,7 @@ class LabApp(App):
         run = RunView([h.name for h in hosts])
         self.active_run = run
         self.run_done.clear()
-        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock,
+        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.animate,
                                           title=f"{choice.method} {choice.action} ({choice.mode})")
         await self.push_screen(self.deploy_screen)
         self._update_topbar()

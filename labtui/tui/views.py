@@ -38,8 +38,9 @@ class DeployScreen(Screen):
     ]
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Callable[[], float], *, title: str = "",
-                 live: bool = True) -> None:
+                 live: bool = True, animate: bool = True) -> None:
         super().__init__()
+        self.animate = animate
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
@@ -55,7 +56,7 @@ class DeployScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(DeployTable).focus()
         self.sync()
-        if self.live:
+        if self.live and self.animate:
             self.set_interval(PANE_REFRESH, self.sync)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -397,12 +398,13 @@ HELP = """\
   Hosts marked critical ask you to type their name.
 
 [b]Deploy pane[/b]
-  One row per host: stage, progress, time, the confirm (C) or activation (A) timeout
-  counting down, a rollback badge that stays, the last output line.
+  One row per host: stage, steps done, time, the confirm (C) or activation (A)
+  timeout counting down, a rollback badge that stays, the last output line.
   [b]enter[/b] host log   [b]f[/b] first failure's log   [b]o[/b] run output   [b]x[/b] cancel the run
 
 [b]Glyphs[/b]  {up} up  {degraded} degraded  {down} down  {running} running  {done} done
   {queued} queued  {failed} failed  {rolled_back} rolled back  {drift} outdated  {reboot} reboot needed
+  [b]name![/b] critical host (deploying it asks you to type its name)
 """
 
 

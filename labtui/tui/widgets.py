@@ -265,6 +265,20 @@ class HostDetails(Static):
         age = self.clock() - st.answered_at
         rtt = f"  rtt {st.rtt_ms:.0f} ms" if st.rtt_ms is not None else ""
         out.append(f"data {fmt.duration(age)} old{rtt}\n", style="dim")
+        # What needs attention first: it must stay visible in the small 80x24 panel.
+        if st.failed_units:
+            out.append("failed ", style="bold")
+            out.append(", ".join(st.failed_units) + "\n", style=rich_style("$error"))
+        self._drift_and_reboot(out, st)
+        out.append("gen    ", style="bold")
+        gen_date = f" ({st.generation_date[:10]})" if st.generation_date else ""
+        out.append(f"{st.generation if st.generation is not None else '-'}{gen_date}")
+        if st.nixos_version:
+            out.append(f"  nixos {st.nixos_version}")
+        out.append("\n")
+        current = st.current_system.path if st.current_system else st.system_profile
+        out.append("system ", style="bold")
+        out.append(f"{fmt.short_store_path(current)}\n", style="dim")
         if st.load:
             cpus = f" ({st.cpus} cpus)" if st.cpus else ""
             out.append("load   ", style="bold")
@@ -282,37 +296,6 @@ class HostDetails(Static):
         if st.system_running:
             out.append(f"  systemd {st.system_running}", style="" if st.system_running == "running" else "yellow")
         out.append("\n")
-        if st.nixos_version:
-            out.append("nixos  ", style="bold")
-            out.append(f"{st.nixos_version}\n")
-        out.append("gen    ", style="bold")
-        gen_date = f" ({st.generation_date[:10]})" if st.generation_date else ""
-        out.append(f"{st.generation if st.generation is not None else '-'}{gen_date}\n")
-        current = st.current_system.path if st.current_system else st.system_profile
-        out.append("system ", style="bold")
-        out.append(f"{fmt.short_store_path(current)}\n", style="dim")
-        out.append("drift  ", style="bold")
-        if st.drift == "outdated":
-            out.append(f"{g.drift} outdated", style="yellow")
-            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style="dim")
-        elif st.drift == "in sync":
-            out.append(f"{g.in_sync} in sync with the flake\n", style="green")
-        else:
-            reason = st.missing.get("drift") or st.missing.get("flake_path") or "flake not evaluated yet"
-            out.append(f"{g.unknown} unknown ({reason})\n", style="dim")
-        out.append("reboot ", style="bold")
-        if st.reboot_needed:
-            booted = st.booted_system.kernel if st.booted_system else None
-            now_k = st.current_system.kernel if st.current_system else None
-            detail = f" (booted {fmt.short_store_path(booted)}, current {fmt.short_store_path(now_k)})" if booted and now_k else ""
-            out.append(f"{g.reboot} needed{detail}\n", style="yellow")
-        elif st.reboot_needed is False:
-            out.append("not needed\n", style="dim")
-        else:
-            out.append("unknown\n", style="dim")
-        if st.failed_units:
-            out.append("failed ", style="bold")
-            out.append(", ".join(st.failed_units) + "\n", style=rich_style("$error"))
         if generations:
             out.append("generations\n", style="bold")
             for line in generations[:8]:
@@ -329,6 +312,29 @@ class HostDetails(Static):
             if key not in ("drift", "flake_path"):
                 out.append(f"{key}: {why}\n", style="dim")
         return out
+
+    def _drift_and_reboot(self, out: Text, st: HostStatus) -> None:
+        g = self.glyphs
+        out.append("drift  ", style="bold")
+        if st.drift == "outdated":
+            out.append(f"{g.drift} outdated", style="yellow")
+            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style="dim")
+        elif st.drift == "in sync":
+            out.append(f"{g.in_sync} in sync with the flake\n", style="green")
+        else:
+            reason = st.missing.get("drift") or st.missing.get("flake_path") or "flake not evaluated yet"
+            out.append(f"{g.unknown} unknown ({reason})\n", style="dim")
+        out.append("reboot ", style="bold")
+        if st.reboot_needed:
+            booted = st.booted_system.kernel if st.booted_system else None
+            now_k = st.current_system.kernel if st.current_system else None
+            detail = (f" (booted {fmt.short_store_path(booted)}, current {fmt.short_store_path(now_k)})"
+                      if booted and now_k else "")
+            out.append(f"{g.reboot} needed{detail}\n", style="yellow")
+        elif st.reboot_needed is False:
+            out.append("not needed\n", style="dim")
+        else:
+            out.append("unknown\n", style="dim")
 
 
 _DEPLOY_RS_TAG = re.compile(r"^[^\x00-\x7f]*\s*[^\x00-\x7f]*\s*\[(deploy|activate|wait|revoke)\]\s*\[([A-Z]+)\]\s*")
@@ -368,7 +374,6 @@ class DeployTable(DataTable):
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
-        self._tick = 0
         self._line_width = 40
 
     def on_mount(self) -> None:
@@ -390,7 +395,6 @@ class DeployTable(DataTable):
 
     def sync(self) -> None:
         """Add rows for new hosts and re-render every row (cheap: a handful of hosts)."""
-        self._tick += 1
         self._fit_line_column()
         now = self.clock()
         for name, view in self.run.nodes.items():
@@ -411,7 +415,7 @@ class DeployTable(DataTable):
         elif v.stage == "queued":
             status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
         else:
-            spin = g.spinner[self._tick % len(g.spinner)]
+            spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
             status, stage = styled(spin, "$warning"), styled(v.stage, "$warning")
         reached, total = v.progress()
         pstyle = "$error" if v.outcome in ("failed", "rolled_back") else "$success" if v.outcome else "$warning"
