@@ -110,6 +110,7 @@ class _Job:
     method: str
     use_pty: bool
     runner: CommandRunner | None = None
+    after_check: bool = False  # runs with --skip-checks once the first process's `nix flake check` passed
 
 
 def default_parallel(inventory: Inventory) -> int:
@@ -155,6 +156,7 @@ class DeployRun:
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
+        self._check_gate: asyncio.Future[str | None]  # None: the first process's flake check passed
         self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
         self.jobs = self._plan()
@@ -215,8 +217,13 @@ class DeployRun:
             if r.atomic:
                 jobs.append(self._deploy_rs_job("atomic", targets))
             else:
+                # `nix flake check` checks the whole flake (and builds every profile, deploy-rs#318): the
+                # first process runs it, the others start with --skip-checks once it passed.
+                check_once = not (r.options.skip_checks or len(dict.fromkeys(n for n, _ in targets)) < 2)
                 for node in dict.fromkeys(n for n, _ in targets):
-                    jobs.append(self._deploy_rs_job(node, [t for t in targets if t[0] == node]))
+                    after_check = check_once and bool(jobs)
+                    jobs.append(self._deploy_rs_job(node, [t for t in targets if t[0] == node],
+                                                    skip_checks=after_check))
         if "nixos-rebuild" in by_method:
             if r.atomic:
                 raise UserError("--atomic needs deploy-rs (it revokes succeeded nodes); drop --atomic or use "
@@ -227,8 +234,9 @@ class DeployRun:
                 jobs.append(_Job(node, [node], [(node, None)], argv, env, "nixos-rebuild", use_pty=False))
         return jobs
 
-    def _deploy_rs_job(self, name: str, targets: list[tuple[str, str | None]]) -> _Job:
+    def _deploy_rs_job(self, name: str, targets: list[tuple[str, str | None]], *, skip_checks: bool = False) -> _Job:
         options = replace(self.request.options, interactive=self.request.interactive,
+                          skip_checks=self.request.options.skip_checks or skip_checks,
                           dry_activate=self.request.action == "dry-activate" or self.request.options.dry_activate,
                           boot=self.request.action == "boot" or self.request.options.boot)
         # A whole node as the only target of its process: `.#node` deploys all its profiles in order.
@@ -236,7 +244,8 @@ class DeployRun:
         sudo = options.interactive_sudo
         use_pty = bool(sudo) if sudo is not None else any(
             p.interactive_sudo for node, prof in targets for p in self._profiles(node, prof))
-        return _Job(name, list(dict.fromkeys(n for n, _ in targets)), targets, argv, {}, "deploy-rs", use_pty)
+        return _Job(name, list(dict.fromkeys(n for n, _ in targets)), targets, argv, {}, "deploy-rs", use_pty,
+                    after_check=skip_checks)
 
     def _parser(self, job: _Job):
         if job.method == "nixos-rebuild":
@@ -379,14 +388,27 @@ class DeployRun:
         slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
         hooks: list[asyncio.Task[None]] = []
         probes = [asyncio.ensure_future(self._probe_before(n)) for n in self.request.nodes()] if self.probe else []
+        self._check_gate = asyncio.get_running_loop().create_future()
 
         async def run_job(job: _Job) -> None:
             async with slots:
+                if job.after_check:
+                    failure = await self._check_gate
+                    if failure is not None and not self._cancelled:
+                        for node in job.nodes:
+                            self._queue.put_nowait(NodeResult(
+                                ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
+                                message=failure))
+                        return
                 if self._cancelled:
                     return
                 try:
                     await self._run_one(job, hooks)
+                    if self._checks_for_others(job) and not self._check_gate.done():
+                        self._check_gate.set_result(f"{job.name}'s deploy ended before its flake check passed")
                 except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
+                    if self._checks_for_others(job) and not self._check_gate.done():
+                        self._check_gate.set_result(f"could not run the flake check: {exc}")
                     now = time.time()
                     self._queue.put_nowait(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
                                                   stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
@@ -413,9 +435,17 @@ class DeployRun:
             on_raw=(lambda text, name=job.name: self._on_raw(name, text)) if self._on_raw else None,
             timings=self._timings)
         job.runner = runner
+        checker = self._check_gate if self._checks_for_others(job) else None
         async for event in runner.events():
             if single is not None:
                 event = with_node(event, single)
+            if checker is not None and not checker.done():
+                if isinstance(event, StageChanged) and event.stage != "check":
+                    checker.set_result(None)  # the flake check passed (deploy-rs went on to eval)
+                elif isinstance(event, NodeResult):
+                    checker.set_result(f"the flake check failed (in {job.name}'s deploy): {event.message}"
+                                       if event.stage == "check" else
+                                       f"{job.name}'s deploy ended before its flake check passed")
             if isinstance(event, StageChanged) and event.node and event.stage in ("activate", "confirm"):
                 self._activating.add(event.node)
             if isinstance(event, RunResult):
@@ -429,6 +459,9 @@ class DeployRun:
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
             self._queue.put_nowait(event)
+
+    def _checks_for_others(self, job: _Job) -> bool:
+        return not job.after_check and any(j.after_check for j in self.jobs)
 
     async def wait_late_output(self) -> None:
         """Wait until orphaned children of the finished processes closed their output (or were ended)."""

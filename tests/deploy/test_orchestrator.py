@@ -310,3 +310,34 @@ async def test_failing_probe_is_recorded_not_fatal(emulated):
     assert outcomes(events) == {"web1": "succeeded"}
     after = await run.probe_after()
     assert isinstance(after[0], NodeState) and "no route" in after[0].error
+
+
+async def test_parallel_runs_the_flake_check_once(emulated):
+    emulated.scenario({"web1": "success", "web2": "success", "db1": "success"})
+    events = await run_all(deploy(["web1", "web2", "db1"], parallel=3))
+    argvs = events[0].argvs
+    assert "--skip-checks" not in argvs[0] and all("--skip-checks" in a for a in argvs[1:])
+    assert outcomes(events) == {"web1": "succeeded", "web2": "succeeded", "db1": "succeeded"}
+    checks = [e.node for e in events if isinstance(e, StageChanged) and e.stage == "check"]
+    assert checks == ["web1"]
+    # The others started only after the check passed.
+    first_other = min(i for i, e in enumerate(events) if isinstance(e, StageChanged) and e.node != "web1")
+    passed = min(i for i, e in enumerate(events) if isinstance(e, StageChanged) and e.node == "web1"
+                 and e.stage != "check")
+    assert first_other > passed
+
+
+async def test_failed_flake_check_stops_every_node(emulated):
+    emulated.scenario({"web1": "check-fails", "web2": "success"})
+    events = await run_all(deploy(["web1", "web2"]))
+    results = {e.node: e for e in events if isinstance(e, NodeResult)}
+    assert {n: (r.outcome, r.stage) for n, r in results.items()} == {
+        "web1": ("not_deployed", "check"), "web2": ("not_deployed", "check")}
+    assert "flake check failed (in web1's deploy)" in results["web2"].message
+    assert len([e for e in events if isinstance(e, RunStarted)]) == 1
+
+
+async def test_skip_checks_everywhere_when_asked(emulated):
+    emulated.scenario({"web1": "success", "web2": "success"})
+    events = await run_all(deploy(["web1", "web2"], options=DeployRsOptions(skip_checks=True)))
+    assert all("--skip-checks" in a for a in events[0].argvs)
