@@ -24,6 +24,7 @@ from labtui.tui.widgets import DeployTable, rich_style
 PANE_REFRESH = 0.25
 LOG_FLUSH = 0.1
 LOG_MAX_LINES = 20_000
+TAIL_LINES = 500  # the deploy pane's output panel; the full log is one Enter away
 
 
 class DeployScreen(Screen):
@@ -41,6 +42,8 @@ class DeployScreen(Screen):
                  live: bool = True, animate: bool = True) -> None:
         super().__init__()
         self.animate = animate
+        self._tail_node: str | None = None
+        self._tail_seen = 0
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
@@ -50,8 +53,31 @@ class DeployScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="run-header", classes="topbar")
         yield DeployTable(self.run, self.glyphs, self.clock, id="deploy-rows")
+        yield Static(id="tail-title")
+        yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
         yield Static(id="run-summary")
         yield Footer()
+
+    @on(DataTable.RowHighlighted, "#deploy-rows")
+    def _follow_highlighted(self) -> None:
+        node = self.query_one(DeployTable).current
+        if node != self._tail_node:
+            self._tail_node = node
+            self._tail_seen = 0
+            self.query_one("#tail", Log).clear()
+            self.query_one("#tail-title", Static).update(
+                Text.assemble(("output of ", "dim"), (node or "", "bold"), ("  (enter: full log)", "dim")))
+            self._flush_tail()
+
+    def _flush_tail(self) -> None:
+        """The highlighted host's newest lines, appended in one batch."""
+        if self._tail_node is None or self._tail_node not in self.run.nodes:
+            return
+        view = self.run.nodes[self._tail_node]
+        lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
+        self._tail_seen = view.total_lines
+        if lines:
+            self.query_one("#tail", Log).write_lines(lines)
 
     def on_mount(self) -> None:
         self.query_one(DeployTable).focus()
@@ -69,6 +95,9 @@ class DeployScreen(Screen):
     def sync(self) -> None:
         table = self.query_one(DeployTable)
         table.sync()
+        if self._tail_node is None and table.row_count:
+            self._follow_highlighted()
+        self._flush_tail()
         now = self.clock()
         run = self.run
         head = Text()
