@@ -185,6 +185,11 @@ class DeployRun:
         method = self.request.method or host.method
         if method not in ("deploy-rs", "nixos-rebuild"):
             raise UserError(f"unknown deploy method `{method}`; use deploy-rs or nixos-rebuild")
+        if method == "deploy-rs" and not host.in_deploy:
+            raise UserError(f"`{host.name}` has no deploy.nodes entry in the flake, so deploy-rs cannot deploy it; "
+                            "use --method nixos-rebuild or add the node to deploy.nodes")
+        if method == "nixos-rebuild" and not (host.in_nixos_configurations or host.profiles):
+            raise UserError(f"`{host.name}` has no nixosConfigurations entry; nixos-rebuild cannot build it")
         return method
 
     def _profiles(self, node: str, profile: str | None):

@@ -240,6 +240,12 @@ def test_bad_requests_are_user_errors():
         DeployRun(DeployRequest(targets=[("web1", "home")]), make_inventory("web1"))
     with pytest.raises(UserError, match="no `test` action"):
         DeployRun(DeployRequest(targets=[("web1", None)], action="test"), make_inventory("web1"))
+    from dataclasses import replace as dc_replace
+
+    legacy = make_inventory("legacy")
+    legacy = dc_replace(legacy, hosts=(dc_replace(legacy.hosts[0], in_deploy=False, method="nixos-rebuild"),))
+    with pytest.raises(UserError, match="no deploy.nodes entry"):
+        DeployRun(DeployRequest(targets=[("legacy", None)], method="deploy-rs"), legacy)
     with pytest.raises(UserError, match="--atomic needs deploy-rs"):
         DeployRun(DeployRequest(targets=[("web1", None)], method="nixos-rebuild", atomic=True),
                   make_inventory("web1"))
