@@ -129,6 +129,8 @@ class RunSummary:
     exit_code: int | None
     state: str  # running | finished | lost (its supervisor died without recording an end)
     nodes: dict[str, str | None] = field(default_factory=dict)  # "node" or "node.profile" -> outcome
+    # The same, unambiguous for dotted node names: (node, profile or None, outcome or None while running).
+    targets: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -373,16 +375,15 @@ class Journal:
             state = "running"
         else:
             state = "lost"
-        nodes = {
-            (r["node"] + (f".{r['profile']}" if r["profile"] else "")): r["outcome"]
-            for r in self._db.execute("SELECT node, profile, outcome FROM nodes WHERE run_id=? ORDER BY rowid",
-                                      (row["run_id"],))
-        }
+        rows = self._db.execute("SELECT node, profile, outcome FROM nodes WHERE run_id=? ORDER BY rowid",
+                                (row["run_id"],)).fetchall()
+        nodes = {(r["node"] + (f".{r['profile']}" if r["profile"] else "")): r["outcome"] for r in rows}
+        targets = [(r["node"], r["profile"] or None, r["outcome"]) for r in rows]
         return RunSummary(
             run_id=row["run_id"], operator=row["operator"], started=row["started"], ended=row["ended"],
             flake=row["flake"], revision=row["revision"], dirty=None if row["dirty"] is None else bool(row["dirty"]),
             method=row["method"], action=row["action"], outcome=row["outcome"], exit_code=row["exit_code"],
-            state=state, nodes=nodes)
+            state=state, nodes=nodes, targets=targets)
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:

@@ -46,6 +46,7 @@ def test_run_and_nodes_are_recorded():
         "alice", "deploy-rs", "switch", "failed", 1, "finished")
     assert (s.revision, s.dirty, s.flake) == ("abc123", True, "/lab")
     assert s.nodes == {"web1.system": "succeeded", "db1.system": "not_deployed"}
+    assert s.targets == [("web1", "system", "succeeded"), ("db1", "system", "not_deployed")]
     assert detail.argv == [["deploy", ".#web1"], ["deploy", ".#db1.system"]]
     web1 = detail.nodes[0]
     assert (web1.node, web1.profile, web1.outcome, web1.stage) == ("web1", "system", "succeeded", "confirm")
