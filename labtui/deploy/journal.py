@@ -250,16 +250,6 @@ class Journal:
                                      (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
                                       run_id, row["node"], row["profile"]))
 
-    def add_argv(self, run_id: str, argv: list[str]) -> None:
-        with self._tx():
-            row = self._db.execute("SELECT argv FROM runs WHERE run_id=?", (run_id,)).fetchone()
-            if row is None:
-                return
-            argvs = json.loads(row["argv"])
-            if argv not in argvs:
-                argvs.append(argv)
-            self._db.execute("UPDATE runs SET argv=? WHERE run_id=?", (json.dumps(argvs), run_id))
-
     def mark_lost(self, run_id: str, message: str) -> None:
         """End a run whose supervisor died without recording an outcome."""
         with self._tx():

@@ -88,7 +88,7 @@ class HostLocks:
     def __init__(self, hosts: list[str], run_id: str, *, operator: str | None = None) -> None:
         self.hosts = sorted(set(hosts))
         self.run_id = run_id
-        self.operator = operator or _operator()
+        self.operator = operator or operator_name()
         self._fds: dict[str, int] = {}
 
     def acquire(self) -> None:
@@ -132,18 +132,12 @@ class HostLocks:
         self.release()
 
 
-def check_free(hosts: list[str]) -> None:
-    """Raise HostLocked if any of `hosts` is locked right now (a preflight; the real lock is `HostLocks`)."""
-    probe = HostLocks(hosts, run_id="probe")
-    probe.acquire()
-    probe.release()
-
-
-def _operator() -> str:
+def operator_name() -> str:
+    """Who is deploying: the local user name (the uid where there is no passwd entry)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return str(os.getuid())
 
 
-__all__ = ["pid_alive", "HostLocks", "HostLocked", "LockHolder", "read_holder", "check_free", "locks_dir"]
+__all__ = ["pid_alive", "operator_name", "HostLocks", "HostLocked", "LockHolder", "read_holder", "locks_dir"]

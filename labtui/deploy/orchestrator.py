@@ -36,7 +36,7 @@ from labtui.deploy.commands import (
 )
 from labtui.deploy.events import Event, NodeResult, Output, RunResult, StageChanged, RunStarted, register_event
 from labtui.deploy.journal import new_run_id
-from labtui.deploy.lock import HostLocks
+from labtui.deploy.lock import HostLocks, operator_name
 from labtui.deploy.probe import NodeState, Probe, probe_node
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import ToolMissing, UserError
@@ -162,6 +162,10 @@ class DeployRun:
         self.jobs = self._plan()
 
     # ---- planning ----------------------------------------------------------------------------------
+
+    @property
+    def timings(self) -> RunnerTimings:
+        return self._timings
 
     @property
     def argvs(self) -> list[list[str]]:
@@ -499,12 +503,6 @@ class DeployRun:
             return await waiter
         finally:
             self._password_waiters.pop(hostname, None)
-
-
-def operator_name() -> str:
-    from labtui.deploy.lock import _operator
-
-    return _operator()
 
 
 __all__ = ["DeployRequest", "DeployRun", "PasswordPrompt", "PromptAnswered", "PostNodeHook", "default_parallel",

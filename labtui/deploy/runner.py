@@ -33,10 +33,10 @@ import termios
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.deploy.events import Event, Output, StageChanged, Stall
+from labtui.deploy.parse import OutputParser
 
 # deploy-rs issue #226: an ssh ControlMaster from the operator's ssh config makes deploy-rs hang forever.
 STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh ControlMaster is the usual cause "
@@ -45,17 +45,6 @@ STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh C
 
 # rpassword's prompt as deploy-rs formats it (reference §5.2).
 SUDO_PROMPT_RE = re.compile(r"\(sudo for (?P<host>[^)]*)\) Password: ?$")
-
-
-class OutputParser(Protocol):
-    """What the runner needs of a parser (labtui.deploy.parse)."""
-
-    def feed(self, line: str, ts: float) -> list[Event]: ...
-
-    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[Event]: ...
-
-    @property
-    def awaiting_answer(self) -> bool: ...
 
 
 # Asked for a sudo password: (hostname from the prompt) -> the password, or None to cancel the run.

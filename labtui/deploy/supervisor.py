@@ -305,7 +305,7 @@ class _Supervisor:
                     files.event(event)
                     journal.record(self.run_id, event)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(run.wait_late_output(), run._timings.late_output + 5)
+                await asyncio.wait_for(run.wait_late_output(), run.timings.late_output + 5)
             files.close()
             journal.close()
         return 0
