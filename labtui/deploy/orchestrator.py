@@ -36,7 +36,7 @@ from labtui.deploy.commands import (
 )
 from labtui.deploy.events import Event, NodeResult, Output, RunResult, StageChanged, RunStarted, register_event
 from labtui.deploy.journal import new_run_id
-from labtui.deploy.lock import HostLocks, operator_name
+from labtui.deploy.lock import HostLocks
 from labtui.deploy.probe import NodeState, Probe, probe_node
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import ToolMissing, UserError
@@ -506,4 +506,4 @@ class DeployRun:
 
 
 __all__ = ["DeployRequest", "DeployRun", "PasswordPrompt", "PromptAnswered", "PostNodeHook", "default_parallel",
-           "find_program", "load_hook", "operator_name", "GOOD_OUTCOMES", "DEFAULT_PARALLEL"]
+           "find_program", "load_hook", "GOOD_OUTCOMES", "DEFAULT_PARALLEL"]

@@ -37,8 +37,8 @@ from labtui import paths
 from labtui.commandlog import COMMAND_LOG
 from labtui.deploy.events import Event, Output, RunResult, RunStarted, event_from_dict
 from labtui.deploy.journal import Journal, RunFiles, events_path, new_run_id, run_dir
-from labtui.deploy.lock import pid_alive
-from labtui.deploy.orchestrator import DeployRequest, DeployRun, PasswordPrompt, load_hook, operator_name
+from labtui.deploy.lock import operator_name, pid_alive
+from labtui.deploy.orchestrator import DeployRequest, DeployRun, PasswordPrompt, load_hook
 from labtui.deploy.runner import RunnerTimings
 from labtui.errors import UserError
 from labtui.inventory.model import Inventory
