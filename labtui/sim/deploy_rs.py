@@ -362,14 +362,16 @@ def read_tty_password(prompt: str) -> str:
     try:
         import termios
 
-        os.write(fd, prompt.encode())
+        # Echo goes off before the prompt is shown, so an answer typed (or written by labtui) the
+        # moment the prompt appears is never echoed; TCSANOW, not TCSAFLUSH, so it is not discarded.
         try:
             old = termios.tcgetattr(fd)
             new = list(old)
             new[3] &= ~termios.ECHO
-            termios.tcsetattr(fd, termios.TCSAFLUSH, new)
+            termios.tcsetattr(fd, termios.TCSANOW, new)
         except termios.error:
             old = None
+        os.write(fd, prompt.encode())
         try:
             data = b""
             while not data.endswith(b"\n"):
@@ -379,7 +381,7 @@ def read_tty_password(prompt: str) -> str:
                 data += chunk
         finally:
             if old is not None:
-                termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+                termios.tcsetattr(fd, termios.TCSANOW, old)
             os.write(fd, b"\n")
         return data.decode(errors="replace").rstrip("\r\n")
     finally:
@@ -584,6 +586,8 @@ class Emulator:
             raise DeployFailed(f"Failed to build profile on node {job.node.name}: {job.node.name}")
         self.out.raw(f"building '{drv}'...")
         self.pause(job.node.duration("build") / 2)
+        if os.environ.get("LOCAL_KEY"):
+            self.info(f"Signing key present! Signing profile `{job.profile}` for node `{job.node.name}`", "push")
 
     def push(self, job: Job) -> None:
         name = job.node.name
@@ -655,8 +659,16 @@ class Emulator:
             self.out.raw("warning: error(s) occurred while switching to the new configuration")
         self.pause(half)
 
+    def _remote_log_path(self, command: str) -> None:
+        """With --log-dir the target's activate-rs logs to a file too and says so on its stdout."""
+        if self.args.log_dir:
+            stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+            self.out.stdout(f"Log is written to {self.args.log_dir}/activate_{command}_{stamp}.log\n")
+
     def _deactivate(self, tag: str, job: Job, generation: int) -> None:
         """activate.rs:146-222, on the target."""
+        if tag == "revoke":
+            self._remote_log_path("revoke")
         self.remote(tag, "WARN", "De-activating due to error")
         self.out.raw(f"switching profile from version {generation} to {generation - 1}")
         self.remote(tag, "DEBUG", "Listing generations")
@@ -691,8 +703,10 @@ class Emulator:
             self.pause(node.duration("activate"))
             self.info("Completed dry-activate!", "deploy")
             return None
+        self._remote_log_path("activate")
         self.remote("activate", "INFO", "Activating profile")
         if magic:
+            self._remote_log_path("wait")
             self.remote("wait", "INFO", "Waiting for confirmation event...")
         self.remote("activate", "DEBUG", "Running activation script")
         if scenario == "hang" and node.hang_stage in ("activate", "confirm"):

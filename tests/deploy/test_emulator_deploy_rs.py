@@ -136,7 +136,9 @@ def test_logs_on_stderr_prompt_and_log_path_on_stdout(emu, tmp_path):
     emu.nodes({"web1": "success"})
     proc = emu.run("-s", "-i", "--log-dir", str(tmp_path / "logs"), ".#web1", stdin="yes\n", merged=False)
     assert proc.returncode == 0
-    assert proc.stdout.startswith("Log is written to ") and proc.stdout.endswith("> ")
+    assert proc.stdout.startswith("Log is written to ") and "\n> Log is written to " in proc.stdout
+    assert re.search(r"Log is written to \S+/activate_activate_[\d_-]+\.log\n", proc.stdout)  # relayed from the target
+    assert re.search(r"Log is written to \S+/activate_wait_[\d_-]+\.log\n", proc.stdout)
     assert "[deploy]" not in proc.stdout and "Deployment confirmed." in proc.stderr
     log = next((tmp_path / "logs").glob("deploy_*.log")).read_text()
     assert "INFO [deploy::deploy] Deployment confirmed." in log and "DEBUG [deploy::cli] Checking for flake support" in log
@@ -321,7 +323,14 @@ def test_interactive_sudo_prompt_on_the_terminal(emu):
         if not answered and b"(sudo for web1.lab) Password: " in out:
             os.write(fd, b"s3cret\n")
             answered = True
-    _, status = os.waitpid(pid, 0)
+    reaped, status = os.waitpid(pid, os.WNOHANG)
+    until = time.monotonic() + 10
+    while reaped == 0 and time.monotonic() < until:  # bounded wait for the child's exit
+        time.sleep(0.02)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    if reaped == 0:  # never block the suite on a stuck child
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     text = out.decode(errors="replace")
     assert answered and os.waitstatus_to_exitcode(status) == 0, text

@@ -370,3 +370,15 @@ def test_sudo_prompt_glued_to_the_next_record_in_a_pty():
     events = [e for line in lines for e in parser.feed(line + "\r\n", 1.0)]
     assert [(p.node, p.profile) for p in parser.plan] == [WEB1]
     assert [(e.source, e.line) for e in of(events, Output)][-1] == ("raw", "(sudo for 10.0.0.11) Password: ")
+
+
+def test_failed_dry_activation_is_not_deployed():
+    lines = [l for l in lines_of("dry-activate") if "Completed dry-activate!" not in l][:-2] + [
+        "🚀 ❌ [deploy] [ERROR] Activating over SSH resulted in a bad exit code: Some(255)",
+        "🚀 ℹ️ [deploy] [INFO] dry run, not rolling back",
+        "🚀 ℹ️ [deploy] [INFO] Revoking previous deploys",
+        "🚀 ❌ [deploy] [ERROR] Deployment to node web2 failed, rolled back to previous generation",
+    ]
+    _p, events = run(lines, 1, dry_activate=True)
+    assert final(events)[("web2", "system")] == ("not_deployed", "activate")
+    assert final(events)[WEB1][0] == "not_deployed"

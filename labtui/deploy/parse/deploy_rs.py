@@ -730,6 +730,9 @@ class DeployRsParser:
     def _activation_failure_result(self, t: _Target, ts: float) -> NodeResult:
         err = t.error or "activation failed"
         detail = f"{err}; target: {t.remote_error}" if t.remote_error and t.remote_error not in err else err
+        if t.dry and t.rollback_kind is None:
+            # a dry activation changes nothing on the host, whatever went wrong
+            return self._result(t, "not_deployed", ts, f"dry activation failed: {detail}")
         if t.rollback_failed:
             return self._result(t, "failed", ts, f"{detail}; the rollback failed too: {t.rollback_failed}")
         if t.rollback_kind == "magic":
