@@ -248,10 +248,12 @@ class CommandRunner:
     async def _late_output(self) -> None:
         """After the result: keep logging (not parsing) what orphaned children print, then end them."""
         loop = asyncio.get_running_loop()
+        orphans_left = False
         try:
             if self._out_fd is not None:
                 loop.remove_reader(self._out_fd)
                 done = asyncio.Event()
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
                 def on_late() -> None:
                     try:
@@ -261,18 +263,22 @@ class CommandRunner:
                     except OSError:
                         data = b""
                     if not data:
-                        done.set()
+                        done.set()  # EOF: every orphan closed the pipe (exited)
                         return
-                    self._on_raw(data.decode("utf-8", "replace"))
+                    self._on_raw(decoder.decode(data))
 
                 loop.add_reader(self._out_fd, on_late)
-                with contextlib.suppress(asyncio.TimeoutError):
+                try:
                     await asyncio.wait_for(done.wait(), self.timings.late_output)
+                except asyncio.TimeoutError:
+                    orphans_left = True
                 loop.remove_reader(self._out_fd)
         finally:
             self._close_fds()
-            assert self.proc is not None
-            self._signal_group(signal.SIGTERM)  # orphans still holding the pipe; their output is no longer read
+            if orphans_left:
+                # Children still hold the pipe: end them (the group still exists while they do, so its id
+                # cannot have been reused). Their output is no longer read.
+                self._signal_group(signal.SIGTERM)
             self.late_output_done.set()
 
     def _close_fds(self) -> None:
