@@ -235,3 +235,14 @@ def test_nixos_rebuild_method_and_missing_tool(emulated, fleet, monkeypatch, cap
     monkeypatch.setenv("PATH", str(emulated.bin_dir.parent))  # no emulators here
     code, _, err = labtui(monkeypatch, capsys, "deploy", "web1", "--method", "nixos-rebuild", "--yes")
     assert code == 2 and "`nixos-rebuild` was not found on PATH" in err
+
+
+def test_history_show_json(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success"})
+    assert labtui(monkeypatch, capsys, "deploy", "web1", "--yes")[0] == 0
+    run_id = only_run()
+    code, out, _ = labtui(monkeypatch, capsys, "history", "show", run_id[:17], "--json")
+    data = json.loads(out)
+    assert code == 0 and data["run_id"] == run_id and data["outcome"] == "succeeded"
+    assert data["node_details"][0]["node"] == "web1" and "Activating profile" in data["output"]
+    assert data["targets"] == [["web1", "system", "succeeded"]]
