@@ -172,7 +172,7 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
             done, _ = await asyncio.wait({next_event, detached}, return_when=asyncio.FIRST_COMPLETED)
             if detached in done:
                 printer.note(f"detached; the run goes on: follow it with `labtui history show {run.run_id}`")
-                return 0
+                return 130  # interrupted: this command does not know the outcome
             try:
                 event = next_event.result()
             except StopAsyncIteration:
