@@ -619,8 +619,8 @@ class DeployRsParser:
         if t.dry or self.dry_activate:
             return [self._result(t, "dry_activated", ts, note or "dry activation completed", stage="activate")]
         stage = "confirm" if t.magic or t.stage == "confirm" else "activate"
-        return [self._result(t, "succeeded", ts, note or ("confirmed" if stage == "confirm" else "activated"),
-                             stage=stage)]
+        default = "confirmed" if stage == "confirm" else ("activated for next boot" if self.boot else "activated")
+        return [self._result(t, "succeeded", ts, note or default, stage=stage)]
 
     # ------------------------------------------------------------------ errors
 
