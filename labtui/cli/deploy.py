@@ -137,11 +137,19 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
     # A plain signal handler (not loop.add_signal_handler) so the previous one comes back untouched.
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(on_interrupt))
 
+    piped: list[str | None] = []  # the one answer line read from a pipe, reused for every host's question
+
     async def answer_prompt(event: Prompt) -> None:
         nodes = sorted({entry.node for entry in event.plan})
         node = nodes[0] if len(nodes) == 1 else None
         async with ask_lock:
-            yes = await in_daemon_thread(ask_confirmation, nodes, critical & set(nodes))
+            if piped:  # `echo yes | labtui deploy web1 web2`: one answer for the whole command
+                yes = answer_means_yes(piped[0], critical & set(nodes))
+            else:
+                line = await in_daemon_thread(ask_confirmation, nodes, critical & set(nodes))
+                yes = answer_means_yes(line, critical & set(nodes))
+                if not _stdin_is_tty():
+                    piped.append(line)
         try:
             run.answer_prompt(yes, node)
         except Exception as exc:
@@ -222,9 +230,27 @@ async def in_daemon_thread(fn, *args):
     return await future
 
 
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def answer_means_yes(line: str | None, critical: set[str]) -> bool:
+    """`yes`/`y` (any case); for critical hosts exactly their names. None (no answer) is no."""
+    if line is None:
+        return False
+    answer = line.strip()
+    if critical:
+        return answer == " ".join(sorted(critical))
+    return answer.lower() in ("y", "yes")
+
+
 def ask_confirmation(nodes: list[str], critical: set[str], stdin: IO[str] | None = None,
-                     out: IO[str] | None = None) -> bool:
-    """Ask the operator; critical hosts need their name typed. Reads the terminal, or stdin when piped."""
+                     out: IO[str] | None = None) -> str | None:
+    """Ask the operator; the answer line, None at end of input. Reads the terminal, or stdin when piped.
+    Critical hosts need their name typed (see answer_means_yes)."""
     stdin = stdin or sys.stdin
     out = out or sys.stderr
     if critical:
@@ -237,11 +263,8 @@ def ask_confirmation(nodes: list[str], critical: set[str], stdin: IO[str] | None
     line = stdin.readline()
     if not line:
         out.write("\n(no answer: not deploying)\n")
-        return False
-    answer = line.strip()
-    if critical:
-        return answer == " ".join(sorted(critical))
-    return answer.lower() in ("y", "yes")
+        return None
+    return line
 
 
 class Printer:

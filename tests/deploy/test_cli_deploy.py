@@ -246,3 +246,10 @@ def test_history_show_json(emulated, fleet, monkeypatch, capsys):
     assert code == 0 and data["run_id"] == run_id and data["outcome"] == "succeeded"
     assert data["node_details"][0]["node"] == "web1" and "Activating profile" in data["output"]
     assert data["targets"] == [["web1", "system", "succeeded"]]
+
+
+def test_one_piped_yes_answers_every_host(emulated, fleet, monkeypatch, capsys):
+    emulated.scenario({"web1": "success", "web2": "success"})
+    code, out, err = labtui(monkeypatch, capsys, "deploy", "web1", "web2", stdin="yes\n")
+    assert code == 0, out + err
+    assert out.count("deploy-rs will deploy:") == 2
