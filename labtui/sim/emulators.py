@@ -14,9 +14,10 @@ What they do is set by the environment:
   (check, eval, build, push or activate; default push), durations (stage → seconds before scaling),
   kernel. Top-level keys: time_scale (1.0 = real deploy-rs pace), orphan_late_line, orphan_seconds,
   random_order (HashMap order for whole-flake targets), ansi (default true), check_fails, eval_fails.
-- `LABTUI_SIM_LAB`: a `labtui.sim.state.SimLab` directory. Nodes missing from the scenario file come
-  from the lab (hostname = node name), their scenario from `SimHost.next_deploy`, and deploys really
-  change the host's state (see `LabEffects`). `next_deploy` is left as it is (the demo decides).
+- `LABTUI_SIM_LAB`: a `labtui.sim.state.SimLab` directory. Every lab host is a node (hostname = node
+  name unless the scenario file gives one); its scenario is the host's `SimHost.next_deploy` at the
+  time of the deploy (`push-fails` when it is unreachable), which wins over the file's; and deploys
+  really change the host's state (see `LabEffects`). `next_deploy` is left as it is (the demo decides).
 
 Scenarios: success (alias ok), activation-fails (auto rollback), magic-timeout (alias breaks-ssh:
 the new configuration cuts ssh, confirmation never arrives, magic rollback, with deploy-rs's panic
@@ -164,9 +165,11 @@ def load_config(environ: dict[str, str] | None = None) -> SimConfig:
             spec = nodes.get(name)
             if spec is None:
                 spec = nodes[name] = NodeSpec(name=name, hostname=name)
-                spec.default_scenario = _scenario_name(host.next_deploy, f"lab host {name}")
-                if not host.reachable:
-                    spec.default_scenario = "push-fails"
+            # The lab is live (the demo flips next_deploy while running): it wins over the file.
+            spec.scenarios = {}
+            spec.default_scenario = _scenario_name(host.next_deploy, f"lab host {name}")
+            if not host.reachable:
+                spec.default_scenario = "push-fails"
             spec.from_lab = True
     default_scale = 1.0 if scenario_path else DEFAULT_LAB_TIME_SCALE
     if "LABTUI_SIM_TIME_SCALE" in env:

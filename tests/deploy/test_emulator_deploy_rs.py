@@ -399,3 +399,15 @@ def test_wrappers_use_this_interpreter(tmp_path):
     for name in ("deploy", "nixos-rebuild"):
         path = Path(bin_dir) / name
         assert os.access(path, os.X_OK) and path.read_text().startswith(f"#!{sys.executable}\n")
+
+
+def test_lab_next_deploy_wins_over_the_scenario_file(emu, tmp_path):
+    lab = _lab(tmp_path, "ok")
+    emu.nodes({"web1": {"scenario": "build-fails", "hostname": "10.0.0.11"}})
+    env = {**emu.env, "LABTUI_SIM_LAB": str(lab.root)}
+    proc = emu.run("-s", ".#web1", env=env)
+    assert proc.returncode == 0 and "hostname = \"10.0.0.11\"" in proc.stdout
+    with lab.update("web1") as host:
+        host.next_deploy = "activation-fails"
+    _p, events = parse(emu.run("-s", ".#web1", env=env))
+    assert final(events) == {WEB1: "rolled_back"}
