@@ -411,3 +411,48 @@ def test_lab_next_deploy_wins_over_the_scenario_file(emu, tmp_path):
         host.next_deploy = "activation-fails"
     _p, events = parse(emu.run("-s", ".#web1", env=env))
     assert final(events) == {WEB1: "rolled_back"}
+
+
+# ---------------------------------------------------------------- the emulator against the hand-written transcripts
+
+LOGS = Path(__file__).parent / "logs"
+
+
+def records(text: str) -> list[tuple[str, str, str]]:
+    """The deploy-rs log records of an output, with numbers blanked (generations differ)."""
+    out = []
+    for line in text.splitlines():
+        clean = strip_ansi(line)
+        while clean.startswith("> "):
+            clean = clean[2:]
+        m = LOG_RE.match(clean)
+        if m:
+            out.append((m.group(1), m.group(2), re.sub(r"\d+", "N", m.group(3).rstrip())))
+    return out
+
+
+@pytest.mark.parametrize("transcript, nodes, args, stdin", [
+    ("success-magic", {"web1": "success"}, [".#web1.system"], ""),
+    ("activation-fails-auto-rollback", {"web1": "activation-fails"}, ["-s", ".#web1"], ""),
+    ("magic-timeout-panic", {"gw": "magic-timeout"}, ["-s", ".#gw"], ""),
+    ("session-lost", {"gw": "magic-timeout-lost"}, ["-s", ".#gw"], ""),
+    ("activation-timeout", {"db1": "activation-timeout"}, ["-s", ".#db1"], ""),
+    ("build-fails", {"web1": "success", "web2": "build-fails"}, ["-s", "."], ""),  # whole flake: one eval
+    ("push-fails", {"web1": "push-fails"}, ["-s", ".#web1"], ""),
+    ("check-fails", {"web1": "check-fails"}, [".#web1"], ""),
+    ("eval-fails", {"web1": "eval-fails"}, ["-s", ".#web1"], ""),
+    ("dry-activate", {"web2": "success", "web1": "success"}, ["-s", "--dry-activate", "."], ""),
+    ("boot", {"db1": "success"}, ["-s", "--boot", ".#db1"], ""),
+    ("multi-node-revoke", {"web1": "success", "web2": "success", "db1": "activation-fails"},
+     ["--targets", ".#web1", ".#web2", ".#db1"], ""),
+    ("no-auto-rollback", {"web1": "activation-fails"},
+     ["-s", "--auto-rollback", "false", "--magic-rollback", "false", ".#web1"], ""),
+    ("interactive-declined", {"web1": "success"}, ["-i", ".#web1"], "maybe\n"),
+])
+def test_emulator_prints_the_transcripts_records(emu, transcript, nodes, args, stdin):
+    emu.nodes(nodes)
+    proc = emu.run(*args, stdin=stdin)
+    expected = records((LOGS / f"{transcript}.log").read_text(encoding="utf-8"))
+    # the transcripts leave out what a real run prints later (the orphaned `[wait]` line)
+    expected = [r for r in expected if not (r[0] == "wait" and r[1] == "ERROR" and transcript.startswith("activation-fails"))]
+    assert records(proc.stdout) == expected
