@@ -132,7 +132,8 @@ async def follow_run(run_id: str, *, from_start: bool = True, attach: bool = Fal
                 chunk = f.read()
                 if not chunk and time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
-                    if not is_running(run_id):
+                    # Only a supervisor's run can be lost; other writers (ops actions) have no pid file.
+                    if supervisor_pid(run_id) is not None and not is_running(run_id):
                         chunk = f.read()  # its last lines may have landed just now
                         if not chunk:
                             message = "the deploy supervisor died without recording a result"
