@@ -38,6 +38,7 @@ SOURCE = {"deploy": "\U0001F680", "activate": "\u2B50", "wait": "\U0001F440", "r
 LEVEL = {"ERROR": ("\u274C", 196), "WARN": ("\u26A0\uFE0F", 208), "INFO": ("\u2139\uFE0F", 51),
          "DEBUG": ("\u2753", 7), "TRACE": ("\U0001F58A\uFE0F", 8)}
 MODULE = {"cli": "deploy::cli", "push": "deploy::push", "deploy": "deploy::deploy"}
+DEFAULT_STAGE = 1.0  # seconds of a stage when no node says otherwise
 USAGE = "Usage: deploy [OPTIONS] [TARGET] [-- <EXTRA_BUILD_ARGS>...]"
 MORE = "For more information, try '--help'."
 
@@ -441,7 +442,7 @@ class Emulator:
                 parsed = [split_target(t) for t in targets]
             if not a.skip_checks:
                 for repo, _node, _profile in parsed:
-                    self.check(repo, parsed)
+                    self.check(repo)
             jobs: list[Job] = []
             for repo, node, profile in parsed:
                 self.evaluate(repo, node, profile)
@@ -470,7 +471,7 @@ class Emulator:
         spec = self.config.nodes.get(node)
         return [spec] if spec else []
 
-    def check(self, repo: str, parsed: list[tuple[str, str | None, str | None]]) -> None:
+    def check(self, repo: str) -> None:
         self.info(f"Running checks for flake in {repo}")
         self.out.raw("warning: unknown flake output 'deploy'")
         nodes = list(self.config.nodes.values())  # `nix flake check` builds every profile of every node
@@ -536,10 +537,9 @@ class Emulator:
         return jobs
 
     def ask_sudo(self, job: Job) -> None:
+        # (--sudo is parsed but ignored at d5eff7f, §1: no "Custom sudo commands" warning for it)
         self.out.log("deploy", "WARN", "Interactive sudo is enabled! Using a sudo password is less secure than "
                      "correctly configured SSH keys.\nPlease use keys in production environments.")
-        if self.args.sudo:
-            pass  # --sudo is parsed but ignored at d5eff7f (§1)
         self.info(f"You will now be prompted for the sudo password for {job.hostname}.")
         job.password = read_tty_password(f"(sudo for {job.hostname}) Password: ")
 
@@ -802,9 +802,6 @@ class Emulator:
         self.debug(f"Constructed revoke command: {revoke_cmd}", "deploy")
         self._deactivate("revoke", job, job.generation)
         self.lab.revert(job.node, "revoked by deploy-rs after a later profile failed")
-
-
-DEFAULT_STAGE = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
