@@ -253,3 +253,29 @@ def test_one_piped_yes_answers_every_host(emulated, fleet, monkeypatch, capsys):
     code, out, err = labtui(monkeypatch, capsys, "deploy", "web1", "web2", stdin="yes\n")
     assert code == 0, out + err
     assert out.count("deploy-rs will deploy:") == 2
+
+
+def test_stall_then_ctrl_c_cancels_through_the_cli(emulated):
+    """A silent deploy-rs (ControlMaster hang): the CLI prints the stall with its hint; Ctrl-C cancels."""
+    import signal
+
+    emulated.scenario({"web1": "hang"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes", "--json", "--stall-after", "0.3"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HARNESS_HOSTS": "web1"})
+    try:
+        stall = None
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event["event"] == "stall" and stall is None:
+                stall = event
+                proc.send_signal(signal.SIGINT)
+            if event["event"] == "run_result":
+                result = event
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert stall["node"] == "web1" and "ControlMaster" in stall["hint"]
+    assert result["outcome"] == "cancelled"
+    assert Journal.open().list_runs()[0].outcome == "cancelled"
