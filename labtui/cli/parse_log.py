@@ -6,6 +6,7 @@
 
 A saved log does not carry deploy-rs's exit status: give it with --exit-code, or labtui infers it
 (1 after deploy-rs's final error, 0 after a completed last profile, unknown otherwise).
+`--method nixos-rebuild --targets HOST [--action boot]` reads a nixos-rebuild log instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", metavar="NODE[.PROFILE]",
                         help="what the run deployed (default: learned from the log)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show every output line in the timeline")
+    parser.add_argument("--method", choices=("deploy-rs", "nixos-rebuild"), default="deploy-rs",
+                        help="which program wrote the log (default: deploy-rs)")
+    parser.add_argument("--action", choices=("switch", "boot", "test", "dry-activate"), default="switch",
+                        help="nixos-rebuild's action (with --method nixos-rebuild)")
 
 
 def _read(path: str) -> tuple[list[str], float]:
@@ -114,12 +119,25 @@ def _describe(event) -> tuple[str, str, str | None]:
 def run(args: argparse.Namespace) -> int:
     from labtui.cli.common import paint, render_table, use_color
     from labtui.deploy.events import NodeResult, RunResult
-    from labtui.deploy.parse import parse_lines
+    from labtui.deploy.parse import OutputParser, parse_lines
     from labtui.deploy.parse.deploy_rs import DeployRsParser
 
     lines, ts = _read(args.file)
-    exit_code = args.exit_code if args.exit_code is not None else infer_exit_code(lines)
-    parser = DeployRsParser(_targets(args.targets))
+    targets = _targets(args.targets)
+    if args.method == "nixos-rebuild":
+        from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
+
+        if not targets or len(targets) != 1:
+            raise UserError("a nixos-rebuild log is about one host: name it with --targets HOST")
+        # nixos-rebuild prints no final line of its own: without --exit-code, an activation problem
+        # or error means 1, else 0
+        exit_code = args.exit_code
+        if exit_code is None:
+            exit_code = 1 if any(x.lstrip().startswith(("error", "warning: error(s) occurred")) for x in lines) else 0
+        parser: OutputParser = NixosRebuildParser(targets[0][0], args.action)
+    else:
+        exit_code = args.exit_code if args.exit_code is not None else infer_exit_code(lines)
+        parser = DeployRsParser(targets)
     events = parse_lines(parser, lines, exit_code, ts=ts)
     run_result = next(e for e in events if isinstance(e, RunResult))
 
@@ -135,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         if kind == "output" and not args.verbose:
             continue
         print(f"{paint(f'{kind:<10}', colour, color)} {text}")
-    results = [r for r in parser.results.values() if isinstance(r, NodeResult)]
+    results = [r for r in parser.results.values() if isinstance(r, NodeResult)]  # both parsers have `results`
     print()
     if results:
         rows = [[r.node, r.profile or "-", r.outcome, r.stage or "-", r.message] for r in results]
@@ -146,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                            colors=colours, color=color))
     else:
         print("no node named in the log before it ended")
-    if exit_code is None and args.exit_code is None:
+    if exit_code is None and args.exit_code is None and args.method == "deploy-rs":
         print("note: the exit status is not in the log and the log does not end with deploy-rs's final "
               "line; pass --exit-code N if you know it", file=sys.stderr)
     return EXIT_OK if run_result.outcome == "succeeded" else EXIT_FAILED

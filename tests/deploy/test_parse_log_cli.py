@@ -73,3 +73,15 @@ def test_infer_exit_code():
     assert infer_exit_code((LOGS / "dry-activate.log").read_text().splitlines()) == 0
     assert infer_exit_code((LOGS / "interactive-declined.log").read_text().splitlines()) == 1
     assert infer_exit_code([]) is None
+
+
+def test_nixos_rebuild_log(capsys):
+    assert main(["parse-log", str(LOGS / "nixos-rebuild-units-fail.log"), "--method", "nixos-rebuild",
+                 "--targets", "web1"]) == 1
+    out = capsys.readouterr().out
+    assert "web1  system   failed" in out
+    assert main(["parse-log", str(LOGS / "nixos-rebuild-switch.log"), "--method", "nixos-rebuild",
+                 "--targets", "web1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["outcome"] == "succeeded"
+    assert main(["parse-log", str(LOGS / "nixos-rebuild-switch.log"), "--method", "nixos-rebuild"]) == 2
+    assert "--targets HOST" in capsys.readouterr().err
