@@ -126,6 +126,9 @@ def _check_value(flag: str, value: str | None) -> None:
         return
     if not value or any(ord(c) < 32 for c in value):
         raise UserError(f"{flag} needs a non-empty value without control characters, got {value!r}")
+    if value.startswith("-"):
+        # clap would read it as the next option and report a missing value
+        raise UserError(f"{flag} value `{value}` starts with `-`; deploy-rs cannot take it (use ./{value} for a path)")
 
 
 def _ssh_opts_value(ssh_opts: str | Sequence[str]) -> str:

@@ -151,3 +151,10 @@ def test_nixos_rebuild_validation():
         nixos_rebuild_command(".", _host(name="-oops"), "switch")
     with pytest.raises(UserError, match="NIX_SSHOPTS"):
         nixos_rebuild_command(".", _host(raw_opts=["-oProxyCommand=ssh -W %h:%p jump"]), "test")
+
+
+def test_values_starting_with_dash_are_refused_except_ssh_opts():
+    with pytest.raises(UserError, match="starts with `-`"):
+        deploy_rs_argv(".", [("a", None)], DeployRsOptions(hostname="-oProxyCommand=x"))
+    argv = deploy_rs_argv(".", [("a", None)], DeployRsOptions(ssh_opts="-p 22"))
+    assert argv[argv.index("--ssh-opts") + 1] == "-p 22"  # clap allows hyphen values there
