@@ -456,3 +456,22 @@ def test_emulator_prints_the_transcripts_records(emu, transcript, nodes, args, s
     # the transcripts leave out what a real run prints later (the orphaned `[wait]` line)
     expected = [r for r in expected if not (r[0] == "wait" and r[1] == "ERROR" and transcript.startswith("activation-fails"))]
     assert records(proc.stdout) == expected
+
+
+def test_every_builder_option_is_accepted_by_the_emulated_cli(emu, tmp_path):
+    from labtui.deploy.commands import DeployRsOptions, deploy_rs_argv
+
+    emu.nodes({"web1": "success", "example.com": "success"})
+    options = DeployRsOptions(skip_checks=True, checksigs=True, debug_logs=True, keep_result=True,
+                              result_path=str(tmp_path / "gc"), log_dir=str(tmp_path / "logs"), confirm_timeout=60,
+                              activation_timeout=300, magic_rollback=True, auto_rollback=True, rollback_succeeded=True,
+                              fast_connection=False, interactive_sudo=False, ssh_user="deploy", profile_user="root",
+                              hostname="10.9.9.9", ssh_opts="-p 2222 -oControlMaster=no",
+                              extra_nix_args=["--show-trace"])
+    argv = deploy_rs_argv(".", [("web1", "system"), ("example.com", None)], options, program=emu.deploy)
+    proc = emu.run(*argv[1:])
+    assert proc.returncode == 0, proc.stdout
+    _p, events = parse(proc, [("web1", "system"), ("example.com", None)])
+    assert final(events) == {WEB1: "succeeded", ("example.com", "system"): "succeeded"}
+    assert "--confirm-timeout 60" in proc.stdout and "--activation-timeout 300" in proc.stdout  # debug commands
+    assert "to 'ssh://deploy@10.9.9.9'" in proc.stdout and 'ssh_opts = ["-p", "2222", "-oControlMaster=no"]' in proc.stdout
