@@ -380,12 +380,27 @@ class CommandRunner:
         if not data:
             asyncio.get_running_loop().remove_reader(self._pty_fd)
             return
-        # Only the prompt is looked for; nothing read from the terminal is logged or parsed.
-        self._pty_text = (self._pty_text + data.decode("utf-8", "replace"))[-512:]
+        # The terminal only carries what programs write to it (prompts): echo is off, so what we type
+        # (a password) never comes back here.
+        self._pty_text = (self._pty_text + data.decode("utf-8", "replace"))[-2048:]
         match = SUDO_PROMPT_RE.search(self._pty_text)
-        if match and not self.awaiting_password:
+        if match:
             self._pty_text = ""
-            self._password_task = asyncio.get_running_loop().create_task(self._answer_password(match["host"]))
+            if not self.awaiting_password:
+                self._password_task = asyncio.get_running_loop().create_task(self._answer_password(match["host"]))
+            return
+        # Any other question on the terminal (ssh's key passphrase or host-key check) waits for an answer
+        # nobody can type: show it, so the stall that follows has a visible reason.
+        *lines, rest = self._pty_text.split("\n")
+        if rest.rstrip().endswith((":", "?")):
+            lines, rest = [*lines, rest], ""
+        self._pty_text = rest
+        for line in lines:
+            line = line.strip("\r").strip()
+            if line:
+                self._on_raw(f"[terminal] {line}\n")
+                self._emit(Output(ts=self._clock(), node=self._node, stage=self._stage,
+                                  line=f"[terminal] {line}", source="tty"))
 
     async def _answer_password(self, hostname: str) -> None:
         password = await self._ask_password(hostname) if self._ask_password else None
