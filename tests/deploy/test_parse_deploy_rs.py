@@ -382,3 +382,25 @@ def test_failed_dry_activation_is_not_deployed():
     _p, events = run(lines, 1, dry_activate=True)
     assert final(events)[("web2", "system")] == ("not_deployed", "activate")
     assert final(events)[WEB1][0] == "not_deployed"
+
+
+def test_record_glued_to_another_programs_unfinished_line():
+    parser = DeployRsParser([WEB1])
+    parser.feed("🚀 ℹ️ [deploy] [INFO] Activating profile `system` for node `web1`", 1.0)
+    parser.feed("🚀 ℹ️ [deploy] [INFO] Creating activation waiter", 1.0)
+    events = parser.feed("[3/304/368 built, 2357.4/2364.1 MiB DL] building unit-systemd"
+                         "⭐ ⚠️ [activate] [WARN] De-activating due to error", 2.0)
+    outputs = of(events, Output)
+    assert [(o.source, o.line) for o in outputs] == [
+        ("raw", "[3/304/368 built, 2357.4/2364.1 MiB DL] building unit-systemd"),
+        ("activate", "⭐ ⚠️ [activate] [WARN] De-activating due to error")]
+    tail = parser.finish(1, 3.0)
+    assert final(tail)[WEB1][0] == "rolled_back"
+
+
+def test_several_plans_are_merged():
+    lines = ["🚀 ℹ️ [deploy] [INFO] The following profiles are going to be deployed:", "[a.system]", 'user = "root"', "",
+             "🚀 ℹ️ [deploy] [INFO] The following profiles are going to be deployed:", "[b.system]", 'user = "root"', "",
+             "🚀 ℹ️ [deploy] [INFO] Are you sure you want to deploy these profiles?"]
+    _p, events = run(lines, 1)
+    assert [(e.node, e.profile) for e in of(events, Prompt)[0].plan] == [("a", "system"), ("b", "system")]

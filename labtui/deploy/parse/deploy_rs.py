@@ -51,6 +51,7 @@ LOG_RE = re.compile(
     r"(?:(?:\u274C|\u26A0\uFE0F?|\u2139\uFE0F?|\u2753|\U0001F58A\uFE0F?)\s*)?"
     r"\[(deploy|activate|wait|revoke)\]\s*\[(ERROR|WARN|INFO|DEBUG|TRACE)\]\s?(.*)$"
 )
+GLUED_RE = re.compile(r"(?:\U0001F680|\u2B50|\U0001F440|\u21A9\uFE0F?)\s*\S{1,2}\s*\[(?:deploy|activate|wait|revoke)\] ?\[")
 LOG_FILE_RE = re.compile(r"^(ERROR|WARN|INFO|DEBUG|TRACE) \[(deploy|activate)[\w:]*\] (.*)$")
 PROMPT_PREFIX = "> "
 SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
@@ -239,6 +240,13 @@ class DeployRsParser:
         if text.rstrip() == ">":
             return []
         events: list[Event] = []
+        if not LOG_RE.match(text) and not PANIC_START_RE.match(text):
+            # A record glued to the end of another program's unfinished line (a nix progress line, an
+            # orphaned ssh child writing into the same pipe): the head is raw output, then the record.
+            glued = GLUED_RE.search(text, 1)
+            if glued is not None and LOG_RE.match(text[glued.start():]):
+                head, text = text[:glued.start()], text[glued.start():]
+                events.extend(self.feed(head, ts))
         if self._plan is not None:
             if self._plan_line(text):
                 return [self._output(text, ts, "local")] if text.strip() else []
@@ -396,7 +404,9 @@ class DeployRsParser:
                     hostname=_str_or_none(settings.get("hostname")),
                     ssh_opts=[str(o) for o in opts] if isinstance(opts, list) else []))
                 self._target(node, profile)
-        self.plan = entries
+        # deploy-rs prints one plan per run, but keep every one seen (interleaved runs, several prints)
+        known = {(e.node, e.profile) for e in entries}
+        self.plan = [e for e in self.plan if (e.node, e.profile) not in known] + entries
         return []
 
     # ------------------------------------------------------------------ events helpers
@@ -955,7 +965,7 @@ def _maybe_structural(text: str) -> bool:
     """Whether a line may be more than raw output: a log record (maybe behind `> `), a lone `>`,
     or a Rust panic. Cheap substring tests first: most lines of a log are nix build output."""
     if "[" in text and ("[deploy" in text or "[activate" in text or "[wait]" in text or "[revoke]" in text):
-        return True
+        return True  # a record, maybe glued behind a prompt or another program's unfinished line
     return text.startswith((">", "thread '", "(sudo for "))
 
 
