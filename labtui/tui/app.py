@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -124,7 +125,7 @@ class DetailsScreen(Screen):
 
 
 class LabApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere keep it
     TITLE = "labtui"
     COMMANDS = App.COMMANDS | {LabCommands}
 
@@ -200,14 +201,17 @@ class LabApp(App):
         if self.ascii_mode:
             self.add_class("-ascii")
         self.screen.add_class("-ascii") if self.ascii_mode else None
-        self.table.set_hosts(list(self.inventory.hosts))
+        self.table.hosts = {h.name: h for h in self.inventory.hosts}
         self._load_last_outcomes()
         snapshot = self.status.snapshot()
-        for st in (snapshot.values() if isinstance(snapshot, dict) else snapshot):
-            self._apply_status(st)
+        known = [st for st in (snapshot.values() if isinstance(snapshot, dict) else snapshot)
+                 if st.host in self.table.hosts]
+        self.statuses.update({st.host: st for st in known})
+        self.table.set_statuses(known)  # builds the rows once, with their values
         self._layout_for(self.size.width)
         self._update_topbar()
-        self._show_details()
+        # The details panel fills in right after the first frame: the table shows as soon as possible.
+        self.call_after_refresh(self._show_details)
         self.table.focus()
         if self.animate:
             self.set_interval(AGE_TICK, self._tick)
@@ -219,9 +223,17 @@ class LabApp(App):
     def _layout_for(self, width: int) -> None:
         """Wide terminals: details right of the table, which keeps the ~80 columns it needs."""
         wide = width >= WIDE
-        self.screen_stack[0].set_class(wide, "-wide")
+        screen = self.screen_stack[0]
+        if screen.has_class("-wide") != wide:
+            screen.set_class(wide, "-wide")
         box = self.query_one("#details-box")
         box.styles.width = max(DETAILS_MIN_WIDTH, width - TABLE_WIDTH) if wide else "100%"
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """Narrow layout: the table as tall as its rows (max 60%, from CSS), the details get the rest."""
+        wide = self.screen_stack[0].has_class("-wide")
+        self.table.styles.height = "1fr" if wide else len(self.table.shown) + 1
 
     # -- status ----------------------------------------------------------------------------------
     @work(group="status", exit_on_error=False)
@@ -305,7 +317,7 @@ class LabApp(App):
             return
         for name in self.table.hosts:
             try:
-                self.table.set_last_outcome(name, self.history.last_outcome(name))
+                self.table.last_outcomes[name] = self.history.last_outcome(name)
             except Exception:  # noqa: BLE001 - a journal problem only hides this column
                 return
 
@@ -327,6 +339,7 @@ class LabApp(App):
     def _filter_changed(self, event: Input.Changed) -> None:
         flt = filtering.parse(event.value)
         self.table.set_filter(flt)
+        self._fit_table()
         self._update_topbar()
         self._show_details()
 
@@ -348,6 +361,7 @@ class LabApp(App):
             return
         if self.table.filter.text:
             self.table.set_filter(filtering.parse(""))
+            self._fit_table()
         elif self.table.marked:
             self.table.clear_marks()
         self._update_topbar()
@@ -596,6 +610,7 @@ class LabApp(App):
                 self.table.set_last_outcome(name, view.outcome)
         if self.deploy_screen is not None and self.deploy_screen.is_mounted:
             self.deploy_screen.sync()
+            self.deploy_screen.focus_first_failure()
         counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(run.counts().items()))
         severity = "information" if run.outcome == "succeeded" else "error" if run.outcome == "failed" else "warning"
         self.notify(f"deploy {run.outcome}: {counts}", title="labtui", severity=severity, timeout=8)

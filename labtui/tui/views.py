@@ -77,7 +77,9 @@ class DeployScreen(Screen):
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
         if lines:
-            self.query_one("#tail", Log).write_lines(lines)
+            tail = self.query_one("#tail", Log)
+            tail.write_lines(lines)
+            tail.scroll_end(animate=False)
 
     def on_mount(self) -> None:
         self.query_one(DeployTable).focus()
@@ -124,6 +126,13 @@ class DeployScreen(Screen):
             summary.update(self.summary_text())
             summary.set_class(True, "-done")
         self.refresh_bindings()
+
+    def focus_first_failure(self) -> None:
+        """When a run ends, put the cursor (and the output panel) on the first host that failed."""
+        node = self.run.first_failure()
+        table = self.query_one(DeployTable)
+        if node is not None and node in self.run.nodes:
+            table.move_cursor(row=list(self.run.nodes).index(node))
 
     def summary_text(self) -> Text:
         g = self.glyphs

@@ -6,6 +6,7 @@ import datetime as _dt
 import re
 from collections.abc import Callable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -89,6 +90,12 @@ class HostTable(DataTable):
         if status.host in self._shown:
             self._update_row(status.host)
 
+    def set_statuses(self, statuses: list[HostStatus]) -> None:
+        """Many at once (the first snapshot): one rebuild instead of a row update each."""
+        for st in statuses:
+            self.statuses[st.host] = st
+        self.rebuild()
+
     def set_last_outcome(self, host: str, outcome: str | None) -> None:
         self.last_outcomes[host] = outcome
         if host in self._shown:
@@ -96,7 +103,7 @@ class HostTable(DataTable):
 
     def refresh_ages(self) -> None:
         for name in self._shown:
-            self.update_cell(name, "age", self._age_cell(name), update_width=True)
+            self._set_cell(name, "age", self._age_cell(name))
 
     # -- selection ---------------------------------------------------------------------------------
     @property
@@ -168,8 +175,17 @@ class HostTable(DataTable):
             self.move_cursor(row=names.index(keep))
 
     def _update_row(self, name: str) -> None:
+        row = self.rows.get(name)  # type: ignore[call-overload]
+        if row is None:
+            return
         for (key, _), cell in zip(HOST_COLUMNS, self._cells(name)):
-            self.update_cell(name, key, cell, update_width=True)
+            self._set_cell(name, key, cell)
+
+    def _set_cell(self, row: str, key: str, cell: Text | str) -> None:
+        """update_cell, re-measuring the column only when the value is wider than it (measuring is slow)."""
+        column = self.columns.get(key)  # type: ignore[call-overload]
+        wider = column is not None and cell_len(str(cell)) > column.content_width
+        self.update_cell(row, key, cell, update_width=wider)
 
     def _age_cell(self, name: str) -> Text:
         st = self.statuses.get(name)
