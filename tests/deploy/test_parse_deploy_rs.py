@@ -404,3 +404,29 @@ def test_several_plans_are_merged():
              "🚀 ℹ️ [deploy] [INFO] Are you sure you want to deploy these profiles?"]
     _p, events = run(lines, 1)
     assert [(e.node, e.profile) for e in of(events, Prompt)[0].plan] == [("a", "system"), ("b", "system")]
+
+
+def test_old_main_thread_panic_with_backtrace():
+    """deploy-rs before 23aafa5 (#287): the main thread panics too, with RUST_BACKTRACE=1; exit 101."""
+    log = lines_of("magic-timeout-panic")
+    cut = next(i for i, line in enumerate(log) if "attempting to confirm activation" in line) + 1
+    lines = log[:cut] + [
+        "⭐ ❌ [activate] [ERROR] Failed to get activation confirmation: Error waiting for confirmation event: "
+        "Timeout elapsed for confirmation",
+        "thread 'tokio-runtime-worker' panicked at /build/source/src/deploy.rs:488:41:",
+        "called `Result::unwrap()` on an `Err` value: SSHActivateExit(Some(1))",
+        "stack backtrace:",
+        "   0: rust_begin_unwind",
+        "   1: core::panicking::panic_fmt",
+        "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+        "thread 'main' panicked at /build/source/src/deploy.rs:523:30:",
+        "called `Result::unwrap()` on an `Err` value: RecvError(())",
+        "stack backtrace:",
+        "   0: rust_begin_unwind",
+        "             at /rustc/abc/library/std/src/panicking.rs:645:5",
+    ]
+    _p, events = run(lines, 101, [("gw", "system")])
+    assert final(events) == {("gw", "system"): ("rolled_back", "confirm")}
+    assert [r.rollback_kind for r in of(events, Rollback)] == ["magic"]
+    assert not any("panicked" in o.line or "rust_begin_unwind" in o.line or "at /rustc" in o.line
+                   for o in of(events, Output))

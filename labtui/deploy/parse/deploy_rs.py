@@ -58,7 +58,8 @@ SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
 
 # Rust panic noise accompanying `RecvError(())` (§4.3 step 7): three lines, dropped.
 PANIC_START_RE = re.compile(r"^thread '[^']*' panicked at ")
-PANIC_BODY_RE = re.compile(r"^(called `(?:Result|Option)::unwrap\(\)` on an|note: run with `RUST_BACKTRACE=)")
+PANIC_BODY_RE = re.compile(r"^(called `(?:Result|Option)::unwrap\(\)` on an|note: run with `RUST_BACKTRACE=|"
+                           r"note: Some details are omitted|stack backtrace:|\s+\d+: \S|\s+at \S)")
 PANIC_EXIT_RE = re.compile(r"SSHActivateExit\(Some\((\d+)\)\)")
 
 NAME = r"`(.+?)`"
@@ -255,6 +256,7 @@ class DeployRsParser:
             self._panic_lines -= 1
             if PANIC_BODY_RE.match(text):
                 self._note_panic(text)
+                self._panic_lines = max(self._panic_lines, 2)  # a RUST_BACKTRACE=1 backtrace goes on
                 return events
         if PANIC_START_RE.match(text):
             self._panic_lines = 3  # its two other lines, maybe with another process's line between
@@ -945,9 +947,11 @@ class DeployRsParser:
             events.extend(self._rollback_event(t, ts))
         elif level == "ERROR":
             if CONFIRM_TIMEOUT_TEXT in message and tag == "activate":
+                # activate-rs rolls back unconditionally on this timeout (after printing it, before
+                # PR #246; before printing it since): a magic rollback, even if its lines are lost.
                 t.magic_timeout = True
-                if t.rollback_kind == "auto":
-                    t.rollback_kind = "magic"
+                if t.rollback_kind != "magic":
+                    t.rollback_kind, t.rollback_emitted = "magic", False
             if message.startswith(("There was an error de-activating", "Error de-activating due to another error")):
                 t.rollback_failed = message
             elif tag == "activate":
