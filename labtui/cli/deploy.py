@@ -139,9 +139,19 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
 
     piped: list[str | None] = []  # the one answer line read from a pipe, reused for every host's question
 
+    def still_waiting(kind: str, key: str | None) -> bool:
+        """Replaying a run from its start: ask only about what it waits for now."""
+        pending = getattr(run, "pending", None)
+        if pending is None:
+            return True
+        waiting = pending()[kind]
+        return bool(waiting) if key is None else (key in waiting or "atomic" in waiting)
+
     async def answer_prompt(event: Prompt) -> None:
         nodes = sorted({entry.node for entry in event.plan})
         node = nodes[0] if len(nodes) == 1 else None
+        if not await asyncio.to_thread(still_waiting, "prompts", node):
+            return
         async with ask_lock:
             if piped:  # `echo yes | labtui deploy web1 web2`: one answer for the whole command
                 yes = answer_means_yes(piped[0], critical & set(nodes))
@@ -159,6 +169,8 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
         import getpass
 
         who = f"{event.node} ({event.hostname})" if event.node and event.node != event.hostname else event.hostname
+        if not await asyncio.to_thread(still_waiting, "passwords", event.hostname):
+            return
         async with ask_lock:
             try:
                 password = await in_daemon_thread(getpass.getpass, f"sudo password for {who}: ")

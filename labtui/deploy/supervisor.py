@@ -92,8 +92,18 @@ class DetachedRun:
     def cancel(self) -> None:
         _send(self.run_id, {"op": "cancel"})
 
+    def pending(self) -> dict[str, list[str]]:
+        """What the run waits for right now: {"prompts": [job...], "passwords": [hostname...]}.
 
-def _send(run_id: str, message: dict[str, Any]) -> None:
+        A face replaying a run's events from the start asks the operator only about these."""
+        try:
+            reply = _send(self.run_id, {"op": "pending"})
+        except UserError:
+            return {"prompts": [], "passwords": []}
+        return {"prompts": list(reply.get("prompts", [])), "passwords": list(reply.get("passwords", []))}
+
+
+def _send(run_id: str, message: dict[str, Any]) -> dict[str, Any]:
     import socket
 
     path = socket_path(run_id)
@@ -101,10 +111,19 @@ def _send(run_id: str, message: dict[str, Any]) -> None:
         try:
             sock.connect(str(path))
             sock.sendall(json.dumps(message).encode() + b"\n")
-            sock.recv(1024)  # the acknowledgement
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
         except OSError as exc:
             raise UserError(f"run {run_id} is not accepting commands ({exc.strerror or exc}); "
                             f"it has probably finished: `labtui history show {run_id}`", exit_code=1) from None
+    try:
+        return json.loads(reply or b"{}")
+    except ValueError:
+        return {}
 
 
 async def follow_run(run_id: str, *, from_start: bool = True, attach: bool = False,
@@ -351,8 +370,11 @@ class _Supervisor:
                     run.send_password(str(message.get("hostname")), message.get("password"))
                 elif op == "cancel":
                     asyncio.get_running_loop().create_task(run.cancel())
+                reply: dict[str, Any] = {"ok": True}
+                if op == "pending":
+                    reply.update(prompts=run.pending_prompts, passwords=run.pending_passwords)
                 del message
-                writer.write(b'{"ok": true}\n')
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, ValueError):
             pass

@@ -279,3 +279,26 @@ def test_stall_then_ctrl_c_cancels_through_the_cli(emulated):
     assert stall["node"] == "web1" and "ControlMaster" in stall["hint"]
     assert result["outcome"] == "cancelled"
     assert Journal.open().list_runs()[0].outcome == "cancelled"
+
+
+def test_new_face_answers_a_pending_question(emulated, fleet, monkeypatch, capsys):
+    """The face that started an interactive run is gone; `labtui history show RUN` joins the running run,
+    asks the operator the question deploy-rs is still waiting for, and follows it to the end."""
+    import asyncio
+
+    from labtui.deploy.orchestrator import DeployRequest
+    from labtui.deploy.supervisor import follow_run, start_detached
+
+    emulated.scenario({"web1": "success"})
+    run = start_detached(DeployRequest(targets=[("web1", None)], interactive=True), fleet)
+
+    async def until_prompt():
+        async for event in follow_run(run.run_id):
+            if event.kind == "prompt":
+                return
+
+    asyncio.run(asyncio.wait_for(until_prompt(), 30))
+    assert run.pending()["prompts"] == ["web1"]
+    code, out, err = labtui(monkeypatch, capsys, "history", "show", run.run_id, stdin="yes\n")
+    assert code == 0, out + err
+    assert "Deploy web1? [yes/no]" in err and "run succeeded" in out
