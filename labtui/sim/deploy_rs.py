@@ -269,7 +269,14 @@ class Out:
 
     def __init__(self, *, ansi: bool, debug: bool, log_file: str | None) -> None:
         self.ansi = ansi
-        self.debug = debug
+        # RUST_LOG overrides the level of the local process (with_env_or_str)
+        self.debug = debug or os.environ.get("RUST_LOG", "").lower() in ("debug", "trace")
+        self.colours = {level: colour for level, (_emoji, colour) in LEVEL.items()}
+        palette = os.environ.get("FLEXI_LOGGER_PALETTE", "")
+        if palette:  # "error;warn;info;debug;trace" as 256-colour numbers
+            for level, value in zip(("ERROR", "WARN", "INFO", "DEBUG", "TRACE"), palette.split(";")):
+                if value.strip().isdigit():
+                    self.colours[level] = int(value)
         self.log_file = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
 
     def _write(self, fd: int, text: str) -> None:
@@ -284,8 +291,8 @@ class Out:
             self.log_file.flush()
         if level in ("DEBUG", "TRACE") and not self.debug:
             return
-        emoji, colour = LEVEL[level]
-        word = f"\x1b[38;5;{colour}m{level}\x1b[0m" if self.ansi else level
+        emoji = LEVEL[level][0]
+        word = f"\x1b[38;5;{self.colours[level]}m{level}\x1b[0m" if self.ansi else level
         self._write(2, f"{SOURCE[tag]} {emoji} [{tag}] [{word}] {message}\n")
 
     def raw(self, text: str) -> None:

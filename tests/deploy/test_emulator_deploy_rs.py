@@ -475,3 +475,10 @@ def test_every_builder_option_is_accepted_by_the_emulated_cli(emu, tmp_path):
     assert final(events) == {WEB1: "succeeded", ("example.com", "system"): "succeeded"}
     assert "--confirm-timeout 60" in proc.stdout and "--activation-timeout 300" in proc.stdout  # debug commands
     assert "to 'ssh://deploy@10.9.9.9'" in proc.stdout and 'ssh_opts = ["-p", "2222", "-oControlMaster=no"]' in proc.stdout
+
+
+def test_rust_log_and_palette(emu):
+    emu.nodes({"web1": "success"})
+    proc = emu.run("-s", ".#web1", env={**emu.env, "RUST_LOG": "debug", "FLEXI_LOGGER_PALETTE": "1;2;3;4;5"})
+    assert "[\x1b[38;5;3mINFO\x1b[0m] Deployment confirmed." in proc.stdout
+    assert "[\x1b[38;5;4mDEBUG\x1b[0m] Checking for flake support" in proc.stdout
