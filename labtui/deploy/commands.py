@@ -251,6 +251,7 @@ def nixos_rebuild_command(flake: str, host: Host, action: str, options: NixosReb
     argv += list(options.extra_args)
 
     env: dict[str, str] = {}
-    if host.ssh.raw_opts:
-        env["NIX_SSHOPTS"] = nix_sshopts(host.ssh.raw_opts)
+    # tool_opts: the flake's sshOpts plus a jump host from labtui.toml, so deploys take the status route.
+    if host.ssh.tool_opts():
+        env["NIX_SSHOPTS"] = nix_sshopts(host.ssh.tool_opts())
     return argv, env

@@ -248,6 +248,13 @@ class DeployRun:
                           skip_checks=self.request.options.skip_checks or skip_checks,
                           dry_activate=self.request.action == "dry-activate" or self.request.options.dry_activate,
                           boot=self.request.action == "boot" or self.request.options.boot)
+        nodes = list(dict.fromkeys(n for n, _ in targets))
+        if options.ssh_opts is None and len(nodes) == 1:
+            # A jump host from labtui.toml is not in the flake's sshOpts: hand deploy-rs the same route
+            # labtui's own SSH takes. (--ssh-opts replaces the merged sshOpts, so only when it adds -J.)
+            ssh = self.hosts[nodes[0]].ssh
+            if ssh.tool_opts() != ssh.raw_opts:
+                options = replace(options, ssh_opts=list(ssh.tool_opts()))
         # A whole node as the only target of its process: `.#node` deploys all its profiles in order.
         argv = deploy_rs_argv(self.flake, targets, options, program=self.request.deploy_program)
         sudo = options.interactive_sudo

@@ -136,6 +136,15 @@ def test_nixos_rebuild_as_root_needs_no_sudo_and_no_env():
     assert env == {}
 
 
+def test_nixos_rebuild_takes_the_jump_host_from_labtui_toml():
+    host = _host()
+    host = Host(name=host.name, hostname=host.hostname, profiles=host.profiles, method=host.method,
+                ssh=SshTarget(hostname="10.0.0.1", user="deploy", port=2222, jump_hosts=("root@bastion",),
+                              raw_opts=("-p", "2222")))
+    _, env = nixos_rebuild_command(".", host, "switch")
+    assert env == {"NIX_SSHOPTS": "-p 2222 -J root@bastion"}
+
+
 def test_nixos_rebuild_options():
     opts = NixosRebuildOptions(use_remote_sudo=False, build_host="builder", show_trace=True,
                                extra_args=["--option", "eval-cache", "false"])

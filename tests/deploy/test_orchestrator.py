@@ -347,3 +347,17 @@ async def test_skip_checks_everywhere_when_asked(emulated):
     emulated.scenario({"web1": "success", "web2": "success"})
     events = await run_all(deploy(["web1", "web2"], options=DeployRsOptions(skip_checks=True)))
     assert all("--skip-checks" in a for a in events[0].argvs)
+
+
+async def test_jump_host_from_labtui_toml_reaches_deploy_rs(emulated):
+    from dataclasses import replace
+
+    emulated.scenario({"web1": "success"})
+    inventory = make_inventory("web1")
+    web1 = inventory.get("web1")
+    routed = replace(web1, ssh=replace(web1.ssh, jump_hosts=("root@bastion",)))
+    inventory = replace(inventory, hosts=(routed,))
+    events = await run_all(DeployRun(DeployRequest(targets=[("web1", None)]), inventory, timings=FAST))
+    argv = events[0].argvs[0]
+    assert argv[argv.index("--ssh-opts") + 1].endswith("-J root@bastion")
+    assert outcomes(events) == {"web1": "succeeded"}
