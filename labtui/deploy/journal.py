@@ -205,7 +205,8 @@ class Journal:
             match = _SWITCH_RE.search(event.line)
             if match and event.node:
                 old, new = int(match[1]), int(match[2])
-                if new > old:  # a switch forward: the deploy's new generation
+                if new > old or self._action(run_id) == "rollback":
+                    # A switch forward (the deploy's new generation), or a manual rollback from old to new.
                     self._update_nodes(run_id, event.node, None, before_generation=old, after_generation=new)
                 else:  # a rollback from the new generation `old` back to `new`: the host ends where it was
                     self._update_nodes(run_id, event.node, None, before_generation=new, after_generation=new)
@@ -260,6 +261,10 @@ class Journal:
 
     def _tx(self):
         return _Transaction(self._db)
+
+    def _action(self, run_id: str) -> str | None:
+        row = self._db.execute("SELECT action FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return row["action"] if row else None
 
     def _rows(self, run_id: str, node: str, profile: str | None) -> list[sqlite3.Row]:
         """The rows an event about (node, profile) applies to, adopting a whole-node row for a profile."""

@@ -72,9 +72,8 @@ async def test_rollback_asks_switches_and_journals(lab, shell, inventory):
     detail = journal.get_run(run.run_id)
     assert "switching profile from version 3 to 2" in detail.output()
     [node] = detail.nodes
-    # The host ends on generation 2. (before_generation follows the journal's deploy heuristic for
-    # backward switches; see the report: a manual rollback run would rather record 3 there.)
-    assert (node.after_generation, node.outcome) == (2, "succeeded")
+    # A manual rollback journals where the host came from and where it ended.
+    assert (node.before_generation, node.after_generation, node.outcome) == (3, 2, "succeeded")
 
 
 async def test_rollback_refusals(lab, shell, inventory):
