@@ -8,6 +8,7 @@ real SSH pool and deploy engine. Widgets never do I/O: workers read the sources 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -212,6 +213,9 @@ class LabApp(App):
         self._update_topbar()
         # The details panel fills in right after the first frame: the table shows as soon as possible.
         self.call_after_refresh(self._show_details)
+        # Everything alive now (imports, widgets, CSS) stays alive: keep it out of the collector's full
+        # passes, which otherwise stall the UI for tens of ms while a deploy floods output.
+        self.call_after_refresh(gc.freeze)
         self.table.focus()
         if self.animate:
             self.set_interval(AGE_TICK, self._tick)
@@ -547,6 +551,7 @@ class LabApp(App):
         self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.animate,
                                           title=f"{choice.method} {choice.action} ({choice.mode})")
         await self.push_screen(self.deploy_screen)
+        gc.freeze()  # the pane's widgets are long-lived too (see on_mount)
         self._update_topbar()
         try:
             handle = await maybe_await(self.deploy_starter(hosts, choice, self._ask_password))

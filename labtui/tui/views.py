@@ -20,8 +20,8 @@ from labtui.tui.glyphs import Glyphs
 from labtui.tui.sources import RunSummary
 from labtui.tui.widgets import DeployTable, rich_style
 
-# How often the deploy pane re-renders (countdowns need about 4 Hz to look smooth).
-PANE_REFRESH = 0.25
+# How often the deploy pane re-renders: 10 Hz keeps countdowns smooth and output fresh.
+PANE_REFRESH = 0.1
 LOG_FLUSH = 0.1
 LOG_MAX_LINES = 20_000
 TAIL_LINES = 500  # the deploy pane's output panel; the full log is one Enter away
