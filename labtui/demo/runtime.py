@@ -53,6 +53,7 @@ class DemoLab:
         self._ticker: asyncio.Task[None] | None = None
         self._saved_env: dict[str, str | None] = {}
         self.pool: Any = None
+        self._runtime_dir = tempfile.mkdtemp(prefix="labtui-run-")
 
     @property
     def flake_dir(self) -> Path:
@@ -80,9 +81,10 @@ class DemoLab:
             "LABTUI_SIM_SCENARIO": str(scenario),
             "XDG_STATE_HOME": str(self.root / "state"),
             "XDG_CACHE_HOME": str(self.root / "cache"),
-            "XDG_RUNTIME_DIR": str(self.root / "run"),
+            # Control sockets live here: a short path of its own (AF_UNIX paths are limited to ~107 bytes).
+            "XDG_RUNTIME_DIR": self._runtime_dir,
         }
-        for sub in ("state", "cache", "run"):
+        for sub in ("state", "cache"):
             (self.root / sub).mkdir(exist_ok=True)
         if self.with_ticker:
             self._ticker = asyncio.get_running_loop().create_task(run_ticker(self.lab))
@@ -182,6 +184,7 @@ class DemoLab:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        shutil.rmtree(self._runtime_dir, ignore_errors=True)
         if self._own_root and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 

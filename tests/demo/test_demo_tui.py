@@ -1,0 +1,72 @@
+"""The TUI on the running demo lab: real SSH status, a real (emulated) deploy-rs run, the journal.
+
+One end-to-end flow, the way `labtui demo` runs: the dashboard fills from the SSH servers, deploying
+an outdated host through the dialog really moves it to the flake's generation, and history shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from labtui.demo.runtime import DemoLab
+from labtui.ssh.api import HostState
+from labtui.tui.dialogs import DeployDialog
+from labtui.tui.views import DeployScreen, HistoryScreen
+
+DEADLINE = 60.0
+
+
+async def until(pilot, condition, what: str, timeout: float = DEADLINE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.1)
+
+
+@pytest.fixture
+async def demo(tmp_path, monkeypatch):
+    lab = DemoLab(tmp_path / "demo", ticker=False)
+    await lab.start()
+    for key, value in lab.env.items():  # what apply_env does, undone by monkeypatch
+        monkeypatch.setenv(key, value)
+    try:
+        yield lab
+    finally:
+        await lab.close()
+
+
+async def test_demo_dashboard_deploy_and_history(demo):
+    assert demo.emulators, "labtui.sim.emulators is part of the demo"
+    app = demo.app(animate=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: all(
+            (st := app.statuses.get(h.name)) is not None and st.state is not HostState.CONNECTING
+            for h in app.inventory.hosts), "the first probe of every host")
+        assert app.statuses["old-thinkpad"].state is HostState.DOWN
+        assert app.statuses["nas"].failed_units == ("zfs-scrub.service",)
+        await until(pilot, lambda: app.statuses["grey-area"].drift == "outdated", "grey-area's drift")
+
+        table = app.query_one("#hosts")
+        table.move_cursor(row=table.shown.index("grey-area"))
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
+        # No plan question in this run: untick "show deploy-rs' plan" by keyboard.
+        app.screen.query_one("#opt-show_plan").focus()
+        await pilot.press("space", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DeployScreen), "the deploy pane")
+        await asyncio.wait_for(app.run_done.wait(), DEADLINE)
+        run = app.last_run
+        assert run is not None and run.outcome == "succeeded", [n.message for n in app._notifications]
+        view = run.nodes["grey-area"]
+        assert view.outcome == "succeeded" and view.confirmed and view.total_lines > 5
+        host = demo.lab.load("grey-area")
+        assert host.generation(host.current).path == host.flake_path  # really deployed
+        await until(pilot, lambda: app.statuses["grey-area"].drift == "in sync", "grey-area in sync again")
+
+        await pilot.press("escape", "h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history")
+        await until(pilot, lambda: bool(app.screen.runs), "the run in the journal")
+        assert app.screen.runs[0].node_outcomes == {"grey-area": "succeeded"}
