@@ -107,10 +107,14 @@ class ScriptedDeploy:
 def frozen_app(root: str | Path, *, clock: FrozenClock | None = None, deploy: Any = None, **kwargs: Any):
     from labtui.tui.app import LabApp
 
+    from labtui.sim.shell import SimShell
+    from labtui.tui.adapters import CoreOps
+
     lab, inventory = frozen_lab(root)
     clock = clock or FrozenClock(FROZEN_NOW + 4)
     status = SimStatusSource(lab, lambda: FROZEN_NOW)
     kwargs.setdefault("subtitle", "demo lab")
+    kwargs.setdefault("ops", CoreOps(SimShell(lab)))  # logs, checks, generations answered in-process
     kwargs.setdefault("animate", False)
     return LabApp(inventory, status, deploy=deploy, clock=clock, **kwargs)
 

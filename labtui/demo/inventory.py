@@ -11,7 +11,7 @@ from pathlib import Path
 
 from labtui.demo.lab import DEMO_HOSTS
 from labtui.inventory.merge import ssh_target
-from labtui.inventory.model import Host, Inventory, Profile
+from labtui.inventory.model import CheckSpec, Host, Inventory, Profile
 
 # Short magic-rollback windows so a demo deploy (and a broken one's rollback) takes seconds, not minutes.
 DEMO_CONFIRM_TIMEOUT = 8
@@ -23,6 +23,16 @@ SSH_USER = "root"
 def demo_ssh_opts(port: int, key: Path, known_hosts: Path) -> tuple[str, ...]:
     return ("-p", str(port), "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}",
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes")
+
+
+def demo_checks(spec) -> tuple[CheckSpec, ...]:
+    """Health checks as a labtui.toml would declare them: the host's services, disks, memory."""
+    quick = {"period": 0.5, "timeout": 3.0, "retries": 1}
+    units = list(spec.units[:2]) + list(spec.failed_units)
+    checks = [CheckSpec("unit", u.removesuffix(".service"), {"unit": u}, **quick) for u in units]
+    checks += [CheckSpec("disk", f"disk {mount}", {"mount": mount, "max_percent": 90}, **quick) for mount in spec.disks]
+    checks.append(CheckSpec("memory", "memory", {"max_percent": 90}, **quick))
+    return tuple(checks)
 
 
 def demo_inventory(flake_dir: Path, ports: dict[str, int], key: Path, known_hosts: Path) -> Inventory:
@@ -49,6 +59,7 @@ def demo_inventory(flake_dir: Path, ports: dict[str, int], key: Path, known_host
             tags=spec.tags,
             critical=spec.critical,
             poll_interval=DEMO_POLL_INTERVAL,
+            checks=demo_checks(spec),
             in_nixos_configurations=True,
             sources={"hostname": "node", "tags": "labtui.toml", "critical": "labtui.toml"},
         ))

@@ -16,9 +16,9 @@ from textual.widgets import DataTable, Footer, Log, Static
 from labtui.commandlog import CommandLog, CommandRecord
 from labtui.tui import format as fmt
 from labtui.tui.deploy_model import RunView
-from labtui.tui.glyphs import Glyphs
+from labtui.tui.glyphs import ASCII, Glyphs
 from labtui.tui.sources import RunSummary
-from labtui.tui.widgets import DeployTable, rich_style
+from labtui.tui.widgets import DeployTable, ascii_line, rich_style
 
 # How often the deploy pane re-renders: 10 Hz keeps countdowns smooth and output fresh.
 PANE_REFRESH = 0.1
@@ -76,6 +76,8 @@ class DeployScreen(Screen):
         view = self.run.nodes[self._tail_node]
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
+        if lines and self.glyphs is ASCII:
+            lines = [ascii_line(line) for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
@@ -163,15 +165,15 @@ class DeployScreen(Screen):
     def action_open_log(self) -> None:
         node = self.query_one(DeployTable).current
         if node:
-            self.app.push_screen(HostLogScreen(self.run, node, live=self.live))
+            self.app.push_screen(HostLogScreen(self.run, node, live=self.live, ascii_mode=self.glyphs is ASCII))
 
     def action_first_failure(self) -> None:
         node = self.run.first_failure()
         if node:
-            self.app.push_screen(HostLogScreen(self.run, node, live=self.live))
+            self.app.push_screen(HostLogScreen(self.run, node, live=self.live, ascii_mode=self.glyphs is ASCII))
 
     def action_run_output(self) -> None:
-        self.app.push_screen(HostLogScreen(self.run, None, live=self.live))
+        self.app.push_screen(HostLogScreen(self.run, None, live=self.live, ascii_mode=self.glyphs is ASCII))
 
     def action_cancel_run(self) -> None:
         cancel = getattr(self.app, "action_cancel_deploy", None)
@@ -185,8 +187,9 @@ class HostLogScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("G", "end", "Follow"),
                 Binding("y", "copy", "Copy log")]
 
-    def __init__(self, run: RunView, node: str | None, *, live: bool = True) -> None:
+    def __init__(self, run: RunView, node: str | None, *, live: bool = True, ascii_mode: bool = False) -> None:
         super().__init__()
+        self.ascii_mode = ascii_mode
         self.run = run
         self.node = node
         self.live = live
@@ -219,6 +222,8 @@ class HostLogScreen(Screen):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
+        if batch and self.ascii_mode:
+            batch = [ascii_line(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 

@@ -17,7 +17,7 @@ from labtui.status.model import HostStatus
 from labtui.tui import format as fmt
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.filtering import Filter
-from labtui.tui.glyphs import Glyphs, bar
+from labtui.tui.glyphs import ASCII, Glyphs, bar
 
 # Theme variables cannot go into Rich Text styles; these plain ANSI names degrade well on 16/256 colours.
 _RICH = {"$success": "green", "$warning": "yellow", "$error": "red", "$text-muted": "dim",
@@ -368,6 +368,11 @@ def compact_line(line: str) -> str:
     return f"{m.group(1)}{level}: {line[m.end():]}"
 
 
+def ascii_line(line: str) -> str:
+    """A deploy-rs line for terminals without good Unicode: tags instead of emoji, `?` for the rest."""
+    return compact_line(line).encode("ascii", "replace").decode("ascii")
+
+
 DEPLOY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("st", " "),
     ("host", "HOST"),
@@ -443,7 +448,7 @@ class DeployTable(DataTable):
         elif v.outcome in ("failed", "rolled_back") and v.message:
             line = styled(v.message, "$error")
         else:
-            line = Text(compact_line(v.last_line))
+            line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
         line.truncate(self._line_width, overflow="ellipsis")
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 

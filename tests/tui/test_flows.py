@@ -316,3 +316,24 @@ async def test_ascii_mode_has_no_unicode_glyphs(tmp_path):
         for name in table.shown:
             for key in ("st", "drift", "boot", "fail", "last"):
                 assert str(table.get_cell(name, key)).isascii()
+
+
+async def test_logs_checks_and_generations_views(tmp_path):
+    from labtui.tui.views import StreamScreen
+    from textual.widgets import Log
+
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        await _select(app, pilot, "nas")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+            line.startswith("FAIL  zfs-scrub") for line in app.screen.query_one(Log).lines))
+        await pilot.press("escape", "g")
+        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+            "current booted" in line for line in app.screen.query_one(Log).lines))
+        await pilot.press("escape", "l")
+        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+            "zfs-scrub.service[err]" in line for line in app.screen.query_one(Log).lines))
+        await pilot.press("escape")
+        assert app.screen is app.screen_stack[0]
