@@ -183,16 +183,22 @@ class LabApp(App):
         self.deploy_screen: DeployScreen | None = None
         self.finished_runs: list[RunView] = []
         self.run_done = asyncio.Event()  # set each time a run ends (tests wait on it)
+        self._wide: bool | None = None
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="topbar", classes="topbar")
-        with Horizontal(id="main"):
-            yield HostTable(self.glyphs, self.clock, id="hosts")
-            with VerticalScroll(id="details-box"):
+        main = Horizontal(id="main")
+        table = HostTable(self.glyphs, self.clock, id="hosts")
+        box = VerticalScroll(id="details-box")
+        # The layout for this terminal's width is set before the first frame: switching it later
+        # costs a full restyle and relayout.
+        self._apply_layout(self.size.width, main, table, box, rows=len(self.inventory.hosts))
+        with main:
+            yield table
+            with box:
                 yield HostDetails(self.glyphs, self.clock, id="details")
-        yield Input(placeholder="filter: regex, @tag, !negate  (enter: keep, esc: close)", id="filter")
-        yield Footer()
+        yield Footer()  # the filter Input is mounted the first time `/` is pressed (faster first paint)
 
     @property
     def table(self) -> HostTable:
@@ -209,10 +215,8 @@ class LabApp(App):
                  if st.host in self.table.hosts]
         self.statuses.update({st.host: st for st in known})
         self.table.set_statuses(known)  # builds the rows once, with their values
-        self._layout_for(self.size.width)
         self._update_topbar()
-        # The details panel fills in right after the first frame: the table shows as soon as possible.
-        self.call_after_refresh(self._show_details)
+        self._show_details()  # before the first frame: filling it later would lay the screen out twice
         # Everything alive now (imports, widgets, CSS) stays alive: keep it out of the collector's full
         # passes, which otherwise stall the UI for tens of ms while a deploy floods output.
         self.call_after_refresh(gc.freeze)
@@ -222,22 +226,35 @@ class LabApp(App):
         self._follow_status()
 
     def on_resize(self, event) -> None:
-        self._layout_for(event.size.width)
+        self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),
+                           rows=len(self.table.shown))
 
-    def _layout_for(self, width: int) -> None:
-        """Wide terminals: details right of the table, which keeps the ~80 columns it needs."""
+    def _apply_layout(self, width: int, main, table, box, *, rows: int) -> None:
+        """Wide terminals: details right of the table, which keeps the ~80 columns it needs; narrow ones:
+        the table as tall as its rows (at most 60%), the details below get the rest."""
         wide = width >= WIDE
-        screen = self.screen_stack[0]
-        if screen.has_class("-wide") != wide:
-            screen.set_class(wide, "-wide")
-        box = self.query_one("#details-box")
-        box.styles.width = max(DETAILS_MIN_WIDTH, width - TABLE_WIDTH) if wide else "100%"
-        self._fit_table()
+        self._wide = wide
+        line = "ascii" if self.ascii_mode else "solid"
+        styles = {
+            main: {"layout": "horizontal" if wide else "vertical"},
+            table: {"height": "1fr" if wide else rows + 1, "max_height": "100%" if wide else "60%"},
+            box: {"width": max(DETAILS_MIN_WIDTH, width - TABLE_WIDTH) if wide else "100%",
+                  "border_left": (line, self._muted) if wide else ("none", self._muted),
+                  "border_top": ("none", self._muted) if wide else (line, self._muted)},
+        }
+        for widget, values in styles.items():
+            for name, value in values.items():
+                if getattr(widget.styles, name) != value:
+                    setattr(widget.styles, name, value)
+
+    @property
+    def _muted(self) -> str:
+        """The theme's $primary-muted (inline styles cannot name CSS variables)."""
+        return self.get_css_variables().get("primary-muted", "#3b5a7a")
 
     def _fit_table(self) -> None:
-        """Narrow layout: the table as tall as its rows (max 60%, from CSS), the details get the rest."""
-        wide = self.screen_stack[0].has_class("-wide")
-        self.table.styles.height = "1fr" if wide else len(self.table.shown) + 1
+        if not self._wide:
+            self.table.styles.height = len(self.table.shown) + 1
 
     # -- status ----------------------------------------------------------------------------------
     @work(group="status", exit_on_error=False)
@@ -333,8 +350,14 @@ class LabApp(App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.glyphs))
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    def _filter_box(self) -> Input | None:
+        return self.screen_stack[0].query_one_optional("#filter", Input)
+
+    async def action_filter(self) -> None:
+        box = self._filter_box()
+        if box is None:
+            box = Input(placeholder="filter: regex, @tag, !negate  (enter: keep, esc: close)", id="filter")
+            await self.screen_stack[0].mount(box, before=self.screen_stack[0].query_one(Footer))
         box.value = self.table.filter.text
         box.add_class("-open")
         box.focus()
@@ -355,12 +378,14 @@ class LabApp(App):
         self._close_filter()
 
     def _close_filter(self) -> None:
-        self.query_one("#filter", Input).remove_class("-open")
+        box = self._filter_box()
+        if box is not None:
+            box.remove_class("-open")
         self.table.focus()
 
     def action_clear(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-open"):
+        box = self._filter_box()
+        if box is not None and box.has_class("-open"):
             self._close_filter()
             return
         if self.table.filter.text:

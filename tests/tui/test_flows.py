@@ -337,3 +337,20 @@ async def test_logs_checks_and_generations_views(tmp_path):
             "zfs-scrub.service[err]" in line for line in app.screen.query_one(Log).lines))
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
+
+
+async def test_layout_follows_the_terminal_width(tmp_path):
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        main = app.query_one("#main")
+        assert main.styles.layout.name == "vertical"
+        assert _table(app).size.height == 8  # 7 hosts and the header: the details get the rest
+        await pilot.resize_terminal(130, 40)
+        await pilot.pause()
+        assert main.styles.layout.name == "horizontal"
+        assert app.query_one("#details-box").outer_size.width == 130 - 81
+        await pilot.press("slash", *"@edge", "enter")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert main.styles.layout.name == "vertical" and _table(app).size.height == 3
