@@ -120,6 +120,21 @@ class JournalHistory:
                                   outcome=s.outcome if s.state != "lost" else "failed", node_outcomes=outcomes))
         return out
 
+    def running_runs(self) -> list[RunSummary]:
+        return [r for r in self.list_runs() if r.outcome is None and self._alive(r.run_id)]
+
+    @staticmethod
+    def _alive(run_id: str) -> bool:
+        from labtui.deploy.supervisor import is_running
+
+        return is_running(run_id)
+
+    def attach(self, run_id: str, ask_password: PasswordAsker) -> RunHandle:
+        """Follow a run its supervisor is still running: its events from the start, then live."""
+        from labtui.deploy.supervisor import DetachedRun
+
+        return RunHandle(DetachedRun(run_id), ask_password, detachable=True)
+
     def run_events(self, run_id: str) -> list[Event]:
         from labtui.deploy.journal import events_path
 

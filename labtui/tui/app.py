@@ -174,7 +174,7 @@ class LabApp(App):
         self.glyphs: Glyphs = pick(ascii_mode)
         self.ascii_mode = ascii_mode
         self.command_log = command_log
-        self.subtitle_text = subtitle or inventory.flake
+        self.subtitle_text = subtitle or inventory.flake_dir or inventory.flake
         self.animate = animate
         self.statuses: dict[str, HostStatus] = {}
         self.active_run: RunView | None = None
@@ -224,6 +224,17 @@ class LabApp(App):
         if self.animate:
             self.set_interval(AGE_TICK, self._tick)
         self._follow_status()
+        self._announce_running_runs()
+
+    def _announce_running_runs(self) -> None:
+        running = getattr(self.history, "running_runs", None)
+        try:
+            runs = running() if running is not None else []
+        except Exception:  # noqa: BLE001 - a journal problem must not stop the dashboard
+            return
+        for r in runs:
+            self.notify(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, follows it",
+                        title="labtui", timeout=10)
 
     def on_resize(self, event) -> None:
         self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),
@@ -513,6 +524,13 @@ class LabApp(App):
 
     def _open_past_run(self, run_id: str) -> None:
         assert self.history is not None
+        running = [r for r in self.history.list_runs() if r.run_id == run_id and r.outcome is None]
+        if running and hasattr(self.history, "attach"):
+            if self.active_run is not None and self.active_run.running:
+                self.action_show_deploy()
+                return
+            self.follow_running(run_id, list(running[0].nodes))
+            return
         run = RunView()
         try:
             for event in self.history.run_events(run_id):
@@ -570,16 +588,24 @@ class LabApp(App):
     async def run_deploy(self, hosts: list[Host], choice: DeployChoice) -> RunView:
         """Start a deploy and follow its events into the deploy pane until it ends."""
         assert self.deploy_starter is not None
-        run = RunView([h.name for h in hosts])
+        starter = self.deploy_starter
+
+        async def start() -> DeployHandle:
+            return await maybe_await(starter(hosts, choice, self._ask_password))
+
+        return await self._run_in_pane([h.name for h in hosts], f"{choice.method} {choice.action} ({choice.mode})",
+                                       start)
+
+    async def _run_in_pane(self, nodes: list[str], title: str, start: Callable[[], Any]) -> RunView:
+        run = RunView(nodes)
         self.active_run = run
         self.run_done.clear()
-        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.animate,
-                                          title=f"{choice.method} {choice.action} ({choice.mode})")
+        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.animate, title=title)
         await self.push_screen(self.deploy_screen)
         gc.freeze()  # the pane's widgets are long-lived too (see on_mount)
         self._update_topbar()
         try:
-            handle = await maybe_await(self.deploy_starter(hosts, choice, self._ask_password))
+            handle = await start()
             self.active_handle = handle
             await self._follow_events(run, handle)
         except Exception as exc:  # noqa: BLE001 - the run failed to start or broke: say so, keep the TUI
@@ -590,6 +616,19 @@ class LabApp(App):
             self.active_handle = None
             self._run_finished(run)
         return run
+
+    @work(group="deploy", exclusive=True, exit_on_error=False)
+    async def follow_running(self, run_id: str, nodes: list[str]) -> None:
+        """Re-attach to a run started earlier (left running when labtui quit, or from `labtui deploy`)."""
+        history = self.history
+        attach = getattr(history, "attach", None)
+        if attach is None:
+            return
+
+        async def start() -> DeployHandle:
+            return attach(run_id, self._ask_password)
+
+        await self._run_in_pane(nodes, f"run {run_id} (attached)", start)
 
     async def _follow_events(self, run: RunView, handle: DeployHandle) -> None:
         pending_node: str | None = None

@@ -70,3 +70,25 @@ async def test_demo_dashboard_deploy_and_history(demo):
         await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history")
         await until(pilot, lambda: bool(app.screen.runs), "the run in the journal")
         assert app.screen.runs[0].node_outcomes == {"grey-area": "succeeded"}
+
+
+async def test_a_run_left_running_is_followed_again_from_history(demo):
+    """A deploy started elsewhere (or left running when labtui quit) re-attaches from the history view."""
+    from labtui.tui.adapters import CoreDeployStarter
+    from labtui.tui.sources import DeployChoice
+
+    starter = CoreDeployStarter(demo.inventory)
+    handle = await starter([demo.inventory.get("grey-area")], DeployChoice(hosts=("grey-area",), show_plan=False),
+                           None)
+    app = demo.app(animate=True)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        assert any("still running" in n.message for n in app._notifications)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen) and bool(app.screen.runs), "history")
+        assert app.screen.runs[0].run_id == handle.run_id and app.screen.runs[0].outcome is None
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DeployScreen), "the attached deploy pane")
+        await asyncio.wait_for(app.run_done.wait(), DEADLINE)
+        assert app.last_run.nodes["grey-area"].outcome == "succeeded"
+        assert app.last_run.run_id == handle.run_id
