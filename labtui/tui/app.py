@@ -44,6 +44,7 @@ _EVENT_BATCH = 512
 PROMPT_GATHER = 0.3
 # Data age and topbar refresh.
 AGE_TICK = 1.0
+EXTRAS_TTL = 30.0  # seconds a host's fetched generation list is shown before it is fetched again
 WIDE = 112  # from this width on, the details panel sits right of the table
 TABLE_WIDTH = 81  # what the host table needs to show every column
 DETAILS_MIN_WIDTH = 32
@@ -184,6 +185,9 @@ class LabApp(App):
         self.finished_runs: list[RunView] = []
         self.run_done = asyncio.Event()  # set each time a run ends (tests wait on it)
         self._wide: bool | None = None
+        self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self._generations: dict[str, tuple[float, list[str]]] = {}
+        self._journal_runs: dict[str, list[Any]] = {}
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -331,18 +335,52 @@ class LabApp(App):
         self.action_details()
 
     def _deploys_of(self, host: str) -> list[tuple[float, str, str]]:
+        """This session's deploys of the host, then the journal's (newest first)."""
         out = []
         for run in reversed(self.finished_runs):
             view = run.nodes.get(host)
             if view and view.outcome:
                 out.append((view.finished or run.finished or 0.0, view.outcome, run.method or ""))
-        return out
+        seen = {r.run_id for r in self.finished_runs}
+        for summary in self._journal_runs.get(host, []):
+            outcome = summary.node_outcomes.get(host)
+            if outcome and summary.run_id not in seen:
+                out.append((summary.finished or summary.started, outcome, summary.method))
+        return sorted(out, key=lambda d: d[0], reverse=True)
 
     def _show_details(self) -> None:
         name = self.table.current
         host = self.table.hosts.get(name) if name else None
         details = self.query_one("#details", HostDetails)
-        details.show(host, self.statuses.get(name) if name else None, self._deploys_of(name) if name else [])
+        gens = self._generations.get(name) if name else None
+        details.show(host, self.statuses.get(name) if name else None, self._deploys_of(name) if name else [],
+                     gens[1] if gens else None)
+        if name and name != self._extras_for:
+            self._extras_for = name
+            self._load_extras(name)
+
+    @work(group="extras", exclusive=True, exit_on_error=False)
+    async def _load_extras(self, name: str) -> None:
+        """Generations (over SSH) and past deploys (journal) of the selected host, for its details."""
+        host = self.inventory.get(name)
+        changed = False
+        if self.history is not None:
+            try:
+                self._journal_runs[name] = self.history.list_runs(name)[:5]
+                changed = True
+            except Exception:  # noqa: BLE001 - the journal only adds to the panel
+                pass
+        cached = self._generations.get(name)
+        fresh = cached is not None and self.clock() - cached[0] < EXTRAS_TTL
+        if self.ops is not None and not fresh:
+            try:
+                lines = await self.ops.generations(host)
+                self._generations[name] = (self.clock(), [_compact_generation(line) for line in lines[1:]])
+                changed = True
+            except Exception:  # noqa: BLE001 - an unreachable host simply shows none
+                pass
+        if changed and self.table.current == name:
+            self._show_details()
 
     def _load_last_outcomes(self) -> None:
         if self.history is None:
@@ -452,8 +490,9 @@ class LabApp(App):
 
     def action_details_host(self, name: str) -> None:
         host = self.inventory.get(name)
+        gens = self._generations.get(name)
         text = self.query_one("#details", HostDetails).render_text(host, self.statuses.get(name),
-                                                                   self._deploys_of(name), None)
+                                                                   self._deploys_of(name), gens[1] if gens else None)
         self.push_screen(DetailsScreen(text))
 
     def action_command_log(self) -> None:
@@ -687,6 +726,9 @@ class LabApp(App):
         self._update_topbar()
         self._show_details()
         self._refresh([n for n in run.nodes if n in self.table.hosts])
+        for name in run.nodes:  # their generations changed
+            self._generations.pop(name, None)
+        self._extras_for = None
 
     def action_show_deploy(self) -> None:
         screen = self.deploy_screen
@@ -755,6 +797,18 @@ class LabApp(App):
         self.table.rebuild()
         self._update_topbar()
         self._show_details()
+
+
+def _compact_generation(line: str) -> str:
+    """`   54  2026-11-25T04:48:00 25.11.… 6.6.63  current booted` -> `54 2026-11-25 6.6.63 current booted`
+    for the narrow details panel (the `g` view has every column)."""
+    parts = line.split()
+    if len(parts) < 4 or not parts[0].isdigit():
+        return line.strip()
+    number, date, _version, kernel, *flags = parts
+    if "current" in flags:  # booted/next-boot on the current generation is the normal case: no noise
+        flags = ["current"] + [f for f in flags if f not in ("current", "booted", "next-boot")]
+    return " ".join([f"{number:>4}", date[:10], kernel, *flags])
 
 
 class _PromptBatcher:

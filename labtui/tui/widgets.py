@@ -313,9 +313,10 @@ class HostDetails(Static):
             out.append(f"  systemd {st.system_running}", style="" if st.system_running == "running" else "yellow")
         out.append("\n")
         if generations:
-            out.append("generations\n", style="bold")
-            for line in generations[:8]:
-                out.append(f"  {line}\n")
+            out.append("generations", style="bold")
+            out.append("  (g: all)\n", style="dim")
+            for line in generations[:6]:
+                out.append(f"{line.rstrip()}\n")
         if deploys:
             out.append("last deploys\n", style="bold")
             for ts, outcome, what in deploys[:5]:
