@@ -106,11 +106,11 @@ class DeployScreen(Screen):
         run = self.run
         head = Text()
         head.append(self.title_text or f"{run.method or 'deploy'}", style="bold")
-        if run.run_id:
-            head.append(f"  run {run.run_id}", style="dim")
         head.append(f"  {fmt.duration(run.elapsed(now), precise=True)}")
         counts = run.counts()
-        head.append("  " + "  ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())), style="dim")
+        head.append("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())))
+        if run.run_id:  # last: on a narrow terminal it is the part that gets cut
+            head.append(f"  run {run.run_id}", style="dim")
         self.query_one("#run-header", Static).update(head)
         summary = self.query_one("#run-summary", Static)
         if run.running:
