@@ -160,7 +160,8 @@ class DemoLab:
             assert self.lab is not None
             status = SimStatusSource(self.lab, time.time, follow=True)
             kwargs.setdefault("subtitle", "demo lab (status read in-process)")
-        return LabApp(self.inventory, status, deploy=CoreDeployStarter(self.inventory) if self.emulators else None,
+        deploy = CoreDeployStarter(self.inventory, survives_quit=False) if self.emulators else None
+        return LabApp(self.inventory, status, deploy=deploy,
                       history=JournalHistory(), ops=CoreOps(pool), **kwargs)
 
     def resolver(self):
@@ -169,7 +170,27 @@ class DemoLab:
 
         return DemoResolver(self)
 
+    def _cancel_demo_deploys(self) -> None:
+        """Deploys left running in the demo die with it: their lab is about to be removed."""
+        state = self.env.get("XDG_STATE_HOME")
+        if not state or os.environ.get("XDG_STATE_HOME") != state:
+            return  # not this demo's journal
+        try:
+            from labtui.deploy.journal import Journal
+            from labtui.deploy.supervisor import DetachedRun
+
+            journal = Journal.open()
+            try:
+                for run in journal.running_runs():
+                    with contextlib.suppress(Exception):
+                        DetachedRun(run.run_id).cancel()
+            finally:
+                journal.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
     async def close(self) -> None:
+        self._cancel_demo_deploys()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -69,10 +69,12 @@ class RunHandle:
 class CoreDeployStarter:
     """Starts deploys with labtui's engine; detached (a supervisor process) so quitting keeps them going."""
 
-    def __init__(self, inventory: Inventory, *, detached: bool = True, env: dict[str, str] | None = None) -> None:
+    def __init__(self, inventory: Inventory, *, detached: bool = True, env: dict[str, str] | None = None,
+                 survives_quit: bool = True) -> None:
         self.inventory = inventory
         self.detached = detached
         self.env = env
+        self.survives_quit = survives_quit  # False in the demo: its lab goes away when labtui quits
 
     async def __call__(self, hosts: list[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
         request = deploy_request(choice)
@@ -81,7 +83,7 @@ class CoreDeployStarter:
 
             # It waits for the supervisor to say it runs: off the UI loop.
             run = await asyncio.to_thread(start_detached, request, self.inventory)
-            return RunHandle(run, ask_password, detachable=True)
+            return RunHandle(run, ask_password, detachable=self.survives_quit)
         from labtui.deploy.orchestrator import DeployRun
 
         async def password(node: str | None, hostname: str) -> str | None:

@@ -251,7 +251,7 @@ class QuitDialog(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         leave = ("it keeps running; `labtui history` and the history view follow it" if self.detachable
-                 else "labtui stops following it")
+                 else "labtui stops following it; in the demo lab it is cancelled")
         with Vertical(id="dialog", classes="narrow"):
             yield Label(Text.assemble(("A deploy is running", "bold yellow"), (f" on {', '.join(self.hosts)}", "")))
             yield Static(f"[b]l[/b]  quit and leave it running ({leave})\n"

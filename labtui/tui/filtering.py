@@ -1,4 +1,4 @@
-"""The `/` filter of the host table: regex on names, `@tag`, globs, `!` to negate (k9s/Colmena habits).
+"""The `/` filter of the host table: regex on names, `@tag` (prefix or glob), `!` to negate (k9s/Colmena habits).
 
 Words are ANDed: `@prod !proxy` keeps prod hosts whose name does not match `proxy`.
 """
@@ -29,8 +29,10 @@ def _word_matches(word: str, host: Host) -> bool:
         return True
     if word.startswith("@"):
         pattern = word[1:]
+        if not any(c in pattern for c in "*?["):
+            pattern += "*"  # `@serv` already matches while the operator is still typing `@server`
         hit = any(fnmatch.fnmatchcase(tag, pattern) for tag in host.tags)
-        if pattern == "critical":
+        if "critical".startswith(pattern.rstrip("*")) and pattern.rstrip("*"):
             hit = hit or host.critical
     else:
         try:

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from labtui.demo.runtime import DemoLab
-from labtui.sim.server import SimSshServers
 from labtui.ssh.api import HostKeyUnknown, HostUnreachable
 from labtui.status.probe import MARKER, PROBE_COMMAND, PROBE_SCRIPT
 from tests.support import require_tool
