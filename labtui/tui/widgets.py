@@ -272,7 +272,9 @@ class HostDetails(Static):
         if st is None:
             out.append("waiting for the first probe…\n", style="dim")
             return out
-        if st.error:
+        # A degraded host's error names its failed units, shown on their own line below.
+        repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
+        if st.error and not repeats_units:
             out.append(f"{st.error}\n", style=rich_style("$error"))
             if st.hint:
                 out.append(f"hint: {st.hint}\n", style="italic")
