@@ -22,6 +22,16 @@ def _deploy_app(tmp_path):
     return app, clock, deploy, lab
 
 
+async def _details_settled(pilot) -> None:
+    """Bounded wait for the details panel's worker (generations of the selected host) to finish."""
+    app = pilot.app
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if app.query_one("#hosts").current in app._generations:
+            break
+    await pilot.pause()
+
+
 async def _start_deploy(pilot, deploy) -> None:
     await pilot.press("space")  # grey-area
     app = pilot.app
@@ -41,7 +51,7 @@ def test_dashboard(snap_compare, tmp_path, size):
     async def select_nas(pilot):
         table = pilot.app.query_one("#hosts")
         table.move_cursor(row=table.shown.index("nas"))
-        await pilot.pause()
+        await _details_settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=select_nas)
 
@@ -51,7 +61,9 @@ def test_deploy_dialog(snap_compare, tmp_path, size):
     app, clock, deploy, lab = _deploy_app(tmp_path)
 
     async def open_dialog(pilot):
-        await pilot.press("space", "down", "down", "down", "space", "D")
+        await pilot.press("space", "down", "down", "down", "space")
+        await _details_settled(pilot)
+        await pilot.press("D")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=open_dialog)
