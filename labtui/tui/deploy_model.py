@@ -69,6 +69,7 @@ class NodeView:
     message: str = ""
     last_line: str = ""
     stall: Stall | None = None
+    generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -204,6 +205,31 @@ class RunView:
                     view.finished = event.ts
         elif isinstance(event, Prompt):
             self.prompt = event
+        else:
+            self._other(event)
+
+    def _other(self, event: Event) -> None:
+        """Events other core modules add (health checks, node probes, rollbacks, reboots): one line each
+        in the host's output, so they show in the pane's last-output column and in the host's log."""
+        node = getattr(event, "node", None)
+        kind = getattr(event, "kind", "")
+        if kind == "check_result":
+            line = (f"labtui: check {event.check} ({event.check_kind}) "  # type: ignore[attr-defined]
+                    f"{'passed' if event.ok else 'FAILED'}: {event.message}")  # type: ignore[attr-defined]
+        elif kind == "node_state":
+            gen = getattr(event, "generation", None)
+            what = f"generation {gen}" if gen is not None else (getattr(event, "error", "") or "unknown")
+            line = f"labtui: {getattr(event, 'when', '')} the deploy: {what}"
+            if node:
+                self._node(node).generations[getattr(event, "when", "")] = gen
+        elif kind == "rollback_result":
+            line = (f"labtui: switch to generation {getattr(event, 'to_generation', '?')} "
+                    f"{'done' if getattr(event, 'ok', False) else 'FAILED'} {getattr(event, 'message', '')}".rstrip())
+        elif hasattr(event, "message") and getattr(event, "message"):
+            line = f"labtui: {kind}: {getattr(event, 'message')}"
+        else:
+            return
+        self.apply_lines(node if isinstance(node, str) else None, [line])
 
     def _output(self, event: Output) -> None:
         if event.node:

@@ -434,6 +434,9 @@ class DeployTable(DataTable):
         if v.outcome:
             glyph, word, style = fmt.outcome_cell(g, v.outcome)
             where = f" ({v.outcome_stage})" if v.outcome in ("failed",) and v.outcome_stage else ""
+            before, after = v.generations.get("before"), v.generations.get("after")
+            if before is not None and after is not None and before != after:
+                where += f" {before}{'→' if g is not ASCII else '->'}{after}"
             status = styled(glyph, style)
             stage = styled(f"{word}{where}", style)
         elif v.stage == "queued":

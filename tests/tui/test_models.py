@@ -108,3 +108,17 @@ async def test_run_handle_asks_for_sudo_passwords():
     events = [e async for e in handle.events()]
     assert asked == ["nas"] and run.passwords == [("10.0.0.5", "hunter2")]
     assert [type(e).__name__ for e in events] == ["RunResult"]
+
+
+def test_events_of_other_modules_show_as_lines():
+    from labtui.deploy.probe import NodeState
+    from labtui.ops.events import CheckResultEvent
+
+    run = RunView(["a"])
+    run.apply(NodeState(ts=1.0, node="a", when="before", generation=87))
+    run.apply(CheckResultEvent(ts=2.0, node="a", check="nginx", check_kind="unit", ok=False, attempts=3,
+                               message="nginx.service is failed", duration=6.0))
+    view = run.nodes["a"]
+    assert view.generations == {"before": 87}
+    assert view.last_line == "labtui: check nginx (unit) FAILED: nginx.service is failed"
+    assert list(view.lines)[0] == "labtui: before the deploy: generation 87"
