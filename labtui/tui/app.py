@@ -36,7 +36,7 @@ from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDia
 from labtui.tui.glyphs import Glyphs, pick
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, StatusSource, maybe_await
 from labtui.tui.views import CommandLogScreen, DeployScreen, HelpScreen, HistoryScreen, StreamScreen
-from labtui.tui.widgets import SORT_KEYS, HostDetails, HostTable
+from labtui.tui.widgets import SORT_KEYS, HostDetails, HostTable, rich_style
 
 # Events handled between two yields to the UI loop when a deploy floods output.
 _EVENT_BATCH = 512
@@ -211,7 +211,6 @@ class LabApp(App):
     def on_mount(self) -> None:
         if self.ascii_mode:
             self.add_class("-ascii")
-        self.screen.add_class("-ascii") if self.ascii_mode else None
         self.table.hosts = {h.name: h for h in self.inventory.hosts}
         self._load_last_outcomes()
         snapshot = self.status.snapshot()
@@ -308,8 +307,6 @@ class LabApp(App):
                       HostState.AUTH_FAILED, HostState.HOST_KEY_UNKNOWN, HostState.HOST_KEY_CHANGED):
             if counts.get(state):
                 glyph, _, style = fmt.state_cell(g, state)
-                from labtui.tui.widgets import rich_style
-
                 bar.append(f" {counts[state]}{glyph}", style=rich_style(style))
         shown = len(self.table.shown)
         if self.table.filter.text:
@@ -791,6 +788,7 @@ class LabApp(App):
 
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
+        self.set_class(self.ascii_mode, "-ascii")
         self.glyphs = pick(self.ascii_mode)
         self.table.glyphs = self.glyphs
         self.query_one("#details", HostDetails).glyphs = self.glyphs
