@@ -202,10 +202,10 @@ class PlanDialog(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         table = self.query_one("#plan", DataTable)
-        table.add_columns("node", "profile", "user", "ssh user", "hostname", "store path")
+        table.add_columns("node", "profile", "ssh to", "as user", "store path")
         for e in self.prompt.plan:
-            table.add_row(e.node, e.profile, e.user or "-", e.ssh_user or "-", e.hostname or "-",
-                          short_store_path(e.path))
+            via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
+            table.add_row(e.node, e.profile, via, e.user or "-", short_store_path(e.path))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -53,7 +53,10 @@ class Shooter:
         self.out = out
         self.files: list[Path] = []
 
-    def shoot(self, app, name: str) -> None:
+    async def shoot(self, pilot, name: str) -> None:
+        app = pilot.app
+        await pilot.pause()  # let a screen that just opened paint first
+        await pilot.pause()
         svg = self.out / f"{name}.svg"
         # The title bar shows the name; the SVG's own ids are derived from it, so they stay stable.
         svg.write_text(app.export_screenshot(title=f"labtui demo: {name}"), encoding="utf-8")
@@ -89,11 +92,11 @@ async def take(out: Path) -> list[Path]:
                 table = app.query_one("#hosts")
                 table.move_cursor(row=table.shown.index("nas"))
                 await pilot.pause()
-                shooter.shoot(app, f"dashboard-{size[0]}x{size[1]}")
+                await shooter.shoot(pilot, f"dashboard-{size[0]}x{size[1]}")
                 if size == (80, 24):
                     await pilot.press("slash", *"@edge", "enter")
                     await pilot.pause()
-                    shooter.shoot(app, "filter-80x24")
+                    await shooter.shoot(pilot, "filter-80x24")
                     continue
                 # A deploy of the outdated hosts: grey-area succeeds, printer-pi breaks ssh and rolls back.
                 table.move_cursor(row=table.shown.index("grey-area"))
@@ -101,10 +104,10 @@ async def take(out: Path) -> list[Path]:
                 table.move_cursor(row=table.shown.index("printer-pi"))
                 await pilot.press("space", "D")
                 await _until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
-                shooter.shoot(app, "deploy-dialog")
+                await shooter.shoot(pilot, "deploy-dialog")
                 await pilot.press("enter")
                 await _until(pilot, lambda: isinstance(app.screen, PlanDialog), "deploy-rs' plan")
-                shooter.shoot(app, "deploy-plan")
+                await shooter.shoot(pilot, "deploy-plan")
                 await pilot.press("y")
 
                 def confirming() -> bool:
@@ -114,19 +117,19 @@ async def take(out: Path) -> list[Path]:
 
                 await _until(pilot, confirming, "printer-pi's confirm countdown")
                 app.screen.sync()
-                shooter.shoot(app, "deploy-countdown")
+                await shooter.shoot(pilot, "deploy-countdown")
                 await _until(pilot, lambda: app.run_done.is_set(), "the end of the run")
                 app.clear_notifications()
                 app.screen.sync()
                 await pilot.pause()
-                shooter.shoot(app, "deploy-rollback")
+                await shooter.shoot(pilot, "deploy-rollback")
                 await pilot.press("escape", "h")
                 await _until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history view")
                 await pilot.pause()
-                shooter.shoot(app, "history")
+                await shooter.shoot(pilot, "history")
                 await pilot.press("escape", "question_mark")
                 await pilot.pause()
-                shooter.shoot(app, "help")
+                await shooter.shoot(pilot, "help")
     finally:
         await demo.close()
     return shooter.files
