@@ -111,6 +111,8 @@ async def test_deploy_with_confirmation_countdown_and_rollback(tmp_path):
     deploy = ScriptedDeploy(clock)
     app = frozen_app(tmp_path, clock=clock, deploy=deploy)
     lab, _ = frozen_lab(tmp_path / "events")
+    bells = []
+    app.bell = lambda: bells.append(True)  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         await pilot.press("space")
@@ -141,6 +143,7 @@ async def test_deploy_with_confirmation_countdown_and_rollback(tmp_path):
         assert str(table.get_cell("grey-area", "stage")) == "ok"
         assert app.active_run.outcome == "failed"
         assert app.active_run.first_failure() == "printer-pi"
+        assert bells and any("deploy failed" in n.message for n in app._notifications)  # toast and bell
         await pilot.press("f")
         assert isinstance(app.screen, HostLogScreen) and app.screen.node == "printer-pi"
         await pilot.press("escape", "escape")
@@ -354,3 +357,13 @@ async def test_layout_follows_the_terminal_width(tmp_path):
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert main.styles.layout.name == "vertical" and _table(app).size.height == 3
+
+
+async def test_no_color_keeps_every_state_readable(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        svg = app.export_screenshot()
+        for glyph in ("●", "▲", "✖", "≠", "⟳"):  # states read by their glyphs, colour or not
+            assert glyph in svg
