@@ -46,7 +46,7 @@ PROMPT_GATHER = 0.3
 AGE_TICK = 1.0
 EXTRAS_TTL = 30.0  # seconds a host's fetched generation list is shown before it is fetched again
 WIDE = 112  # from this width on, the details panel sits right of the table
-TABLE_WIDTH = 81  # what the host table needs to show every column
+TABLE_WIDTH = 84  # what the host table needs to show every column, with a vertical scrollbar
 DETAILS_MIN_WIDTH = 32
 
 

@@ -352,7 +352,9 @@ async def test_layout_follows_the_terminal_width(tmp_path):
         await pilot.resize_terminal(130, 40)
         await pilot.pause()
         assert main.styles.layout.name == "horizontal"
-        assert app.query_one("#details-box").outer_size.width == 130 - 81
+        from labtui.tui.app import TABLE_WIDTH
+
+        assert app.query_one("#details-box").outer_size.width == 130 - TABLE_WIDTH
         await pilot.press("slash", *"@edge", "enter")
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
