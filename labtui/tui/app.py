@@ -36,7 +36,7 @@ from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDia
 from labtui.tui.glyphs import Glyphs, pick
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, StatusSource, maybe_await
 from labtui.tui.views import CommandLogScreen, DeployScreen, HelpScreen, HistoryScreen, StreamScreen
-from labtui.tui.widgets import SORT_KEYS, HostDetails, HostTable, rich_style
+from labtui.tui.widgets import SORT_KEYS, HostDetails, HostTable, LabFooter, rich_style
 
 # Events handled between two yields to the UI loop when a deploy floods output.
 _EVENT_BATCH = 512
@@ -202,7 +202,7 @@ class LabApp(App):
             yield table
             with box:
                 yield HostDetails(self.glyphs, self.clock, id="details")
-        yield Footer()  # the filter Input is mounted the first time `/` is pressed (faster first paint)
+        yield LabFooter()  # the filter Input is mounted the first time `/` is pressed (faster first paint)
 
     @property
     def table(self) -> HostTable:
@@ -223,7 +223,9 @@ class LabApp(App):
         # Everything alive now (imports, widgets, CSS) stays alive: keep it out of the collector's full
         # passes, which otherwise stall the UI for tens of ms while a deploy floods output.
         self.call_after_refresh(gc.freeze)
-        self.table.focus()
+        # Focus now, not through focus()'s call_later: a table focused after the first frame is
+        # painted again in full (its render cache is keyed on the focus state).
+        self.screen.set_focus(self.table)
         if self.animate:
             self.set_interval(AGE_TICK, self._tick)
         self._follow_status()

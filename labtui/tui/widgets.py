@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from labtui.inventory.model import Host
 from labtui.ssh.api import HostState
@@ -52,6 +52,27 @@ SORT_KEYS: tuple[str, ...] = ("name", "state", "load", "mem", "disk", "up", "gen
 
 _STATE_ORDER = {HostState.HOST_KEY_CHANGED: 0, HostState.AUTH_FAILED: 1, HostState.HOST_KEY_UNKNOWN: 2,
                 HostState.DOWN: 3, HostState.DEGRADED: 4, HostState.CONNECTING: 5, HostState.UP: 6}
+
+
+class LabFooter(Footer):
+    """A Footer that rebuilds its keys once per refresh, however often the bindings changed.
+
+    Textual's Footer recomposes (about 1 ms per key) on every `bindings_updated` signal; at start-up
+    focus, screen resume and idle each send one, which delayed the first dashboard frame."""
+
+    _recompose_pending = False
+
+    def bindings_changed(self, screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if not self._recompose_pending:
+            self._recompose_pending = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._recompose_pending = False
+        await self.recompose()
 
 
 class HostTable(DataTable):
