@@ -2,7 +2,7 @@
 
 A scripted deploy of two demo hosts pours `output` events into the running app (headless, 120x40)
 at the given rate for a few seconds, while the host's log view is open. Measured in the same run:
-- the largest gap between two painted frames (the pane repaints at 10 Hz, so ~100 ms is the floor),
+- the largest gap between two painted frames (the pane repaints at 15 Hz, so ~67 ms is the floor),
   and the largest gap between ticks of a 60 Hz timer (event-loop stalls), with the same figures for
   an idle pane as the baseline;
 - key-press latency: the time from pressing `down` to the deploy table's cursor having moved;
@@ -161,18 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     r = asyncio.run(measure(args.rate, args.seconds))
-    frame_ok = r["flood_frame_gap_ms"] < 100 * 1.5 and r["key_latency_max_ms"] < 100
+    frame_ok = r["flood_frame_gap_ms"] < 100
+    key_ok = r["key_latency_max_ms"] < 100
     growth = r["rss_end_mb"] - r["rss_mid_mb"]
     print(f"deploy pane flood: {r['lines_sent']:.0f} lines in {args.seconds:g} s "
           f"({r['rate_achieved']:.0f}/s asked {args.rate}/s)")
-    print(f"  largest frame gap: {r['flood_frame_gap_ms']:.0f} ms flooded vs {r['idle_frame_gap_ms']:.0f} ms idle "
+    print(f"  largest frame gap: {r['flood_frame_gap_ms']:.0f} ms flooded (target < 100 ms) vs {r['idle_frame_gap_ms']:.0f} ms idle "
           f"(ratio {r['flood_frame_gap_ms'] / r['idle_frame_gap_ms']:.2f}x); event-loop stall: "
           f"{r['flood_tick_gap_ms']:.0f} ms vs {r['idle_tick_gap_ms']:.0f} ms idle")
     print(f"  key-press latency (max of {r['key_presses']:.0f}): {r['key_latency_max_ms']:.0f} ms (target < 100 ms)")
     print(f"  RSS: {r['rss_start_mb']:.0f} MB before, {r['rss_mid_mb']:.0f} MB at half-time, {r['rss_end_mb']:.0f} MB "
           f"at the end (+{growth:.1f} MB in the second half; {r['buffered_lines_per_host']:.0f} lines kept per host; "
           f"{r['backlog_events']:.0f} events not yet consumed when the flood stopped)")
-    print("  " + ("OK" if frame_ok and growth < 20 else "OVER TARGET"))
+    verdicts = {"frame gap < 100 ms": frame_ok, "key latency < 100 ms": key_ok,
+                "RSS growth < 20 MB": growth < 20}
+    missed = [what for what, ok in verdicts.items() if not ok]
+    print("  " + ("OK: all targets met" if not missed else "OVER TARGET: " + ", ".join(missed)))
     return 0
 
 

@@ -54,6 +54,13 @@ _STATE_ORDER = {HostState.HOST_KEY_CHANGED: 0, HostState.AUTH_FAILED: 1, HostSta
                 HostState.DOWN: 3, HostState.DEGRADED: 4, HostState.CONNECTING: 5, HostState.UP: 6}
 
 
+def set_cell(table: DataTable, row: str, key: str, cell: Text | str) -> None:
+    """update_cell, re-measuring the column only when the value is wider than it (measuring is slow)."""
+    column = table.columns.get(key)  # type: ignore[call-overload]
+    wider = column is not None and cell_len(str(cell)) > column.content_width
+    table.update_cell(row, key, cell, update_width=wider)
+
+
 class LabFooter(Footer):
     """A Footer that rebuilds its keys once per refresh, however often the bindings changed.
 
@@ -203,10 +210,7 @@ class HostTable(DataTable):
             self._set_cell(name, key, cell)
 
     def _set_cell(self, row: str, key: str, cell: Text | str) -> None:
-        """update_cell, re-measuring the column only when the value is wider than it (measuring is slow)."""
-        column = self.columns.get(key)  # type: ignore[call-overload]
-        wider = column is not None and cell_len(str(cell)) > column.content_width
-        self.update_cell(row, key, cell, update_width=wider)
+        set_cell(self, row, key, cell)
 
     def _age_cell(self, name: str) -> Text:
         st = self.statuses.get(name)
