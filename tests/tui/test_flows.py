@@ -305,7 +305,18 @@ async def test_palette_reaches_actions(tmp_path):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"command log")
-        await pilot.pause(0.5)
+
+        def command_log_hit_highlighted() -> bool:
+            # The palette's search is debounced: wait until its results show the matching command.
+            from textual.command import CommandList
+
+            results = app.screen.query(CommandList)
+            if not results or results.first().highlighted is None:
+                return False
+            option = results.first().get_option_at_index(results.first().highlighted)
+            return "command log" in str(option.prompt).lower()
+
+        await wait_for(pilot, command_log_hit_highlighted)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, CommandLogScreen)
