@@ -15,10 +15,26 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def load_inventory(args: argparse.Namespace):
-    """The fleet as the flake (and labtui.toml) describe it; raises UserError with a fix on bad input."""
+    """The fleet as the flake (and labtui.toml) describe it; raises UserError with a fix on bad input.
+
+    Warnings (e.g. a misspelt flake key deploy-rs would silently ignore) go to stderr for every verb.
+    """
     from labtui.inventory import load_inventory as _load
 
-    return _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None))
+    inventory = _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None))
+    for warning in inventory.warnings:
+        print(f"labtui: warning: {warning}", file=sys.stderr)
+    return inventory
+
+
+def run_over_ssh(args: argparse.Namespace, execute) -> int:
+    """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool."""
+    import asyncio
+
+    from labtui.ops.runtime import with_ssh_pool
+
+    inventory = load_inventory(args)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
 
 
 def print_json(obj: Any, stream: IO[str] | None = None) -> None:

@@ -96,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     from labtui.deploy.supervisor import start_detached
 
     inventory = common.load_inventory(args)
-    for warning in getattr(inventory, "warnings", ()):  # e.g. a misspelt flake key deploy-rs will ignore
-        print(f"labtui: warning: {warning}", file=sys.stderr)
     request = build_request(args, inventory)
     plan = DeployRun(request, inventory, locking=False)  # validates targets, builds the commands
     for method in sorted({job.method for job in plan.jobs}):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import IO
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_OK
 
 
@@ -18,12 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from labtui.ops.runtime import with_ssh_pool
-
-    inventory = load_inventory(args)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+    return run_over_ssh(args, execute)
 
 
 def marks(g) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table
 
@@ -19,8 +18,6 @@ def run(args: argparse.Namespace) -> int:
 
     inventory = load_inventory(args)
     hosts = inventory.select(args.hosts)
-    for warning in inventory.warnings:
-        print(f"labtui: warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(describe_inventory(inventory, hosts))
         return 0

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import IO
 
-from labtui.cli.common import add_json_flag, load_inventory, paint, use_color
+from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 DEFAULT_LINES = 100
@@ -31,12 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from labtui.ops.runtime import with_ssh_pool
-
-    inventory = load_inventory(args)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+    return run_over_ssh(args, execute)
 
 
 def format_entry(entry, *, color: bool) -> str:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import IO
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json
+from labtui.cli.common import add_json_flag, print_json, run_over_ssh
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -24,12 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from labtui.ops.runtime import with_ssh_pool
-
-    inventory = load_inventory(args)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+    return run_over_ssh(args, execute)
 
 
 async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None,

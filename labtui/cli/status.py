@@ -41,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     inventory = load_inventory(args)
     hosts = inventory.select(args.hosts)
-    for warning in getattr(inventory, "warnings", ()):
-        print(f"labtui: warning: {warning}", file=sys.stderr)
     resolver = None if args.no_drift else _resolver(inventory)
     return asyncio.run(_main(args, hosts, resolver))
 
