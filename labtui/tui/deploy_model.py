@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from labtui.deploy.events import (
     ActivationWindow,
-    ConfirmWindow,
     Confirmed,
+    ConfirmWindow,
     Event,
     NodeResult,
     Output,
@@ -22,8 +22,8 @@ from labtui.deploy.events import (
     Rollback,
     RunResult,
     RunStarted,
-    Stall,
     StageChanged,
+    Stall,
 )
 
 # Lines kept per host for the log view; older lines are dropped (the journal keeps the full log).
@@ -225,8 +225,8 @@ class RunView:
         elif kind == "rollback_result":
             line = (f"labtui: switch to generation {getattr(event, 'to_generation', '?')} "
                     f"{'done' if getattr(event, 'ok', False) else 'FAILED'} {getattr(event, 'message', '')}".rstrip())
-        elif hasattr(event, "message") and getattr(event, "message"):
-            line = f"labtui: {kind}: {getattr(event, 'message')}"
+        elif hasattr(event, "message") and event.message:
+            line = f"labtui: {kind}: {event.message}"
         else:
             return
         self.apply_lines(node if isinstance(node, str) else None, [line])

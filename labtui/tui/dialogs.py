@@ -5,16 +5,17 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
 from labtui.deploy.events import Prompt
 from labtui.inventory.model import Host
+from labtui.tui import actions
 from labtui.tui.format import short_store_path
 from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice
+
 
 class _MarkedToggle:
     """Radio buttons and checkboxes whose state reads without colour too: (*)/( ) and [x]/[ ]."""
@@ -48,13 +49,7 @@ _OPTIONS = (
 class DeployDialog(ModalScreen[DeployChoice | None]):
     """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s,enter", "confirm", "Deploy", priority=True),
-        Binding("m", "cycle('method')", "Method"),
-        Binding("a", "cycle('action')", "Action"),
-        Binding("p", "cycle('mode')", "Parallel/atomic"),
-    ]
+    BINDINGS = actions.DEPLOY_DIALOG.bindings()
 
     def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
         super().__init__()
@@ -149,7 +144,7 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
 class TypeNameDialog(ModalScreen[bool]):
     """Critical hosts: the operator types each name (k9s' "type the name to delete" habit)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = actions.TYPE_NAME_DIALOG.bindings()
 
     def __init__(self, names: list[str]) -> None:
         super().__init__()
@@ -182,11 +177,7 @@ class TypeNameDialog(ModalScreen[bool]):
 class PlanDialog(ModalScreen[bool]):
     """deploy-rs --interactive printed its plan: show it and answer by key (y deploys, n/esc cancels)."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Deploy"),
-        Binding("n", "answer(False)", "Cancel"),
-        Binding("escape", "answer(False)", "Cancel", show=False),
-    ]
+    BINDINGS = actions.PLAN_DIALOG.bindings()
 
     def __init__(self, prompt: Prompt) -> None:
         super().__init__()
@@ -195,7 +186,7 @@ class PlanDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label(Text("The plan deploy-rs printed", style="bold"))
-            table = DataTable(id="plan", cursor_type="none", show_cursor=False)
+            table: DataTable[str] = DataTable(id="plan", cursor_type="none", show_cursor=False)
             yield table
             yield Label(self.prompt.question)
             yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
@@ -212,7 +203,9 @@ class PlanDialog(ModalScreen[bool]):
 
 
 class PasswordDialog(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    """A sudo password (interactiveSudo), in a masked field."""
+
+    BINDINGS = actions.PASSWORD_DIALOG.bindings()
 
     def __init__(self, host: str) -> None:
         super().__init__()
@@ -238,11 +231,7 @@ class PasswordDialog(ModalScreen[str | None]):
 class QuitDialog(ModalScreen[str]):
     """Quitting while a deploy runs: leave it running, cancel it, or stay."""
 
-    BINDINGS = [
-        Binding("l", "choose('leave')", "Quit, leave it running"),
-        Binding("x", "choose('cancel')", "Cancel deploy and quit"),
-        Binding("escape,n", "choose('stay')", "Stay"),
-    ]
+    BINDINGS = actions.QUIT_DIALOG.bindings()
 
     def __init__(self, hosts: list[str], detachable: bool) -> None:
         super().__init__()
@@ -263,7 +252,9 @@ class QuitDialog(ModalScreen[str]):
 
 
 class YesNoDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    """A yes/no question (cancel a deploy?)."""
+
+    BINDINGS = actions.YES_NO_DIALOG.bindings()
 
     def __init__(self, question: str) -> None:
         super().__init__()
