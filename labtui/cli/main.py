@@ -13,7 +13,7 @@ import sys
 from types import ModuleType
 
 from labtui import __version__
-from labtui.errors import EXIT_USAGE, UserError
+from labtui.errors import UserError
 
 # verb -> (module, one-line help). Order is the order shown in --help.
 VERBS: dict[str, tuple[str, str]] = {
@@ -41,7 +41,8 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--flake", metavar="REF", default=default,
                         help="flake with the fleet (default: the current directory, like deploy-rs)")
     parser.add_argument("--config", metavar="PATH", default=default,
-                        help="labtui.toml to use (default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
+                        help="labtui.toml to use "
+                        "(default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
 
 
 def _selected_verb(argv: list[str]) -> str | None:

@@ -7,8 +7,9 @@ deploy, ops) takes these objects and never re-reads the flake.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 # Where a merged setting came from, reported by `labtui hosts`.
 Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts"]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 async def test_paths_for_every_kind_of_host(nix, flake_copy) -> None:
     inv = load_inventory(str(flake_copy("fleet")))
     resolver = FlakePathResolver.for_inventory(inv)
-    results = dict(zip(inv.names(), await asyncio.gather(*(resolver.system_paths(h) for h in inv.hosts))))
+    results = dict(zip(inv.names(), await asyncio.gather(*(resolver.system_paths(h) for h in inv.hosts)), strict=True))
     web1 = results["web1"]
     assert web1.profile_path.startswith("/nix/store/") and web1.profile_path.endswith("-web1-activatable")
     assert web1.toplevel.endswith("-nixos-system-web1") and web1.reason is None
