@@ -15,7 +15,7 @@ from typing import Literal
 Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts"]
 DeployMethod = Literal["deploy-rs", "nixos-rebuild"]
 
-# deploy-rs defaults (reference deploy-rs.md §2).
+# deploy-rs defaults (its flake schema, src/data.rs at d5eff7f).
 DEFAULT_CONFIRM_TIMEOUT = 30
 DEFAULT_ACTIVATION_TIMEOUT = 240  # what the remote `wait` uses when activationTimeout is unset
 DEFAULT_TEMP_PATH = "/tmp"

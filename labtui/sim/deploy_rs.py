@@ -85,7 +85,7 @@ class Out:
 
 @dataclass
 class Job:
-    """One profile to deploy, with its merged settings (flake + CLI overrides, §2)."""
+    """One profile to deploy, with its merged settings (flake + CLI overrides)."""
 
     node: NodeSpec
     profile: str
@@ -129,7 +129,7 @@ def plan_toml(jobs: list[Job]) -> str:
 
 
 def _yn(text: str) -> str:
-    """yn 0.1 as deploy-rs uses it (§5.1): "yes", "maybe" (somewhat yes), "no" or "unclear"."""
+    """yn 0.1 as deploy-rs uses it (docs/deploy-rs-output.md §8): "yes", "maybe" (somewhat yes), "no" or "unclear"."""
     stripped = "".join(c for c in text if c.isalpha() or c in "01 ")
     words = [w.lower() for w in stripped.split()]
     if stripped in ("y", "yes") or any(w in ("yes", "true", "1") for w in words):
@@ -327,7 +327,7 @@ class Emulator:
         return jobs
 
     def ask_sudo(self, job: Job) -> None:
-        # (--sudo is parsed but ignored at d5eff7f, §1: no "Custom sudo commands" warning for it)
+        # (--sudo is parsed but ignored at d5eff7f: no "Custom sudo commands" warning for it)
         self.out.log("deploy", "WARN", "Interactive sudo is enabled! Using a sudo password is less secure than "
                      "correctly configured SSH keys.\nPlease use keys in production environments.")
         self.info(f"You will now be prompted for the sudo password for {job.hostname}.")
@@ -396,7 +396,7 @@ class Emulator:
         self.out.raw(f"copying path '{job.path}' to 'ssh://{job.ssh_user}@{host}'...")
         self.pause(job.node.duration("push") / 2)
 
-    # ------------------------------------------------------------------ activation (§4.3-4.6)
+    # ------------------------------------------------------------------ activation (docs/deploy-rs-output.md §6-§7)
 
     def activate_all(self, jobs: list[Job]) -> None:
         a = self.args
@@ -560,7 +560,7 @@ class Emulator:
         self.debug(f"Attempting to run command to confirm deployment: {sudo}rm /tmp/deploy-rs-canary-{canary}",
                    "deploy")
         if scenario == "magic-timeout":
-            # The new configuration cut ssh: the confirmation cannot reach the target in time (§4.3 step 8).
+            # The new configuration cut ssh: the confirmation cannot reach the target in time (§6, §7).
             self.pause(job.confirm_timeout)
             self._deactivate("activate", job, generation)
             self.lab.revert(node, "no confirmation within the confirm timeout (magic rollback)")
@@ -576,7 +576,7 @@ class Emulator:
         return None
 
     def _orphan_wait(self, job: Job) -> None:
-        """The `wait` ssh child is never killed (§4.3 step 4): it prints its timeout after deploy exited
+        """The `wait` ssh child is never killed (docs/deploy-rs-output.md §6): it prints its timeout after deploy exited
         and holds stdout/stderr open until then."""
         if not (self.config.orphan_late_line or job.node.orphan_late_line):
             return

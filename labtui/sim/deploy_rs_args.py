@@ -115,7 +115,7 @@ def _unexpected(token: str) -> Usage:
 
 
 def parse_args(argv: list[str]) -> Args:
-    """clap 4 semantics for deploy's options (reference §1)."""
+    """clap 4 semantics for deploy's options (usage errors: docs/deploy-rs-output.md §10)."""
     args = Args()
     i = 0
     positional: list[str] = []
