@@ -1,10 +1,10 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Entry points for a fresh machine: `make demo`, `make test` and `make lint` (each creates the venv).
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test bench screenshots clean
+.PHONY: demo test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# ruff, mypy (strict for labtui/) and the import contracts; all three run, and any finding fails the target.
+lint: $(STAMP)
+	@status=0; \
+	echo "== ruff"; $(VENV)/bin/ruff check --no-cache . || status=1; \
+	echo "== mypy"; $(VENV)/bin/mypy || status=1; \
+	echo "== import contracts"; $(VENV)/bin/lint-imports --no-cache || status=1; \
+	exit $$status
+
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
@@ -25,4 +33,4 @@ screenshots: $(STAMP)
 	$(PY) -m labtui.tui.screenshots screenshots
 
 clean:
-	rm -rf $(VENV) build *.egg-info snapshot_report.html
+	rm -rf $(VENV) build *.egg-info snapshot_report.html .mypy_cache
