@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labtui.deploy.orchestrator import DeployRequest, DeployRun  # noqa: E402
+from labtui.deploy.orchestrator import DeployRun  # noqa: E402
+from labtui.deploy.request import DeployRequest  # noqa: E402
 from labtui.deploy.runner import RunnerTimings  # noqa: E402
 from labtui.inventory.model import Host, Inventory, Profile, SshTarget  # noqa: E402
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 
 from labtui.demo.frozen import ScriptedDeploy, frozen_app  # noqa: E402
-from labtui.deploy.events import Output, RunResult, RunStarted, StageChanged  # noqa: E402
+from labtui.runs.events import Output, RunResult, RunStarted, StageChanged  # noqa: E402
 from labtui.tui.views import DeployScreen  # noqa: E402
 from labtui.tui.widgets import DeployTable  # noqa: E402
 

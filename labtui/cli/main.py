@@ -31,6 +31,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
 }
 TUI_MODULE = "labtui.cli.tui"
+# Internal entry points, not in --help: `main(argv) -> int` of the module gets the arguments after the verb.
+HIDDEN_VERBS: dict[str, str] = {"_supervise": "labtui.cli.supervise"}
 
 _VALUE_OPTIONS = {"--flake", "--config"}
 
@@ -84,6 +86,8 @@ def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleT
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in HIDDEN_VERBS:
+        return int(importlib.import_module(HIDDEN_VERBS[argv[0]]).main(argv[1:]))
     verb = _selected_verb(argv)
     try:
         parser, module = build_parser(verb if verb in VERBS else None)

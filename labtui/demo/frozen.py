@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from labtui.deploy.events import (
+from labtui.runs.events import (
     ActivationWindow, ConfirmWindow, Confirmed, Event, NodeResult, Output, PlanEntry, Prompt, Rollback, RunResult,
     RunStarted, StageChanged,
 )

@@ -176,8 +176,8 @@ class DemoLab:
         if not state or os.environ.get("XDG_STATE_HOME") != state:
             return  # not this demo's journal
         try:
-            from labtui.deploy.journal import Journal
-            from labtui.deploy.supervisor import DetachedRun
+            from labtui.runs.journal import Journal
+            from labtui.runs.client import DetachedRun
 
             journal = Journal.open()
             try:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from labtui.deploy.events import Event, event_from_dict
+from labtui.runs.events import Event, event_from_dict
 from labtui.inventory.model import Host, Inventory
 from labtui.ssh.api import RemoteShell
 from labtui.tui.sources import DeployChoice, PasswordAsker, RunSummary, maybe_await
@@ -22,7 +22,7 @@ from labtui.tui.sources import DeployChoice, PasswordAsker, RunSummary, maybe_aw
 def deploy_request(choice: DeployChoice):
     """The orchestrator's DeployRequest for what the operator chose in the dialog."""
     from labtui.deploy.commands import DeployRsOptions
-    from labtui.deploy.orchestrator import DeployRequest
+    from labtui.deploy.request import DeployRequest
 
     options = DeployRsOptions(
         skip_checks=choice.skip_checks,
@@ -50,7 +50,7 @@ class RunHandle:
         self.run_id = getattr(run, "run_id", None)
 
     async def events(self) -> AsyncIterator[Event]:
-        from labtui.deploy.orchestrator import PasswordPrompt
+        from labtui.runs.events import PasswordPrompt
 
         async for event in self.run.events():
             if isinstance(event, PasswordPrompt):
@@ -79,7 +79,7 @@ class CoreDeployStarter:
     async def __call__(self, hosts: list[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
         request = deploy_request(choice)
         if self.detached:
-            from labtui.deploy.supervisor import start_detached
+            from labtui.deploy.detached import start_detached
 
             # It waits for the supervisor to say it runs: off the UI loop.
             run = await asyncio.to_thread(start_detached, request, self.inventory)
@@ -103,7 +103,7 @@ class JournalHistory:
     @property
     def journal(self):
         if self._journal is None:
-            from labtui.deploy.journal import Journal
+            from labtui.runs.journal import Journal
 
             self._journal = Journal.open()
         return self._journal
@@ -127,18 +127,18 @@ class JournalHistory:
 
     @staticmethod
     def _alive(run_id: str) -> bool:
-        from labtui.deploy.supervisor import is_running
+        from labtui.runs.client import is_running
 
         return is_running(run_id)
 
     def attach(self, run_id: str, ask_password: PasswordAsker) -> RunHandle:
         """Follow a run its supervisor is still running: its events from the start, then live."""
-        from labtui.deploy.supervisor import DetachedRun
+        from labtui.runs.client import DetachedRun
 
         return RunHandle(DetachedRun(run_id), ask_password, detachable=True)
 
     def run_events(self, run_id: str) -> list[Event]:
-        from labtui.deploy.journal import events_path
+        from labtui.runs.files import events_path
 
         path = Path(events_path(run_id))
         events = []

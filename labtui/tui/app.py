@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
-from labtui.deploy.events import Event, Output, Prompt, RunResult
+from labtui.runs.events import Event, Output, Prompt, RunResult
 from labtui.inventory.model import Host, Inventory
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus

@@ -1,6 +1,6 @@
 """What the deploy pane shows, folded from the deploy event stream (pure, no Textual).
 
-`RunView.apply(event)` takes the events of labtui.deploy.events in order, live or replayed from the
+`RunView.apply(event)` takes the events of labtui.runs.events in order, live or replayed from the
 journal, and keeps one `NodeView` per host: stage, timing, the confirm/activation windows as
 deadlines (event ts + seconds, so countdowns never drift with UI ticks), a rollback that stays
 visible, the last output line and a bounded buffer of that host's output.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from labtui.deploy.events import (
+from labtui.runs.events import (
     ActivationWindow,
     ConfirmWindow,
     Confirmed,

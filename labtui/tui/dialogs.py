@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
-from labtui.deploy.events import Prompt
+from labtui.runs.events import Prompt
 from labtui.inventory.model import Host
 from labtui.tui.format import short_store_path
 from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice

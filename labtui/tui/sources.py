@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from labtui.deploy.events import Event
+from labtui.runs.events import Event
 from labtui.inventory.model import Host
 from labtui.status.model import HostStatus
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from labtui.commandlog import CommandLog
-from labtui.deploy.events import Output, RunResult, Stall
+from labtui.runs.events import Output, RunResult, Stall
 from labtui.deploy.runner import CommandRunner, RunnerTimings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labtui.demo.frozen import FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
 from labtui.demo.lab import FROZEN_NOW
-from labtui.deploy.events import RunResult
+from labtui.runs.events import RunResult
 from labtui.tui.app import DetailsScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog, QuitDialog, TypeNameDialog
 from labtui.tui.views import CommandLogScreen, DeployScreen, HelpScreen, HistoryScreen, HostLogScreen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtui.demo.frozen import ScriptedRun, deploy_events, frozen_lab
-from labtui.deploy.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, Stall, StageChanged
+from labtui.runs.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, Stall, StageChanged
 from labtui.inventory.model import Host, SshTarget
 from labtui.tui import filtering
 from labtui.tui.deploy_model import RunView
@@ -84,7 +84,7 @@ def test_deploy_request_from_the_dialog():
 
 
 async def test_run_handle_asks_for_sudo_passwords():
-    from labtui.deploy.orchestrator import PasswordPrompt
+    from labtui.runs.events import PasswordPrompt
     from labtui.tui.adapters import RunHandle
 
     class Run(ScriptedRun):
@@ -111,8 +111,8 @@ async def test_run_handle_asks_for_sudo_passwords():
 
 
 def test_events_of_other_modules_show_as_lines():
-    from labtui.deploy.probe import NodeState
-    from labtui.ops.events import CheckResultEvent
+    from labtui.runs.events import NodeState
+    from labtui.runs.events import CheckResultEvent
 
     run = RunView(["a"])
     run.apply(NodeState(ts=1.0, node="a", when="before", generation=87))
