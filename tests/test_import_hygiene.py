@@ -104,8 +104,8 @@ def cli_imports() -> dict[str, tuple[str, str]]:
 
 def test_the_core_is_discovered_not_listed() -> None:
     # A sanity check on the discovery: the layers are there, the faces are not.
-    for package in ("labtui.inventory", "labtui.ssh", "labtui.status", "labtui.deploy", "labtui.ops", "labtui.sim",
-                    "labtui.demo", "labtui.errors"):
+    for package in ("labtui.inventory", "labtui.ssh", "labtui.status", "labtui.runs", "labtui.deploy", "labtui.ops",
+                    "labtui.sim", "labtui.demo", "labtui.errors"):
         assert package in CORE_MODULES
     assert not [m for m in CORE_MODULES if m.startswith(FACES)]
     assert len(CORE_MODULES) > 50
