@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 
-from labtui.deploy.events import Output, RunResult, RunStarted, StageChanged  # noqa: E402
+from labtui.runs.events import Output, RunResult, RunStarted, StageChanged  # noqa: E402
 from labtui.tui.deploy_pane import DeployScreen, DeployTable  # noqa: E402
 from tests.support.frozen import ScriptedDeploy, ScriptedRun, frozen_app  # noqa: E402
 

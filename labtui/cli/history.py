@@ -22,8 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labtui.deploy.journal import Journal
     from labtui.errors import UserError
+    from labtui.runs.journal import Journal
 
     journal = Journal.open()
     try:
@@ -110,8 +110,9 @@ def _follow(run_id: str) -> int:
     """A run still going on: print its progress live (joining it from where it is)."""
     import asyncio
 
-    from labtui.cli.deploy import Printer, follow
-    from labtui.deploy.supervisor import DetachedRun
+    from labtui.cli.deploy import follow
+    from labtui.cli.printer import Printer
+    from labtui.runs.client import DetachedRun
 
     print(f"\n--- run {run_id} is still running; following it (Ctrl-C to stop following) ---")
     printer = Printer(sys.stdout)

@@ -15,8 +15,30 @@ import argparse
 import json
 import os
 import sys
+from typing import assert_never
 
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+from labtui.runs.events import (
+    ActivationWindow,
+    CheckResultEvent,
+    Confirmed,
+    ConfirmWindow,
+    GenerationSwitched,
+    NodeResult,
+    NodeState,
+    Output,
+    PasswordPrompt,
+    Prompt,
+    PromptAnswered,
+    RebootProgress,
+    Rollback,
+    RollbackResult,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
+    Stall,
+)
 
 # Records deploy-rs prints last for a profile that finished, when the run goes on or ends well.
 _DONE = ("Deployment confirmed.", "Success activating, done!", "Success activating for next boot, done!",
@@ -83,42 +105,47 @@ def _targets(specs: list[str] | None) -> list[tuple[str, str | None]] | None:
     return out
 
 
-def _describe(event) -> tuple[str, str, str | None]:
+def _describe(event: RunEvent) -> tuple[str, str, str | None]:
     """(kind, text, colour) of one event for the timeline."""
-    d = event.to_dict()
-    kind = d["event"]
-    where = d.get("node") or "-"
-    if d.get("profile"):
-        where += f".{d['profile']}"
-    if kind == "stage":
-        return "stage", f"{where:<20} {d['stage']}", None
-    if kind == "confirm_window":
-        return "confirm", f"{where:<20} waits {d['seconds']} s for confirmation", "cyan"
-    if kind == "activation_window":
-        return "activation", f"{where:<20} activation must finish within {d['seconds']} s", "cyan"
-    if kind == "confirmed":
-        return "confirmed", f"{where:<20} Deployment confirmed. (final when deploy-rs moves on)", "cyan"
-    if kind == "rollback":
-        gen = f", generation {d['generation_removed']} removed" if d.get("generation_removed") is not None else ""
-        return "rollback", f"{where:<20} {d['kind']} rollback{gen}", "yellow"
-    if kind == "prompt":
-        plan = ", ".join(f"{p['node']}.{p['profile']}" for p in d["plan"])
-        return "prompt", f"{d['question']} [{plan}]", "magenta"
-    if kind == "output":
-        return "output", f"{where:<20} {d['line']}", "dim"
-    if kind == "node_result":
-        colour = {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(d["outcome"], "red")
-        return "result", f"{where:<20} {d['outcome']}: {d['message']}", colour
-    if kind == "run_result":
-        colour = "green" if d["outcome"] == "succeeded" else "red"
-        tail = f": {d['message']}" if d.get("message") else ""
-        return "run", f"{d['outcome']} (exit {d['exit_code'] if d['exit_code'] is not None else 'unknown'}){tail}", colour
-    return kind, json.dumps(d), None
+    where = getattr(event, "node", None) or "-"
+    if getattr(event, "profile", None):
+        where += f".{event.profile}"
+    match event:
+        case StageChanged():
+            return "stage", f"{where:<20} {event.stage}", None
+        case ConfirmWindow():
+            return "confirm", f"{where:<20} waits {event.seconds} s for confirmation", "cyan"
+        case ActivationWindow():
+            return "activation", f"{where:<20} activation must finish within {event.seconds} s", "cyan"
+        case Confirmed():
+            return "confirmed", f"{where:<20} Deployment confirmed. (final when deploy-rs moves on)", "cyan"
+        case Rollback():
+            gen = f", generation {event.generation_removed} removed" if event.generation_removed is not None else ""
+            return "rollback", f"{where:<20} {event.rollback_kind} rollback{gen}", "yellow"
+        case GenerationSwitched():
+            return "generation", f"{where:<20} {event.from_generation} -> {event.to_generation}", None
+        case Prompt():
+            plan = ", ".join(f"{p.node}.{p.profile}" for p in event.plan)
+            return "prompt", f"{event.question} [{plan}]", "magenta"
+        case Output():
+            return "output", f"{where:<20} {event.line}", "dim"
+        case NodeResult():
+            colour = {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(event.outcome, "red")
+            return "result", f"{where:<20} {event.outcome}: {event.message}", colour
+        case RunResult():
+            colour = "green" if event.outcome == "succeeded" else "red"
+            tail = f": {event.message}" if event.message else ""
+            code = event.exit_code if event.exit_code is not None else "unknown"
+            return "run", f"{event.outcome} (exit {code}){tail}", colour
+        case (RunStarted() | Stall() | PasswordPrompt() | PromptAnswered() | NodeState() | CheckResultEvent()
+              | RebootProgress() | RollbackResult()):
+            return event.kind, json.dumps(event.to_dict()), None  # parsers do not emit these
+        case _:
+            assert_never(event)
 
 
 def run(args: argparse.Namespace) -> int:
     from labtui.cli.common import paint, render_table, use_color
-    from labtui.deploy.events import NodeResult, RunResult
     from labtui.deploy.parse import OutputParser, parse_lines
     from labtui.deploy.parse.deploy_rs import DeployRsParser
 

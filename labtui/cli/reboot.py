@@ -39,16 +39,15 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
                   err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None,
                   poll: float = 2.0, clock=None) -> int:
     import asyncio
-
-    from labtui.errors import UserError
-    from labtui.ops.clock import REAL_CLOCK
-    from labtui.ops.events import CheckResultEvent, RebootProgress, describe
     import time
 
-    from labtui.deploy.events import NodeResult
+    from labtui.cli.printer import describe_check
+    from labtui.errors import UserError
+    from labtui.ops.clock import REAL_CLOCK
     from labtui.ops.privilege import privilege_for
     from labtui.ops.reboot import REBOOT_COMMAND, outcomes, reboot_hosts, reboot_needed
     from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.runs.events import CheckResultEvent, NodeResult, RebootProgress
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
@@ -90,7 +89,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
                             f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
         elif isinstance(event, CheckResultEvent):
-            log.write(f"          {event.node}: {describe(event)}\n")
+            log.write(f"          {event.node}: {describe_check(event)}\n")
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)

@@ -31,11 +31,10 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
                   err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None) -> int:
     import time
 
-    from labtui.deploy.events import NodeResult, Output, StageChanged
-    from labtui.ops.events import RollbackResult
     from labtui.ops.generations import current_of, list_generations, rollback_target, switch_command, switch_generation
     from labtui.ops.privilege import privilege_for
     from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
     host = inventory.get(args.host)
@@ -57,6 +56,9 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
                                       from_generation=current.number if current else None, sudo_password=password)
     for line in outcome.output.splitlines():
         record.emit(Output(ts=time.time(), node=host.name, stage="activate", line=line, source="rollback"))
+    if outcome.ok and outcome.from_generation is not None:
+        record.emit(GenerationSwitched(ts=time.time(), node=host.name, from_generation=outcome.from_generation,
+                                       to_generation=target.number))
     record.emit(RollbackResult(ts=time.time(), node=host.name, from_generation=outcome.from_generation,
                                to_generation=target.number, ok=outcome.ok, message=outcome.message))
     record.finish([NodeResult(ts=time.time(), node=host.name, profile="system",

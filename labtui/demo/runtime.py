@@ -26,9 +26,9 @@ from labtui.demo.inventory import demo_inventory
 from labtui.demo.lab import create_demo_lab
 from labtui.demo.resolve import DemoResolver
 from labtui.demo.ticker import run_ticker
-from labtui.deploy.journal import Journal
-from labtui.deploy.supervisor import DetachedRun
 from labtui.inventory.model import Inventory
+from labtui.runs.client import DetachedRun
+from labtui.runs.journal import Journal
 from labtui.sim.emulators import install_emulators
 from labtui.sim.server import SimSshServers
 from labtui.sim.state import SimLab

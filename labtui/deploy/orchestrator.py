@@ -23,24 +23,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from dataclasses import dataclass, replace
 
-from labtui.deploy.commands import (
-    DeployRsOptions, NixosRebuildOptions, deploy_rs_argv, nixos_rebuild_command,
-)
-from labtui.deploy.events import Event, NodeResult, Output, RunResult, StageChanged, RunStarted, register_event
-from labtui.deploy.journal import new_run_id
-from labtui.deploy.lock import HostLocks
-from labtui.deploy.probe import NodeState, Probe, probe_node
+from labtui.deploy.commands import deploy_rs_argv, nixos_rebuild_command
+from labtui.deploy.probe import Probe, probe_node
+from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import ToolMissing, UserError
 from labtui.inventory.model import Host, Inventory
+from labtui.runs.events import (
+    GOOD_OUTCOMES,
+    NodeResult,
+    NodeState,
+    Output,
+    PasswordPrompt,
+    PromptAnswered,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
+)
+from labtui.runs.files import new_run_id
+from labtui.runs.locks import HostLocks
 
 DEFAULT_PARALLEL = 4
 ACTIONS = ("switch", "boot", "dry-activate", "test")
@@ -48,54 +56,8 @@ DEPLOY_RS_HOW_TO_GET = ("install deploy-rs with `nix profile install github:sero
                         "(or try it with `nix run github:serokell/deploy-rs -- --help`)")
 NIXOS_REBUILD_HOW_TO_GET = ("it comes with NixOS; elsewhere use `nix run nixpkgs#nixos-rebuild -- ...` or "
                             "`nix profile install nixpkgs#nixos-rebuild`")
-GOOD_OUTCOMES = ("succeeded", "dry_activated")
 
-PostNodeHook = Callable[[str, NodeResult], AsyncIterator[Event]]
-
-
-@register_event
-@dataclass(frozen=True, kw_only=True)
-class PasswordPrompt(Event):
-    """deploy-rs asks for the sudo password of `hostname` (interactiveSudo); answer with `send_password`."""
-
-    kind: ClassVar[str] = "password_prompt"
-    node: str | None
-    hostname: str
-
-
-@register_event
-@dataclass(frozen=True, kw_only=True)
-class PromptAnswered(Event):
-    """The operator answered deploy-rs's question (never a password)."""
-
-    kind: ClassVar[str] = "prompt_answered"
-    node: str | None
-    yes: bool
-
-
-@dataclass
-class DeployRequest:
-    """What the operator asked for. `targets` are (node, profile or None for every profile) pairs."""
-
-    targets: list[tuple[str, str | None]]
-    method: str | None = None  # deploy-rs | nixos-rebuild; None: each host's own method from the inventory
-    action: str = "switch"  # switch | boot | dry-activate | test (test: nixos-rebuild only)
-    options: DeployRsOptions = field(default_factory=DeployRsOptions)  # CLI overrides (timeouts, skip_checks...)
-    nixos_rebuild: NixosRebuildOptions = field(default_factory=NixosRebuildOptions)
-    parallel: int | None = None  # None: labtui.toml [deploy] parallel, else 4
-    atomic: bool = False
-    interactive: bool = False  # run deploy-rs --interactive and relay its question to the operator
-    flake: str | None = None  # None: the inventory's flake
-    stall_after: float | None = 120.0
-    # For detached runs (supervisor): "module:factory", factory(inventory, request) -> PostNodeHook | None.
-    post_node: str | None = None
-    # For detached runs: "module:factory" -> labtui.deploy.probe.Probe (before/after generation, journal only)
-    probe: str | None = None
-    deploy_program: str = "deploy"
-    nixos_rebuild_program: str = "nixos-rebuild"
-
-    def nodes(self) -> list[str]:
-        return list(dict.fromkeys(node for node, _ in self.targets))
+PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
 
 
 @dataclass
@@ -127,12 +89,6 @@ def find_program(name: str, method: str) -> str:
     return path
 
 
-def load_hook(spec: str, inventory: Inventory, request: DeployRequest) -> PostNodeHook | None:
-    module_name, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    return factory(inventory, request)
-
-
 class DeployRun:
     """A deploy of several nodes, as one stream of events. Create it, then iterate `events()` once."""
 
@@ -153,7 +109,7 @@ class DeployRun:
         self._env = env
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
         self._cancelled = False
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
         self._check_gate: asyncio.Future[str | None]  # None: the first process's flake check passed
@@ -239,7 +195,7 @@ class DeployRun:
                                 "--method deploy-rs")
             for node in dict.fromkeys(n for n, _ in by_method["nixos-rebuild"]):
                 argv, env = nixos_rebuild_command(self.flake, self.hosts[node], r.action, r.nixos_rebuild,
-                                                  program=r.nixos_rebuild_program)
+                                                  program="nixos-rebuild")
                 jobs.append(_Job(node, [node], [(node, None)], argv, env, "nixos-rebuild", use_pty=False))
         return jobs
 
@@ -256,7 +212,7 @@ class DeployRun:
             if ssh.tool_opts() != ssh.raw_opts:
                 options = replace(options, ssh_opts=list(ssh.tool_opts()))
         # A whole node as the only target of its process: `.#node` deploys all its profiles in order.
-        argv = deploy_rs_argv(self.flake, targets, options, program=self.request.deploy_program)
+        argv = deploy_rs_argv(self.flake, targets, options, program="deploy")
         sudo = options.interactive_sudo
         use_pty = bool(sudo) if sudo is not None else any(
             p.interactive_sudo for node, prof in targets for p in self._profiles(node, prof))
@@ -295,7 +251,7 @@ class DeployRun:
 
     def acquire_locks(self) -> None:
         """Take the per-host locks now (HostLocked names the holder); `events()` does it otherwise."""
-        if self._locks is not None and not self._locks._fds:
+        if self._locks is not None and not self._locks.held:
             self._locks.acquire()
 
     def release_locks(self) -> None:
@@ -339,7 +295,7 @@ class DeployRun:
 
     # ---- running -----------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[RunEvent]:
         if self._started:
             raise RuntimeError("DeployRun.events() can be iterated only once")
         self._started = True
@@ -481,7 +437,9 @@ class DeployRun:
 
     async def wait_late_output(self) -> None:
         """Wait until orphaned children of the finished processes closed their output (or were ended)."""
-        await asyncio.gather(*(j.runner.late_output_done.wait() for j in self.jobs if j.runner is not None))
+        waits = asyncio.gather(*(j.runner.late_output_done.wait() for j in self.jobs if j.runner is not None))
+        with contextlib.suppress(asyncio.TimeoutError):  # each runner ends its orphans by then; a safety margin
+            await asyncio.wait_for(waits, self._timings.late_output + 5)
 
     async def _gate(self, provisional: NodeResult) -> None:
         """Run the post-node hook; its NodeResult (if any) becomes the node's final outcome."""
@@ -510,7 +468,3 @@ class DeployRun:
             return await waiter
         finally:
             self._password_waiters.pop(hostname, None)
-
-
-__all__ = ["DeployRequest", "DeployRun", "PasswordPrompt", "PromptAnswered", "PostNodeHook", "default_parallel",
-           "find_program", "load_hook", "GOOD_OUTCOMES", "DEFAULT_PARALLEL"]

@@ -35,8 +35,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
-from labtui.deploy.events import Event, Output, StageChanged, Stall
 from labtui.deploy.parse import OutputParser
+from labtui.runs.events import Output, RunEvent, StageChanged, Stall
 
 # deploy-rs issue #226: an ssh ControlMaster from the operator's ssh config makes deploy-rs hang forever.
 STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh ControlMaster is the usual cause "
@@ -89,7 +89,7 @@ class CommandRunner:
         self.cancelled = False
         self.late_output_done = asyncio.Event()
         self._exited = asyncio.Event()
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -110,7 +110,7 @@ class CommandRunner:
     def awaiting_password(self) -> bool:
         return self._password_task is not None and not self._password_task.done()
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[RunEvent]:
         """Start the process and yield its events; the last one comes from `parser.finish`."""
         self._start()
         try:
@@ -270,7 +270,7 @@ class CommandRunner:
                 loop.add_reader(self._out_fd, on_late)
                 try:
                     await asyncio.wait_for(done.wait(), self.timings.late_output)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     orphans_left = True
                 loop.remove_reader(self._out_fd)
         finally:
@@ -342,7 +342,7 @@ class CommandRunner:
         for event in self.parser.feed(line, ts):
             self._emit(event)
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: RunEvent) -> None:
         if isinstance(event, StageChanged):
             if event.node is not None:
                 self._node = event.node
@@ -422,7 +422,7 @@ def _controlling_tty(slave: int) -> Callable[[], None]:
     return make_controlling
 
 
-def with_node(event: Event, node: str) -> Event:
+def with_node(event: RunEvent, node: str) -> RunEvent:
     """The event with `node` filled in where the parser did not know it (one process per node)."""
     if getattr(event, "node", "unset") is None:
         return replace(event, node=node)  # type: ignore[type-var]

@@ -2,11 +2,12 @@
 their window, roll the host back to its previous generation (policy `rollback`) or only report it
 (policy `report`). Everything it does is an event in the deploy stream, so the journal records it.
 
-Plug it into the orchestrator as the post-node hook:
+A deploy takes it as its post-node hook (labtui.cli.supervise plugs it in for detached deploys); this
+module does not know the deploy, only the hook's shape:
 
     before = await snapshot_before(hosts, shell)          # before the deploy starts
     gate = make_post_deploy_gate(inventory, shell, "rollback", before=before)
-    ... orchestrator(..., post_node=gate)                  # gate(node, node_result) -> AsyncIterator[Event]
+    ... DeployRun(..., post_node=gate)                     # gate(node, node_result) -> AsyncIterator[RunEvent]
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from labtui.deploy.events import Event, NodeResult, Output, Rollback, StageChanged
 from labtui.errors import UserError
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.checks import failed_units_check, run_checks, snapshot_failed_units
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ops.events import CheckResultEvent, RollbackResult
 from labtui.ops.generations import current_of, list_generations, rollback_target, switch_generation
+from labtui.runs.events import (
+    CheckResultEvent,
+    GenerationSwitched,
+    NodeResult,
+    Output,
+    Rollback,
+    RollbackResult,
+    RunEvent,
+    StageChanged,
+)
 from labtui.ssh.api import RemoteShell
 
 GatePolicy = Literal["rollback", "report"]
@@ -68,7 +77,7 @@ class PostDeployGate:
             specs.append(failed_units_check(self.before[host.name]))
         return specs
 
-    async def __call__(self, node: str, result: NodeResult) -> AsyncIterator[Event]:
+    async def __call__(self, node: str, result: NodeResult) -> AsyncIterator[RunEvent]:
         if result.outcome != "succeeded":
             return
         await self._wait_snapshot()
@@ -98,7 +107,7 @@ class PostDeployGate:
         async for event in self._roll_back(host, profile, summary):
             yield event
 
-    async def _roll_back(self, host: Host, profile: str | None, summary: str) -> AsyncIterator[Event]:
+    async def _roll_back(self, host: Host, profile: str | None, summary: str) -> AsyncIterator[RunEvent]:
         node = host.name
         try:
             gens = await list_generations(self.shell, node)
@@ -115,6 +124,9 @@ class PostDeployGate:
                                           sudo_password=self.sudo_password)
         for line in outcome.output.splitlines():
             yield Output(ts=time.time(), node=node, stage="health", line=line, source="rollback")
+        if outcome.ok and outcome.from_generation is not None:
+            yield GenerationSwitched(ts=time.time(), node=node, from_generation=outcome.from_generation,
+                                     to_generation=target.number)
         yield RollbackResult(ts=time.time(), node=node, from_generation=outcome.from_generation,
                              to_generation=target.number, ok=outcome.ok, message=outcome.message)
         if outcome.ok:
@@ -129,36 +141,5 @@ class PostDeployGate:
 def make_post_deploy_gate(inventory: Inventory, shell: RemoteShell, policy: GatePolicy = "rollback", *,
                           before: Mapping[str, frozenset[str]] | None = None, clock: Clock = REAL_CLOCK,
                           sudo_password: str | None = None) -> PostDeployGate:
-    """The orchestrator's `post_node(node, NodeResult) -> AsyncIterator[Event]` hook."""
+    """The orchestrator's `post_node(node, NodeResult) -> AsyncIterator[RunEvent]` hook."""
     return PostDeployGate(inventory, shell, policy, dict(before or {}), clock, sudo_password)
-
-
-# ---------------------------------------------------------------------------------------------
-# Hook factories for detached deploys: DeployRequest.post_node = HOOK_SPECS[policy]; the supervisor
-# calls factory(inventory, request) inside its event loop, before the deploy starts.
-
-HOOK_SPECS = {"rollback": "labtui.ops.gate:deploy_hook_rollback", "report": "labtui.ops.gate:deploy_hook_report"}
-
-
-def make_deploy_hook(inventory: Inventory, request, policy: GatePolicy, shell: RemoteShell) -> PostDeployGate | None:
-    """The gate for one deploy request. Only `switch` is rolled back on failure: after `test` the
-    profile did not move, so its checks are reported; `boot` and `dry-activate` change nothing running."""
-    if request.action not in ("switch", "test"):
-        return None
-    gate = make_post_deploy_gate(inventory, shell, policy if request.action == "switch" else "report")
-    gate.start_snapshot([inventory.get(node) for node in request.nodes()])
-    return gate
-
-
-def _with_pool(inventory: Inventory, request, policy: GatePolicy) -> PostDeployGate | None:
-    from labtui.ssh.pool import SshPool
-
-    return make_deploy_hook(inventory, request, policy, SshPool(inventory.hosts))
-
-
-def deploy_hook_rollback(inventory: Inventory, request) -> PostDeployGate | None:
-    return _with_pool(inventory, request, "rollback")
-
-
-def deploy_hook_report(inventory: Inventory, request) -> PostDeployGate | None:
-    return _with_pool(inventory, request, "report")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host
@@ -76,7 +76,7 @@ def parse_generations(stdout: str) -> list[GenerationInfo]:
     gens = []
     for number, mtime, path, version, kernel_link in rows:
         try:
-            date = datetime.fromtimestamp(int(mtime), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            date = datetime.fromtimestamp(int(mtime), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             date = ""
         match = _KERNEL_RE.search(kernel_link + "/")
@@ -200,3 +200,13 @@ async def diff_generations(shell: RemoteShell, host: str, a: int, b: int, *,
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
         raise UserError(f"{host}: `nix store diff-closures` failed: {reason[0]}", exit_code=EXIT_FAILED)
     return parse_diff_closures(result.stdout)
+
+
+def generation_probe(shell: RemoteShell, *, timeout: float = 15.0) -> Callable[[str], Awaitable[tuple[str | None, int | None]]]:
+    """A deploy's generation probe (labtui.deploy.probe.Probe) over `shell`: the running system generation."""
+
+    async def probe(node: str) -> tuple[str | None, int | None]:
+        current = current_of(await list_generations(shell, node, timeout=timeout))
+        return (current.path, current.number) if current else (None, None)
+
+    return probe

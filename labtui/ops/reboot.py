@@ -13,14 +13,13 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from labtui.deploy.events import Event
 from labtui.inventory.model import Host
 from labtui.ops.checks import run_checks
 from labtui.ops.clock import REAL_CLOCK, Clock
-from labtui.ops.events import CheckResultEvent, RebootProgress
 from labtui.ops.privilege import privilege_for
 from labtui.ops.retry import is_transient
 from labtui.ops.streams import merge
+from labtui.runs.events import CheckResultEvent, RebootProgress, RunEvent
 from labtui.ssh.api import RemoteShell, SshError
 
 # A transient timer reboots one second later, so the SSH command returns its exit status cleanly
@@ -101,7 +100,7 @@ class _Tracker:
         result = await self.ask(BOOT_ID_COMMAND)
         return result.stdout.strip() or None if result is not None and result.ok else None
 
-    async def run(self) -> AsyncIterator[Event]:
+    async def run(self) -> AsyncIterator[RunEvent]:
         name = self.host.name
         old_boot = await self.boot_id()
         if old_boot is None:
@@ -183,7 +182,7 @@ class _Tracker:
 
 async def reboot_host(host: Host, shell: RemoteShell, *, timeout: float = 600.0, poll: float = 2.0,
                       command_timeout: float = 10.0, clock: Clock = REAL_CLOCK, sudo_password: str | None = None,
-                      run_health_checks: bool = True) -> AsyncIterator[Event]:
+                      run_health_checks: bool = True) -> AsyncIterator[RunEvent]:
     """Reboot one host and follow it back; ends with a RebootProgress of phase `done` or `failed`."""
     tracker = _Tracker(host, shell, timeout=timeout, poll=poll, command_timeout=command_timeout, clock=clock,
                        sudo_password=sudo_password, run_health_checks=run_health_checks)
@@ -193,7 +192,7 @@ async def reboot_host(host: Host, shell: RemoteShell, *, timeout: float = 600.0,
 
 async def reboot_hosts(hosts: Sequence[Host], shell: RemoteShell, *, wave_size: int = 1,
                        stop_on_failure: bool = True, sudo_passwords: Mapping[str, str] | None = None,
-                       **options) -> AsyncIterator[Event]:
+                       **options) -> AsyncIterator[RunEvent]:
     """Reboot `hosts` in waves of `wave_size` (a wave starts when the previous one is back in service).
 
     With `stop_on_failure` (morph's rule), a host that does not come back stops later waves: their hosts
@@ -220,7 +219,7 @@ async def reboot_hosts(hosts: Sequence[Host], shell: RemoteShell, *, wave_size: 
             return
 
 
-def outcomes(events: Sequence[Event]) -> list[RebootOutcome]:
+def outcomes(events: Sequence[RunEvent]) -> list[RebootOutcome]:
     """One outcome per host from a finished reboot stream (for tables and JSON)."""
     last_phase: dict[str, str] = {}
     final: dict[str, RebootProgress] = {}

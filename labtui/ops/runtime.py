@@ -10,10 +10,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO
 
-from labtui.deploy.events import Event, NodeResult, Output, RunResult, RunStarted
 from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.privilege import privilege_for
+from labtui.runs.events import NodeResult, Output, RunEvent, RunResult, RunStarted
 from labtui.ssh.api import RemoteShell, SshError
 
 
@@ -79,9 +79,8 @@ class OpsRecord:
 
     def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str], *,
                  profile: str | None = "system") -> None:
-        from labtui.deploy.journal import Journal, RunFiles, new_run_id
-
-        import labtui.ops.events  # noqa: F401 - registers the ops event kinds for replay
+        from labtui.runs.files import RunFiles, new_run_id
+        from labtui.runs.journal import Journal
 
         self.run_id = new_run_id()
         self.journal = Journal.open()
@@ -94,7 +93,7 @@ class OpsRecord:
         self.emit(RunStarted(ts=time.time(), run_id=self.run_id, method="labtui", nodes=list(hosts),
                              argv=["ssh", hosts[0], commands[0]] if hosts else []))
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: RunEvent) -> None:
         if isinstance(event, Output):
             self.files.raw(event.line + "\n")
         self.files.event(event)

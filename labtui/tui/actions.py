@@ -98,7 +98,8 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
     Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, priority=True, help_keys="enter"),
     Action("cycle('method')", "m", "Method", "method: deploy-rs, nixos-rebuild", footer=True),
     Action("cycle('action')", "a", "Action", "action: switch, boot, dry-activate", footer=True),
-    Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back", footer=True),
+    Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back",
+           footer=True),
     Action("focus_next", "tab", help="next field; space toggles it", bind=False),
 ), note="Hosts marked critical ask you to type their name.")
 

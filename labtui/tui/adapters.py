@@ -8,14 +8,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar, Protocol
 
 from labtui.deploy.commands import DeployRsOptions
-from labtui.deploy.events import Event, event_from_dict
-from labtui.deploy.journal import Journal, events_path
-from labtui.deploy.orchestrator import DeployRequest, PasswordPrompt
-from labtui.deploy.supervisor import DetachedRun, is_running, start_detached
+from labtui.deploy.detached import start_detached
+from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.checks import CheckResult, run_checks
 from labtui.ops.generations import GenerationInfo, list_generations
 from labtui.ops.logs import LogQuery, LogStream
+from labtui.runs.client import DetachedRun, is_running
+from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
+from labtui.runs.files import events_path
+from labtui.runs.journal import Journal
 from labtui.ssh.api import RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
 
@@ -33,7 +35,7 @@ def deploy_request(choice: DeployChoice) -> DeployRequest:
     return DeployRequest(
         targets=[(h, None) for h in choice.hosts],
         method=choice.method,
-        action=choice.action,
+        action=Action.parse(choice.action),
         options=options,
         atomic=choice.mode == "atomic" and choice.method == "deploy-rs",
         parallel=1 if choice.mode == "atomic" else None,
@@ -42,11 +44,11 @@ def deploy_request(choice: DeployChoice) -> DeployRequest:
 
 
 class SupervisedRun(Protocol):
-    """The control surface of a run its supervisor process owns (labtui.deploy.supervisor.DetachedRun)."""
+    """The control surface of a run its supervisor process owns (labtui.runs.client.DetachedRun)."""
 
     run_id: str
 
-    def events(self) -> AsyncIterator[Event]: ...
+    def events(self) -> AsyncIterator[RunEvent]: ...
 
     def answer_prompt(self, yes: bool, node: str | None = None) -> None: ...
 
@@ -71,7 +73,7 @@ class RunHandle:
     def detachable(self) -> bool:
         return self._detachable
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[RunEvent]:
         async for event in self.run.events():
             if isinstance(event, PasswordPrompt):
                 password = await self.ask_password(event.node or event.hostname)
@@ -135,15 +137,15 @@ class JournalHistory(HistorySource):
         """Follow a run its supervisor is still running: its events from the start, then live."""
         return RunHandle(DetachedRun(run_id), ask_password, detachable=True)
 
-    def run_events(self, run_id: str) -> list[Event]:
+    def run_events(self, run_id: str) -> list[RunEvent]:
         events = []
         text = events_path(run_id).read_text(encoding="utf-8", errors="replace")
         for line in text.splitlines():
             if line.strip():
                 try:
                     events.append(event_from_dict(json.loads(line)))
-                except (KeyError, TypeError, ValueError):
-                    continue  # an event kind this version does not know
+                except (TypeError, ValueError):  # UnknownEvent is a ValueError
+                    continue  # an event kind this version does not know, or a damaged line
         return events
 
     def last_outcome(self, host: str) -> str | None:

@@ -28,8 +28,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import CommandLog
-from labtui.deploy.events import Prompt
 from labtui.inventory.model import Host, Inventory
+from labtui.runs.events import Prompt
 from labtui.status.model import HostStatus
 from labtui.tui import actions, filtering
 from labtui.tui import format as fmt

@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from labtui.deploy.events import Output, Prompt, RunResult
 from labtui.inventory.model import Host
+from labtui.runs.events import Output, Prompt, RunResult
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource
 

@@ -10,8 +10,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
-from labtui.deploy.events import Prompt
 from labtui.inventory.model import Host
+from labtui.runs.events import Prompt
 from labtui.tui import actions
 from labtui.tui.format import short_store_path
 from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice

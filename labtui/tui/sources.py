@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from labtui.deploy.events import Event
 from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogStream
+from labtui.runs.events import RunEvent
 from labtui.status.model import HostStatus
 
 METHODS: tuple[str, ...] = ("deploy-rs", "nixos-rebuild")
@@ -70,7 +70,7 @@ class DeployHandle(Protocol):
         """Quitting labtui leaves the run going (a supervisor runs it)."""
         ...
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[RunEvent]:
         """The run's events, from its start, until its end."""
         ...
 
@@ -109,7 +109,7 @@ class HistorySource(Protocol):
         """Newest first; only the runs of `host` when given."""
         ...
 
-    def run_events(self, run_id: str) -> list[Event]: ...
+    def run_events(self, run_id: str) -> list[RunEvent]: ...
 
     def last_outcome(self, host: str) -> str | None: ...
 

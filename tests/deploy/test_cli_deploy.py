@@ -14,8 +14,8 @@ import pytest
 
 import labtui.cli.common as common
 from labtui.cli.main import main
-from labtui.deploy.journal import Journal
-from labtui.deploy.lock import HostLocks
+from labtui.runs.journal import Journal
+from labtui.runs.locks import HostLocks
 from tests.deploy.cli_harness import make_inventory
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 
@@ -177,8 +177,9 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
     """A run started elsewhere: `labtui history show` follows it live; cancel goes over the socket."""
     import asyncio
 
-    from labtui.deploy.orchestrator import DeployRequest
-    from labtui.deploy.supervisor import follow_run, start_detached
+    from labtui.deploy.request import DeployRequest
+    from labtui.deploy.detached import start_detached
+    from labtui.runs.client import follow_run
 
     emulated.scenario({"web1": "hang"})
     run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
@@ -196,8 +197,8 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
 
 
 def test_history_show_follows_a_running_run(emulated, fleet, capsys):
-    from labtui.deploy.orchestrator import DeployRequest
-    from labtui.deploy.supervisor import start_detached
+    from labtui.deploy.request import DeployRequest
+    from labtui.deploy.detached import start_detached
 
     emulated.scenario({"web1": "success"}, time_scale=0.05)
     run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
@@ -211,8 +212,9 @@ def test_lost_run_is_reported_failed(emulated, fleet):
     import asyncio
     import signal
 
-    from labtui.deploy.orchestrator import DeployRequest
-    from labtui.deploy.supervisor import follow_run, start_detached, supervisor_pid
+    from labtui.deploy.request import DeployRequest
+    from labtui.deploy.detached import start_detached
+    from labtui.runs.client import follow_run, supervisor_pid
 
     emulated.scenario({"web1": "success"}, time_scale=0.05)  # its deploy-rs ends by itself, orphaned
     run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
@@ -286,8 +288,9 @@ def test_new_face_answers_a_pending_question(emulated, fleet, monkeypatch, capsy
     asks the operator the question deploy-rs is still waiting for, and follows it to the end."""
     import asyncio
 
-    from labtui.deploy.orchestrator import DeployRequest
-    from labtui.deploy.supervisor import follow_run, start_detached
+    from labtui.deploy.request import DeployRequest
+    from labtui.deploy.detached import start_detached
+    from labtui.runs.client import follow_run
 
     emulated.scenario({"web1": "success"})
     run = start_detached(DeployRequest(targets=[("web1", None)], interactive=True), fleet)

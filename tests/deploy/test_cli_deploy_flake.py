@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labtui.deploy.journal import Journal
+from labtui.runs.journal import Journal
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 from tests.support import require_tool
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labtui.deploy.events import ConfirmWindow, NodeResult, Output, Prompt, Rollback, RunResult
+from labtui.runs.events import ConfirmWindow, NodeResult, Output, Prompt, Rollback, RunResult
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.ansi import strip_ansi
 from labtui.deploy.parse.deploy_rs import LOG_RE, DeployRsParser

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from labtui.deploy.commands import nixos_rebuild_command
-from labtui.deploy.events import NodeResult
+from labtui.runs.events import NodeResult
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
 from labtui.inventory.model import Host, Profile, SshTarget

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from labtui.cli.main import main
-from labtui.deploy.journal import Journal
+from labtui.runs.journal import Journal
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]

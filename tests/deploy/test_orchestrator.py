@@ -8,9 +8,12 @@ import time
 import pytest
 
 from labtui.deploy.commands import DeployRsOptions
-from labtui.deploy.events import NodeResult, Output, Rollback, RunResult, RunStarted, Stall, StageChanged
-from labtui.deploy.lock import HostLocked, HostLocks
-from labtui.deploy.orchestrator import DeployRequest, DeployRun, PasswordPrompt
+from labtui.runs.events import (
+    NodeResult, Output, PasswordPrompt, Rollback, RunResult, RunStarted, Stall, StageChanged,
+)
+from labtui.runs.locks import HostLocked, HostLocks
+from labtui.deploy.orchestrator import DeployRun
+from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import RunnerTimings
 from labtui.errors import UserError
 from tests.deploy.cli_harness import make_inventory
@@ -274,8 +277,9 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
     """With the simulated lab: the emulator really moves the host's generation, the probe (over SimShell)
     sees it before and after, and the journal records both."""
     from labtui.demo.lab import create_demo_lab
-    from labtui.deploy.journal import Journal
-    from labtui.deploy.probe import NodeState, generation_probe
+    from labtui.runs.journal import Journal
+    from labtui.ops.generations import generation_probe
+    from labtui.runs.events import NodeState
     from labtui.sim.shell import SimShell
 
     from labtui.sim.state import fake_store_path
@@ -303,7 +307,7 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
 
 
 async def test_failing_probe_is_recorded_not_fatal(emulated):
-    from labtui.deploy.probe import NodeState
+    from labtui.runs.events import NodeState
 
     emulated.scenario({"web1": "success"})
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from labtui.deploy.events import (
+from labtui.runs.events import (
     ActivationWindow,
     Confirmed,
     ConfirmWindow,
+    GenerationSwitched,
     NodeResult,
     Output,
     Prompt,
@@ -181,6 +182,14 @@ def test_revoke_attribution_and_supersede():
     assert web1 == ["succeeded", "rolled_back"]
     revoke_raw = [e for e in of(events, Output) if e.line == "switching profile from version 12 to 11"]
     assert revoke_raw[0].node == "web2" and revoke_raw[0].stage == "revoke"
+    # nix-env's switch lines become events, with the node they belong to (the journal records these)
+    switches = [(e.node, e.from_generation, e.to_generation) for e in of(events, GenerationSwitched)]
+    assert switches == [("db1", 8, 7), ("web1", 31, 30), ("web2", 12, 11)]
+
+
+def test_old_nix_env_wording_is_a_generation_switch_too():
+    _p, events = run("legacy-timeout-exit0", 0)
+    assert [(e.from_generation, e.to_generation) for e in of(events, GenerationSwitched)] == [(5, 4)]
 
 
 def test_revoke_skips_profiles_without_auto_rollback():

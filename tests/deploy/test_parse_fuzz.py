@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labtui.deploy.events import NodeResult, RunResult
+from labtui.runs.events import NodeResult, RunResult
 from labtui.deploy.parse.deploy_rs import DeployRsParser
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
 

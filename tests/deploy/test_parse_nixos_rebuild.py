@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labtui.deploy.events import NodeResult, Output, RunResult, StageChanged
+from labtui.runs.events import NodeResult, Output, RunResult, StageChanged
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
 

@@ -9,7 +9,7 @@ import pytest
 
 from labtui.cli import check, generations, logs, reboot, rollback
 from labtui.cli.main import build_parser
-from labtui.deploy.journal import Journal
+from labtui.runs.journal import Journal
 from labtui.errors import UserError
 from labtui.ops.clock import RealClock
 from labtui.sim.ops import configure_host

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from labtui.deploy.events import NodeResult, Rollback, event_from_dict
+from labtui.runs.events import NodeResult, Rollback, event_from_dict
 from labtui.errors import UserError
-from labtui.ops.events import CheckResultEvent, RollbackResult
+from labtui.runs.events import CheckResultEvent, RollbackResult
 from labtui.ops.gate import make_post_deploy_gate, snapshot_before
 from labtui.sim.state import Generation, fake_store_path
 
@@ -89,16 +89,17 @@ async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatc
     pytest.importorskip("labtui.sim.deploy_rs")  # the deploy-rs emulator
     from tests.deploy.emulated import Emulated
 
-    from labtui.deploy.orchestrator import DeployRequest, DeployRun
+    from labtui.deploy.orchestrator import DeployRun
+    from labtui.deploy.request import DeployRequest
     from labtui.deploy.runner import RunnerTimings
-    from labtui.ops.gate import make_deploy_hook
+    from labtui.cli.supervise import health_gate_for
     from tests.deploy.cli_harness import make_inventory
 
     emulated = Emulated(tmp_path, monkeypatch)
     emulated.scenario({"web1": "success", "web2": "success"})
     inventory = make_inventory("web1,web2")
-    request = DeployRequest(targets=[("web1", None), ("web2", None)])
-    gate = make_deploy_hook(inventory, request, "rollback", shell)
+    request = DeployRequest(targets=[("web1", None), ("web2", None)], health_gate="rollback")
+    gate = health_gate_for(request, inventory, shell)
     gate.clock = clock
     # The deploy "breaks" nginx on web1 once it activates: before the gate runs, after the snapshot.
     await gate._wait_snapshot()
@@ -112,15 +113,16 @@ async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatc
     assert final == {"web1": "rolled_back", "web2": "succeeded"}
     assert lab.load("web1").current == 3
     assert any(isinstance(e, Rollback) and e.rollback_kind == "health" for e in events)
-    assert make_deploy_hook(inventory, DeployRequest(targets=[("web1", None)], action="boot"), "rollback", shell) is None
+    boot = DeployRequest(targets=[("web1", None)], action="boot", health_gate="rollback")
+    assert health_gate_for(boot, inventory, shell) is None
 
 
 def test_describe_ops_events():
-    from labtui.ops.events import CheckResultEvent, RebootProgress, describe
+    from labtui.cli.printer import describe_check, describe_reboot
+    from labtui.runs.events import CheckResultEvent, RebootProgress
 
     check = CheckResultEvent(ts=0, node="web1", check="nginx up", check_kind="unit", ok=False, attempts=4,
                              message="nginx.service is failed", duration=21.04)
-    assert describe(check) == "check nginx up: FAILED: nginx.service is failed (4 attempts, 21.0s)"
-    assert describe(RebootProgress(ts=0, node="a", phase="down", message="SSH went away")) == \
+    assert describe_check(check) == "check nginx up: FAILED: nginx.service is failed (4 attempts, 21.0s)"
+    assert describe_reboot(RebootProgress(ts=0, node="a", phase="down", message="SSH went away")) == \
         "reboot down: SSH went away"
-    assert describe(succeeded("x")) is None

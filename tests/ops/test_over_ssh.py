@@ -12,7 +12,7 @@ import pytest
 from labtui.inventory.model import CheckSpec, Inventory, SshTarget
 from labtui.ops.checks import run_checks
 from labtui.ops.clock import RealClock
-from labtui.ops.events import RebootProgress
+from labtui.runs.events import RebootProgress
 from labtui.ops.generations import list_generations, switch_generation
 from labtui.ops.logs import LogEntry, LogQuery, read_journal
 from labtui.ops.reboot import reboot_host
@@ -128,19 +128,20 @@ async def test_cli_verbs_over_ssh(lab, over_ssh):
 
 
 async def test_detached_deploy_hook_factory_over_ssh(lab, over_ssh):
-    """HOOK_SPECS' factory as the deploy supervisor calls it: its own SshPool (host keys from the hosts'
+    """The health gate as the deploy supervisor builds it: over an SshPool (host keys from the hosts'
     sshOpts), the failed-units snapshot taken at once, a broken host rolled back."""
-    from labtui.deploy.events import NodeResult
-    from labtui.deploy.orchestrator import DeployRequest, load_hook
-    from labtui.ops.gate import HOOK_SPECS
+    from labtui.cli.supervise import health_gate_for
+    from labtui.deploy.request import DeployRequest
+    from labtui.runs.events import NodeResult
+    from labtui.ssh.pool import SshPool
     from tests.ops.test_gate import deploy_new_generation, succeeded
 
     inventory, _, servers = over_ssh
     hosts = tuple(replace(h, ssh=replace(h.ssh, options=(("UserKnownHostsFile", str(servers.known_hosts_path)),)))
                   for h in inventory.hosts)
     inventory = replace(inventory, hosts=hosts)
-    request = DeployRequest(targets=[("web1", None)])
-    gate = load_hook(HOOK_SPECS["rollback"], inventory, request)
+    request = DeployRequest(targets=[("web1", None)], health_gate="rollback")
+    gate = health_gate_for(request, inventory, SshPool(inventory.hosts))
     try:
         await gate._wait_snapshot()
         assert gate.before == {"web1": frozenset()}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from labtui.inventory.model import CheckSpec
 from labtui.ops.clock import RealClock
-from labtui.ops.events import CheckResultEvent, RebootProgress
+from labtui.runs.events import CheckResultEvent, RebootProgress
 from labtui.ops.reboot import outcomes, parse_reboot_needed, reboot_host, reboot_hosts, reboot_needed
 from labtui.sim.ops import configure_host
 from tests.ops.conftest import inv_host

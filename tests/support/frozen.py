@@ -16,21 +16,21 @@ from typing import Any
 
 from labtui.demo.inventory import DEMO_ACTIVATION_TIMEOUT, DEMO_CONFIRM_TIMEOUT, demo_inventory
 from labtui.demo.lab import create_demo_lab
-from labtui.deploy.events import (
+from labtui.inventory.model import Host, Inventory
+from labtui.runs.events import (
     ActivationWindow,
     Confirmed,
     ConfirmWindow,
-    Event,
     NodeResult,
     Output,
     PlanEntry,
     Prompt,
     Rollback,
+    RunEvent,
     RunResult,
     RunStarted,
     StageChanged,
 )
-from labtui.inventory.model import Host, Inventory
 from labtui.sim.shell import SimShell
 from labtui.sim.state import SimLab, fake_store_path
 from labtui.tui.adapters import CoreOps
@@ -74,21 +74,21 @@ class ScriptedRun:
     def __init__(self, clock: Callable[[], float], run_id: str = RUN_ID) -> None:
         self.clock = clock
         self.run_id = run_id
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self.cancelled = False
         self.answers: list[bool] = []
         self.answered = asyncio.Event()
 
-    def feed(self, event: Event) -> None:
+    def feed(self, event: RunEvent) -> None:
         self.queue.put_nowait(event)
         if isinstance(event, RunResult):
             self.queue.put_nowait(None)
 
-    def feed_all(self, events: list[Event]) -> None:
+    def feed_all(self, events: list[RunEvent]) -> None:
         for event in events:
             self.feed(event)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[RunEvent]:
         while True:
             event = await self.queue.get()
             if event is None:
@@ -134,12 +134,12 @@ def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, de
 
 
 def deploy_events(lab: SimLab, nodes: list[str], t0: float, *, until: float | None = None,
-                  interactive: bool = False) -> list[Event]:
+                  interactive: bool = False) -> list[RunEvent]:
     """Events of a parallel deploy-rs run of `nodes` starting at t0, cut at `until` (None: to the end).
 
     Hosts whose `next_deploy` is `breaks-ssh` never confirm: magic rollback after the confirm timeout.
     """
-    events: list[Event] = [RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=list(nodes),
+    events: list[RunEvent] = [RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=list(nodes),
                                       argv=["deploy", "--skip-checks", ".#" + nodes[0]])]
     if interactive:
         plan = [PlanEntry(node=n, profile="system", user="root", ssh_user="root", hostname="127.0.0.1",
@@ -153,7 +153,7 @@ def deploy_events(lab: SimLab, nodes: list[str], t0: float, *, until: float | No
             f"nixos-system-{node}-next", salt="demo")
         gen = host.current + 1
 
-        def at(dt: float, event_cls: type[Event], t: float = t, **fields: Any) -> None:
+        def at(dt: float, event_cls: Callable[..., RunEvent], t: float = t, **fields: Any) -> None:
             events.append(event_cls(ts=t + dt, **fields))
 
         at(1.0, StageChanged, node=node, profile="system", stage="build")

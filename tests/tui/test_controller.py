@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from labtui.deploy.events import Prompt, RunResult
+from labtui.runs.events import Prompt, RunResult
 from labtui.tui.controller import DeployController
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary

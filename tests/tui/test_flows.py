@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labtui.deploy.events import RunResult
+from labtui.runs.events import RunResult
 from labtui.tui.dashboard import DetailsScreen, HostTable
 from labtui.tui.deploy_pane import DeployScreen, DeployTable, HostLogScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog, QuitDialog, TypeNameDialog

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labtui.deploy.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, StageChanged, Stall
 from labtui.inventory.model import Host, SshTarget
+from labtui.runs.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, StageChanged, Stall
 from labtui.tui import filtering
 from labtui.tui.adapters import RunHandle, deploy_request
 from labtui.tui.deploy_model import RunView
@@ -83,7 +83,7 @@ def test_deploy_request_from_the_dialog():
 
 
 async def test_run_handle_asks_for_sudo_passwords():
-    from labtui.deploy.orchestrator import PasswordPrompt
+    from labtui.runs.events import PasswordPrompt
 
     class Run(ScriptedRun):
         def __init__(self):
@@ -109,8 +109,7 @@ async def test_run_handle_asks_for_sudo_passwords():
 
 
 def test_events_of_other_modules_show_as_lines():
-    from labtui.deploy.probe import NodeState
-    from labtui.ops.events import CheckResultEvent
+    from labtui.runs.events import CheckResultEvent, NodeState
 
     run = RunView(["a"])
     run.apply(NodeState(ts=1.0, node="a", when="before", generation=87))

@@ -13,18 +13,23 @@ A parser is pure: it never reads files, clocks or processes. The runner feeds it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Protocol
 
-from labtui.deploy.events import Event
+from labtui.runs.events import GenerationSwitched, RunEvent
+
+# nix-env's profile switch line (new and old wording), printed when a profile moves to another generation
+# (deploy-rs's rollbacks and revokes, `nixos-rebuild --rollback`); a forward `nix-env --set` is silent.
+SWITCH_RE = re.compile(r"switching (?:profile )?from (?:version|generation) (\d+) to (\d+)")
 
 
 class OutputParser(Protocol):
-    def feed(self, line: str, ts: float) -> list[Event]:
+    def feed(self, line: str, ts: float) -> list[RunEvent]:
         """Events caused by one complete output line (no newline; may contain ANSI escapes)."""
         ...
 
-    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[Event]:
+    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[RunEvent]:
         """The process exited (`exit_code` None: unknown or killed by a signal; `cancelled`: the
         operator stopped it). Returns a final `node_result` for every target without one and the
         `run_result`. Later `feed` calls only produce `output` events."""
@@ -36,10 +41,20 @@ class OutputParser(Protocol):
         ...
 
 
+def generation_switch(text: str, ts: float, node: str | None) -> GenerationSwitched | None:
+    """The `generation_switched` event of a nix-env switch line, else None (cheap for other lines)."""
+    if "switching" not in text:
+        return None
+    m = SWITCH_RE.search(text)
+    if m is None:
+        return None
+    return GenerationSwitched(ts=ts, node=node, from_generation=int(m[1]), to_generation=int(m[2]))
+
+
 def parse_lines(parser: OutputParser, lines: Iterable[str], exit_code: int | None, *, ts: float = 0.0,
-                cancelled: bool = False) -> list[Event]:
+                cancelled: bool = False) -> list[RunEvent]:
     """All events of a finished output (e.g. a saved log), every line stamped `ts`."""
-    events: list[Event] = []
+    events: list[RunEvent] = []
     for line in lines:
         events.extend(parser.feed(line, ts))
     events.extend(parser.finish(exit_code, ts, cancelled=cancelled))

@@ -26,21 +26,22 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-from labtui.deploy.events import (
+from labtui.deploy.parse import generation_switch
+from labtui.deploy.parse.ansi import clean_line
+from labtui.inventory.model import DEFAULT_ACTIVATION_TIMEOUT, DEFAULT_CONFIRM_TIMEOUT
+from labtui.runs.events import (
     ActivationWindow,
     Confirmed,
     ConfirmWindow,
-    Event,
     NodeResult,
     Output,
     PlanEntry,
     Prompt,
     Rollback,
+    RunEvent,
     RunResult,
     StageChanged,
 )
-from labtui.deploy.parse.ansi import clean_line
-from labtui.inventory.model import DEFAULT_ACTIVATION_TIMEOUT, DEFAULT_CONFIRM_TIMEOUT
 
 Key = tuple[str, str | None]
 
@@ -222,12 +223,14 @@ class DeployRsParser:
         """Known targets in order: the ones given, then the ones learned from the output."""
         return [t.key for t in self._targets]
 
-    def feed(self, line: str, ts: float) -> list[Event]:
+    def feed(self, line: str, ts: float) -> list[RunEvent]:
         text = clean_line(line) if ("\x1b" in line or "\r" in line or line.endswith("\n")) else line
         if self._plan is None and not self._panic_lines and not _maybe_structural(text):
             # Fast path for the bulk of a log (nix build output): nothing but an `output` event.
-            if self._finished or self._terminal:
+            if self._finished:
                 return [self._output(text, ts, "raw")] if text.strip() else []
+            if self._terminal:
+                return self._raw_after_end(text, ts)
             return self._raw(text, ts)
         if self._finished:
             return [self._output(text, ts, "raw")] if text.strip() else []
@@ -240,7 +243,7 @@ class DeployRsParser:
             text = text[m.end():]
         if text.rstrip() == ">":
             return []
-        events: list[Event] = []
+        events: list[RunEvent] = []
         if not LOG_RE.match(text) and not PANIC_START_RE.match(text):
             # A record glued to the end of another program's unfinished line (a nix progress line, an
             # orphaned ssh child writing into the same pipe): the head is raw output, then the record.
@@ -268,9 +271,7 @@ class DeployRsParser:
         else:
             mf = LOG_FILE_RE.match(text) if text[:1] in "EWIDT" else None
             if mf is None:
-                if self._terminal:
-                    return [*events, self._output(text, ts, "raw")] if text.strip() else events
-                events.extend(self._raw(text, ts))
+                events.extend(self._raw_after_end(text, ts) if self._terminal else self._raw(text, ts))
                 return events
             level, tag, message = mf.group(1), mf.group(2), mf.group(3).rstrip()
         self._awaiting = False
@@ -285,10 +286,10 @@ class DeployRsParser:
             events.extend(self._remote(tag, level, message, text, ts))
         return events
 
-    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[Event]:
+    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[RunEvent]:
         if self._finished:
             return []
-        events: list[Event] = []
+        events: list[RunEvent] = []
         if self._plan is not None:
             events.extend(self._end_plan(ts))
         self._finished = True
@@ -385,7 +386,7 @@ class DeployRsParser:
             return True
         return False
 
-    def _end_plan(self, ts: float) -> list[Event]:
+    def _end_plan(self, ts: float) -> list[RunEvent]:
         plan, self._plan = self._plan, None
         assert plan is not None
         try:
@@ -434,7 +435,7 @@ class DeployRsParser:
         t.result = r
         return r
 
-    def _rollback_event(self, t: _Target, ts: float) -> list[Event]:
+    def _rollback_event(self, t: _Target, ts: float) -> list[RunEvent]:
         if t.rollback_kind is None or t.rollback_emitted:
             return []
         t.rollback_emitted = True
@@ -443,7 +444,7 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ raw lines
 
-    def _raw(self, text: str, ts: float) -> list[Event]:
+    def _raw(self, text: str, ts: float) -> list[RunEvent]:
         if not text or text.isspace():
             return []
         if "error" in text and self._last_nix_error is None:
@@ -452,7 +453,7 @@ class DeployRsParser:
             stripped = text.strip()
             if stripped.startswith(("error:", "error (")) and stripped != "error:":
                 self._last_nix_error = stripped
-        events: list[Event] = []
+        events: list[RunEvent] = []
         if self.dry_activate and "would" in text and DRY_ACTIVATE_OUTPUT_RE.match(text) \
                 and (self._current is None or self._current.status not in ("activating", "confirming")):
             events.extend(self._start_dry(ts))
@@ -465,7 +466,18 @@ class DeployRsParser:
                     events.extend(self._begin_build_or_push(t, stage, ts))
         node, _profile, stage = self._ctx
         events.append(_new_output(ts, node, stage, text, "raw"))
+        switch = generation_switch(text, ts, node)
+        if switch is not None:
+            events.append(switch)
         return events
+
+    def _raw_after_end(self, text: str, ts: float) -> list[RunEvent]:
+        """A raw line after the run's final error (orphans): shown, and a generation switch still counts."""
+        if not text.strip():
+            return []
+        out = self._output(text, ts, "raw")
+        switch = generation_switch(text, ts, out.node)
+        return [out] if switch is None else [out, switch]
 
     def _note_panic(self, text: str) -> None:
         m = PANIC_EXIT_RE.search(text)
@@ -474,10 +486,10 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ local [deploy] records
 
-    def _local(self, level: str, message: str, text: str, ts: float) -> list[Event]:
+    def _local(self, level: str, message: str, text: str, ts: float) -> list[RunEvent]:
         if level == "ERROR":
             return self._local_error(message, text, ts)
-        events: list[Event] = []
+        events: list[RunEvent] = []
         out = None
         if (m := RE_BUILD.match(message)) or (m := RE_BUILD_2026.match(message)):
             t = self._target(m.group(2), m.group(1))
@@ -562,7 +574,7 @@ class DeployRsParser:
         if m and t.profile is not None:
             table[(t.node, t.profile)] = int(m.group(1))
 
-    def _begin_build_or_push(self, t: _Target, stage: str, ts: float) -> list[Event]:
+    def _begin_build_or_push(self, t: _Target, stage: str, ts: float) -> list[RunEvent]:
         if t not in self._deploy_order:
             if t.key not in self._given:
                 # learned from the plan, whose order is random: keep learned targets in deployment order
@@ -582,8 +594,8 @@ class DeployRsParser:
         self._last_nix_error = None
         return [self._stage(t, stage, ts)]
 
-    def _begin_activation(self, t: _Target, ts: float) -> list[Event]:
-        events: list[Event] = []
+    def _begin_activation(self, t: _Target, ts: float) -> list[RunEvent]:
+        events: list[RunEvent] = []
         prev = self._current
         if prev is not None and prev is not t and prev.status in ("confirmed", "done") and prev.result is None:
             # deploy-rs went on to the next profile: the previous one is final.
@@ -598,7 +610,7 @@ class DeployRsParser:
         events.append(self._stage(t, "activate", ts))
         return events
 
-    def _rolled_back_anyway(self, t: _Target, ts: float) -> list[Event]:
+    def _rolled_back_anyway(self, t: _Target, ts: float) -> list[RunEvent]:
         """A rollback was seen without a local error for it."""
         events = self._rollback_event(t, ts)
         kind = "magic rollback" if t.rollback_kind == "magic" else "automatic rollback"
@@ -610,7 +622,7 @@ class DeployRsParser:
             events.append(self._result(t, "rolled_back", ts, f"the target rolled back ({kind}){why}"))
         return events
 
-    def _start_dry(self, ts: float) -> list[Event]:
+    def _start_dry(self, ts: float) -> list[RunEvent]:
         """With --dry-activate deploy-rs prints no `Activating profile` line: the next profile in
         deployment order starts when its target output (or `Completed dry-activate!`) shows up."""
         cur = self._current
@@ -621,7 +633,7 @@ class DeployRsParser:
                 return self._begin_activation(t, ts)
         return []
 
-    def _succeed(self, t: _Target, ts: float, note: str = "") -> list[Event]:
+    def _succeed(self, t: _Target, ts: float, note: str = "") -> list[RunEvent]:
         if t.result is not None:
             return []
         if t.rollback_kind is not None:
@@ -636,9 +648,9 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ errors
 
-    def _local_error(self, message: str, text: str, ts: float) -> list[Event]:
+    def _local_error(self, message: str, text: str, ts: float) -> list[RunEvent]:
         self._last_error = message
-        events: list[Event] = []
+        events: list[RunEvent] = []
         cur = self._current
         if message.startswith(ACTIVATION_ERRORS):
             t = cur if cur is not None else self._start_dry_target()
@@ -710,14 +722,14 @@ class DeployRsParser:
             return same[-1] if same else self._target(node, None)
         return self._target(node, profile)
 
-    def _fail_before_activation(self, t: _Target | None, stage: str | None, message: str, ts: float) -> list[Event]:
+    def _fail_before_activation(self, t: _Target | None, stage: str | None, message: str, ts: float) -> list[RunEvent]:
         reason = message
         if self._last_nix_error and self._last_nix_error not in message:
             reason = f"{message} ({self._last_nix_error})"
         if t is not None:
             t.stage = stage
             t.status = "failed"
-            events: list[Event] = [self._result(t, "not_deployed", ts, reason, stage=stage)]
+            events: list[RunEvent] = [self._result(t, "not_deployed", ts, reason, stage=stage)]
             self._failure = (stage or "error", stage, f"not deployed: {stage} of {t.label} failed")
             self._run_reason = f"{stage} of {t.label} failed: {reason}"
         else:
@@ -726,7 +738,7 @@ class DeployRsParser:
         events.extend(self._terminate(ts))
         return events
 
-    def _judge_activation_failure(self, t: _Target, message: str, ts: float) -> list[Event]:
+    def _judge_activation_failure(self, t: _Target, message: str, ts: float) -> list[RunEvent]:
         """Decide, from everything seen, whether the failing profile is back on its old generation."""
         if t.rollback_failed:
             t.status = "failed"
@@ -770,13 +782,13 @@ class DeployRsParser:
                                 "rollback), but that was not seen; check the host")
         return self._result(t, "failed", ts, f"{detail}; no rollback seen: the host may be left on the new generation")
 
-    def _terminate(self, ts: float) -> list[Event]:
+    def _terminate(self, ts: float) -> list[RunEvent]:
         """The run's final error was printed: every target gets its result now."""
         self._terminal = True
         return self._finalize(ts, 1, False)
 
-    def _finalize(self, ts: float, exit_code: int | None, cancelled: bool) -> list[Event]:
-        events: list[Event] = []
+    def _finalize(self, ts: float, exit_code: int | None, cancelled: bool) -> list[RunEvent]:
+        events: list[RunEvent] = []
         failing = self._current if self._current is not None and self._current.status == "failed" else None
         events.extend(self._finish_revokes(ts, all_done=False))
         for t in self._targets:
@@ -834,7 +846,7 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ revocation (§4.6)
 
-    def _begin_revoke_phase(self, ts: float) -> list[Event]:
+    def _begin_revoke_phase(self, ts: float) -> list[RunEvent]:
         failing = self._current
         self._revoke_queue = [
             t for t in self._activated
@@ -844,7 +856,7 @@ class DeployRsParser:
         # deploy-rs prints `Revoking previous deploys` even when there is nothing to revoke.
         return [self._stage(None, "revoke", ts)] if self._revoke_queue else []
 
-    def _next_revoke(self, ts: float, command: str | None = None) -> list[Event]:
+    def _next_revoke(self, ts: float, command: str | None = None) -> list[RunEvent]:
         events = self._finish_revokes(ts, all_done=False, current_only=True)
         queue = self._revoke_queue or []
         if not queue:
@@ -875,10 +887,10 @@ class DeployRsParser:
                     return t
         return None
 
-    def _finish_revokes(self, ts: float, *, all_done: bool, current_only: bool = False) -> list[Event]:
+    def _finish_revokes(self, ts: float, *, all_done: bool, current_only: bool = False) -> list[RunEvent]:
         """Report the revoked profiles: the one being revoked, and with `all_done` (deploy-rs said
         it rolled back) the rest of the queue too."""
-        events: list[Event] = []
+        events: list[RunEvent] = []
         done = [self._revoking] if self._revoking is not None else []
         if all_done and not current_only:
             done += list(self._revoke_queue or [])
@@ -895,7 +907,7 @@ class DeployRsParser:
         self._revoking = None
         return events
 
-    def _revoke_failed(self, node: str | None, message: str, ts: float) -> list[Event]:
+    def _revoke_failed(self, node: str | None, message: str, ts: float) -> list[RunEvent]:
         t = self._revoking
         if t is None and self._revoke_queue:
             candidates = [x for x in self._revoke_queue if node is None or x.node == node]
@@ -909,8 +921,8 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ remote records
 
-    def _remote(self, tag: str, level: str, message: str, text: str, ts: float) -> list[Event]:
-        events: list[Event] = []
+    def _remote(self, tag: str, level: str, message: str, text: str, ts: float) -> list[RunEvent]:
+        events: list[RunEvent] = []
         if tag == "revoke":
             if message == "De-activating due to error" and not self._revoke_cmd_seen:
                 events.extend(self._next_revoke(ts))
@@ -992,7 +1004,7 @@ def _bracket_balance(text: str) -> int:
     return depth
 
 
-def _after_stages(events: list[Event]) -> int:
+def _after_stages(events: list[RunEvent]) -> int:
     """Where a line's `output` event goes: after the stage change it caused, so it carries the new stage."""
     for i in range(len(events) - 1, -1, -1):
         if isinstance(events[i], StageChanged):

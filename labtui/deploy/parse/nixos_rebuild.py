@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from labtui.deploy.events import Event, NodeResult, Output, RunResult, StageChanged
+from labtui.deploy.parse import generation_switch
 from labtui.deploy.parse.ansi import clean_line
+from labtui.runs.events import NodeResult, Output, RunEvent, RunResult, StageChanged
 
 PROFILE = "system"
 
@@ -55,20 +56,20 @@ class NixosRebuildParser:
     def results(self) -> dict[tuple[str, str | None], NodeResult]:
         return {(self.node, PROFILE): self._result} if self._result else {}
 
-    def _to(self, stage: str, ts: float) -> list[Event]:
+    def _to(self, stage: str, ts: float) -> list[RunEvent]:
         if self._stage == stage:
             return []
         self._stage = stage
         self._first_error = None
         return [StageChanged(ts=ts, node=self.node, profile=PROFILE, stage=stage)]
 
-    def feed(self, line: str, ts: float) -> list[Event]:
+    def feed(self, line: str, ts: float) -> list[RunEvent]:
         text = clean_line(line)
         if not text.strip():
             return []
         if self._finished:
             return [Output(ts=ts, node=self.node, stage=self._stage, line=text, source="raw")]
-        events: list[Event] = []
+        events: list[RunEvent] = []
         if BUILD_RE.match(text):
             events += self._to("build", ts)
         elif PUSH_RE.match(text) and self._stage in (None, "eval", "build"):
@@ -88,9 +89,12 @@ class NixosRebuildParser:
             self._stage = "eval"
             events.append(StageChanged(ts=ts, node=self.node, profile=PROFILE, stage="eval"))
         events.append(Output(ts=ts, node=self.node, stage=self._stage, line=text, source="raw"))
+        switch = generation_switch(text, ts, self.node)
+        if switch is not None:
+            events.append(switch)
         return events
 
-    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[Event]:
+    def finish(self, exit_code: int | None, ts: float, *, cancelled: bool = False) -> list[RunEvent]:
         if self._finished:
             return []
         self._finished = True

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from labtui.deploy.lock import HostLocked, HostLocks, locks_dir, read_holder
+from labtui.runs.locks import HostLocked, HostLocks, locks_dir, read_holder
 
 HOLDER = r"""
 import sys
-from labtui.deploy.lock import HostLocks
+from labtui.runs.locks import HostLocks
 locks = HostLocks(sys.argv[1].split(","), run_id="run-A", operator="alice")
 locks.acquire()
 print("locked", flush=True)

@@ -10,9 +10,12 @@ import sys
 import pytest
 
 from labtui import paths
-from labtui.deploy.events import NodeResult, Output, PlanEntry, Prompt, RunResult, RunStarted, StageChanged
-from labtui.deploy.journal import SCHEMA_VERSION, Journal, RunFiles
 from labtui.errors import UserError
+from labtui.runs.events import (
+    GenerationSwitched, NodeResult, Output, PlanEntry, Prompt, RunResult, RunStarted, StageChanged,
+)
+from labtui.runs.files import RunFiles
+from labtui.runs.journal import SCHEMA_VERSION, Journal
 
 PATH = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-activatable-nixos-system-web1"
 
@@ -28,6 +31,7 @@ def record_run(journal: Journal, run_id: str, *, outcome_web1="succeeded", t0=10
         StageChanged(ts=t0 + 3, node="web1", profile="system", stage="build"),
         StageChanged(ts=t0 + 5, node="web1", profile="system", stage="activate"),
         Output(ts=t0 + 6, node="web1", stage="activate", line="switching profile from version 41 to 42"),
+        GenerationSwitched(ts=t0 + 6, node="web1", from_generation=41, to_generation=42),
         NodeResult(ts=t0 + 8, node="web1", profile="system", outcome=outcome_web1, stage="confirm", message="ok"),
         NodeResult(ts=t0 + 8, node="db1", profile="system", outcome="not_deployed", stage="build",
                    message="build failed"),
@@ -59,8 +63,11 @@ def test_run_and_nodes_are_recorded():
 def test_rollback_generations():
     journal = Journal.open()
     journal.begin_run("r2", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)])
+    # The journal records what the parser reports, never re-reads output lines.
     journal.record("r2", Output(ts=1.0, node="web1", stage="activate",
-                                line="switching profile from version 43 to 42"))
+                                line="switching profile from version 44 to 43"))
+    assert journal.get_run("r2").nodes[0].before_generation is None
+    journal.record("r2", GenerationSwitched(ts=1.0, node="web1", from_generation=43, to_generation=42))
     node = journal.get_run("r2").nodes[0]
     assert (node.before_generation, node.after_generation) == (42, 42)
 

@@ -1,11 +1,8 @@
-"""The deploy journal: every run, what it did to each node, and its full output, kept across restarts.
+"""The journal: every run, what it did to each node, and its full output, kept across restarts.
 
-Layout under `labtui.paths.state_dir()`:
-- `journal.sqlite` (WAL mode, so a TUI can read while supervisors write): one row per run and one per
-  (run, node, profile), updated from the run's events as they happen.
-- `runs/<run_id>/output.log`: the raw output of every command of the run, exactly as printed (ANSI kept).
-- `runs/<run_id>/events.jsonl`: the run's events, one JSON object a line (docs/events.md); faces follow a
-  run by tailing this file (`labtui.deploy.supervisor.follow_run`).
+`journal.sqlite` under `labtui.paths.state_dir()` (WAL mode, so a TUI can read while supervisors write):
+one row per run and one per (run, node, profile), folded from the run's events as they happen. The raw
+output and the events themselves are in the run's files (`labtui.runs.files`).
 
 The schema version lives in `PRAGMA user_version`; `Journal.open` creates or migrates it.
 """
@@ -13,20 +10,38 @@ The schema version lives in `PRAGMA user_version`; `Journal.open` creates or mig
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, assert_never
 
 from labtui import paths
-from labtui.deploy.events import (
-    Event, NodeResult, Output, Prompt, Rollback, RunResult, RunStarted, StageChanged,
-)
-from labtui.deploy.lock import pid_alive
 from labtui.errors import UserError
+from labtui.runs.events import (
+    ActivationWindow,
+    CheckResultEvent,
+    Confirmed,
+    ConfirmWindow,
+    GenerationSwitched,
+    NodeResult,
+    NodeState,
+    Output,
+    PasswordPrompt,
+    Prompt,
+    PromptAnswered,
+    RebootProgress,
+    Rollback,
+    RollbackResult,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
+    Stall,
+)
+from labtui.runs.files import events_path, output_log_path
+from labtui.runs.locks import pid_alive
 
 SCHEMA_VERSION = 1
 
@@ -68,31 +83,18 @@ CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 """
 
-# nix-env's profile switch line (new and old wording), printed when the target switches generation.
-_SWITCH_RE = re.compile(r"switching (?:profile )?from (?:version|generation) (\d+) to (\d+)")
+@dataclass(frozen=True)
+class RunHeader:
+    """What a run is about, for its journal row (written before its first event)."""
 
-
-def new_run_id() -> str:
-    """Time-sortable and unique: `20261126-210512-3f9a`."""
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
-
-
-def runs_dir() -> Path:
-    return paths.state_dir() / "runs"
-
-
-def run_dir(run_id: str) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
-        raise UserError(f"`{run_id}` is not a run id; list runs with `labtui history`")
-    return runs_dir() / run_id
-
-
-def output_log_path(run_id: str) -> Path:
-    return run_dir(run_id) / "output.log"
-
-
-def events_path(run_id: str) -> Path:
-    return run_dir(run_id) / "events.jsonl"
+    operator: str
+    method: str
+    action: str
+    targets: list[tuple[str, str | None]]
+    flake: str | None = None
+    revision: str | None = None
+    dirty: bool | None = None
+    argv: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -199,57 +201,72 @@ class Journal:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
 
-    def record(self, run_id: str, event: Event) -> None:
-        """Fold one event of the run into the journal (cheap for the many `output` lines)."""
-        if isinstance(event, Output):
-            match = _SWITCH_RE.search(event.line)
-            if match and event.node:
-                old, new = int(match[1]), int(match[2])
+    def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None) -> None:
+        """`begin_run` from a RunHeader."""
+        self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
+                       targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
+                       argv=header.argv, supervisor_pid=supervisor_pid)
+
+    def record(self, run_id: str, event: RunEvent) -> None:
+        """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
+        match event:
+            case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress():
+                pass  # progress only: the events file has them
+            case Rollback():
+                pass  # the node_result that follows carries the outcome
+            case GenerationSwitched(node=str(node)):
+                old, new = event.from_generation, event.to_generation
                 if new > old or self._action(run_id) == "rollback":
                     # A switch forward (the deploy's new generation), or a manual rollback from old to new.
-                    self._update_nodes(run_id, event.node, None, before_generation=old, after_generation=new)
+                    self._update_nodes(run_id, node, None, before_generation=old, after_generation=new)
                 else:  # a rollback from the new generation `old` back to `new`: the host ends where it was
-                    self._update_nodes(run_id, event.node, None, before_generation=new, after_generation=new)
-            return
-        if event.kind == "node_state":  # labtui.deploy.probe.NodeState: the system profile's generation
-            state: Any = event
-            if state.error or state.generation is None:
-                return
-            when = state.when  # before | after
-            self._update_nodes(run_id, state.node, None, system_only=True,
-                               **{f"{when}_path": state.path, f"{when}_generation": state.generation})
-            return
-        if event.kind == "rollback_result" and getattr(event, "ok", False):
-            # The health gate switched the node back (labtui.ops.events.RollbackResult).
-            self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)  # type: ignore[attr-defined]
-            return
-        with self._tx():
-            if isinstance(event, RunStarted):
-                self._db.execute("UPDATE runs SET argv = CASE WHEN argv = '[]' THEN ? ELSE argv END WHERE run_id=?",
-                                 (json.dumps([event.argv] if event.argv else []), run_id))
-                for node in event.nodes:
-                    if not self._rows(run_id, node, None):
-                        self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)", (run_id, node))
-            elif isinstance(event, StageChanged):
-                nodes = [event.node] if event.node else self._open_nodes(run_id)
-                for node in nodes:
-                    self._enter_stage(run_id, node, event.profile, event.stage, event.ts)
-            elif isinstance(event, Prompt):
-                for entry in event.plan:
-                    self._update_nodes(run_id, entry.node, entry.profile, new_path=entry.path)
-            elif isinstance(event, Rollback):
-                pass  # the node_result that follows carries the outcome
-            elif isinstance(event, NodeResult):
-                self._finish_node(run_id, event)
-            elif isinstance(event, RunResult):
-                self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
-                                 (event.ts, event.outcome, event.exit_code, run_id))
-                # Nodes the run never got to keep their last stage open: close them at the run's end.
-                for row in self._db.execute("SELECT node, profile, stages FROM nodes WHERE run_id=? AND ended IS NULL",
-                                            (run_id,)).fetchall():
-                    self._db.execute("UPDATE nodes SET ended=?, stages=? WHERE run_id=? AND node=? AND profile=?",
-                                     (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
-                                      run_id, row["node"], row["profile"]))
+                    self._update_nodes(run_id, node, None, before_generation=new, after_generation=new)
+            case GenerationSwitched():
+                pass  # no node to put it on
+            case NodeState():  # the system profile's generation, from the probe
+                if not event.error and event.generation is not None:
+                    when = event.when  # before | after
+                    self._update_nodes(run_id, event.node, None, system_only=True,
+                                       **{f"{when}_path": event.path, f"{when}_generation": event.generation})
+            case RollbackResult():  # a switch back (health gate, `labtui rollback`)
+                if event.ok:
+                    self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)
+            case RunStarted():
+                with self._tx():
+                    self._db.execute("UPDATE runs SET argv = CASE WHEN argv = '[]' THEN ? ELSE argv END "
+                                     "WHERE run_id=?", (json.dumps([event.argv] if event.argv else []), run_id))
+                    for node in event.nodes:
+                        if not self._rows(run_id, node, None):
+                            self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)",
+                                             (run_id, node))
+            case StageChanged():
+                with self._tx():
+                    nodes = [event.node] if event.node else self._open_nodes(run_id)
+                    for node in nodes:
+                        self._enter_stage(run_id, node, event.profile, event.stage, event.ts)
+            case Prompt():
+                with self._tx():
+                    for entry in event.plan:
+                        self._update_nodes(run_id, entry.node, entry.profile, new_path=entry.path)
+            case NodeResult():
+                with self._tx():
+                    self._finish_node(run_id, event)
+            case RunResult():
+                with self._tx():
+                    self._finish_run(run_id, event)
+            case _:
+                assert_never(event)
+
+    def _finish_run(self, run_id: str, event: RunResult) -> None:
+        self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
+                         (event.ts, event.outcome, event.exit_code, run_id))
+        # Nodes the run never got to keep their last stage open: close them at the run's end.
+        for row in self._db.execute("SELECT node, profile, stages FROM nodes WHERE run_id=? AND ended IS NULL",
+                                    (run_id,)).fetchall():
+            self._db.execute("UPDATE nodes SET ended=?, stages=? WHERE run_id=? AND node=? AND profile=?",
+                             (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
+                              run_id, row["node"], row["profile"]))
 
     def mark_lost(self, run_id: str, message: str) -> None:
         """End a run whose supervisor died without recording an outcome."""
@@ -259,7 +276,7 @@ class Journal:
             self._db.execute("UPDATE nodes SET outcome='failed', message=? WHERE run_id=? AND outcome IS NULL",
                              (message, run_id))
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     def _action(self, run_id: str) -> str | None:
@@ -344,7 +361,8 @@ class Journal:
             matches = self._db.execute("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\'", (like,)).fetchall()
             if len(matches) != 1:
                 what = "no run" if not matches else f"{len(matches)} runs"
-                raise UserError(f"{what} with id `{run_id}` in the journal {self.path}; list runs with `labtui history`")
+                raise UserError(f"{what} with id `{run_id}` in the journal {self.path}; "
+                                "list runs with `labtui history`")
             row = matches[0]
         nodes = [self._node(r) for r in self._db.execute(
             "SELECT * FROM nodes WHERE run_id=? ORDER BY rowid", (row["run_id"],)).fetchall()]
@@ -383,7 +401,8 @@ class Journal:
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
         return NodeRecord(
-            node=row["node"], profile=row["profile"] or None, outcome=row["outcome"], stage=row["stage"] or row["current_stage"],
+            node=row["node"], profile=row["profile"] or None, outcome=row["outcome"],
+            stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
             stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"])
@@ -408,34 +427,11 @@ class _Transaction:
             self._db.execute("BEGIN IMMEDIATE")
             self._outer = True
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if not self._outer:
             return
         if exc_type is None:
             self._db.execute("COMMIT")
         else:
             self._db.execute("ROLLBACK")
-
-
-class RunFiles:
-    """The raw output log and the events file of one run (written by the process running it)."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.dir = run_dir(run_id)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._output = open(self.dir / "output.log", "a", encoding="utf-8", errors="replace")
-        self._events = open(self.dir / "events.jsonl", "a", encoding="utf-8")
-
-    def raw(self, text: str) -> None:
-        """Append raw output (never a password: the runner keeps the pty's sudo prompt stream out of here)."""
-        self._output.write(text)
-        self._output.flush()
-
-    def event(self, event: Event) -> None:
-        self._events.write(json.dumps(event.to_dict(), default=str) + "\n")
-        self._events.flush()
-
-    def close(self) -> None:
-        self._output.close()
-        self._events.close()

@@ -91,6 +91,10 @@ class HostLocks:
         self.operator = operator or operator_name()
         self._fds: dict[str, int] = {}
 
+    @property
+    def held(self) -> bool:
+        return bool(self._fds)
+
     def acquire(self) -> None:
         """Take every lock or none; raises HostLocked naming the holder."""
         locks_dir().mkdir(parents=True, exist_ok=True)
@@ -138,6 +142,3 @@ def operator_name() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return str(os.getuid())
-
-
-__all__ = ["pid_alive", "operator_name", "HostLocks", "HostLocked", "LockHolder", "read_holder", "locks_dir"]

@@ -1,0 +1,277 @@
+"""The face's side of a detached run: start a supervisor, follow its events, talk to it.
+
+`start_supervisor(payload)` hands `payload` (pickled, 0600 in the run's directory) to a new supervisor
+process and waits until it says it runs (or why it could not: e.g. a host is locked). The supervisor is
+started through labtui's own entry point, `python -P -m labtui _supervise RUN_ID --ready-fd N`, with the
+import path of this process handed over in PYTHONPATH: a packaged labtui (nixpkgs' wrapper adds its site
+directories inside the script, not in the environment) and a test run (`python -m pytest` from a checkout)
+both start a supervisor that imports the same labtui as the face. `-P` keeps the supervisor's working
+directory off its import path; the face's own PYTHONPATH is passed along separately and restored by the
+supervisor before it runs anything (`restore_environment`), so deploy-rs and its children see the
+operator's environment unchanged.
+
+Faces follow a run by tailing its events file (`follow_run`), and talk back over a per-run unix socket in
+`labtui.paths.runtime_dir()` (`DetachedRun`): yes/no answers, sudo passwords (memory only), cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pickle
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from labtui import paths
+from labtui.commandlog import COMMAND_LOG
+from labtui.errors import UserError
+from labtui.runs.events import Output, RunEvent, RunResult, RunStarted, UnknownEvent, event_from_dict
+from labtui.runs.files import events_path, make_run_dir, new_run_id, run_dir
+from labtui.runs.journal import Journal
+from labtui.runs.locks import pid_alive
+
+START_TIMEOUT = 60.0  # seconds to wait for the supervisor to say it started
+SPEC_FILE = "request.pickle"
+PID_FILE = "supervisor.pid"
+LOG_FILE = "supervisor.log"
+SUPERVISE_VERB = "_supervise"
+# The face's PYTHONPATH while the supervisor runs with the face's import path (see the module docstring).
+SAVED_PYTHONPATH = "LABTUI_FACE_PYTHONPATH"
+
+
+def socket_path(run_id: str) -> Path:
+    return paths.runtime_dir() / "deploy" / f"{run_id}.sock"
+
+
+def supervisor_pid(run_id: str) -> int | None:
+    try:
+        return int((run_dir(run_id) / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_running(run_id: str) -> bool:
+    pid = supervisor_pid(run_id)
+    return pid is not None and pid_alive(pid)
+
+
+class DetachedRun:
+    """A run owned by a supervisor process: the same control surface as the run itself, over the socket."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    async def events(self, *, from_start: bool = True) -> AsyncIterator[RunEvent]:
+        """The run's events (from its start), holding an `attach` connection while following."""
+        async for event in follow_run(self.run_id, from_start=from_start, attach=True):
+            if isinstance(event, RunStarted):
+                # The supervisor ran them; this process's command log (the TUI's `@` view) shows them too.
+                for argv in event.argvs or ([event.argv] if event.argv else []):
+                    COMMAND_LOG.local(argv)
+            yield event
+
+    def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+        _send(self.run_id, {"op": "answer", "yes": yes, "node": node})
+
+    def send_password(self, hostname: str, password: str | None) -> None:
+        _send(self.run_id, {"op": "password", "hostname": hostname, "password": password})
+
+    def cancel(self) -> None:
+        _send(self.run_id, {"op": "cancel"})
+
+    def pending(self) -> dict[str, list[str]]:
+        """What the run waits for right now: {"prompts": [job...], "passwords": [hostname...]}.
+
+        A face replaying a run's events from the start asks the operator only about these."""
+        try:
+            reply = _send(self.run_id, {"op": "pending"})
+        except UserError:
+            return {"prompts": [], "passwords": []}
+        return {"prompts": list(reply.get("prompts", [])), "passwords": list(reply.get("passwords", []))}
+
+
+def _send(run_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    path = socket_path(run_id)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        except OSError as exc:
+            raise UserError(f"run {run_id} is not accepting commands ({exc.strerror or exc}); "
+                            f"it has probably finished: `labtui history show {run_id}`", exit_code=1) from None
+    try:
+        answer = json.loads(reply or b"{}")
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+async def follow_run(run_id: str, *, from_start: bool = True, attach: bool = False,
+                     poll: float = 0.05) -> AsyncIterator[RunEvent]:
+    """The events of a run as they are written, until its `run_result` (also for finished runs).
+
+    Works for any run, whoever started it. If its supervisor died without a result, ends with a
+    `run_result` of outcome `failed` (exit code None) after marking the run lost in the journal.
+    `attach=True` tells the supervisor a face is watching (see labtui.runs.supervisor.UNATTENDED_GRACE).
+    Lines this version cannot read (an event kind of a newer labtui) are skipped.
+    """
+    path = events_path(run_id)
+    face = _attach(run_id) if attach else None
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not path.exists():
+            if time.monotonic() > deadline or (supervisor_pid(run_id) is not None and not is_running(run_id)):
+                raise UserError(f"run {run_id} has no events file {path}; list runs with `labtui history`")
+            await asyncio.sleep(poll)
+        with open(path, encoding="utf-8") as f:
+            if not from_start:
+                f.seek(0, os.SEEK_END)
+            buffer = ""
+            last_check = time.monotonic()
+            while True:
+                chunk = f.read()
+                if not chunk and time.monotonic() - last_check > 1.0:
+                    last_check = time.monotonic()
+                    # Only a supervisor's run can be lost; other writers (ops actions) have no pid file.
+                    if supervisor_pid(run_id) is not None and not is_running(run_id):
+                        chunk = f.read()  # its last lines may have landed just now
+                        if not chunk:
+                            message = "the deploy supervisor died without recording a result"
+                            with contextlib.suppress(Exception):
+                                journal = Journal.open()
+                                journal.mark_lost(run_id, message)
+                                journal.close()
+                            yield Output(ts=time.time(), node=None, stage=None, line=f"labtui: {message}",
+                                         source="raw")
+                            yield RunResult(ts=time.time(), outcome="failed", exit_code=None)
+                            return
+                if chunk:
+                    buffer += chunk
+                    *lines, buffer = buffer.split("\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        try:
+                            event = event_from_dict(json.loads(line))
+                        except (UnknownEvent, ValueError):
+                            continue
+                        yield event
+                        if isinstance(event, RunResult):
+                            return
+                    continue
+                await asyncio.sleep(poll)
+    finally:
+        if face is not None:
+            face.close()
+
+
+def _attach(run_id: str) -> socket.socket | None:
+    """A connection kept open while a face follows the run (the supervisor counts them)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(socket_path(run_id)))
+        sock.sendall(b'{"op": "attach"}\n')
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+# ---- starting a supervisor ------------------------------------------------------------------------------
+
+
+def import_path() -> list[str]:
+    """This process's module search path, absolute (the working directory for ''), without repeats."""
+    return list(dict.fromkeys(os.path.abspath(p) if p else os.getcwd() for p in sys.path))
+
+
+def supervisor_command(run_id: str, ready_fd: int) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of a supervisor for `run_id` (see the module docstring)."""
+    argv = [sys.executable, "-P", "-m", "labtui", SUPERVISE_VERB, run_id, "--ready-fd", str(ready_fd)]
+    env = dict(os.environ)
+    env.pop(SAVED_PYTHONPATH, None)
+    if "PYTHONPATH" in env:
+        env[SAVED_PYTHONPATH] = env["PYTHONPATH"]
+    env["PYTHONPATH"] = os.pathsep.join(import_path())
+    return argv, env
+
+
+def restore_environment() -> None:
+    """In the supervisor: the face's own PYTHONPATH (or none) again, for everything the run starts."""
+    saved = os.environ.pop(SAVED_PYTHONPATH, None)
+    if saved is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved
+
+
+def start_supervisor(payload: object, *, run_id: str | None = None) -> DetachedRun:
+    """Start a supervisor for `payload` and wait until it runs (or raise its UserError, e.g. HostLocked)."""
+    run_id = run_id or new_run_id()
+    directory = make_run_dir(run_id)
+    fd = os.open(directory / SPEC_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump(payload, f)
+    ready_r, ready_w = os.pipe()
+    log_path = directory / LOG_FILE
+    log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    try:
+        argv, env = supervisor_command(run_id, ready_w)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    start_new_session=True, pass_fds=(ready_w,))
+        except OSError as exc:
+            raise UserError(f"cannot start the deploy supervisor ({exc.strerror or exc}); see {log_path}",
+                            exit_code=1) from None
+    finally:
+        os.close(ready_w)
+        log.close()
+    try:
+        message = _read_ready(ready_r)
+    finally:
+        os.close(ready_r)
+    proc.wait()  # the first process only forks the supervisor (not our child: no zombie if it dies) and exits
+    if not message.get("ok"):
+        raise UserError(message.get("error") or f"the deploy supervisor failed to start; see {log_path}",
+                        exit_code=int(message.get("exit_code", 1)))
+    return DetachedRun(run_id)
+
+
+def _read_ready(fd: int) -> dict[str, Any]:
+    data = b""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:  # data, or EOF: the supervisor wrote its answer and closed, or died
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    with contextlib.suppress(ValueError):
+        answer = json.loads(data.decode() or "{}")
+        if isinstance(answer, dict):
+            return answer
+    return {}
+
+
+def take_payload(run_id: str) -> object:
+    """In the supervisor: the payload `start_supervisor` left for it (the file is removed once read)."""
+    path = run_dir(run_id) / SPEC_FILE
+    with open(path, "rb") as f:
+        payload = pickle.load(f)
+    path.unlink()
+    return payload
