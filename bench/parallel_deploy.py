@@ -79,8 +79,8 @@ def main() -> int:
     ideal = waves * one
     print(f"nodes {args.nodes}, parallel {args.parallel}, time scale {args.time_scale}")
     print(f"T (one node alone)                 {one:7.2f} s")
-    print(f"labtui --parallel {args.parallel}  (ideal {waves}T)  {parallel:7.2f} s   {parallel / ideal:5.2f} x {waves}T "
-          f"(target <= 1.30)")
+    print(f"labtui --parallel {args.parallel}  (ideal {waves}T)  {parallel:7.2f} s   "
+          f"{parallel / ideal:5.2f} x {waves}T (target <= 1.30)")
     print(f"deploy-rs sequential (one run)     {sequential:7.2f} s   {sequential / one:5.2f} x T")
     print(f"speed-up over deploy-rs            {sequential / parallel:7.2f} x")
     return 0 if parallel / ideal <= 1.3 else 1

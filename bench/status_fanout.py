@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 # ----- the server process -----
 
 async def serve(count: int, latency: float, workdir: Path) -> None:
-    import asyncssh
 
     from labtui.sim.probe import probe_output
     from labtui.sim.state import Generation, SimHost, fake_store_path
@@ -58,7 +57,7 @@ async def serve(count: int, latency: float, workdir: Path) -> None:
         hosts.append({"name": name, "port": proxy.port})
     # The clients reach the servers through the proxies: trust the servers' keys on the proxy ports.
     lines = []
-    for server, h in zip(factory.servers, hosts):
+    for server, h in zip(factory.servers, hosts, strict=True):
         key = server.host_key.export_public_key().decode().strip()
         lines.append(f"[127.0.0.1]:{h['port']} {key}\n")
     known = workdir / "known_hosts_proxied"

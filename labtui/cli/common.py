@@ -6,12 +6,16 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
     from labtui.inventory.schema import ConfigSchema
+    from labtui.ssh.api import RemoteShell
+
+# The body of a verb that talks to hosts: execute(args, inventory, shell) -> exit code.
+SshVerbBody = Callable[[argparse.Namespace, "Inventory", "RemoteShell"], Awaitable[int]]
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +46,7 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     return inventory
 
 
-def run_over_ssh(args: argparse.Namespace, execute) -> int:
+def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody) -> int:
     """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool."""
     import asyncio
 
@@ -64,7 +68,8 @@ def use_color(stream: IO[str] | None = None) -> bool:
     return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
 
-_COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36", "dim": "2", "bold": "1"}
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36",
+           "dim": "2", "bold": "1"}
 
 
 def paint(text: str, color: str | None, enabled: bool) -> str:
@@ -90,10 +95,10 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_w
     def fit(cell: str, width: int) -> str:
         return cell if len(cell) <= width else cell[: max(width - 1, 0)] + "~"
 
-    lines = ["  ".join(fit(h, w).ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(fit(h, w).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for r, row in enumerate(rows):
         cells = []
-        for i, (cell, width) in enumerate(zip(row, widths)):
+        for i, (cell, width) in enumerate(zip(row, widths, strict=False)):
             text = fit(cell, width).ljust(width)
             c = colors[r][i] if colors and r < len(colors) and i < len(colors[r]) else None
             cells.append(paint(text, c, color))

@@ -6,8 +6,12 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labtui.errors import UserError
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
 
 HEADER = """\
 # labtui settings for the hosts of {flake}.
@@ -44,7 +48,7 @@ def _toml_key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
-def render(inventory) -> bytes:
+def render(inventory: Inventory) -> bytes:
     """The file's bytes: a header comment, the hosts as TOML (tomli-w), then commented examples."""
     import tomli_w
 

@@ -13,7 +13,7 @@ import sys
 from types import ModuleType
 
 from labtui import __version__
-from labtui.errors import EXIT_USAGE, UserError
+from labtui.errors import UserError
 
 # verb -> (module, one-line help). Order is the order shown in --help.
 VERBS: dict[str, tuple[str, str]] = {
@@ -43,7 +43,8 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--flake", metavar="REF", default=default,
                         help="flake with the fleet (default: the current directory, like deploy-rs)")
     parser.add_argument("--config", metavar="PATH", default=default,
-                        help="labtui.toml to use (default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
+                        help="labtui.toml to use "
+                        "(default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
 
 
 def _selected_verb(argv: list[str]) -> str | None:
@@ -62,16 +63,6 @@ def _selected_verb(argv: list[str]) -> str | None:
     return None
 
 
-def _load(module_name: str) -> ModuleType | None:
-    """Import a verb module; None when that verb has not landed yet."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-
-
 def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleType | None]:
     parser = argparse.ArgumentParser(
         prog="labtui",
@@ -87,13 +78,9 @@ def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleT
     for name, (module_name, help_text) in VERBS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         _add_common(sp, top=False)
-        if name != selected:
-            continue
-        module = _load(module_name)
-        if module is not None:
+        if name == selected:
+            module = importlib.import_module(module_name)
             module.configure(sp)
-        else:
-            sp.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser, module
 
 
@@ -106,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         parser, module = build_parser(verb if verb in VERBS else None)
         args = parser.parse_args(argv)
         if args.verb is None:
-            module = _load(TUI_MODULE)
-            if module is None:
-                raise UserError("the TUI is not yet available in this version; try `labtui --help` for the verbs")
-        elif module is None:
-            raise UserError(f"`labtui {args.verb}` is not yet available in this version; see `labtui --help`")
+            module = importlib.import_module(TUI_MODULE)
+        elif module is None:  # the verb was not where _selected_verb looked (`--fla X status`): parse again
+            parser, module = build_parser(args.verb)
+            args = parser.parse_args(argv)
+        assert module is not None
         return int(module.run(args) or 0)
     except UserError as exc:
         print(f"labtui: error: {exc.message}", file=sys.stderr)

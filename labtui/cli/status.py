@@ -10,10 +10,17 @@ import argparse
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+
+if TYPE_CHECKING:
+    from labtui.inventory.flake_paths import FlakePathResolver
+    from labtui.inventory.model import Host
+    from labtui.status.model import HostStatus
+    from labtui.status.poller import StatusPoller
 
 DEFAULT_TIMEOUT = 20.0
 WATCH_REDRAW_EVERY = 0.25  # at most 4 redraws a second, however many hosts report
@@ -29,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="keep polling and redraw on every change until Ctrl-C "
                              "(with --json: one JSON object per host update, one per line)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help=f"give up on hosts (and on evaluating the flake) after S seconds (default {DEFAULT_TIMEOUT:g})")
+                        help="give up on hosts (and on evaluating the flake) after S seconds "
+                        f"(default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--no-drift", action="store_true",
                         help="do not evaluate the flake, so drift shows as unknown (faster)")
 
@@ -41,19 +49,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     inventory = load_inventory(args)
     hosts = inventory.select(args.hosts)
-    resolver = None if args.no_drift else _resolver(inventory)
+    if args.no_drift:
+        resolver = None
+    else:
+        from labtui.inventory.flake_paths import FlakePathResolver
+
+        resolver = FlakePathResolver.for_inventory(inventory)
     return asyncio.run(_main(args, hosts, resolver))
 
 
-def _resolver(inventory):
-    try:
-        from labtui.inventory.flake_paths import FlakePathResolver
-    except ModuleNotFoundError:  # pragma: no cover - the resolver ships with the inventory
-        return None
-    return FlakePathResolver.for_inventory(inventory)
-
-
-async def _main(args: argparse.Namespace, hosts, resolver) -> int:
+async def _main(args: argparse.Namespace, hosts: list[Host], resolver: FlakePathResolver | None) -> int:
     from labtui.ssh.pool import SshPool
     from labtui.status.poller import StatusPoller
 
@@ -77,13 +82,13 @@ async def _main(args: argparse.Namespace, hosts, resolver) -> int:
         await pool.close()
 
 
-def exit_code(statuses) -> int:
+def exit_code(statuses: Iterable[HostStatus]) -> int:
     from labtui.ssh.api import HostState
 
     return EXIT_OK if all(s.state is HostState.UP for s in statuses) else EXIT_FAILED
 
 
-def _timed_out(status, timeout: float):
+def _timed_out(status: HostStatus, timeout: float) -> HostStatus:
     """A host that never answered within --timeout is down, with that as the reason."""
     from dataclasses import replace
 
@@ -95,7 +100,7 @@ def _timed_out(status, timeout: float):
     return status
 
 
-async def _watch(args: argparse.Namespace, poller, names: Sequence[str]) -> None:
+async def _watch(args: argparse.Namespace, poller: StatusPoller, names: Sequence[str]) -> None:
     import asyncio
 
     out = sys.stdout
@@ -108,7 +113,7 @@ async def _watch(args: argparse.Namespace, poller, names: Sequence[str]) -> None
     color = use_color(out)
     tty = hasattr(out, "isatty") and out.isatty()
     stream = poller.stream()
-    pending: asyncio.Task | None = None
+    pending: asyncio.Future[HostStatus] | None = None
     last_draw = 0.0
     while True:
         if pending is None:
@@ -134,14 +139,14 @@ async def _watch(args: argparse.Namespace, poller, names: Sequence[str]) -> None
         last_draw = time.monotonic()
 
 
-def print_json_line(obj, out) -> None:
+def print_json_line(obj: Any, out: IO[str]) -> None:
     import json
 
     out.write(json.dumps(obj, default=str) + "\n")
     out.flush()
 
 
-def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
+def render_fleet(statuses: Iterable[HostStatus], *, color: bool = False, width: int = 80) -> str:
     """The status table (fits `width` columns, ASCII only), then one line per problem with its fix."""
     from labtui.status.derive import data_age
     from labtui.status.export import human_duration
@@ -159,7 +164,7 @@ def render_fleet(statuses, *, color: bool = False, width: int = 80) -> str:
             f"{disk.percent:.0f}% {disk.mount}" if disk else "-",
             str(s.generation) if s.generation is not None else "-",
             {"in sync": "in sync", "outdated": "outdated"}.get(s.drift, "?"),
-            {True: "yes", False: "no"}.get(s.reboot_needed, "?"),
+            "?" if s.reboot_needed is None else "yes" if s.reboot_needed else "no",
             human_duration(s.uptime_s),
         ])
         colors.append([None, STATE_COLORS.get(state, "red"), None, None,

@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from typing import Any
 
 from labtui.commandlog import COMMAND_LOG
 from labtui.errors import UserError
@@ -24,6 +25,7 @@ GENERIC_KEYS = ("sshUser", "user", "sudo", "interactiveSudo", "sshOpts", "fastCo
 NODE_KEYS = ("hostname", "profilesOrder")
 PROFILE_KEYS = ("profilePath",)
 
+# %-formatting, not str.format or f-strings: the Nix text is full of braces.
 _EXPRESSION = """
 flakeRef:
 let
@@ -46,7 +48,7 @@ in {
   nixosConfigurations = if flake ? nixosConfigurations then builtins.attrNames flake.nixosConfigurations else null;
   revision = flake.rev or null;  # set for clean git trees and most remote flakes
 }
-""" % {
+""" % {  # noqa: UP031
     "generic": " ".join(nix_string(k) for k in GENERIC_KEYS),
     "node": " ".join(nix_string(k) for k in NODE_KEYS),
     "profile": " ".join(nix_string(k) for k in PROFILE_KEYS),
@@ -74,7 +76,7 @@ def _untracked_flake_nix(flake: FlakeRef) -> bool:
         return False
 
 
-def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
+def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict[str, Any]:
     """Raw evaluation result: {"deploy": {...} | None, "nixosConfigurations": [names] | None,
     "revision": str | None}."""
     result = (runner or run_nix)(eval_argv(flake), nix_timeout())
@@ -87,7 +89,7 @@ def evaluate_flake(flake: FlakeRef, runner: NixRunner | None = None) -> dict:
                         "fix the error below, or check it with `nix flake check`",
                         detail=stderr_tail(result.stderr))
     try:
-        data = json.loads(result.stdout)
+        data: dict[str, Any] = json.loads(result.stdout)
     except json.JSONDecodeError:
         raise UserError(f"nix printed something that is not JSON while evaluating {flake.ref}",
                         detail=stderr_tail(result.stdout + "\n" + result.stderr)) from None

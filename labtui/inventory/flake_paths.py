@@ -12,6 +12,7 @@ import contextlib
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.inventory.cache import JsonCache, SourceState, source_state
@@ -48,10 +49,10 @@ class FlakePathResolver:
         self._memory: dict[tuple[str, str], tuple[FlakePaths | None, float | None]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[FlakePaths | None]] = {}
         self._disk = JsonCache("flake-paths", self.flake)
-        self._disk_data: dict[str, dict[str, dict]] = {}  # fingerprint -> host -> FlakePaths fields
+        self._disk_data: dict[str, dict[str, dict[str, Any]]] = {}  # fingerprint -> host -> FlakePaths fields
 
     @classmethod
-    def for_inventory(cls, inventory: Inventory, **kwargs) -> FlakePathResolver:
+    def for_inventory(cls, inventory: Inventory, **kwargs: Any) -> FlakePathResolver:
         return cls(inventory.flake_dir or inventory.flake, **kwargs)
 
     async def system_paths(self, host: Host) -> FlakePaths | None:
@@ -151,7 +152,7 @@ class FlakePathResolver:
                 stderr=asyncio.subprocess.PIPE)
             try:
                 stdout, stderr = await asyncio.wait_for(proc.communicate(), self.timeout)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()

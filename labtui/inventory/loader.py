@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from labtui.inventory.cache import JsonCache, SourceState, source_state
 from labtui.inventory.config import apply_config, find_config, parse_config
@@ -15,7 +16,7 @@ from labtui.inventory.nix import NixRunner
 from labtui.inventory.schema import ConfigSchema
 
 
-def evaluate_cached(flake: FlakeRef, runner: NixRunner | None = None) -> tuple[dict, SourceState, bool]:
+def evaluate_cached(flake: FlakeRef, runner: NixRunner | None = None) -> tuple[dict[str, Any], SourceState, bool]:
     """The raw evaluation of `flake`, from the cache when nothing changed; (data, state, from_cache)."""
     state = source_state(flake)
     if state.fingerprint is None:

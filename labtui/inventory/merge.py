@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import difflib
 import getpass
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from labtui.errors import ConfigError
 from labtui.inventory.evaluate import GENERIC_KEYS, NODE_KEYS, PROFILE_KEYS
-from labtui.inventory.model import (DEFAULT_CONFIRM_TIMEOUT, DEFAULT_SUDO, DEFAULT_TEMP_PATH, Host, Profile, Source,
-                                    SshTarget)
+from labtui.inventory.model import (
+    DEFAULT_CONFIRM_TIMEOUT,
+    DEFAULT_SUDO,
+    DEFAULT_TEMP_PATH,
+    Host,
+    Profile,
+    Source,
+    SshTarget,
+)
 from labtui.inventory.nix import attr_path
 from labtui.inventory.sshopts import parse_ssh_opts
 from labtui.inventory.validate import check_hostname, check_jump_hosts, check_name, check_user
 
 # deploy-rs key -> (Profile field, default when unset at every level, expected JSON type).
-SETTINGS: dict[str, tuple[str, Any, type | tuple[type, ...]]] = {
+SETTINGS: dict[str, tuple[str, Any, type]] = {
     "sshUser": ("ssh_user", None, str),
     "user": ("user", None, str),
     "sudo": ("sudo", DEFAULT_SUDO, str),
@@ -37,7 +44,8 @@ SETTINGS: dict[str, tuple[str, Any, type | tuple[type, ...]]] = {
     "remoteBuild": ("remote_build", False, bool),
     "profilePath": ("profile_path", None, str),
 }
-_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list of strings", int: "a whole number of seconds"}
+_TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", list: "a list of strings",
+                                 int: "a whole number of seconds"}
 
 Level = tuple[Source, str, Mapping[str, Any]]  # (source, where in the flake, settings)
 # Host settings only labtui.toml can change start out as defaults.

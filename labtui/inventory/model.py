@@ -7,14 +7,15 @@ deploy, ops) takes these objects and never re-reads the flake.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 # Where a merged setting came from, reported by `labtui hosts`.
 Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts"]
 DeployMethod = Literal["deploy-rs", "nixos-rebuild"]
 
-# deploy-rs defaults (reference deploy-rs.md §2).
+# deploy-rs defaults (its flake schema, src/data.rs at d5eff7f).
 DEFAULT_CONFIRM_TIMEOUT = 30
 DEFAULT_ACTIVATION_TIMEOUT = 240  # what the remote `wait` uses when activationTimeout is unset
 DEFAULT_TEMP_PATH = "/tmp"

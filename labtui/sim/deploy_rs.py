@@ -1,13 +1,12 @@
 """An emulator of deploy-rs's `deploy` (commit d5eff7f), for tests and the demo.
 
-Faithful to /work/shared/reference/deploy-rs.md: clap usage errors (exit 2, bool options need
-`true`/`false`), the strictly sequential stages of §4.1 (all checks, all evals, plan, all builds, all
-pushes, then one activation after the other), every message of §3 with its emoji and ANSI colour on
-the right stream (log records on stderr, the `> ` prompt and `Log is written to` on stdout), the
-`--interactive` prompt with yn's answer rules (§5.1), interactive sudo on /dev/tty (§5.2), magic
-rollback with its canary, confirmation, panic noise and orphaned ssh children (§4.3), auto rollback
-(§4.5), revocation of succeeded profiles (§4.6) and the exit codes and error texts of §6, including
-deploy-rs's bugs (`Failed to build profile on node web1: web1`). Timing is scaled by `time_scale`.
+Faithful to the behaviour described in docs/deploy-rs-output.md: clap usage errors (exit 2, bool options need
+`true`/`false`; see labtui.sim.deploy_rs_args), the strictly sequential stages (all checks, all evaluations, the plan,
+all builds, all pushes, then one activation after the other), every log record with its emoji and ANSI colour on the
+right stream (log records on stderr, the `> ` prompt and `Log is written to` on stdout), the `--interactive` prompt
+with its yes/no answer rules, interactive sudo on /dev/tty, magic rollback with its canary, confirmation, panic noise
+and orphaned ssh children, auto rollback, revocation of succeeded profiles and the exit codes and error texts,
+including deploy-rs's own bugs (`Failed to build profile on node web1: web1`). Timing is scaled by `time_scale`.
 Configuration: see labtui.sim.emulators.
 """
 
@@ -21,8 +20,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from labtui.sim.deploy_rs_args import Args, DeployFailed, Usage, parse_args, parse_fragment, split_target
 from labtui.sim.emulators import (
     EmulatorConfigError,
     LabEffects,
@@ -39,226 +39,6 @@ LEVEL = {"ERROR": ("\u274C", 196), "WARN": ("\u26A0\uFE0F", 208), "INFO": ("\u21
          "DEBUG": ("\u2753", 7), "TRACE": ("\U0001F58A\uFE0F", 8)}
 MODULE = {"cli": "deploy::cli", "push": "deploy::push", "deploy": "deploy::deploy"}
 DEFAULT_STAGE = 1.0  # seconds of a stage when no node says otherwise
-USAGE = "Usage: deploy [OPTIONS] [TARGET] [-- <EXTRA_BUILD_ARGS>...]"
-MORE = "For more information, try '--help'."
-
-FLAGS = {"--interactive": "interactive", "-i": "interactive", "--checksigs": "checksigs", "-c": "checksigs",
-         "--debug-logs": "debug_logs", "-d": "debug_logs", "--keep-result": "keep_result", "-k": "keep_result",
-         "--skip-checks": "skip_checks", "-s": "skip_checks", "--remote-build": "remote_build",
-         "--dry-activate": "dry_activate", "--boot": "boot"}
-VALUES = {"--file": "file", "-f": "file", "--log-dir": "log_dir", "--result-path": "result_path",
-          "-r": "result_path", "--ssh-user": "ssh_user", "--profile-user": "profile_user",
-          "--ssh-opts": "ssh_opts", "--hostname": "hostname", "--temp-path": "temp_path", "--sudo": "sudo"}
-U16 = {"--confirm-timeout": "confirm_timeout", "--activation-timeout": "activation_timeout"}
-BOOLS = {"--fast-connection": "fast_connection", "--auto-rollback": "auto_rollback",
-         "--magic-rollback": "magic_rollback", "--rollback-succeeded": "rollback_succeeded",
-         "--interactive-sudo": "interactive_sudo"}
-
-HELP = f"""{USAGE}
-
-Arguments:
-  [TARGET]               The flake to deploy
-  [EXTRA_BUILD_ARGS]...  Extra arguments to be passed to nix build
-
-Options:
-      --targets <TARGETS>...                   A list of flakes to deploy alternatively
-  -f, --file <FILE>                            Treat targets as files instead of flakes
-  -c, --checksigs                              Check signatures when using `nix copy`
-  -i, --interactive                            Use the interactive prompt before deployment
-  -d, --debug-logs                             Print debug logs to output
-      --log-dir <LOG_DIR>                      Directory to print logs to (including the background activation process)
-  -k, --keep-result                            Keep the build outputs of each built profile
-  -r, --result-path <RESULT_PATH>              Location to keep outputs from built profiles in
-  -s, --skip-checks                            Skip the automatic pre-build checks
-      --remote-build                           Build on remote host
-      --ssh-user <SSH_USER>                    Override the SSH user with the given value
-      --profile-user <PROFILE_USER>            Override the profile user with the given value
-      --ssh-opts <SSH_OPTS>                    Override the SSH options used
-      --fast-connection <FAST_CONNECTION>      Override if the connecting to the target node should be considered fast [possible values: true, false]
-      --auto-rollback <AUTO_ROLLBACK>          Override if a rollback should be attempted if activation fails [possible values: true, false]
-      --hostname <HOSTNAME>                    Override hostname used for the node
-      --magic-rollback <MAGIC_ROLLBACK>        Make activation wait for confirmation, or roll back [possible values: true, false]
-      --temp-path <TEMP_PATH>                  How long activation should wait for confirmation (if using magic-rollback)
-      --confirm-timeout <CONFIRM_TIMEOUT>      How long activation should wait for confirmation (if using magic-rollback)
-      --activation-timeout <ACTIVATION_TIMEOUT>  How long we should wait for profile activation
-      --dry-activate                           Show what will be activated on the machines
-      --boot                                   Don't activate, but update the boot loader to boot into the new profile
-      --rollback-succeeded <ROLLBACK_SUCCEEDED>  Revoke all previously succeeded deploys when deploying multiple profiles [possible values: true, false]
-      --sudo <SUDO>                            Which sudo command to use. Must accept at least two arguments: user name to execute commands as and the rest is the command to execute
-      --interactive-sudo <INTERACTIVE_SUDO>    Prompt for sudo password during activation. [possible values: true, false]
-  -h, --help                                   Print help
-  -V, --version                                Print version
-"""
-
-
-class Usage(Exception):
-    """A clap error or --help/--version: text for a stream and an exit code."""
-
-    def __init__(self, text: str, code: int = 2, stream: str = "stderr") -> None:
-        super().__init__(text)
-        self.text, self.code, self.stream = text, code, stream
-
-
-class DeployFailed(Exception):
-    """The run ends with this RunError as the last ERROR line, exit 1."""
-
-
-@dataclass
-class Args:
-    target: str | None = None
-    targets: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    interactive: bool = False
-    checksigs: bool = False
-    debug_logs: bool = False
-    keep_result: bool = False
-    skip_checks: bool = False
-    remote_build: bool = False
-    dry_activate: bool = False
-    boot: bool = False
-    file: str | None = None
-    log_dir: str | None = None
-    result_path: str | None = None
-    ssh_user: str | None = None
-    profile_user: str | None = None
-    ssh_opts: str | None = None
-    hostname: str | None = None
-    temp_path: str | None = None
-    sudo: str | None = None
-    confirm_timeout: int | None = None
-    activation_timeout: int | None = None
-    fast_connection: bool | None = None
-    auto_rollback: bool | None = None
-    magic_rollback: bool | None = None
-    rollback_succeeded: bool | None = None
-    interactive_sudo: bool | None = None
-
-
-def _value_name(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_").upper()
-
-
-def _unexpected(token: str) -> Usage:
-    tip = f"\n  tip: to pass '{token}' as a value, use '-- {token}'\n" if token.startswith("-") else ""
-    return Usage(f"error: unexpected argument '{token}' found\n{tip}\n{USAGE}\n\n{MORE}\n")
-
-
-def parse_args(argv: list[str]) -> Args:
-    """clap 4 semantics for deploy's options (reference §1)."""
-    args = Args()
-    i = 0
-    positional: list[str] = []
-    while i < len(argv):
-        token = argv[i]
-        i += 1
-        if token == "--":
-            args.extra = argv[i:]
-            break
-        if token in ("-h", "--help"):
-            raise Usage(HELP, 0, "stdout")
-        if token in ("-V", "--version"):
-            raise Usage("deploy-rs 1.0\n", 0, "stdout")
-        flag, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
-        if flag == "--targets":
-            values = [inline] if eq else []
-            while i < len(argv) and not argv[i].startswith("-"):
-                values.append(argv[i])
-                i += 1
-            if not values:
-                raise Usage(f"error: a value is required for '--targets <TARGETS>...' but none was supplied\n\n{MORE}\n")
-            args.targets += values
-            continue
-        if flag in FLAGS and not eq:
-            setattr(args, FLAGS[flag], True)
-            continue
-        if flag in VALUES or flag in U16 or flag in BOOLS:
-            if eq:
-                value = inline
-            elif i < len(argv) and (flag == "--ssh-opts" or not argv[i].startswith("-")):
-                value = argv[i]
-                i += 1
-            else:
-                possible = "\n  [possible values: true, false]" if flag in BOOLS else ""
-                raise Usage(f"error: a value is required for '{flag} <{_value_name(flag)}>' but none was "
-                            f"supplied{possible}\n\n{MORE}\n")
-            if flag in BOOLS:
-                if value not in ("true", "false"):
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>'\n"
-                                f"  [possible values: true, false]\n\n{MORE}\n")
-                setattr(args, BOOLS[flag], value == "true")
-            elif flag in U16:
-                if not value.isdigit():
-                    why = "cannot parse integer from empty string" if not value else "invalid digit found in string"
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': {why}\n\n{MORE}\n")
-                if int(value) > 65535:
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': "
-                                f"number too large to fit in target type\n\n{MORE}\n")
-                setattr(args, U16[flag], int(value))
-            else:
-                setattr(args, VALUES[flag], value)
-            continue
-        if token.startswith("-") and not token.startswith("--") and len(token) > 2:
-            # combined short flags: -ds, -sk; a value-taking short option takes the rest
-            rest = list(token[1:])
-            while rest:
-                c = "-" + rest.pop(0)
-                if c in FLAGS:
-                    setattr(args, FLAGS[c], True)
-                elif c in VALUES:
-                    value = "".join(rest)
-                    rest = []
-                    if not value:
-                        if i >= len(argv):
-                            raise Usage(f"error: a value is required for '{c} <{_value_name(c)}>' but none was "
-                                        f"supplied\n\n{MORE}\n")
-                        value = argv[i]
-                        i += 1
-                    setattr(args, VALUES[c], value)
-                else:
-                    raise _unexpected(c)
-            continue
-        if token.startswith("-") and token != "-":
-            raise _unexpected(token)
-        positional.append(token)
-    if len(positional) > 1:
-        raise _unexpected(positional[1])
-    if positional and args.targets:
-        raise Usage(f"error: the argument '[TARGET]' cannot be used with '--targets <TARGETS>...'\n\n{USAGE}\n\n{MORE}\n")
-    args.target = positional[0] if positional else None
-    return args
-
-
-# --------------------------------------------------------------------------- targets (lib.rs:188-254)
-
-_ATTR_RE = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_\'-]*))\s*')
-
-
-def parse_fragment(fragment: str) -> tuple[str | None, str | None]:
-    """`node.profile` with optional double quotes around components, like deploy-rs (via rnix)."""
-    if not fragment:
-        return None, None
-    parts: list[str] = []
-    pos = 0
-    while True:
-        m = _ATTR_RE.match(fragment, pos)
-        if not m or m.end() == pos:
-            raise DeployFailed("Error parsing flake: Unrecognized node or token encountered")
-        parts.append(m.group(1).replace('\\"', '"').replace("\\\\", "\\") if m.group(1) is not None else m.group(2))
-        pos = m.end()
-        if pos == len(fragment):
-            break
-        if fragment[pos] != ".":
-            raise DeployFailed("Error parsing flake: Unrecognized node or token encountered")
-        pos += 1
-    if len(parts) > 2:
-        raise DeployFailed("Error parsing flake: The given path was too long, did you mean to put something in quotes?")
-    return parts[0], parts[1] if len(parts) > 1 else None
-
-
-def split_target(target: str) -> tuple[str, str | None, str | None]:
-    repo, _, fragment = target.partition("#")
-    node, profile = parse_fragment(fragment)
-    return repo, node, profile
 
 
 # --------------------------------------------------------------------------- output
@@ -274,7 +54,7 @@ class Out:
         self.colours = {level: colour for level, (_emoji, colour) in LEVEL.items()}
         palette = os.environ.get("FLEXI_LOGGER_PALETTE", "")
         if palette:  # "error;warn;info;debug;trace" as 256-colour numbers
-            for level, value in zip(("ERROR", "WARN", "INFO", "DEBUG", "TRACE"), palette.split(";")):
+            for level, value in zip(("ERROR", "WARN", "INFO", "DEBUG", "TRACE"), palette.split(";"), strict=False):
                 if value.strip().isdigit():
                     self.colours[level] = int(value)
         self.log_file = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
@@ -305,7 +85,7 @@ class Out:
 
 @dataclass
 class Job:
-    """One profile to deploy, with its merged settings (flake + CLI overrides, §2)."""
+    """One profile to deploy, with its merged settings (flake + CLI overrides)."""
 
     node: NodeSpec
     profile: str
@@ -349,7 +129,7 @@ def plan_toml(jobs: list[Job]) -> str:
 
 
 def _yn(text: str) -> str:
-    """yn 0.1 as deploy-rs uses it (§5.1): "yes", "maybe" (somewhat yes), "no" or "unclear"."""
+    """yn 0.1 as deploy-rs uses it (docs/deploy-rs-output.md §8): "yes", "maybe" (somewhat yes), "no" or "unclear"."""
     stripped = "".join(c for c in text if c.isalpha() or c in "01 ")
     words = [w.lower() for w in stripped.split()]
     if stripped in ("y", "yes") or any(w in ("yes", "true", "1") for w in words):
@@ -489,7 +269,8 @@ class Emulator:
             drv = "/nix/store/8h9j0k1l2m3n4p5q6r7s8v9w0x1y2z3a-jsonschema-deploy-system.drv"
             self.out.raw(f"error: builder for '{drv}' failed with exit code 1;")
             self.out.raw("       last 2 log lines:")
-            self.out.raw("       > /build/deploy.json: 'hostnme' is not one of ['hostname', 'profiles', 'profilesOrder']")
+            self.out.raw("       > /build/deploy.json: 'hostnme' is not one of "
+                         "['hostname', 'profiles', 'profilesOrder']")
             self.out.raw("       > Schema validation errors were encountered.")
             self.out.raw(f"       For full logs, run 'nix log {drv}'.")
             raise DeployFailed("Failed to check deployment: Nix checking command resulted in a bad exit code: Some(1)")
@@ -505,7 +286,8 @@ class Emulator:
             self.out.raw("       … while evaluating the attribute 'deploy'")
             self.out.raw("")
             self.out.raw("       error: undefined variable 'nginxx'")
-            self.out.raw(f"       at /nix/store/1a2b3c4d5f6g7h8i9j0k1l2m3n4p5q6r-source/hosts/{nodes[0].name}.nix:12:5:")
+            self.out.raw("       at /nix/store/1a2b3c4d5f6g7h8i9j0k1l2m3n4p5q6r-source/hosts/"
+                         f"{nodes[0].name}.nix:12:5:")
             raise DeployFailed("Failed to evaluate deployment data: Evaluation resulted in a bad exit code: Some(1)")
 
     def resolve(self, repo: str, node: str | None, profile: str | None) -> list[Job]:
@@ -535,7 +317,8 @@ class Emulator:
                     magic_rollback=spec.magic_rollback if a.magic_rollback is None else a.magic_rollback,
                     auto_rollback=spec.auto_rollback if a.auto_rollback is None else a.auto_rollback,
                     confirm_timeout=spec.confirm_timeout if a.confirm_timeout is None else a.confirm_timeout,
-                    activation_timeout=spec.activation_timeout if a.activation_timeout is None else a.activation_timeout,
+                    activation_timeout=(spec.activation_timeout if a.activation_timeout is None
+                                        else a.activation_timeout),
                     interactive_sudo=spec.interactive_sudo if a.interactive_sudo is None else a.interactive_sudo,
                     remote_build=spec.remote_build or a.remote_build,
                     ssh_opts=a.ssh_opts.split(" ") if a.ssh_opts is not None else list(spec.ssh_opts))
@@ -544,7 +327,7 @@ class Emulator:
         return jobs
 
     def ask_sudo(self, job: Job) -> None:
-        # (--sudo is parsed but ignored at d5eff7f, §1: no "Custom sudo commands" warning for it)
+        # (--sudo is parsed but ignored at d5eff7f: no "Custom sudo commands" warning for it)
         self.out.log("deploy", "WARN", "Interactive sudo is enabled! Using a sudo password is less secure than "
                      "correctly configured SSH keys.\nPlease use keys in production environments.")
         self.info(f"You will now be prompted for the sudo password for {job.hostname}.")
@@ -585,7 +368,8 @@ class Emulator:
         self.out.raw(f"building '/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv'...")
         self.pause(job.node.duration("build") / 2)
         if job.scenario == "build-fails":
-            self.out.raw(f"error: builder for '/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv' failed with exit code 1;")
+            drv = f"/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv"
+            self.out.raw(f"error: builder for '{drv}' failed with exit code 1;")
             self.out.raw("       last 2 log lines:")
             self.out.raw('       > nginx: [emerg] unknown directive "serer" in /build/nginx.conf:14')
             self.out.raw("       > nginx: configuration file /build/nginx.conf test failed")
@@ -612,7 +396,7 @@ class Emulator:
         self.out.raw(f"copying path '{job.path}' to 'ssh://{job.ssh_user}@{host}'...")
         self.pause(job.node.duration("push") / 2)
 
-    # ------------------------------------------------------------------ activation (§4.3-4.6)
+    # ------------------------------------------------------------------ activation (docs/deploy-rs-output.md §6-§7)
 
     def activate_all(self, jobs: list[Job]) -> None:
         a = self.args
@@ -773,9 +557,10 @@ class Emulator:
         self.info("Success activating, attempting to confirm activation", "deploy")
         canary = job.path.split("/")[3].split("-", 1)[0]
         sudo = "" if job.user == job.ssh_user else f"sudo -u {job.user} "
-        self.debug(f"Attempting to run command to confirm deployment: {sudo}rm /tmp/deploy-rs-canary-{canary}", "deploy")
+        self.debug(f"Attempting to run command to confirm deployment: {sudo}rm /tmp/deploy-rs-canary-{canary}",
+                   "deploy")
         if scenario == "magic-timeout":
-            # The new configuration cut ssh: the confirmation cannot reach the target in time (§4.3 step 8).
+            # The new configuration cut ssh: the confirmation cannot reach the target in time (§6, §7).
             self.pause(job.confirm_timeout)
             self._deactivate("activate", job, generation)
             self.lab.revert(node, "no confirmation within the confirm timeout (magic rollback)")
@@ -791,7 +576,7 @@ class Emulator:
         return None
 
     def _orphan_wait(self, job: Job) -> None:
-        """The `wait` ssh child is never killed (§4.3 step 4): it prints its timeout after deploy exited
+        """The `wait` ssh child is never killed (docs/deploy-rs-output.md §6): it prints its timeout after deploy exited
         and holds stdout/stderr open until then."""
         if not (self.config.orphan_late_line or job.node.orphan_late_line):
             return
@@ -800,7 +585,8 @@ class Emulator:
             delay = self.config.scaled(job.activation_timeout if job.activation_timeout is not None else 240)
         emoji, colour = LEVEL["ERROR"]
         word = f"\x1b[38;5;{colour}mERROR\x1b[0m" if self.config.ansi else "ERROR"
-        line = f"{SOURCE['wait']} {emoji} [wait] [{word}] Error waiting for activation: Timeout elapsed for confirmation\n"
+        line = (f"{SOURCE['wait']} {emoji} [wait] [{word}] "
+                "Error waiting for activation: Timeout elapsed for confirmation\n")
         code = "import os, sys, time\ntime.sleep(float(sys.argv[1]))\nos.write(2, sys.argv[2].encode())\n"
         subprocess.Popen([sys.executable, "-c", code, str(delay), line], stdin=subprocess.DEVNULL)
 

@@ -244,7 +244,7 @@ class LabEffects:
                 base = host.generation(host.current) if host.generations else None
                 number = (newest.number + 1) if newest else 1
                 host.generations.append(Generation(
-                    number=number, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    number=number, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     path=host.flake_path, nixos_version=base.nixos_version if base else "24.05",
                     kernel=node.kernel or (base.kernel if base else "6.6.32")))
             if not boot:

@@ -1,7 +1,7 @@
-"""How the simulated hosts answer commands.
+"""What a simulated host answers a command with, and the shape of the functions that answer.
 
-The demo's SSH server (labtui.sim.server) hands every command it receives to the handler modules in
-HANDLER_MODULES, in order. Each module defines `handle(lab, host, command)` returning:
+The demo's SSH server (labtui.sim.server) and SimShell hand every command to the handlers listed in
+labtui.sim.shell.HANDLERS, in order. A handler is `handle(lab, host, command)` returning:
   - None: not my command;
   - a SimResult: a finished command;
   - an async iterator of output lines: a streaming command (journalctl -f), ended by the client.
@@ -10,9 +10,8 @@ Handlers change host state through `lab.update(host)` so the emulators and the s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from labtui.sim.state import SimLab
 
@@ -24,13 +23,5 @@ class SimResult:
     stderr: str = ""
 
 
-class Handler(Protocol):
-    def handle(self, lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[str] | None: ...
-
-
-# Modules providing `handle`; a missing module is skipped (its feature has not landed).
-HANDLER_MODULES = (
-    "labtui.sim.probe",  # the status probe (labtui.status.probe)
-    "labtui.sim.ops",  # journalctl, generations, rollback, reboot, health-check commands
-    "labtui.sim.activation",  # deploy-rs activate-rs / nixos-rebuild remote commands, if emulators go over SSH
-)
+# handle(lab, host, command) -> an answer, or None when the command is not the handler's.
+Handler = Callable[[SimLab, str, str], SimResult | AsyncIterator[str] | None]

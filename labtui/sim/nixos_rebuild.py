@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from labtui.sim.emulators import EmulatorConfigError, LabEffects, NodeSpec, SimConfig, load_config, toplevel_path
 
@@ -27,7 +28,7 @@ ACTIONS = ("switch", "boot", "test", "build", "dry-build", "dry-activate")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own format, exit 2 (like nixos-rebuild-ng)
+    def error(self, message: str) -> NoReturn:  # argparse's own format, exit 2 (like nixos-rebuild-ng)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 

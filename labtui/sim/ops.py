@@ -16,13 +16,13 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from labtui.ops import checks, generations, logs, reboot
 from labtui.sim.handlers import SimResult
-from labtui.sim.state import JournalEntry, SimHost, SimLab, fake_store_path
+from labtui.sim.state import Generation, JournalEntry, SimHost, SimLab, fake_store_path
 from labtui.ssh.api import HostUnreachable
 
 # How often a `journalctl -f` stream looks for new entries in the lab state (simulation only).
@@ -206,16 +206,17 @@ def _switch(lab: SimLab, host: str, command: str) -> SimResult:
 
 
 def _diff(sim: SimHost, links: list[str]) -> SimResult:
-    numbers = []
+    found: list[Generation] = []
     for link in links:
         match = re.search(r"system-(\d+)-link$", link)
         try:
-            numbers.append(sim.generation(int(match.group(1))) if match else None)
+            generation = sim.generation(int(match.group(1))) if match else None
         except KeyError:
-            numbers.append(None)
-        if numbers[-1] is None:
+            generation = None
+        if generation is None:
             return SimResult(1, "", f"error: path '{link}' does not exist\n")
-    a, b = numbers
+        found.append(generation)
+    a, b = found
     lines = []
     if a.nixos_version != b.nixos_version:
         lines.append(f"nixos-system-{sim.name}: {a.nixos_version} → {b.nixos_version}")
@@ -228,7 +229,8 @@ def _diff(sim: SimHost, links: list[str]) -> SimResult:
     for i, (name, base) in enumerate(packages.items()):
         if seed[i] % 3 == 0 and a.path != b.path:
             old, new = f"{base}.{seed[i + 8] % 5}", f"{base}.{seed[i + 8] % 5 + 1}"
-            lines.append(f"{name}: {old} → {new}, {'+' if seed[i + 16] % 2 else '-'}{seed[i + 24] % 90 + 1}.{seed[i] % 10} KiB")
+            sign = "+" if seed[i + 16] % 2 else "-"
+            lines.append(f"{name}: {old} → {new}, {sign}{seed[i + 24] % 90 + 1}.{seed[i] % 10} KiB")
     return SimResult(0, "".join(line + "\n" for line in lines))
 
 
@@ -247,7 +249,7 @@ def _reboot(lab: SimLab, host: str) -> SimResult:
     return SimResult(0, "", "Running timer as unit: run-r0ebd6f.timer\nWill run service as unit: run-r0ebd6f.service\n")
 
 
-def _later(delay: float, action) -> None:
+def _later(delay: float, action: Callable[[], object]) -> None:
     try:
         asyncio.get_running_loop().call_later(delay, action)
     except RuntimeError:  # called outside an event loop (a synchronous caller)
@@ -365,7 +367,7 @@ def _journalctl(lab: SimLab, host: str, args: list[str]) -> SimResult | AsyncIte
     def render(entry: JournalEntry) -> str:
         if json_out:
             return _journal_json(sim, entry)
-        stamp = datetime.fromtimestamp(entry.ts, timezone.utc).strftime("%b %d %H:%M:%S")
+        stamp = datetime.fromtimestamp(entry.ts, UTC).strftime("%b %d %H:%M:%S")
         return f"{stamp} {sim.name} {entry.unit.removesuffix('.service')}: {entry.message}"
 
     selected = [e for e in sim.journal if matches(e)]

@@ -14,8 +14,6 @@ from labtui.sim.handlers import SimResult
 from labtui.sim.state import SimHost, SimLab, fake_store_path
 from labtui.status.probe import MARKER, is_probe_command
 
-SIM_PROFILE_DIR = "/nix/var/nix/profiles"
-
 
 def kernel_targets(kernel: str) -> dict[str, str]:
     """Store paths a system closure's kernel, initrd and kernel-modules links point to.

@@ -40,7 +40,7 @@ class SimEndpoint:
 class _HostServer(asyncssh.SSHServer):
     """Accepts any user holding the lab's client key; remembers live connections for drops."""
 
-    def __init__(self, owner: "SimSshServers", host: str) -> None:
+    def __init__(self, owner: SimSshServers, host: str) -> None:
         self._owner = owner
         self._host = host
         self._conn: asyncssh.SSHServerConnection | None = None
@@ -150,7 +150,7 @@ class SimSshServers:
                     conn.abort()
 
     # -- answering -------------------------------------------------------------------------------
-    async def _serve(self, host: str, process: asyncssh.SSHServerProcess) -> None:
+    async def _serve(self, host: str, process: asyncssh.SSHServerProcess[str]) -> None:
         try:
             if process.command is None:
                 await self._interactive_shell(host, process)
@@ -163,7 +163,7 @@ class SimSshServers:
             # The client went away (e.g. it stopped following a journal): nothing left to answer.
             process.close()
 
-    async def _answer(self, host: str, command: str, process: asyncssh.SSHServerProcess) -> int:
+    async def _answer(self, host: str, command: str, process: asyncssh.SSHServerProcess[str]) -> int:
         answer = dispatch(self.lab, host, command)
         if isinstance(answer, SimResult):
             if answer.stdout:
@@ -176,7 +176,7 @@ class SimSshServers:
         return 0
 
     @staticmethod
-    async def _drain_stdin(process: asyncssh.SSHServerProcess) -> None:
+    async def _drain_stdin(process: asyncssh.SSHServerProcess[str]) -> None:
         """Take what the client sends on stdin (the probe script) before exiting, like sh would.
 
         Exiting first makes the client's write fail ("channel not open"). Clients that never close
@@ -189,7 +189,7 @@ class SimSshServers:
             await asyncio.wait_for(drain(), STDIN_GRACE)
 
     @staticmethod
-    async def _stream(lines: AsyncIterator[str], process: asyncssh.SSHServerProcess) -> None:
+    async def _stream(lines: AsyncIterator[str], process: asyncssh.SSHServerProcess[str]) -> None:
         """Write lines as they come until the answer ends or the client closes the channel."""
 
         async def pump() -> None:
@@ -213,7 +213,7 @@ class SimSshServers:
         if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
             raise pumping.exception()  # type: ignore[misc]
 
-    async def _interactive_shell(self, host: str, process: asyncssh.SSHServerProcess) -> None:
+    async def _interactive_shell(self, host: str, process: asyncssh.SSHServerProcess[str]) -> None:
         """`ssh HOST` without a command: a tiny line shell answering through the same handlers."""
         prompt = f"[root@{host}:~]# "
         process.stdout.write(f"Simulated NixOS host {host} (labtui demo). Type `exit` to leave.\r\n{prompt}")
@@ -245,7 +245,7 @@ class SimSshServers:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        for host, acceptor in list(self._listeners.items()):
+        for acceptor in list(self._listeners.values()):
             acceptor.close()
             with contextlib.suppress(Exception):
                 await acceptor.wait_closed()
@@ -254,7 +254,7 @@ class SimSshServers:
             for conn in list(conns):
                 conn.abort()
 
-    async def __aenter__(self) -> "SimSshServers":
+    async def __aenter__(self) -> SimSshServers:
         await self.start()
         return self
 

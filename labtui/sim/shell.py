@@ -7,24 +7,24 @@ server (labtui.sim.server) which dispatches to the same handlers.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator
 
-from labtui.sim.handlers import HANDLER_MODULES, SimResult
+from labtui.sim import ops, probe
+from labtui.sim.handlers import Handler, SimResult
 from labtui.sim.state import SimLab
 from labtui.ssh.api import CommandResult, CommandTimeout, HostUnreachable
 
+# Who answers a command, asked in order.
+HANDLERS: tuple[Handler, ...] = (
+    probe.handle,  # the status probe (labtui.status.probe)
+    ops.handle,  # journalctl, generations, rollback, reboot, health-check commands
+)
+
 
 def dispatch(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[str]:
-    """Hand `command` to the first handler module that claims it; exit 127 like sh when none does."""
-    for name in HANDLER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        answer = module.handle(lab, host, command)
+    """Hand `command` to the first handler that claims it; exit 127 like sh when none does."""
+    for handle in HANDLERS:
+        answer = handle(lab, host, command)
         if answer is not None:
             return answer
     return SimResult(127, "", f"sh: 1: {command.split()[0] if command.split() else command}: not found\n")
@@ -54,7 +54,7 @@ class SimShell:
 
         try:
             await asyncio.wait_for(collect(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CommandTimeout(host, f"command did not finish within {timeout} s") from None
         return CommandResult(0, "".join(f"{line}\n" for line in lines), "")
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 def fake_store_path(name: str, salt: str = "") -> str:
@@ -77,11 +78,11 @@ class SimHost:
         self.journal.append(JournalEntry(cursor, time.time(), unit, priority, message))
         del self.journal[:-500]  # bounded like a real journal's rotation
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> SimHost:
+    def from_json(cls, data: dict[str, Any]) -> SimHost:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["generations"] = [Generation(**g) for g in data["generations"]]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 
-class HostState(str, Enum):
+class HostState(StrEnum):
     """What labtui knows about reaching a host (issue: live status)."""
 
     CONNECTING = "connecting"

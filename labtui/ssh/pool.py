@@ -24,34 +24,40 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shlex
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.inventory.model import Host, SshTarget
-from labtui.ssh.api import (AuthFailed, CommandResult, CommandTimeout, HostKeyChanged, HostKeyUnknown, HostState,
-                            HostUnreachable, SshConfigError, SshError)
+from labtui.ssh import options
+from labtui.ssh.api import (
+    AuthFailed,
+    CommandResult,
+    CommandTimeout,
+    HostState,
+    HostUnreachable,
+    SshConfigError,
+    SshError,
+)
+from labtui.ssh.hostkeys import FilesFingerprint, files_fingerprint, host_key_error, read_known_hosts
+from labtui.ssh.options import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE_COUNT_MAX,
+    DEFAULT_KEEPALIVE_INTERVAL,
+    MAPPED_OPTIONS,
+    ClientSettings,
+    ConfigFiles,
+    parse_destination,
+)
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
     import asyncssh
 
-DEFAULT_KEEPALIVE_INTERVAL = 5.0
-DEFAULT_KEEPALIVE_COUNT_MAX = 2
-DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
 RESERVED_FOR_COMMANDS = 2  # channels streams can never take
-
-# `-o` options SshPool maps onto asyncssh; anything else is listed by `ignored_options`.
-MAPPED_OPTIONS = frozenset(o.lower() for o in (
-    "Port", "User", "IdentityFile", "UserKnownHostsFile", "GlobalKnownHostsFile", "ConnectTimeout",
-    "ServerAliveInterval", "ServerAliveCountMax", "ProxyJump", "HostKeyAlias",
-    # Accepted but never allowed to weaken host-key checking.
-    "StrictHostKeyChecking",
-))
 
 
 class ChannelFailed(SshError):
@@ -69,7 +75,7 @@ class Backoff:
     jitter: float = 0.5
 
     def delay(self, failures: int, rng: random.Random) -> float:
-        raw = min(self.cap, self.base * (2 ** max(0, failures - 1)))
+        raw = min(self.cap, self.base * (2.0 ** max(0, failures - 1)))
         return raw * (1.0 - self.jitter * rng.random())
 
 
@@ -81,7 +87,7 @@ class _Slot:
     target: SshTarget
     name: str  # the name shown in errors: inventory name, or the jump host spec
     via: tuple[str, ...] = ()  # jump chain, outermost first (from the inventory; config adds its own)
-    conn: Any = None  # asyncssh.SSHClientConnection while connected
+    conn: asyncssh.SSHClientConnection | None = None  # while connected
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
     streams: asyncio.Semaphore = field(
@@ -90,8 +96,8 @@ class _Slot:
     last_error: SshError | None = None
     failures: int = 0
     next_attempt: float = 0.0
-    blocked_on: tuple | None = None  # (paths, their fingerprint) when a changed host key was seen
-    watcher: asyncio.Task | None = None
+    blocked_on: tuple[list[str], FilesFingerprint] | None = None  # (paths, fingerprint): a changed host key was seen
+    watcher: asyncio.Task[None] | None = None
     connected_at: float | None = None
     connect_ms: float | None = None
 
@@ -112,7 +118,7 @@ class SshPool:
 
     def __init__(self, hosts: Iterable[Host], *, known_hosts: Sequence[str | os.PathLike[str]] = (),
                  client_keys: Sequence[str | os.PathLike[str]] | None = None,
-                 config: Sequence[str | os.PathLike[str]] | None | tuple = (),
+                 config: ConfigFiles = (),
                  keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
                  keepalive_count_max: int = DEFAULT_KEEPALIVE_COUNT_MAX,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -120,12 +126,11 @@ class SshPool:
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
                  command_log: CommandLog = COMMAND_LOG) -> None:
         self.hosts = {h.name: h for h in hosts}
-        self.known_hosts_files = [str(Path(p).expanduser()) for p in known_hosts]
-        self.client_keys = [str(Path(p).expanduser()) for p in client_keys] if client_keys else None
-        self.config = config
-        self.keepalive_interval = keepalive_interval
-        self.keepalive_count_max = keepalive_count_max
-        self.connect_timeout = connect_timeout
+        self.settings = ClientSettings(
+            known_hosts_files=tuple(str(Path(p).expanduser()) for p in known_hosts),
+            client_keys=tuple(str(Path(p).expanduser()) for p in client_keys) if client_keys else None,
+            config=config, keepalive_interval=keepalive_interval, keepalive_count_max=keepalive_count_max,
+            connect_timeout=connect_timeout)
         self.max_channels = max_channels
         self.backoff = backoff
         self.clock = clock
@@ -244,7 +249,7 @@ class SshPool:
             return
         try:
             await asyncio.wait_for(slot.channels.acquire(), max(0.001, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CommandTimeout(slot.name, f"`{_short(command)}` found no free SSH channel within {timeout:g} s "
                                  f"({self.max_channels} in use)", "too many commands or streams at once") from None
 
@@ -262,9 +267,9 @@ class SshPool:
             return None
 
         results = await asyncio.gather(*(one(n) for n in names))
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=True))
 
-    async def connection(self, host: str):
+    async def connection(self, host: str) -> asyncssh.SSHClientConnection:
         """The host's open asyncssh connection (opening it if needed), for callers needing more than run()."""
         return await self._connection(self._slot(host))
 
@@ -285,7 +290,7 @@ class SshPool:
         for c in conns:
             try:
                 await asyncio.wait_for(c.wait_closed(), 2)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 pass
 
     async def __aenter__(self) -> SshPool:
@@ -300,7 +305,7 @@ class SshPool:
         except KeyError:
             raise HostUnreachable(host, "not a host of this inventory", "run `labtui hosts` to list them") from None
 
-    async def _connection(self, slot: _Slot):
+    async def _connection(self, slot: _Slot) -> asyncssh.SSHClientConnection:
         """The slot's live connection, connecting when needed (respecting backoff and key blocks)."""
         if slot.conn is not None and not slot.conn.is_closed():
             return slot.conn
@@ -311,7 +316,7 @@ class SshPool:
                 raise HostUnreachable(slot.name, "the SSH pool is closed")
             if slot.blocked_on is not None:
                 paths, fingerprint = slot.blocked_on
-                if fingerprint == _files_fingerprint(paths):
+                if fingerprint == files_fingerprint(paths):
                     assert slot.last_error is not None
                     raise slot.last_error
                 slot.blocked_on = None  # known_hosts changed: the user may have fixed it, try again
@@ -338,7 +343,7 @@ class SshPool:
             self._set_state(slot, HostState.UP, None)
             return conn
 
-    async def _watch(self, slot: _Slot, conn) -> None:
+    async def _watch(self, slot: _Slot, conn: asyncssh.SSHClientConnection) -> None:
         """Notice a connection closing (keepalive timeout, server gone) as soon as asyncssh does."""
         try:
             await conn.wait_closed()
@@ -349,7 +354,7 @@ class SshPool:
         if slot.conn is conn and not self._closed:
             self._dropped(slot, conn, None)
 
-    def _dropped(self, slot: _Slot, conn, exc: BaseException | None) -> None:
+    def _dropped(self, slot: _Slot, conn: asyncssh.SSHClientConnection, exc: BaseException | None) -> None:
         if slot.conn is not conn:
             return
         slot.conn = None
@@ -361,7 +366,7 @@ class SshPool:
         slot.next_attempt = 0.0
         self._set_state(slot, HostState.DOWN, error)
 
-    def _channel_error(self, slot: _Slot, conn, exc) -> SshError:
+    def _channel_error(self, slot: _Slot, conn: asyncssh.SSHClientConnection, exc: BaseException) -> SshError:
         if conn.is_closed():
             self._dropped(slot, conn, exc)
             return HostUnreachable(slot.name, f"connection lost: {_why(exc)}", "labtui reconnects by itself")
@@ -376,31 +381,35 @@ class SshPool:
 
     # ----- opening one connection -----
 
-    async def _open(self, slot: _Slot):
+    async def _open(self, slot: _Slot) -> asyncssh.SSHClientConnection:
         import asyncssh
 
-        target = slot.target
+        target, settings = slot.target, self.settings
         loop = asyncio.get_running_loop()
         try:
-            preview = await loop.run_in_executor(None, self._preview_options, slot)
+            preview = await loop.run_in_executor(None, options.preview_options, settings, target, slot.name)
         except FileNotFoundError as exc:
             raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist (named in "
-                                 f"{self._config_origin(target)})",
+                                 f"{options.config_origin(target)})",
                                  "fix IdentityFile or create the key") from None
         except (asyncssh.KeyImportError, ValueError, OSError) as exc:
             raise SshConfigError(slot.name, f"cannot use the SSH settings: {exc}",
-                                 f"check {self._config_origin(target)}") from None
+                                 f"check {options.config_origin(target)}") from None
         host, port = preview.host, preview.port
-        known_paths = self._known_hosts_paths(slot, preview)
-        known_hosts = await loop.run_in_executor(None, _read_known_hosts, known_paths)
+        known_paths = options.known_hosts_paths(settings, target, preview)
+        known_hosts = await loop.run_in_executor(None, read_known_hosts, known_paths)
         tunnel = await self._tunnel_for(slot, preview)
-        kwargs = self._connect_kwargs(slot, preview)
+        kwargs = options.connect_kwargs(settings, target, slot.name, preview)
         try:
             # The name as given (not preview.host): asyncssh matches ssh_config `Host` blocks on it.
             return await asyncssh.connect(target.hostname, port, tunnel=tunnel, known_hosts=known_hosts,
-                                          config=self._config_paths(target), **kwargs)
+                                          config=options.config_paths(settings, target), **kwargs)
         except asyncssh.HostKeyNotVerifiable:
-            raise await self._host_key_error(slot, preview, known_paths, known_hosts, tunnel) from None
+            jump = options.tunnel_name(slot.via, target, preview)
+            error, blocked = await host_key_error(slot.name, preview, known_paths, known_hosts, tunnel, jump)
+            if blocked is not None:
+                slot.blocked_on = (known_paths, blocked)
+            raise error from None
         except asyncssh.PermissionDenied as exc:
             user = kwargs.get("username") or preview.username
             raise AuthFailed(slot.name, f"{user}@{host} refused every key offered ({exc.reason})",
@@ -409,109 +418,28 @@ class SshPool:
         except ConnectionRefusedError:
             raise HostUnreachable(slot.name, f"connection refused by {host} port {port}",
                                   f"is sshd running there, and is the port right? try `ssh -p {port} {host}`") from None
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise HostUnreachable(slot.name, f"no SSH answer from {host} port {port} within "
                                   f"{kwargs['connect_timeout']:g} s",
                                   f"is the host up and reachable from here? try `ssh -p {port} {host}`") from None
         except FileNotFoundError as exc:
             raise SshConfigError(slot.name, f"identity file {exc.filename} does not exist",
-                                 f"fix IdentityFile in {self._config_origin(target)}") from None
+                                 f"fix IdentityFile in {options.config_origin(target)}") from None
         except ValueError as exc:  # asyncssh.KeyImportError and bad option values
             raise SshConfigError(slot.name, f"cannot use the SSH settings: {exc}",
-                                 f"check {self._config_origin(target)}") from None
+                                 f"check {options.config_origin(target)}") from None
         except asyncssh.ChannelOpenError as exc:
-            via = tunnel_name(slot, preview)
+            via = options.tunnel_name(slot.via, target, preview)
             raise HostUnreachable(slot.name, f"jump host {via} could not reach {host} port {port}: {_why(exc)}",
                                   "is the host up, and may the jump host forward to it (AllowTcpForwarding)?") from None
         except (asyncssh.Error, OSError) as exc:
             raise HostUnreachable(slot.name, f"cannot connect to {host} port {port}: {_why(exc)}",
                                   f"check the host name and the network; try `ssh -p {port} {host}`") from None
 
-    def _config_paths(self, target: SshTarget):
-        if target.config_file:
-            return [str(Path(target.config_file).expanduser())]
-        if self.config is None:
-            return None
-        return [str(Path(p).expanduser()) for p in self.config] if self.config else ()
-
-    def _config_origin(self, target: SshTarget) -> str:
-        if target.config_file:
-            return target.config_file
-        if target.identity_files or target.option("IdentityFile"):
-            return "the host's sshOpts"
-        return "your ssh_config (~/.ssh/config)"
-
-    def _client_keys(self, slot: _Slot) -> list[str] | None:
-        target = slot.target
-        files = list(target.identity_files)
-        files += [v for k, v in target.options if k.lower() == "identityfile"]
-        if files:
-            keys = [str(Path(f).expanduser()) for f in files]
-            for k in keys:
-                if not Path(k).exists():
-                    raise SshConfigError(slot.name, f"identity file {k} does not exist (named in the host's sshOpts)",
-                                         "fix the IdentityFile / -i in the flake's sshOpts or create the key")
-            return keys
-        return self.client_keys
-
-    def _preview_options(self, slot: _Slot):
-        """The connection options with ~/.ssh/config applied (HostName, Port, ProxyJump, files...)."""
-        import asyncssh
-
-        target = slot.target
-        port = target.port or _int(target.option("Port"))
-        user = target.user or target.option("User")
-        kwargs: dict[str, Any] = {}
-        keys = self._client_keys(slot)
-        if keys is not None:
-            kwargs["client_keys"] = keys
-        if user:
-            kwargs["username"] = user
-        alias = target.option("HostKeyAlias")
-        if alias:
-            kwargs["host_key_alias"] = alias
-        return asyncssh.SSHClientConnectionOptions(config=self._config_paths(target), host=target.hostname,
-                                                   port=port if port else (), **kwargs)
-
-    def _connect_kwargs(self, slot: _Slot, preview) -> dict[str, Any]:
-        target = slot.target
-        kwargs: dict[str, Any] = {
-            "username": preview.username,
-            "keepalive_interval": _float(target.option("ServerAliveInterval")) or self.keepalive_interval,
-            "keepalive_count_max": _int(target.option("ServerAliveCountMax")) or self.keepalive_count_max,
-            "connect_timeout": (_float(target.option("ConnectTimeout")) or preview.connect_timeout
-                                or self.connect_timeout),
-        }
-        kwargs["login_timeout"] = kwargs["connect_timeout"]
-        keys = self._client_keys(slot)
-        if keys is not None:
-            kwargs["client_keys"] = keys
-        if preview.host_key_alias:
-            kwargs["host_key_alias"] = preview.host_key_alias
-        return kwargs
-
-    def _known_hosts_paths(self, slot: _Slot, preview) -> list[str]:
-        """Every known_hosts file that counts for this host, existing or not (the first is the user's own)."""
-        target = slot.target
-        paths: list[str] = []
-        for key in ("UserKnownHostsFile", "GlobalKnownHostsFile"):
-            value = target.option(key)
-            if value and value.lower() != "none":
-                paths += shlex.split(value)
-        if preview is not None and isinstance(preview.known_hosts, list | tuple):
-            paths += [str(p) for p in preview.known_hosts if isinstance(p, str | os.PathLike)]
-        paths += self.known_hosts_files
-        paths += ["~/.ssh/known_hosts", "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts"]
-        out: list[str] = []
-        for p in paths:
-            full = str(Path(p).expanduser())
-            if full not in out and full != os.devnull:
-                out.append(full)
-        return out
-
-    async def _tunnel_for(self, slot: _Slot, preview):
+    async def _tunnel_for(self, slot: _Slot,
+                          preview: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHClientConnection | None:
         """The connection to tunnel through, or None: labtui opens jump hosts itself, never as strings."""
-        chain = self._jump_chain(slot, preview)
+        chain = options.jump_chain(slot.via, slot.target, preview)
         if not chain:
             return None
         jump = self._jump_slot(chain, slot.target)
@@ -519,16 +447,6 @@ class SshPool:
             return await self._connection(jump)
         except SshError as exc:
             raise type(exc)(slot.name, f"via jump host {jump.name}: {exc.message}", exc.hint) from None
-
-    def _jump_chain(self, slot: _Slot, preview) -> tuple[str, ...]:
-        target = slot.target
-        chain = list(slot.via)
-        hops: Sequence[str] = target.jump_hosts
-        if not hops:
-            spec = target.option("ProxyJump") or (preview.tunnel if isinstance(preview.tunnel, str) else None)
-            if spec and spec.lower() != "none":
-                hops = [h.strip() for h in spec.split(",") if h.strip()]
-        return tuple(chain + list(hops))
 
     def _jump_slot(self, chain: tuple[str, ...], behind: SshTarget) -> _Slot:
         """The shared slot for the last hop of `chain`, reached through the hops before it.
@@ -554,135 +472,8 @@ class SshPool:
             self._slots[key] = slot
         return slot
 
-    async def _host_key_error(self, slot: _Slot, preview, known_paths: list[str], known_hosts, tunnel) -> SshError:
-        import asyncssh
-
-        host, port = preview.host, preview.port
-        lookup = preview.host_key_alias or host
-        presented = await _server_key(host, port, tunnel)
-        fp = presented.get_fingerprint() if presented is not None else None
-        algo = presented.get_algorithm() if presented is not None else None
-        kind = _keyscan_type(algo)
-        entry = f"[{lookup}]:{port}" if port != 22 else lookup
-        addr = lookup if _looks_like_ip(lookup) else ""
-        trusted = asyncssh.match_known_hosts(known_hosts, lookup, addr, port)[0]
-        if trusted:
-            where = _file_with_entry(known_paths, lookup, addr, port) or "your known_hosts"
-            slot.blocked_on = (known_paths, _files_fingerprint(known_paths))
-            seen = f"; it now presents {kind or 'a'} key {fp}" if fp else ""
-            return HostKeyChanged(
-                slot.name, f"HOST KEY CHANGED for {entry}: it does not match {where}{seen}. labtui will not "
-                "connect (possible man-in-the-middle attack)",
-                f"if the host was reinstalled, check the new fingerprint on its console, then run "
-                f"`ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(where)}` and add the new key")
-        user_file = _tilde(known_paths[0]) if known_paths else "~/.ssh/known_hosts"
-        if tunnel is not None:
-            jump = tunnel_name(slot, preview)
-            add = (f"ssh -J {shlex.quote(jump)} -p {port} {shlex.quote(lookup)} true  "
-                   f"(check the fingerprint, answer yes)")
-        else:
-            t = f" -t {kind}" if kind else ""
-            p = f" -p {port}" if port != 22 else ""
-            add = f"ssh-keyscan{p}{t} {shlex.quote(lookup)} >> {user_file}"
-        seen = f" (it presents {kind or ''} key {fp})".replace("  ", " ") if fp else ""
-        return HostKeyUnknown(slot.name, f"host key of {entry} is not in known_hosts{seen}",
-                              f"check the fingerprint, then: {add}")
-
 
 # ----- helpers -----
-
-
-def parse_destination(spec: str) -> tuple[str | None, str, int | None]:
-    """`[user@]host[:port]` (or `ssh://[user@]host[:port]`) -> (user, host, port)."""
-    spec = spec.removeprefix("ssh://")
-    user, _, rest = spec.rpartition("@")
-    host, port = rest, None
-    if rest.startswith("["):  # [v6addr]:port
-        inner, _, tail = rest[1:].partition("]")
-        host = inner
-        port = _int(tail.lstrip(":")) if tail else None
-    elif rest.count(":") == 1:
-        host, _, p = rest.partition(":")
-        port = _int(p)
-    return (user or None), host, port
-
-
-def tunnel_name(slot: _Slot, preview) -> str:
-    chain = list(slot.via) + list(slot.target.jump_hosts)
-    if not chain:
-        spec = slot.target.option("ProxyJump") or (preview.tunnel if isinstance(preview.tunnel, str) else "")
-        chain = [spec] if spec else []
-    return ",".join(chain) or "?"
-
-
-def _read_known_hosts(paths: list[str]):
-    """One SSHKnownHosts from every readable file; an empty one (trust nothing) when there are none."""
-    import asyncssh
-
-    text = []
-    for p in paths:
-        try:
-            text.append(Path(p).read_text(errors="replace"))
-        except OSError:
-            continue
-    return asyncssh.import_known_hosts("\n".join(text))
-
-
-def _files_fingerprint(paths: list[str]) -> tuple:
-    out = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            out.append((p, st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((p, None, None))
-    return tuple(out)
-
-
-def _file_with_entry(paths: list[str], host: str, addr: str, port: int) -> str | None:
-    import asyncssh
-
-    for p in paths:
-        try:
-            if asyncssh.match_known_hosts(asyncssh.import_known_hosts(Path(p).read_text()), host, addr, port)[0]:
-                return _tilde(p)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-async def _server_key(host: str, port: int, tunnel):
-    """The key the server presents (for the fix hint), or None when it cannot be fetched quickly."""
-    import asyncssh
-
-    try:
-        return await asyncio.wait_for(asyncssh.get_server_host_key(host, port, tunnel=tunnel, config=None), 5)
-    except (asyncio.TimeoutError, asyncssh.Error, OSError):
-        return None
-
-
-def _keyscan_type(algorithm: str | None) -> str | None:
-    if not algorithm:
-        return None
-    for prefix, kind in (("ssh-ed25519", "ed25519"), ("ecdsa-", "ecdsa"), ("ssh-rsa", "rsa"), ("rsa-", "rsa")):
-        if algorithm.startswith(prefix):
-            return kind
-    return None
-
-
-def _looks_like_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _tilde(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home):] if path.startswith(home + "/") else path
 
 
 def _short(command: str, limit: int = 60) -> str:
@@ -697,21 +488,7 @@ def _why(exc: BaseException | None) -> str:
     return " ".join(str(reason).split())
 
 
-def _text(value: Any) -> str:
+def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

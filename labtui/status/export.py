@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from labtui.ssh.api import HostState
 from labtui.status.derive import data_age
@@ -16,10 +17,10 @@ SCHEMA = "labtui.status/1"
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat(timespec="seconds")
 
 
-def _link(link: SystemLink | None) -> dict | None:
+def _link(link: SystemLink | None) -> dict[str, str | None] | None:
     if link is None:
         return None
     return {"path": link.path, "kernel": link.kernel, "initrd": link.initrd, "kernel_modules": link.kernel_modules}
@@ -29,7 +30,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def status_json(status: HostStatus, now: float | None = None) -> dict:
+def status_json(status: HostStatus, now: float | None = None) -> dict[str, Any]:
     """One host, as documented in docs/status.md (`hosts[]`)."""
     now = time.time() if now is None else now
     return {
@@ -69,7 +70,7 @@ def status_json(status: HostStatus, now: float | None = None) -> dict:
     }
 
 
-def fleet_json(statuses: Iterable[HostStatus], now: float | None = None) -> dict:
+def fleet_json(statuses: Iterable[HostStatus], now: float | None = None) -> dict[str, Any]:
     """The whole answer of `labtui status --json`."""
     now = time.time() if now is None else now
     hosts = [status_json(s, now) for s in statuses]

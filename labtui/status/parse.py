@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from labtui.status.model import DiskUsage, SystemLink
 from labtui.status.probe import PROBE_VERSION
+
+_T = TypeVar("_T")
 
 # Probe key -> HostStatus field it fills (for reasons given by `missing` lines).
 _MISSING_KEY = {
@@ -65,7 +68,7 @@ class ProbeReport:
     missing: dict[str, str] = field(default_factory=dict)
     ignored_lines: int = 0  # lines after the marker that were not understood
 
-    def status_fields(self) -> dict[str, object]:
+    def status_fields(self) -> dict[str, Any]:
         """The HostStatus keyword arguments this report provides."""
         skip = {"version", "complete", "ignored_lines"}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
@@ -135,7 +138,7 @@ def _fill(report: ProbeReport, raw: _Builder) -> None:
             missing[key] = reason
     v = raw.values
 
-    def typed(name: str, key: str, convert):
+    def typed(name: str, key: str, convert: Callable[[str], _T]) -> _T | None:
         if key not in v:
             return None
         try:
@@ -228,5 +231,5 @@ def _generation(link: str) -> int:
 
 
 def _iso_from_epoch(s: str) -> str:
-    when = _dt.datetime.fromtimestamp(int(s.strip()), tz=_dt.timezone.utc)
+    when = _dt.datetime.fromtimestamp(int(s.strip()), tz=_dt.UTC)
     return when.isoformat(timespec="seconds")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from typing import Protocol
 
 from labtui.inventory.model import Host
@@ -67,13 +68,13 @@ class StatusPoller:
             name: HostStatus(host=name, state=HostState.CONNECTING, observed_at=now) for name in self.hosts}
         self._wake = {name: asyncio.Event() for name in self.hosts}
         self._probing: set[str] = set()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         # name -> (paths, why there are none, time.monotonic() of the answer)
         self._flake: dict[str, tuple[FlakePaths | None, str | None, float]] = {}
-        self._flake_tasks: dict[str, asyncio.Task] = {}
+        self._flake_tasks: dict[str, asyncio.Task[None]] = {}
         self._flake_slots = asyncio.Semaphore(FLAKE_EVALUATIONS_AT_ONCE)
-        self._subscribers: list[asyncio.Queue] = []
-        self._unsubscribe_shell = None
+        self._subscribers: list[asyncio.Queue[HostStatus | _Closed]] = []
+        self._unsubscribe_shell: Callable[[], None] | None = None
         self._started = False
         self._closed = False
 
@@ -119,7 +120,7 @@ class StatusPoller:
     async def stream(self) -> AsyncIterator[HostStatus]:
         """Every host's current status, then each update as it happens, until close()."""
         self.start()
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue[HostStatus | _Closed] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
             for status in list(self._status.values()):
@@ -153,7 +154,7 @@ class StatusPoller:
         if not done():
             try:
                 await asyncio.wait_for(wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self.snapshot()
 
@@ -191,7 +192,7 @@ class StatusPoller:
             await self.probe_once(name)
             try:
                 await asyncio.wait_for(wake.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def probe_once(self, name: str) -> HostStatus:
@@ -224,7 +225,7 @@ class StatusPoller:
         status = status_from_report(name, report, rtt_ms=rtt_ms)
         if report.version is None:
             detail = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])[-1]
-            status = _replace(status, error=f"the probe gave no readable output: {detail}")
+            status = replace(status, error=f"the probe gave no readable output: {detail}")
         return status
 
     def _merge_flake(self, status: HostStatus) -> HostStatus:
@@ -277,9 +278,3 @@ class StatusPoller:
         self._status[status.host] = status
         for queue in self._subscribers:
             queue.put_nowait(status)
-
-
-def _replace(status: HostStatus, **changes: object) -> HostStatus:
-    from dataclasses import replace
-
-    return replace(status, **changes)

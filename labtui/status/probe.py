@@ -58,7 +58,8 @@ for _m in / /nix; do
   elif ! have df; then missing "disk:$_m" 'df: command not found'
   else
     # df -P: one POSIX line per file system; the last field is where it is mounted.
-    _df=$(df -P -k "$_m" 2>/dev/null | { read -r _header; read -r _fs _total _used _avail _cap _on; echo "$_total $_used $_avail $_on"; })
+    _df=$(df -P -k "$_m" 2>/dev/null |
+      { read -r _header; read -r _fs _total _used _avail _cap _on; echo "$_total $_used $_avail $_on"; })
     case "$_df" in
       [0-9]*) kv "disk:$_m" "$_df" ;;
       *) missing "disk:$_m" "df -P -k $_m gave no usable answer" ;;

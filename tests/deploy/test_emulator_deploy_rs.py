@@ -19,7 +19,8 @@ from labtui.runs.events import ConfirmWindow, NodeResult, Output, Prompt, Rollba
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.ansi import strip_ansi
 from labtui.deploy.parse.deploy_rs import LOG_RE, DeployRsParser
-from labtui.sim.deploy_rs import _yn, parse_fragment
+from labtui.sim.deploy_rs import _yn
+from labtui.sim.deploy_rs_args import parse_fragment
 from labtui.sim.emulators import install_emulators
 from labtui.sim.state import Generation, SimHost, SimLab, fake_store_path
 

@@ -201,7 +201,7 @@ async def test_missing_program_raises(argv):
 async def test_other_terminal_questions_are_shown():
     """ssh asking for a key passphrase on the pty would hang unseen: it becomes an output line."""
     script = ("import os, time\nfd = os.open('/dev/tty', os.O_RDWR)\n"
-              "os.write(fd, b\"Enter passphrase for key '/root/.ssh/id_ed25519': \")\nprint('asked', flush=True)\n"
+              "os.write(fd, b\"Enter passphrase for key '/home/alice/.ssh/id_ed25519': \")\nprint('asked', flush=True)\n"
               "time.sleep(30)")
     runner = CommandRunner(py(script), RecordingParser(), use_pty=True, timings=RunnerTimings(cancel_grace=(1, 1)))
 
@@ -211,5 +211,5 @@ async def test_other_terminal_questions_are_shown():
 
     events = await collect(runner, on_event)
     shown = [e.line for e in events if isinstance(e, Output) and e.source == "tty"]
-    assert shown == ["[terminal] Enter passphrase for key '/root/.ssh/id_ed25519':"]
+    assert shown == ["[terminal] Enter passphrase for key '/home/alice/.ssh/id_ed25519':"]
     assert events[-1].outcome == "cancelled"

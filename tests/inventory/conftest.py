@@ -1,6 +1,6 @@
 """Fixtures for the inventory tests: fixture flakes copied out of the git tree before nix sees them.
 
-/work/main is a git repository; a flake inside it would be evaluated as part of that tree (untracked
+The repository is a git checkout; a flake inside it would be evaluated as part of that tree (untracked
 files invisible, the whole repo copied to the store), so every test evaluates a private copy.
 """
 

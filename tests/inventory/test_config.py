@@ -114,7 +114,8 @@ def test_unknown_key_names_line_and_nearest(tmp_path) -> None:
     ("[hosts.web1]\ncritical = 1\n", "`critical` in [hosts.web1] of {p} line 2 must be true or false, got 1"),
     ('[defaults]\npoll_interval = "5s"\n', "`poll_interval` in [defaults] of {p} line 2 must be a number of seconds"),
     ("[defaults]\npoll_interval = -1\n", "must be more than 0, got -1"),
-    ('[defaults]\nmethod = "deploy"\n', "unknown method 'deploy' in [defaults] of {p} line 2; did you mean `deploy-rs`?"),
+    ('[defaults]\nmethod = "deploy"\n',
+     "unknown method 'deploy' in [defaults] of {p} line 2; did you mean `deploy-rs`?"),
     ("[deploy]\nparalel = 2\n", "unknown key `paralel` in [deploy] of {p} line 2; did you mean `parallel`?"),
     ("hosts = 3\n", "`hosts` in the top level of {p} line 1 must be a table"),
     ('[[tags.web.checks]]\nkind = "unt"\n', "unknown check kind 'unt' in [[tags.web.checks]] #1 of {p} line 2; "
@@ -191,7 +192,8 @@ def test_find_config_order(tmp_path, monkeypatch) -> None:
 
 
 def test_hostname_and_ssh_user_for_hosts_that_are_not_nodes(tmp_path) -> None:
-    text = '[hosts.legacy]\nhostname = "legacy.lan"\nssh_user = "root"\n[[hosts.legacy.checks]]\nkind = "tcp"\nport = 22\n'
+    text = ('[hosts.legacy]\nhostname = "legacy.lan"\nssh_user = "root"\n'
+            '[[hosts.legacy.checks]]\nkind = "tcp"\nport = 22\n')
     hosts, _ = apply_config(fleet(), parse_config(write(tmp_path, text), SCHEMA), ".")
     legacy = by_name(hosts)["legacy"]
     assert (legacy.hostname, legacy.ssh.hostname, legacy.ssh.destination) == ("legacy.lan", "legacy.lan",
@@ -212,6 +214,7 @@ def test_the_documented_example_is_valid(tmp_path) -> None:
     example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
     hosts, warnings = apply_config(fleet(), parse_config(write(tmp_path, example), SCHEMA), ".")
     web1 = by_name(hosts)["web1"]
-    assert web1.method == "nixos-rebuild" and web1.critical and [c.kind for c in web1.checks] == ["http", "unit", "disk"]
+    assert web1.method == "nixos-rebuild" and web1.critical
+    assert [c.kind for c in web1.checks] == ["http", "unit", "disk"]
     assert by_name(hosts)["legacy"].ssh.destination == "root@legacy.lan"
     assert warnings == []

@@ -8,8 +8,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +33,8 @@ let
       optional = cond: x: if cond then [ x ] else [ ];
       licenses.mit = "mit";
     };
-    legacyPackages = builtins.listToAttrs (map (s: { name = s; value = stubPkgs s; }) [ "x86_64-linux" "aarch64-linux" ]);
+    legacyPackages = builtins.listToAttrs
+      (map (s: { name = s; value = stubPkgs s; }) [ "x86_64-linux" "aarch64-linux" ]);
   };
   self = flake.outputs { inherit self nixpkgs; } // { outPath = %(root)s; };
   pkg = self.packages.x86_64-linux.default;

@@ -16,16 +16,17 @@ pytestmark = pytest.mark.integration
 async def test_paths_for_every_kind_of_host(nix, flake_copy) -> None:
     inv = load_inventory(str(flake_copy("fleet")))
     resolver = FlakePathResolver.for_inventory(inv)
-    results = dict(zip(inv.names(), await asyncio.gather(*(resolver.system_paths(h) for h in inv.hosts))))
-    web1 = results["web1"]
+    results = dict(zip(inv.names(), await asyncio.gather(*(resolver.system_paths(h) for h in inv.hosts)), strict=True))
+    web1, dotted, db1 = results["web1"], results["example.com"], results["db1"]
+    assert web1 is not None and dotted is not None and db1 is not None
+    assert web1.profile_path is not None and web1.toplevel is not None and dotted.toplevel is not None
     assert web1.profile_path.startswith("/nix/store/") and web1.profile_path.endswith("-web1-activatable")
     assert web1.toplevel.endswith("-nixos-system-web1") and web1.reason is None
     # dotted node name, quoted in the attribute path
-    assert results["example.com"].toplevel.endswith("-nixos-system-example.com")
+    assert dotted.toplevel.endswith("-nixos-system-example.com")
     # db1's nixosConfiguration throws: partial answer with the reason
-    db1 = results["db1"]
-    assert db1.profile_path.endswith("-db1-activatable") and db1.toplevel is None
-    assert "labtui forced nixosConfigurations.db1" in db1.reason
+    assert db1.profile_path is not None and db1.profile_path.endswith("-db1-activatable") and db1.toplevel is None
+    assert db1.reason is not None and "labtui forced nixosConfigurations.db1" in db1.reason
     # legacy has nothing that evaluates: None plus a reason, never an exception
     assert results["legacy"] is None
     assert "labtui forced nixosConfigurations.legacy" in resolver.reasons["legacy"]
@@ -54,6 +55,7 @@ async def test_a_changed_flake_is_evaluated_again(nix, flake_copy) -> None:
     os.utime(flake / "flake.nix", ns=(1, 1))
     resolver.invalidate()
     after = await resolver.system_paths(inv.get("web1"))
+    assert before is not None and after is not None and after.profile_path is not None
     assert after.profile_path.endswith("-web1-activatable-v2") and after.toplevel == before.toplevel
 
 
@@ -82,5 +84,5 @@ async def test_transient_failures_are_retried_later(nix, flake_copy, monkeypatch
     assert await resolver.system_paths(inv.get("web1")) is None
     monkeypatch.setenv("PATH", path)
     paths = await resolver.system_paths(inv.get("web1"))
-    assert paths is not None and paths.toplevel.endswith("-nixos-system-web1")
+    assert paths is not None and paths.toplevel is not None and paths.toplevel.endswith("-nixos-system-web1")
     assert "web1" not in resolver.reasons

@@ -10,9 +10,17 @@ import asyncssh
 import pytest
 
 from labtui.commandlog import CommandLog
-from labtui.ssh.api import (AuthFailed, CommandTimeout, HostKeyChanged, HostKeyUnknown, HostState, HostUnreachable,
-                            SshConfigError)
-from labtui.ssh.pool import Backoff, SshPool, parse_destination
+from labtui.ssh.api import (
+    AuthFailed,
+    CommandTimeout,
+    HostKeyChanged,
+    HostKeyUnknown,
+    HostState,
+    HostUnreachable,
+    SshConfigError,
+)
+from labtui.ssh.options import parse_destination
+from labtui.ssh.pool import Backoff, SshPool
 from tests.support.asyncssh_server import ssh_servers  # noqa: F401  (fixture)
 
 

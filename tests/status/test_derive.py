@@ -8,8 +8,15 @@ from dataclasses import dataclass, replace
 import pytest
 
 from labtui.ssh.api import AuthFailed, HostKeyChanged, HostState, HostUnreachable
-from labtui.status.derive import (data_age, drift, host_state, reboot_needed, status_from_error,
-                                  status_from_report, with_flake)
+from labtui.status.derive import (
+    data_age,
+    drift,
+    host_state,
+    reboot_needed,
+    status_from_error,
+    status_from_report,
+    with_flake,
+)
 from labtui.status.export import fleet_json, human_duration
 from labtui.status.model import HostStatus, SystemLink
 from labtui.status.parse import ProbeReport, parse_probe

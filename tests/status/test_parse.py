@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from labtui.status.parse import REPORTED_FIELDS, parse_probe
 from labtui.status.probe import PROBE_SCRIPT
+from tests.support import require_tool
 
 DATA = Path(__file__).parent / "data"
 
@@ -107,9 +107,7 @@ def test_empty_and_arbitrary_input_never_raises():
 
 @pytest.mark.parametrize("shell", ["dash", "busybox"])
 def test_the_script_runs_under_plain_posix_shells(shell):
-    path = shutil.which(shell)
-    if path is None:
-        pytest.skip(f"{shell} is not installed")
+    path = require_tool(shell, "the probe script must run under plain POSIX shells")
     argv = [path, "sh", "-s", "labtui-probe", "1"] if shell == "busybox" else [path, "-s", "labtui-probe", "1"]
     out = subprocess.run(argv, input=PROBE_SCRIPT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from labtui.ssh.api import HostState
 from labtui.status.derive import status_from_report
 from labtui.status.parse import parse_probe
 from labtui.status.probe import PROBE_SCRIPT
-from labtui.ssh.api import HostState
 from tests.support import require_tool
 
 pytestmark = pytest.mark.integration
