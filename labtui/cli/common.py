@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
+    from labtui.inventory.schema import ConfigSchema
     from labtui.ssh.api import RemoteShell
 
 # The body of a verb that talks to hosts: execute(args, inventory, shell) -> exit code.
@@ -21,6 +22,16 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
 
 
+def config_schema() -> ConfigSchema:
+    """What labtui.toml may name: the registered deploy methods and check kinds (the inventory, below both
+    registries, is handed them)."""
+    from labtui.deploy.methods import METHODS
+    from labtui.inventory.schema import ConfigSchema
+    from labtui.ops.checks import CHECK_KINDS
+
+    return ConfigSchema(methods=list(METHODS), check_kinds=list(CHECK_KINDS))
+
+
 def load_inventory(args: argparse.Namespace) -> Inventory:
     """The fleet as the flake (and labtui.toml) describe it; raises UserError with a fix on bad input.
 
@@ -28,7 +39,8 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     """
     from labtui.inventory import load_inventory as _load
 
-    inventory = _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None))
+    inventory = _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None),
+                      schema=config_schema())
     for warning in inventory.warnings:
         print(f"labtui: warning: {warning}", file=sys.stderr)
     return inventory

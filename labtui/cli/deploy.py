@@ -14,13 +14,14 @@ from typing import IO
 
 from labtui.cli.common import add_json_flag
 from labtui.cli.printer import Printer
+from labtui.deploy.methods import METHODS
 from labtui.deploy.request import HEALTH_GATES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("hosts", nargs="+", metavar="HOST[.PROFILE]",
                         help="hosts to deploy: names, HOST.PROFILE, globs (`web*`) or tags (`@prod`)")
-    parser.add_argument("--method", choices=("deploy-rs", "nixos-rebuild"),
+    parser.add_argument("--method", choices=METHODS.names(),
                         help="deploy tool (default: each host's method from the inventory, normally deploy-rs)")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--dry-activate", action="store_true", help="build and copy, then only show what would change")
@@ -86,13 +87,14 @@ def run(args: argparse.Namespace) -> int:
 
     from labtui.cli import common
     from labtui.deploy.detached import start_detached
-    from labtui.deploy.orchestrator import DeployRun, find_program
+    from labtui.deploy.methods import METHODS
+    from labtui.deploy.orchestrator import DeployRun
 
     inventory = common.load_inventory(args)
     request = build_request(args, inventory)
     plan = DeployRun(request, inventory, locking=False)  # validates targets, builds the commands
     for method in sorted({job.method for job in plan.jobs}):
-        find_program("deploy" if method == "deploy-rs" else "nixos-rebuild", method)
+        METHODS.get(method).find_program()
     critical = {node for node in request.nodes() if inventory.get(node).critical}
     detached = start_detached(request, inventory)
     printer = Printer(sys.stdout, json_lines=args.json, verbose=args.verbose)

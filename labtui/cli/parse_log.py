@@ -17,6 +17,8 @@ import os
 import sys
 from typing import assert_never
 
+from labtui.deploy.methods import METHODS
+from labtui.deploy.request import Action
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.runs.events import (
     ActivationWindow,
@@ -40,11 +42,6 @@ from labtui.runs.events import (
     Stall,
 )
 
-# Records deploy-rs prints last for a profile that finished, when the run goes on or ends well.
-_DONE = ("Deployment confirmed.", "Success activating, done!", "Success activating for next boot, done!",
-         "Completed dry-activate!")
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="deploy-rs output saved with `2>&1 | tee FILE` (or - for stdin)")
     parser.add_argument("--json", action="store_true", help="the events as JSON Lines on stdout")
@@ -52,10 +49,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", metavar="NODE[.PROFILE]",
                         help="what the run deployed (default: learned from the log)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show every output line in the timeline")
-    parser.add_argument("--method", choices=("deploy-rs", "nixos-rebuild"), default="deploy-rs",
-                        help="which program wrote the log (default: deploy-rs)")
-    parser.add_argument("--action", choices=("switch", "boot", "test", "dry-activate"), default="switch",
-                        help="nixos-rebuild's action (with --method nixos-rebuild)")
+    parser.add_argument("--method", choices=METHODS.names(), default=METHODS.names()[0],
+                        help=f"which program wrote the log (default: {METHODS.names()[0]})")
+    parser.add_argument("--action", choices=[a.value for a in Action], default=Action.SWITCH.value,
+                        help="the deploy's action, where the log does not tell (nixos-rebuild)")
 
 
 def _read(path: str) -> tuple[list[str], float]:
@@ -73,24 +70,6 @@ def _read(path: str) -> tuple[list[str], float]:
         raise UserError(f"`{path}` is a directory; give the path of a saved deploy-rs log file") from None
     except OSError as exc:
         raise UserError(f"cannot read `{path}`: {exc.strerror}; check the path and its permissions") from None
-
-
-def infer_exit_code(lines: list[str]) -> int | None:
-    """1 when the last deploy-rs record is an ERROR, 0 when it completed a profile, else unknown."""
-    from labtui.deploy.parse.ansi import strip_ansi
-    from labtui.deploy.parse.deploy_rs import LOG_RE
-
-    for line in reversed(lines):
-        text = strip_ansi(line)
-        while text.startswith("> "):
-            text = text[2:]
-        m = LOG_RE.match(text)
-        if m is None or m.group(1) != "deploy":
-            continue
-        if m.group(2) == "ERROR":
-            return EXIT_FAILED
-        return EXIT_OK if m.group(3).rstrip() in _DONE else None
-    return None
 
 
 def _targets(specs: list[str] | None) -> list[tuple[str, str | None]] | None:
@@ -146,25 +125,12 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     from labtui.cli.common import paint, render_table, use_color
-    from labtui.deploy.parse import OutputParser, parse_lines
-    from labtui.deploy.parse.deploy_rs import DeployRsParser
+    from labtui.deploy.parse import parse_lines
 
     lines, ts = _read(args.file)
-    targets = _targets(args.targets)
-    if args.method == "nixos-rebuild":
-        from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
-
-        if not targets or len(targets) != 1:
-            raise UserError("a nixos-rebuild log is about one host: name it with --targets HOST")
-        # nixos-rebuild prints no final line of its own: without --exit-code, an activation problem
-        # or error means 1, else 0
-        exit_code = args.exit_code
-        if exit_code is None:
-            exit_code = 1 if any(x.lstrip().startswith(("error", "warning: error(s) occurred")) for x in lines) else 0
-        parser: OutputParser = NixosRebuildParser(targets[0][0], args.action)
-    else:
-        exit_code = args.exit_code if args.exit_code is not None else infer_exit_code(lines)
-        parser = DeployRsParser(targets)
+    method = METHODS.get(args.method)
+    parser = method.log_parser(_targets(args.targets), Action(args.action))
+    exit_code = args.exit_code if args.exit_code is not None else method.infer_exit_code(lines)
     events = parse_lines(parser, lines, exit_code, ts=ts)
     run_result = next(e for e in events if isinstance(e, RunResult))
 
@@ -180,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         if kind == "output" and not args.verbose:
             continue
         print(f"{paint(f'{kind:<10}', colour, color)} {text}")
-    results = [r for r in parser.results.values() if isinstance(r, NodeResult)]  # both parsers have `results`
+    results = list(parser.results.values())
     print()
     if results:
         rows = [[r.node, r.profile or "-", r.outcome, r.stage or "-", r.message] for r in results]
@@ -191,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                            colors=colours, color=color))
     else:
         print("no node named in the log before it ended")
-    if exit_code is None and args.exit_code is None and args.method == "deploy-rs":
-        print("note: the exit status is not in the log and the log does not end with deploy-rs's final "
+    if exit_code is None:
+        print(f"note: the exit status is not in the log and the log does not end with {method.name}'s final "
               "line; pass --exit-code N if you know it", file=sys.stderr)
     return EXIT_OK if run_result.outcome == "succeeded" else EXIT_FAILED

@@ -1,10 +1,10 @@
 """One deploy run over several nodes: which processes to start, how many at once, one merged event stream.
 
-- parallel (default): one `deploy` process per node, at most `parallel` at once, each node with its own
-  outcome (deploy-rs itself is strictly sequential, deploy-rs#46);
-- atomic: ONE deploy-rs run over all targets with `--targets`, so deploy-rs revokes the nodes that already
-  succeeded when a later one fails;
-- nixos-rebuild: one process per host (parallel like deploy-rs).
+Each target's method (the request's, else the host's own) comes from the registry
+(labtui.deploy.methods.METHODS); the method plans its processes (`Job`s) and names their parsers, and
+this module runs them the same way whatever the method: at most `parallel` processes at once, each node
+with its own outcome. deploy-rs plans one process per node, or ONE atomic process over all its targets;
+nixos-rebuild one per host.
 
 `DeployRun.events()` yields `run_started` first, then every node's events as they happen (events the
 parser could not attribute get the node of their process), each node's final `node_result`, and
@@ -24,17 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from labtui.deploy.commands import deploy_rs_argv, nixos_rebuild_command
+from labtui.deploy.methods import METHODS, Job, profiles_of
 from labtui.deploy.probe import Probe, probe_node
 from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
-from labtui.errors import ToolMissing, UserError
-from labtui.inventory.model import Host, Inventory
+from labtui.errors import UserError
+from labtui.inventory.model import Inventory
 from labtui.runs.events import (
     GOOD_OUTCOMES,
     NodeResult,
@@ -51,42 +50,14 @@ from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
 
 DEFAULT_PARALLEL = 4
-ACTIONS = ("switch", "boot", "dry-activate", "test")
-DEPLOY_RS_HOW_TO_GET = ("install deploy-rs with `nix profile install github:serokell/deploy-rs` "
-                        "(or try it with `nix run github:serokell/deploy-rs -- --help`)")
-NIXOS_REBUILD_HOW_TO_GET = ("it comes with NixOS; elsewhere use `nix run nixpkgs#nixos-rebuild -- ...` or "
-                            "`nix profile install nixpkgs#nixos-rebuild`")
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
 
 
-@dataclass
-class _Job:
-    """One process of the run."""
-
-    name: str  # the node, or "atomic"
-    nodes: list[str]
-    targets: list[tuple[str, str | None]]
-    argv: list[str]
-    extra_env: dict[str, str]
-    method: str
-    use_pty: bool
-    runner: CommandRunner | None = None
-    after_check: bool = False  # runs with --skip-checks once the first process's `nix flake check` passed
-
-
 def default_parallel(inventory: Inventory) -> int:
     """labtui.toml `[deploy] parallel` (Inventory.deploy), else 4."""
-    configured = getattr(getattr(inventory, "deploy", None), "parallel", None)
-    return configured if isinstance(configured, int) and configured >= 1 else DEFAULT_PARALLEL
-
-
-def find_program(name: str, method: str) -> str:
-    """Absolute path of `deploy`/`nixos-rebuild` on PATH, or ToolMissing saying how to get it."""
-    path = shutil.which(name)
-    if path is None:
-        raise ToolMissing(name, DEPLOY_RS_HOW_TO_GET if method == "deploy-rs" else NIXOS_REBUILD_HOW_TO_GET)
-    return path
+    configured = inventory.deploy.parallel
+    return configured if configured is not None and configured >= 1 else DEFAULT_PARALLEL
 
 
 class DeployRun:
@@ -116,6 +87,7 @@ class DeployRun:
         self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
         self.jobs = self._plan()
+        self._runners: dict[Job, CommandRunner] = {}  # the started processes
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -141,105 +113,32 @@ class DeployRun:
             return inventory.flake_dir
         return inventory.flake
 
-    def _method(self, host: Host) -> str:
-        method = self.request.method or host.method
-        if method not in ("deploy-rs", "nixos-rebuild"):
-            raise UserError(f"unknown deploy method `{method}`; use deploy-rs or nixos-rebuild")
-        if method == "deploy-rs" and not host.in_deploy:
-            raise UserError(f"`{host.name}` has no deploy.nodes entry in the flake, so deploy-rs cannot deploy it; "
-                            "use --method nixos-rebuild or add the node to deploy.nodes")
-        if method == "nixos-rebuild" and not (host.in_nixos_configurations or host.profiles):
-            raise UserError(f"`{host.name}` has no nixosConfigurations entry; nixos-rebuild cannot build it")
-        return method
-
-    def _profiles(self, node: str, profile: str | None):
-        host = self.hosts[node]
-        if profile is None:
-            return list(host.profiles)
-        try:
-            return [host.profile(profile)]
-        except KeyError:
-            names = ", ".join(p.name for p in host.profiles) or "none"
-            raise UserError(f"host `{node}` has no profile `{profile}` (profiles: {names}); "
-                            f"use {node} or {node}.PROFILE") from None
-
-    def _plan(self) -> list[_Job]:
+    def _plan(self) -> list[Job]:
         r = self.request
         if not r.targets:
             raise UserError("nothing to deploy: name at least one host (HOST, HOST.PROFILE, a glob or @tag)")
-        if r.action not in ACTIONS:
-            raise UserError(f"unknown action `{r.action}`; use one of {', '.join(ACTIONS)}")
         by_method: dict[str, list[tuple[str, str | None]]] = {}
         for node, profile in r.targets:
             host = self.hosts[node]
-            self._profiles(node, profile)  # validates the profile name
-            by_method.setdefault(self._method(host), []).append((node, profile))
-        jobs: list[_Job] = []
-        if "deploy-rs" in by_method:
-            targets = by_method["deploy-rs"]
-            if r.action == "test":
-                raise UserError("deploy-rs has no `test` action; use --method nixos-rebuild for `test`")
-            if r.atomic:
-                jobs.append(self._deploy_rs_job("atomic", targets))
-            else:
-                # `nix flake check` checks the whole flake (and builds every profile, deploy-rs#318): the
-                # first process runs it, the others start with --skip-checks once it passed.
-                check_once = not (r.options.skip_checks or len(dict.fromkeys(n for n, _ in targets)) < 2)
-                for node in dict.fromkeys(n for n, _ in targets):
-                    after_check = check_once and bool(jobs)
-                    jobs.append(self._deploy_rs_job(node, [t for t in targets if t[0] == node],
-                                                    skip_checks=after_check))
-        if "nixos-rebuild" in by_method:
-            if r.atomic:
-                raise UserError("--atomic needs deploy-rs (it revokes succeeded nodes); drop --atomic or use "
-                                "--method deploy-rs")
-            for node in dict.fromkeys(n for n, _ in by_method["nixos-rebuild"]):
-                argv, env = nixos_rebuild_command(self.flake, self.hosts[node], r.action, r.nixos_rebuild,
-                                                  program="nixos-rebuild")
-                jobs.append(_Job(node, [node], [(node, None)], argv, env, "nixos-rebuild", use_pty=False))
+            profiles_of(host, profile)  # validates the profile name
+            method = METHODS.get(r.method or host.method)
+            method.validate(host)
+            by_method.setdefault(method.name, []).append((node, profile))
+        jobs: list[Job] = []
+        for method in METHODS:  # in registration order
+            targets = by_method.get(method.name)
+            if targets is None:
+                continue
+            if r.action not in method.actions:
+                others = [m.name for m in METHODS if r.action in m.actions]
+                raise UserError(f"{method.name} has no `{r.action}` action; use --method {' or '.join(others)} "
+                                f"for `{r.action}`")
+            if r.atomic and not method.supports_atomic:
+                able = [m.name for m in METHODS if m.supports_atomic]
+                raise UserError(f"--atomic needs {' or '.join(able)} (it revokes succeeded nodes); drop --atomic or "
+                                f"use --method {able[0]}")
+            jobs += method.plan(replace(r, targets=targets, flake=self.flake), self.hosts)
         return jobs
-
-    def _deploy_rs_job(self, name: str, targets: list[tuple[str, str | None]], *, skip_checks: bool = False) -> _Job:
-        options = replace(self.request.options, interactive=self.request.interactive,
-                          skip_checks=self.request.options.skip_checks or skip_checks,
-                          dry_activate=self.request.action == "dry-activate" or self.request.options.dry_activate,
-                          boot=self.request.action == "boot" or self.request.options.boot)
-        nodes = list(dict.fromkeys(n for n, _ in targets))
-        if options.ssh_opts is None and len(nodes) == 1:
-            # A jump host from labtui.toml is not in the flake's sshOpts: hand deploy-rs the same route
-            # labtui's own SSH takes. (--ssh-opts replaces the merged sshOpts, so only when it adds -J.)
-            ssh = self.hosts[nodes[0]].ssh
-            if ssh.tool_opts() != ssh.raw_opts:
-                options = replace(options, ssh_opts=list(ssh.tool_opts()))
-        # A whole node as the only target of its process: `.#node` deploys all its profiles in order.
-        argv = deploy_rs_argv(self.flake, targets, options, program="deploy")
-        sudo = options.interactive_sudo
-        use_pty = bool(sudo) if sudo is not None else any(
-            p.interactive_sudo for node, prof in targets for p in self._profiles(node, prof))
-        return _Job(name, list(dict.fromkeys(n for n, _ in targets)), targets, argv, {}, "deploy-rs", use_pty,
-                    after_check=skip_checks)
-
-    def _parser(self, job: _Job):
-        if job.method == "nixos-rebuild":
-            from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
-
-            return NixosRebuildParser(job.nodes[0], self.request.action)
-        from labtui.deploy.parse.deploy_rs import DeployRsParser
-
-        o = self.request.options
-        confirm: dict[tuple[str, str], int] = {}
-        activation: dict[tuple[str, str], int] = {}
-        auto_rollback: dict[tuple[str, str], bool] = {}
-        for node, profile in job.targets:
-            for p in self._profiles(node, profile):
-                auto_rollback[(node, p.name)] = o.auto_rollback if o.auto_rollback is not None else p.auto_rollback
-                confirm[(node, p.name)] = o.confirm_timeout if o.confirm_timeout is not None else p.confirm_timeout
-                activation[(node, p.name)] = (o.activation_timeout if o.activation_timeout is not None
-                                              else p.effective_activation_timeout)
-        return DeployRsParser(job.targets, confirm_timeouts=confirm, activation_timeouts=activation,
-                                    auto_rollbacks=auto_rollback,
-                                    dry_activate=self.request.action == "dry-activate",
-                                    boot=self.request.action == "boot")
 
     def node_for_hostname(self, hostname: str) -> str | None:
         for node, host in self.hosts.items():
@@ -261,8 +160,8 @@ class DeployRun:
     @property
     def pending_prompts(self) -> list[str]:
         """Jobs (node names, or "atomic") whose deploy-rs waits for a yes/no."""
-        return [j.name for j in self.jobs if j.runner is not None and j.runner.parser.awaiting_answer
-                and j.runner.exit_code is None]
+        return [j.name for j, runner in self._runners.items()
+                if runner.parser.awaiting_answer and runner.exit_code is None]
 
     @property
     def pending_passwords(self) -> list[str]:
@@ -270,12 +169,12 @@ class DeployRun:
 
     def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         """Answer deploy-rs's "Are you sure?" for `node`'s process (or every waiting one)."""
-        for job in self.jobs:
-            if job.runner is None or not job.runner.parser.awaiting_answer:
+        for job, runner in self._runners.items():
+            if not runner.parser.awaiting_answer:
                 continue
             if node is not None and node != job.name and node not in job.nodes:
                 continue
-            job.runner.answer("yes" if yes else "no")
+            runner.answer("yes" if yes else "no")
             self._queue.put_nowait(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
@@ -291,7 +190,7 @@ class DeployRun:
         for waiter in self._password_waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
-        await asyncio.gather(*(j.runner.cancel() for j in self.jobs if j.runner is not None))
+        await asyncio.gather(*(runner.cancel() for runner in list(self._runners.values())))
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -362,7 +261,7 @@ class DeployRun:
         probes = [asyncio.ensure_future(self._probe_before(n)) for n in self.request.nodes()] if self.probe else []
         self._check_gate = asyncio.get_running_loop().create_future()
 
-        async def run_job(job: _Job) -> None:
+        async def run_job(job: Job) -> None:
             async with slots:
                 if job.after_check:
                     failure = await self._check_gate
@@ -399,14 +298,14 @@ class DeployRun:
                 task.cancel()
             self._queue.put_nowait(None)
 
-    async def _run_one(self, job: _Job, hooks: list[asyncio.Task[None]]) -> None:
+    async def _run_one(self, job: Job, hooks: list[asyncio.Task[None]]) -> None:
         single = job.name if job.name != "atomic" else None
         runner = CommandRunner(
-            job.argv, self._parser(job), env=self._env, extra_env=job.extra_env, use_pty=job.use_pty,
+            job.argv, METHODS.get(job.method).parser(job, self.request), env=self._env, extra_env=job.extra_env, use_pty=job.use_pty,
             ask_password=lambda hostname: self._password(hostname),
             on_raw=(lambda text, name=job.name: self._on_raw(name, text)) if self._on_raw else None,
             timings=self._timings)
-        job.runner = runner
+        self._runners[job] = runner
         checker = self._check_gate if self._checks_for_others(job) else None
         async for event in runner.events():
             if single is not None:
@@ -432,12 +331,14 @@ class DeployRun:
                     continue
             self._queue.put_nowait(event)
 
-    def _checks_for_others(self, job: _Job) -> bool:
-        return not job.after_check and any(j.after_check for j in self.jobs)
+    def _checks_for_others(self, job: Job) -> bool:
+        """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""
+        same = [j for j in self.jobs if j.method == job.method]
+        return job is same[0] and not job.after_check and any(j.after_check for j in same)
 
     async def wait_late_output(self) -> None:
         """Wait until orphaned children of the finished processes closed their output (or were ended)."""
-        waits = asyncio.gather(*(j.runner.late_output_done.wait() for j in self.jobs if j.runner is not None))
+        waits = asyncio.gather(*(runner.late_output_done.wait() for runner in self._runners.values()))
         with contextlib.suppress(asyncio.TimeoutError):  # each runner ends its orphans by then; a safety margin
             await asyncio.wait_for(waits, self._timings.late_output + 5)
 

@@ -132,9 +132,7 @@ class CommandRunner:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass
-        mark_answered = getattr(self.parser, "mark_answered", None)
-        if mark_answered is not None:
-            mark_answered()
+        self.parser.mark_answered()
 
     async def cancel(self) -> None:
         """SIGINT, then SIGTERM, then SIGKILL to the process group, with grace periods; the result says cancelled."""

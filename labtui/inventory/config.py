@@ -2,7 +2,8 @@
 
 Every mistake is reported with the file, the table and, where we can find it, the line, plus the
 nearest valid key: a typo in a config file should cost seconds, not a search through docs.
-The schema is documented in docs/config.md.
+The schema is documented in docs/config.md. The deploy methods and check kinds it may name come from the
+caller (`ConfigSchema`, built from the registries above this layer).
 """
 
 from __future__ import annotations
@@ -17,27 +18,17 @@ from typing import Any
 
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.model import CheckSpec, DeployConfig, Host
+from labtui.inventory.schema import REQUIRED, ConfigSchema, type_text
 from labtui.inventory.validate import check_hostname, check_jump_hosts, check_user
 from labtui.paths import config_dir
 
 CONFIG_NAME = "labtui.toml"
-METHODS = ("deploy-rs", "nixos-rebuild")
-CHECK_KINDS = ("unit", "http", "tcp", "command", "disk", "memory", "load")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
-# Per check kind: {key: (type, default or REQUIRED)}; the defaults are filled into CheckSpec.params.
-REQUIRED = object()
-CHECK_PARAMS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
-    "unit": {"unit": (str, REQUIRED)},
-    "http": {"url": (str, REQUIRED), "status": (int, 200), "body": (str, None), "insecure": (bool, False)},
-    "tcp": {"port": (int, REQUIRED), "host": (str, None)},
-    "command": {"command": (str, REQUIRED)},
-    "disk": {"mount": (str, "/"), "max_percent": ((int, float), 90)},
-    "memory": {"max_percent": ((int, float), 90)},
-    "load": {"max_per_cpu": ((int, float), 2.0)},
-}
-CHECK_COMMON = {"kind": (str, REQUIRED), "name": (str, None), "period": ((int, float), 2.0),
-                "timeout": ((int, float), 5.0), "retries": (int, 3)}
+# The keys every check has, whatever its kind: {key: (type, default or REQUIRED)}.
+CHECK_COMMON: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "kind": (str, REQUIRED), "name": (str, None), "period": ((int, float), 2.0), "timeout": ((int, float), 5.0),
+    "retries": (int, 3)}
 HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks", "hostname", "ssh_user")
 DEFAULT_KEYS = ("method", "critical", "poll_interval", "jump_host", "checks")
 TOP_KEYS = ("defaults", "hosts", "tags", "deploy")
@@ -63,6 +54,7 @@ class HostSettings:
 @dataclass
 class LabConfig:
     path: Path
+    schema: ConfigSchema
     defaults: HostSettings = field(default_factory=HostSettings)
     hosts: dict[str, HostSettings] = field(default_factory=dict)
     tag_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -148,9 +140,10 @@ def table_name(path: tuple) -> str:
 
 
 class _Reader:
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, text: str, schema: ConfigSchema) -> None:
         self.path = path
         self.locator = Locator(text)
+        self.schema = schema
 
     def where(self, path: tuple, key: str | None = None) -> str:
         line = self.locator.line(path, key)
@@ -190,7 +183,7 @@ class _Reader:
         return value
 
 
-def parse_config(path: Path) -> LabConfig:
+def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
     """Read and validate labtui.toml; ConfigError with file, table, line and a fix on any mistake."""
     try:
         raw = path.read_bytes()
@@ -210,9 +203,9 @@ def parse_config(path: Path) -> LabConfig:
         where = f"line {m.group(1)}, column {m.group(2)}" if m else f"at the end of the file (line {last_line})"
         raise ConfigError(f"TOML syntax error in {path} {where}: {what}; "
                           "fix the file (schema: docs/config.md)") from None
-    reader = _Reader(path, text)
+    reader = _Reader(path, text, schema)
     reader.check_keys(data, TOP_KEYS, ())
-    config = LabConfig(path=path)
+    config = LabConfig(path=path, schema=schema)
     config.defaults = _host_settings(reader, reader.table(data, "defaults", ()), ("defaults",), DEFAULT_KEYS)
     hosts = reader.table(data, "hosts", ())
     for name, table in hosts.items():
@@ -244,9 +237,10 @@ def _host_settings(reader: _Reader, table: Mapping[str, Any], path: tuple, valid
                                   "use letters, digits and `_.-` (select with @tag)")
         settings.tags = tuple(dict.fromkeys(tags))
     method = reader.value(table, "method", str, path)
-    if method is not None and method not in METHODS:
-        close = difflib.get_close_matches(method, METHODS, n=1, cutoff=0.3)
-        hint = f"did you mean `{close[0]}`?" if close else "use \"deploy-rs\" or \"nixos-rebuild\""
+    methods = reader.schema.method_names()
+    if method is not None and method not in methods:
+        close = difflib.get_close_matches(method, methods, n=1, cutoff=0.3)
+        hint = f"did you mean `{close[0]}`?" if close else "use " + " or ".join(f'"{m}"' for m in methods)
         raise ConfigError(f"unknown method {method!r} in {reader.where(path, 'method')}; {hint}")
     settings.method = method
     settings.critical = reader.value(table, "critical", bool, path)
@@ -275,15 +269,16 @@ def _checks(reader: _Reader, table: Mapping[str, Any], path: tuple) -> list[dict
 
 
 def _check(reader: _Reader, entry: Mapping[str, Any], path: tuple) -> dict[str, Any]:
+    kinds = reader.schema.declarable_kinds()
     kind = reader.value(entry, "kind", str, path)
     if kind is None:
-        raise ConfigError(f"check in {reader.where(path)} has no `kind`; use one of: {', '.join(CHECK_KINDS)}")
-    if kind not in CHECK_KINDS:
-        close = difflib.get_close_matches(kind, CHECK_KINDS, n=1, cutoff=0.5)
-        hint = f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(CHECK_KINDS)
+        raise ConfigError(f"check in {reader.where(path)} has no `kind`; use one of: {', '.join(kinds)}")
+    check_kind = reader.schema.check_kind(kind)
+    if check_kind is None or not check_kind.declarable:
+        close = difflib.get_close_matches(kind, kinds, n=1, cutoff=0.5)
+        hint = f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(kinds)
         raise ConfigError(f"unknown check kind {kind!r} in {reader.where(path, 'kind')}; {hint}")
-    schema = CHECK_PARAMS[kind]
-    reader.check_keys(entry, tuple(CHECK_COMMON) + tuple(schema), path)
+    reader.check_keys(entry, tuple(CHECK_COMMON) + tuple(check_kind.params), path)
     check: dict[str, Any] = {"kind": kind, "name": reader.value(entry, "name", str, path)}
     for key in ("period", "timeout"):
         value = reader.positive(entry, key, path)
@@ -293,74 +288,26 @@ def _check(reader: _Reader, entry: Mapping[str, Any], path: tuple) -> dict[str, 
         raise ConfigError(f"`retries` in {reader.where(path, 'retries')} must be 0 or more, got {retries}")
     check["retries"] = retries if retries is not None else CHECK_COMMON["retries"][1]
     params: dict[str, Any] = {}
-    for key, (expected, default) in schema.items():
-        value = reader.value(entry, key, expected, path)
+    for key, param in check_kind.params.items():
+        value = reader.value(entry, key, param.types, path, type_text(param.types))
         if value is None:
-            if default is REQUIRED:
-                raise ConfigError(f"{kind} check in {reader.where(path)} needs `{key}` ({_PARAM_HELP[key]})")
-            value = default
+            if param.required:
+                example = f" ({param.example})" if param.example else ""
+                raise ConfigError(f"{kind} check in {reader.where(path)} needs `{key}`{example}")
+            value = param.default
         params[key] = value
-    _check_params(reader, kind, params, path)
+    problem = check_kind.problem(params)
+    if problem is not None:
+        raise ConfigError(f"`{problem.key}` in {reader.where(path, problem.key)} {problem.text}")
     check["params"] = params
     return check
 
 
-_PARAM_HELP = {
-    "unit": 'e.g. unit = "nginx.service"',
-    "url": 'e.g. url = "https://web1.lan/health"',
-    "port": "e.g. port = 443",
-    "command": 'e.g. command = "test -e /run/ready"',
-}
-
-
-def _check_params(reader: _Reader, kind: str, params: dict[str, Any], path: tuple) -> None:
-    if kind == "http":
-        if not re.match(r"https?://", params["url"]):
-            raise ConfigError(f"`url` in {reader.where(path, 'url')} must start with http:// or https://, "
-                              f"got {params['url']!r}")
-        if not 100 <= params["status"] <= 599:
-            raise ConfigError(f"`status` in {reader.where(path, 'status')} must be an HTTP status (100-599)")
-        if params["body"] is not None:
-            try:
-                re.compile(params["body"])
-            except re.error as exc:
-                raise ConfigError(f"`body` in {reader.where(path, 'body')} is not a valid regular expression: "
-                                  f"{exc}") from None
-    elif kind == "tcp":
-        if not 0 < params["port"] < 65536:
-            raise ConfigError(f"`port` in {reader.where(path, 'port')} must be 1-65535, got {params['port']}")
-        if params["host"] is not None:
-            check_hostname("check host", params["host"], f"({reader.where(path, 'host')})")
-    elif kind == "unit":
-        if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+", params["unit"]) or params["unit"].startswith("-"):
-            raise ConfigError(f"`unit` in {reader.where(path, 'unit')} is not a systemd unit name: {params['unit']!r}")
-    elif kind in ("disk", "memory"):
-        if not 0 < params["max_percent"] <= 100:
-            raise ConfigError(f"`max_percent` in {reader.where(path, 'max_percent')} must be between 0 and 100")
-        if kind == "disk" and not params["mount"].startswith("/"):
-            raise ConfigError(f"`mount` in {reader.where(path, 'mount')} must be an absolute path, "
-                              f"got {params['mount']!r}")
-    elif kind == "load" and params["max_per_cpu"] <= 0:
-        raise ConfigError(f"`max_per_cpu` in {reader.where(path, 'max_per_cpu')} must be more than 0")
-    elif kind == "command" and not params["command"].strip():
-        raise ConfigError(f"`command` in {reader.where(path, 'command')} is empty")
-
-
-def check_name(kind: str, params: Mapping[str, Any]) -> str:
-    """A readable default name: "http https://web1/health", "unit nginx.service", "tcp web1:443"."""
-    detail = {
-        "unit": params.get("unit"), "http": params.get("url"), "command": params.get("command"),
-        "tcp": f"{params.get('host')}:{params.get('port')}", "disk": params.get("mount"),
-        "memory": None, "load": None,
-    }[kind]
-    return f"{kind} {detail}" if detail else kind
-
-
-def _spec(check: Mapping[str, Any], hostname: str) -> CheckSpec:
-    params = dict(check["params"])
-    if check["kind"] == "tcp" and params.get("host") is None:
-        params["host"] = hostname
-    return CheckSpec(kind=check["kind"], name=check["name"] or check_name(check["kind"], params), params=params,
+def _spec(check: Mapping[str, Any], hostname: str, schema: ConfigSchema) -> CheckSpec:
+    kind = schema.check_kind(check["kind"])
+    assert kind is not None  # parse_config checked it
+    params = kind.complete(check["params"], hostname)
+    return CheckSpec(kind=check["kind"], name=check["name"] or kind.default_name(params), params=params,
                      period=check["period"], timeout=check["timeout"], retries=check["retries"])
 
 
@@ -391,12 +338,13 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     sources = dict(host.sources)
     changes: dict[str, Any] = {}
     where = f"[hosts.{host.name}] of {config.path}" + (f" line {own.line}" if own.line else "")
-    possible = [m for m, ok in (("deploy-rs", host.in_deploy), ("nixos-rebuild", host.in_nixos_configurations)) if ok]
+    possible = [m.name for m in config.schema.methods if m.flake_lacks(host) is None]
     if own.method is not None:
-        if own.method not in possible:
-            need = "deploy.nodes" if own.method == "deploy-rs" else "nixosConfigurations"
-            raise ConfigError(f"method {own.method!r} in {where} needs "
-                              f"{need}.{host.name} in the flake; use method = \"{possible[0]}\" or add it")
+        method = config.schema.method(own.method)
+        lacking = method.flake_lacks(host) if method is not None else None
+        if lacking is not None:
+            instead = f"use method = \"{possible[0]}\" or add it" if possible else "add it"
+            raise ConfigError(f"method {own.method!r} in {where} needs {lacking} in the flake; {instead}")
         changes["method"] = own.method
     elif defaults.method is not None and defaults.method in possible:
         changes["method"] = defaults.method
@@ -429,7 +377,7 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     if checks:
         specs: list[CheckSpec] = []
         for check in checks:
-            spec = _spec(check, changes.get("hostname", host.hostname))
+            spec = _spec(check, changes.get("hostname", host.hostname), config.schema)
             if all(s.name != spec.name for s in specs):
                 specs.append(spec)
         changes["checks"] = tuple(specs)

@@ -13,6 +13,7 @@ from labtui.inventory.flakeref import FlakeRef, resolve_flake
 from labtui.inventory.merge import build_hosts
 from labtui.inventory.model import DeployConfig, Inventory
 from labtui.inventory.nix import NixRunner
+from labtui.inventory.schema import ConfigSchema
 
 
 def evaluate_cached(flake: FlakeRef, runner: NixRunner | None = None) -> tuple[dict[str, Any], SourceState, bool]:
@@ -31,11 +32,14 @@ def evaluate_cached(flake: FlakeRef, runner: NixRunner | None = None) -> tuple[d
 
 
 def load(flake: str | None = None, config: str | None = None, *, runner: NixRunner | None = None,
-         cwd: str | os.PathLike[str] | None = None, use_config: bool = True) -> Inventory:
+         cwd: str | os.PathLike[str] | None = None, use_config: bool = True,
+         schema: ConfigSchema | None = None) -> Inventory:
     """The fleet of `flake` (default: the current directory) with labtui.toml applied.
 
     `config`: an explicit labtui.toml; otherwise <flake dir>/labtui.toml, else the user's config.toml.
     `use_config=False` ignores labtui.toml entirely (`labtui init` writing a fresh one).
+    `schema`: the deploy methods and check kinds labtui.toml may name (labtui.cli.common.config_schema);
+    needed when there is a labtui.toml to read.
     Raises UserError (or its ConfigError/ToolMissing subclasses) with a one-line fix on bad input.
     """
     ref = resolve_flake(flake, cwd)
@@ -44,7 +48,9 @@ def load(flake: str | None = None, config: str | None = None, *, runner: NixRunn
     config_path: Path | None = find_config(config, ref.local_dir) if use_config else None
     deploy_config = DeployConfig()
     if config_path is not None:
-        lab_config = parse_config(config_path)
+        if schema is None:
+            raise TypeError("reading labtui.toml needs the deploy methods and check kinds: pass schema=")
+        lab_config = parse_config(config_path, schema)
         hosts, config_warnings = apply_config(hosts, lab_config, ref.ref)
         warnings += config_warnings
         deploy_config = lab_config.deploy

@@ -66,6 +66,11 @@ def is_hostname(value: str) -> bool:
     return bool(_DNS.fullmatch(value) or _IPV6.fullmatch(value))
 
 
+def hostname_problem(value: str) -> str | None:
+    """Why `value` is refused as a host name ("it contains `;`"), or None when it is one."""
+    return None if is_hostname(value) else _why(value)
+
+
 def check_hostname(kind: str, value: object, where: str) -> str:
     if not isinstance(value, str) or not is_hostname(value):
         raise _refuse(kind, str(value), where, "a DNS name or IP address (letters, digits, `.-_:`)")

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from labtui.cli.main import main
-from labtui.cli.parse_log import infer_exit_code
+from labtui.deploy.methods import METHODS
+
+infer_exit_code = METHODS.get("deploy-rs").infer_exit_code
 
 LOGS = Path(__file__).parent / "logs"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from labtui.cli.common import config_schema
 from labtui.cli.main import main
 from labtui.inventory.config import parse_config
 from labtui.inventory.loader import load
@@ -18,10 +19,10 @@ def test_init_writes_a_config_that_loads(nix, flake_copy, monkeypatch, capsys) -
     out, err = capsys.readouterr()
     path = flake / "labtui.toml"
     assert f"wrote {path} with 4 hosts" in out and "Traceback" not in err
-    config = parse_config(path)
+    config = parse_config(path, config_schema())
     assert sorted(config.hosts) == ["db1", "example.com", "legacy", "web1"]
     assert config.hosts["legacy"].method == "nixos-rebuild"
-    inv = load(str(flake))
+    inv = load(str(flake), schema=config_schema())
     assert inv.config_path == str(path) and inv.get("web1").sources["method"] == "labtui.toml"
 
 
@@ -40,4 +41,4 @@ def test_init_refuses_to_overwrite_without_force(nix, flake_copy, capsys) -> Non
 def test_init_writes_to_config_path(nix, flake_copy, tmp_path, capsys) -> None:
     target = tmp_path / "elsewhere" / "lab.toml"
     assert main(["--flake", str(flake_copy("nixos-only")), "init", "--config", str(target)]) == 0
-    assert sorted(parse_config(target).hosts) == ["alpha", "beta"]
+    assert sorted(parse_config(target, config_schema()).hosts) == ["alpha", "beta"]

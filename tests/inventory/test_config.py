@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from labtui.cli.common import config_schema
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.config import apply_config, find_config, parse_config
 from labtui.inventory.merge import build_hosts
+
+SCHEMA = config_schema()  # the registered deploy methods and check kinds
 
 FULL = """\
 [defaults]
@@ -74,7 +77,7 @@ def by_name(hosts):
 
 
 def test_full_schema_applies(tmp_path) -> None:
-    config = parse_config(write(tmp_path, FULL))
+    config = parse_config(write(tmp_path, FULL), SCHEMA)
     hosts, warnings = apply_config(fleet(), config, ".")
     hosts = by_name(hosts)
     web1 = hosts["web1"]
@@ -102,7 +105,7 @@ def test_full_schema_applies(tmp_path) -> None:
 def test_unknown_key_names_line_and_nearest(tmp_path) -> None:
     path = write(tmp_path, '[defaults]\npoll_interval = 5\n\n[hosts.web1]\ntagz = ["prod"]\n')
     with pytest.raises(ConfigError) as info:
-        parse_config(path)
+        parse_config(path, SCHEMA)
     assert info.value.message == (f"unknown key `tagz` in [hosts.web1] of {path} line 5; did you mean `tags`?")
 
 
@@ -122,7 +125,8 @@ def test_unknown_key_names_line_and_nearest(tmp_path) -> None:
     ('[[hosts.a.checks]]\nkind = "http"\nurl = "ftp://x"\n', "must start with http:// or https://"),
     ('[[hosts.a.checks]]\nkind = "http"\nurl = "http://x"\nbody = "("\n', "is not a valid regular expression"),
     ('[[hosts.a.checks]]\nkind = "tcp"\nport = 0\n', "must be 1-65535"),
-    ('[[hosts.a.checks]]\nkind = "tcp"\nport = 22\nhost = "a;b"\n', "refusing check host 'a;b'"),
+    ('[[hosts.a.checks]]\nkind = "tcp"\nport = 22\nhost = "a;b"\n',
+     "`host` in [[hosts.a.checks]] #1 of {p} line 4 is refused: it contains `;`"),
     ('[[hosts.a.checks]]\nkind = "unit"\nunit = "x; reboot"\n', "is not a systemd unit name"),
     ('[[hosts.a.checks]]\nkind = "disk"\nmax_percent = 120\n', "must be between 0 and 100"),
     ('[[hosts.a.checks]]\nkind = "load"\nmax_per_cpu = 0\n', "must be more than 0"),
@@ -136,7 +140,7 @@ def test_unknown_key_names_line_and_nearest(tmp_path) -> None:
 def test_type_and_value_errors(tmp_path, text, expected) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        parse_config(path)
+        parse_config(path, SCHEMA)
     assert expected.format(p=path) in info.value.message
     assert "\n" not in info.value.message
 
@@ -144,12 +148,12 @@ def test_type_and_value_errors(tmp_path, text, expected) -> None:
 def test_toml_syntax_error_names_file_line_column(tmp_path) -> None:
     path = write(tmp_path, '[defaults]\npoll_interval = 5\n[hosts.web1\n')
     with pytest.raises(ConfigError) as info:
-        parse_config(path)
+        parse_config(path, SCHEMA)
     assert info.value.message.startswith(f"TOML syntax error in {path} line 3, column 12: ")
 
 
 def test_host_not_in_flake_names_nearest(tmp_path) -> None:
-    config = parse_config(write(tmp_path, "[defaults]\n\n[hosts.web2]\ncritical = true\n"))
+    config = parse_config(write(tmp_path, "[defaults]\n\n[hosts.web2]\ncritical = true\n"), SCHEMA)
     with pytest.raises(ConfigError) as info:
         apply_config(fleet(), config, "/my/flake")
     assert info.value.message == (f"[hosts.web2] in {tmp_path / 'labtui.toml'} line 3 names a host that is not in "
@@ -157,13 +161,13 @@ def test_host_not_in_flake_names_nearest(tmp_path) -> None:
 
 
 def test_method_needs_the_matching_flake_entry(tmp_path) -> None:
-    config = parse_config(write(tmp_path, '[hosts.db1]\nmethod = "nixos-rebuild"\n'))
+    config = parse_config(write(tmp_path, '[hosts.db1]\nmethod = "nixos-rebuild"\n'), SCHEMA)
     with pytest.raises(ConfigError, match="needs nixosConfigurations.db1 in the flake"):
         apply_config(fleet(), config, ".")
 
 
 def test_jump_host_conflict_warns(tmp_path) -> None:
-    config = parse_config(write(tmp_path, '[hosts."example.com"]\njump_host = "other"\n[tags.none]\nchecks = []\n'))
+    config = parse_config(write(tmp_path, '[hosts."example.com"]\njump_host = "other"\n[tags.none]\nchecks = []\n'), SCHEMA)
     hosts, warnings = apply_config(fleet(), config, ".")
     assert by_name(hosts)["example.com"].ssh.jump_hosts == ("jump.lan",)
     assert any("is ignored because the flake's sshOpts already jump via jump.lan" in w for w in warnings)
@@ -190,7 +194,7 @@ def test_find_config_order(tmp_path, monkeypatch) -> None:
 def test_hostname_and_ssh_user_for_hosts_that_are_not_nodes(tmp_path) -> None:
     text = ('[hosts.legacy]\nhostname = "legacy.lan"\nssh_user = "root"\n'
             '[[hosts.legacy.checks]]\nkind = "tcp"\nport = 22\n')
-    hosts, _ = apply_config(fleet(), parse_config(write(tmp_path, text)), ".")
+    hosts, _ = apply_config(fleet(), parse_config(write(tmp_path, text), SCHEMA), ".")
     legacy = by_name(hosts)["legacy"]
     assert (legacy.hostname, legacy.ssh.hostname, legacy.ssh.destination) == ("legacy.lan", "legacy.lan",
                                                                               "root@legacy.lan")
@@ -198,17 +202,17 @@ def test_hostname_and_ssh_user_for_hosts_that_are_not_nodes(tmp_path) -> None:
     assert legacy.checks[0].params["host"] == "legacy.lan"
     path = write(tmp_path, '[hosts.web1]\nhostname = "other.lan"\n')
     with pytest.raises(ConfigError) as info:
-        apply_config(fleet(), parse_config(path), ".")
+        apply_config(fleet(), parse_config(path, SCHEMA), ".")
     assert info.value.message == (f"`hostname` in [hosts.web1] of {path} line 1 would differ from what deploy-rs "
                                   "uses; set hostname in deploy.nodes.web1 of the flake instead")
     with pytest.raises(ConfigError, match="refusing ssh user 'a b'"):
-        parse_config(write(tmp_path, '[hosts.legacy]\nssh_user = "a b"\n'))
+        parse_config(write(tmp_path, '[hosts.legacy]\nssh_user = "a b"\n'), SCHEMA)
 
 
 def test_the_documented_example_is_valid(tmp_path) -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
-    hosts, warnings = apply_config(fleet(), parse_config(write(tmp_path, example)), ".")
+    hosts, warnings = apply_config(fleet(), parse_config(write(tmp_path, example), SCHEMA), ".")
     web1 = by_name(hosts)["web1"]
     assert web1.method == "nixos-rebuild" and web1.critical
     assert [c.kind for c in web1.checks] == ["http", "unit", "disk"]

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
-from labtui.runs.events import GenerationSwitched, RunEvent
+from labtui.runs.events import GenerationSwitched, NodeResult, RunEvent
 
 # nix-env's profile switch line (new and old wording), printed when a profile moves to another generation
 # (deploy-rs's rollbacks and revokes, `nixos-rebuild --rollback`); a forward `nix-env --set` is silent.
@@ -38,6 +38,15 @@ class OutputParser(Protocol):
     @property
     def awaiting_answer(self) -> bool:
         """A `prompt` event was emitted and the program has not gone on since: it waits on stdin."""
+        ...
+
+    @property
+    def results(self) -> dict[tuple[str, str | None], NodeResult]:
+        """The latest `node_result` of every target that has one, in the targets' order."""
+        ...
+
+    def mark_answered(self) -> None:
+        """The runner wrote the operator's answer to the program's question."""
         ...
 
 

@@ -52,6 +52,9 @@ class NixosRebuildParser:
     def awaiting_answer(self) -> bool:
         return False  # nixos-rebuild asks nothing on stdin (sudo asks on the terminal)
 
+    def mark_answered(self) -> None:
+        pass  # it asks nothing
+
     @property
     def results(self) -> dict[tuple[str, str | None], NodeResult]:
         return {(self.node, PROFILE): self._result} if self._result else {}

@@ -1,4 +1,4 @@
-"""deploy-rs output → deploy events (reference deploy-rs.md §3, §4, §6, §9; deploy-rs d5eff7f).
+"""deploy-rs output → run events (reference deploy-rs.md §3, §4, §6, §9; deploy-rs d5eff7f).
 
 deploy-rs prints unstructured log records (`🚀 ℹ️ [deploy] [INFO] Building profile `system` for node
 `web1``), relays the target's `[activate]`/`[wait]`/`[revoke]` records over ssh without naming the
@@ -18,16 +18,60 @@ Outcome rules (also in docs/events.md):
 - a declined `--interactive` prompt: all `not_deployed`, run `cancelled`.
 A profile already reported `succeeded` can get a second, superseding `node_result` (`rolled_back`,
 stage `revoke`) when a later failure makes deploy-rs revoke it: the last result per profile counts.
+
+Why this module is long (about 900 lines): it is one state machine over one table of targets. Every
+record can move several targets (a failure ends the profile being activated, revokes earlier ones and
+leaves later ones undeployed), so the handlers for records, errors, revocation and the final judgement
+all read and write the same state; split across modules they would have to pass it around whole. What
+stands apart is apart: the record vocabulary (`records`), the plan's TOML (`plan`).
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from labtui.deploy.parse import generation_switch
 from labtui.deploy.parse.ansi import clean_line
+from labtui.deploy.parse.deploy_rs.plan import PlanReader
+from labtui.deploy.parse.deploy_rs.records import (
+    ACTIVATION_ERRORS,
+    CANCEL_ERRORS,
+    CONFIRM_TIMEOUT_TEXT,
+    DRY_ACTIVATE_OUTPUT_RE,
+    EARLY_ERRORS,
+    GLUED_RE,
+    LOG_FILE_RE,
+    LOG_RE,
+    PANIC_BODY_RE,
+    PANIC_EXIT_RE,
+    PANIC_START_RE,
+    PROMPT_ERRORS,
+    PROMPT_PREFIX,
+    QUESTION,
+    QUESTION_AGAIN,
+    RE_ACTIVATE,
+    RE_BUILD,
+    RE_BUILD_2026,
+    RE_BUILD_FAILED,
+    RE_CHECK,
+    RE_DEPLOY_FAILED,
+    RE_DEPLOY_FAILED_LEGACY,
+    RE_EVAL,
+    RE_GEN_REMOVED,
+    RE_PROFILE_NAME,
+    RE_PUSH,
+    RE_PUSH_FAILED,
+    RE_PUSH_FAILED_LEGACY,
+    RE_REVOKE_FAILED,
+    RE_REVOKE_FAILED_LEGACY,
+    RE_ROLLED_BACK,
+    RE_SPINNER,
+    RE_STORE_PATH,
+    RE_TIMEOUT_FLAG,
+    ROLLED_BACK_LEGACY,
+    SUDO_PROMPT_RE,
+    maybe_structural,
+)
 from labtui.inventory.model import DEFAULT_ACTIVATION_TIMEOUT, DEFAULT_CONFIRM_TIMEOUT
 from labtui.runs.events import (
     ActivationWindow,
@@ -44,85 +88,6 @@ from labtui.runs.events import (
 )
 
 Key = tuple[str, str | None]
-
-# One log record (§3.1), lenient: U+FE0F optional, any whitespace run, emojis optional (pasted logs
-# and the 2026 logger drop some), and the `--log-dir` file format `INFO [deploy::cli] message`.
-LOG_RE = re.compile(
-    r"^(?:(?:\U0001F680|\u2B50|\U0001F440|\u21A9\uFE0F?)\s*)?"
-    r"(?:(?:\u274C|\u26A0\uFE0F?|\u2139\uFE0F?|\u2753|\U0001F58A\uFE0F?)\s*)?"
-    r"\[(deploy|activate|wait|revoke)\]\s*\[(ERROR|WARN|INFO|DEBUG|TRACE)\]\s?(.*)$"
-)
-GLUED_RE = re.compile(r"(?:\U0001F680|\u2B50|\U0001F440|\u21A9\uFE0F?)\s*\S{1,2}\s*\[(?:deploy|activate|wait|revoke)\] ?\[")
-LOG_FILE_RE = re.compile(r"^(ERROR|WARN|INFO|DEBUG|TRACE) \[(deploy|activate)[\w:]*\] (.*)$")
-PROMPT_PREFIX = "> "
-SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
-
-# Rust panic noise accompanying `RecvError(())` (§4.3 step 7): three lines, dropped.
-PANIC_START_RE = re.compile(r"^thread '[^']*' panicked at ")
-PANIC_BODY_RE = re.compile(r"^(called `(?:Result|Option)::unwrap\(\)` on an|note: run with `RUST_BACKTRACE=|"
-                           r"note: Some details are omitted|stack backtrace:|\s+\d+: \S|\s+at \S)")
-PANIC_EXIT_RE = re.compile(r"SSHActivateExit\(Some\((\d+)\)\)")
-
-NAME = r"`(.+?)`"
-RE_CHECK = re.compile(r"^Running checks for flake in (.+)$")
-RE_EVAL = re.compile(r"^Evaluating flake in (.+)$")
-RE_BUILD = re.compile(rf"^Building profile {NAME} for node {NAME}( on remote host)?$")
-RE_BUILD_2026 = re.compile(r"^starting build of profile (\S+) on node (\S+)$")
-RE_SIGN = re.compile(rf"^Signing key present! Signing profile {NAME} for node {NAME}$")
-RE_PUSH = re.compile(rf"^Copying profile {NAME} to node {NAME}$")
-RE_ACTIVATE = re.compile(rf"^Activating profile {NAME} for node {NAME}$")
-RE_TIMEOUT_FLAG = {
-    "confirm": re.compile(r"--confirm-timeout\s+'?(\d+)"),
-    "activation": re.compile(r"--activation-timeout\s+'?(\d+)"),
-}
-RE_PROFILE_NAME = re.compile(r"--profile-name\s+'?([^'\s]+)")
-RE_STORE_PATH = re.compile(r"(/nix/store/[0-9a-z]{32}-[^\s'/]+)")
-RE_GEN_REMOVED = re.compile(r"^Removing generation by ID (\d+)$")
-# 2026 spinner lines (§10): `✅ Pushing profile 'system' to host 'web1' Done!` etc.
-RE_SPINNER = re.compile(r"^(?:\S+\s+)?(Building|Pushing) profile '([^']+)' (?:on|for|to) host '([^']+)'")
-
-# DeployProfileError: the bare first activation-stage error (cli.rs:617, §6).
-ACTIVATION_ERRORS = (
-    "Failed to spawn activation command over SSH", "Failed to run activation command over SSH",
-    "Activating over SSH resulted in a bad exit code", "Failed to run wait command over SSH",
-    "Waiting over SSH resulted in a bad exit code", "Failed to pipe to child stdin",
-    "Error confirming deployment", "Deployment data invalid",
-)
-RE_DEPLOY_FAILED = re.compile(r"^Failed to deploy profile (?:(\S+) )?to node (\S+): (.*)$")
-RE_DEPLOY_FAILED_LEGACY = re.compile(r"^Failed to deploy profile: (.*)$")
-RE_ROLLED_BACK = re.compile(r"^Deployment to node (\S+) failed, rolled back to previous generation$")
-ROLLED_BACK_LEGACY = "Deployment failed, rolled back to previous generation"
-RE_REVOKE_FAILED = re.compile(r"^Failed to revoke profile (?:(\S+) )?for node (\S+): (.*)$")
-RE_REVOKE_FAILED_LEGACY = re.compile(r"^Failed to revoke profile: (.*)$")
-RE_BUILD_FAILED = re.compile(r"^Failed to build profile (?:(\S+) )?on node (\S+): (.*)$")
-RE_PUSH_FAILED = re.compile(r"^Failed to push profile (?:(\S+) )?to node (\S+): (.*)$")
-RE_PUSH_FAILED_LEGACY = re.compile(r"^Failed to push profile: (.*)$")
-# Errors that end the run before anything was activated, with the stage they belong to.
-EARLY_ERRORS = (
-    ("Failed to check deployment:", "check"),
-    ("Failed to evaluate deployment data:", "eval"),
-    ("Error parsing flake:", "eval"),
-    ("No profile named", "eval"),
-    ("No node named", "eval"),
-    ("Profile was provided without a node name", "eval"),
-    ("Error processing deployment definitions:", "eval"),
-    ("Failed to make printable TOML of deployment:", "eval"),
-    ("Failed to test for flake support:", None),
-    ("Error initiating logger:", None),
-    ("Error parsing arguments:", None),
-)
-CANCEL_ERRORS = ("User cancelled deployment",)
-PROMPT_ERRORS = ("Failed to flush stdout prior to query:", "Failed to read line from stdin:")
-CONFIRM_TIMEOUT_TEXT = "Timeout elapsed for confirmation"
-QUESTION = "Are you sure you want to deploy these profiles?"
-QUESTION_AGAIN = "Sounds like you might want to continue, to be more clear please just say \"yes\". " \
-                 "Do you want to deploy these profiles?"
-# switch-to-configuration dry-activate output: the dry activation of the next profile has begun.
-DRY_ACTIVATE_OUTPUT_RE = re.compile(r"^would (?:NOT |not )?(?:stop|start|restart|reload|activate|remove|create|set up|unlink)\b")
-
-PLAN_HEADER_RE = re.compile(r"^\[[^\]]+\]\s*$")
-PLAN_KV_RE = re.compile(r"^[A-Za-z0-9_\"'.-]+\s*=")
-
 
 @dataclass
 class _Target:
@@ -153,13 +118,6 @@ class _Target:
         return f"{self.node}.{self.profile}" if self.profile else self.node
 
 
-@dataclass
-class _Plan:
-    lines: list[str] = field(default_factory=list)
-    blank: bool = False
-    open_brackets: int = 0
-
-
 class DeployRsParser:
     """Streaming parser of one deploy-rs run. See the module docstring for the outcome rules."""
 
@@ -181,7 +139,7 @@ class DeployRsParser:
         self.boot = boot
         self.plan: list[PlanEntry] = []  # deploy-rs's plan, once printed (with or without --interactive)
         self.repos: list[str] = []  # flakes named by `Running checks for` / `Evaluating flake in`
-        self._plan: _Plan | None = None
+        self._plan: PlanReader | None = None
         self._awaiting = False
         self._run_stage: str | None = None
         self._ctx: tuple[str | None, str | None, str | None] = (None, None, None)
@@ -225,7 +183,7 @@ class DeployRsParser:
 
     def feed(self, line: str, ts: float) -> list[RunEvent]:
         text = clean_line(line) if ("\x1b" in line or "\r" in line or line.endswith("\n")) else line
-        if self._plan is None and not self._panic_lines and not _maybe_structural(text):
+        if self._plan is None and not self._panic_lines and not maybe_structural(text):
             # Fast path for the bulk of a log (nix build output): nothing but an `output` event.
             if self._finished:
                 return [self._output(text, ts, "raw")] if text.strip() else []
@@ -252,7 +210,7 @@ class DeployRsParser:
                 head, text = text[:glued.start()], text[glued.start():]
                 events.extend(self.feed(head, ts))
         if self._plan is not None:
-            if self._plan_line(text):
+            if self._plan.take(text):
                 return [self._output(text, ts, "local")] if text.strip() else []
             events.extend(self._end_plan(ts))
         if self._panic_lines:
@@ -368,45 +326,12 @@ class DeployRsParser:
 
     # ------------------------------------------------------------------ plan and prompt
 
-    def _plan_line(self, text: str) -> bool:
-        """Whether `text` still belongs to the plan's TOML (it ends with an empty line, but toml 0.8
-        also puts one between tables)."""
-        plan = self._plan
-        assert plan is not None
-        stripped = text.strip()
-        if not stripped:
-            if plan.open_brackets > 0:
-                return True
-            plan.blank = True
-            return True
-        if plan.open_brackets > 0 or PLAN_HEADER_RE.match(stripped) or (not plan.blank and PLAN_KV_RE.match(stripped)):
-            plan.blank = False
-            plan.lines.append(text)
-            plan.open_brackets += _bracket_balance(stripped) if not PLAN_HEADER_RE.match(stripped) else 0
-            return True
-        return False
-
     def _end_plan(self, ts: float) -> list[RunEvent]:
-        plan, self._plan = self._plan, None
-        assert plan is not None
-        try:
-            data = tomllib.loads("\n".join(plan.lines))
-        except tomllib.TOMLDecodeError:
-            data = {}
-        entries = []
-        for node, profiles in data.items():
-            if not isinstance(profiles, dict):
-                continue
-            for profile, settings in profiles.items():
-                if not isinstance(settings, dict):
-                    continue
-                opts = settings.get("ssh_opts", [])
-                entries.append(PlanEntry(
-                    node=node, profile=profile, user=_str_or_none(settings.get("user")),
-                    ssh_user=_str_or_none(settings.get("ssh_user")), path=_str_or_none(settings.get("path")),
-                    hostname=_str_or_none(settings.get("hostname")),
-                    ssh_opts=[str(o) for o in opts] if isinstance(opts, list) else []))
-                self._target(node, profile)
+        reader, self._plan = self._plan, None
+        assert reader is not None
+        entries = reader.entries()
+        for entry in entries:
+            self._target(entry.node, entry.profile)
         # deploy-rs prints one plan per run, but keep every one seen (interleaved runs, several prints)
         known = {(e.node, e.profile) for e in entries}
         self.plan = [e for e in self.plan if (e.node, e.profile) not in known] + entries
@@ -508,11 +433,11 @@ class DeployRsParser:
             if self._run_stage != "eval":
                 events.append(self._stage(None, "eval", ts))
         elif message.startswith("The following profiles are going to be deployed:"):
-            self._plan = _Plan()
+            self._plan = PlanReader()
             rest = message.split(":", 1)[1].strip()
             if rest:
-                self._plan_line(rest)
-        elif message == QUESTION or message.startswith("Sounds like you might want to continue"):
+                self._plan.take(rest)
+        elif message == QUESTION or message.startswith(QUESTION_AGAIN):
             events.append(self._output(text, ts, "local"))
             events.append(Prompt(ts=ts, plan=list(self.plan), question=message))
             self._awaiting = True
@@ -974,17 +899,6 @@ class DeployRsParser:
         return events
 
 
-_TAGS = ("[deploy]", "[activate]", "[wait]", "[revoke]")
-
-
-def _maybe_structural(text: str) -> bool:
-    """Whether a line may be more than raw output: a log record (maybe behind `> `), a lone `>`,
-    or a Rust panic. Cheap substring tests first: most lines of a log are nix build output."""
-    if "[" in text and ("[deploy" in text or "[activate" in text or "[wait]" in text or "[revoke]" in text):
-        return True  # a record, maybe glued behind a prompt or another program's unfinished line
-    return text.startswith((">", "thread '", "(sudo for "))
-
-
 def _new_output(ts: float, node: str | None, stage: str | None, line: str, source: str) -> Output:
     """An `Output` without the frozen-dataclass __init__ (it costs as much as the rest of the parse
     of a raw line); same fields, same object."""
@@ -993,24 +907,9 @@ def _new_output(ts: float, node: str | None, stage: str | None, line: str, sourc
     return event
 
 
-def _bracket_balance(text: str) -> int:
-    depth = 0
-    in_str = False
-    for c in text:
-        if c == '"':
-            in_str = not in_str
-        elif not in_str:
-            depth += (c == "[") - (c == "]")
-    return depth
-
-
 def _after_stages(events: list[RunEvent]) -> int:
     """Where a line's `output` event goes: after the stage change it caused, so it carries the new stage."""
     for i in range(len(events) - 1, -1, -1):
         if isinstance(events[i], StageChanged):
             return i + 1
     return 0
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
