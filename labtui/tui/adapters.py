@@ -9,6 +9,7 @@ from typing import ClassVar, Protocol
 
 from labtui.deploy.commands import DeployRsOptions
 from labtui.deploy.detached import start_detached
+from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.checks import CheckResult, run_checks
@@ -32,14 +33,15 @@ def deploy_request(choice: DeployChoice) -> DeployRequest:
         magic_rollback=None if choice.magic_rollback else False,
         auto_rollback=None if choice.auto_rollback else False,
     )
+    method = METHODS.get(choice.method)
     return DeployRequest(
         targets=[(h, None) for h in choice.hosts],
-        method=choice.method,
+        method=method.name,
         action=Action.parse(choice.action),
         options=options,
-        atomic=choice.mode == "atomic" and choice.method == "deploy-rs",
+        atomic=choice.mode == "atomic" and method.supports_atomic,
         parallel=1 if choice.mode == "atomic" else None,
-        interactive=choice.show_plan and choice.method == "deploy-rs",
+        interactive=choice.show_plan and method.supports_interactive,
     )
 
 

@@ -21,9 +21,7 @@ from labtui.ops.logs import LogStream
 from labtui.runs.events import RunEvent
 from labtui.status.model import HostStatus
 
-METHODS: tuple[str, ...] = ("deploy-rs", "nixos-rebuild")
-ACTIONS: tuple[str, ...] = ("switch", "boot", "dry-activate")
-MODES: tuple[str, ...] = ("parallel", "atomic")
+MODES: tuple[str, ...] = ("parallel", "atomic")  # one process per host, or one over all (when the method can)
 
 
 class StatusSource(Protocol):

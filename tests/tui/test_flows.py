@@ -156,11 +156,21 @@ async def test_deploy_dialog_choices_by_keyboard(tmp_path):
         await _settle(app, pilot)
         await pilot.press("D")
         await pilot.pause()
-        await pilot.press("m", "a", "a", "p")  # nixos-rebuild, dry-activate, atomic
         dialog = app.screen
         assert isinstance(dialog, DeployDialog)
+        await pilot.press("a", "a")  # deploy-rs has no `test`: switch, boot, dry-activate
+        assert dialog.choice().action == "dry-activate"
+        await pilot.press("m", "a", "p")  # nixos-rebuild has: dry-activate wraps round to switch
         choice = dialog.choice()
-        assert (choice.method, choice.action, choice.mode) == ("nixos-rebuild", "dry-activate", "atomic")
+        assert (choice.method, choice.action, choice.mode) == ("nixos-rebuild", "switch", "atomic")
+        await pilot.press("a", "a", "a")
+        assert dialog.choice().action == "dry-activate"
+        await pilot.press("a", "a", "a", "m")  # nixos-rebuild's `test`, then deploy-rs, which has none
+        choice = dialog.choice()
+        assert (choice.method, choice.action, choice.show_plan) == ("deploy-rs", "test", True)
+        await pilot.press("enter")  # refused: the note says why
+        assert app.screen is dialog and not deploy.runs
+        assert "deploy-rs has no test" in str(dialog.query_one("#dialog-note").render())
         await pilot.press("escape")
         assert not deploy.runs
 
