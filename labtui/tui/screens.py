@@ -49,6 +49,10 @@ class TextScreen(Screen[None]):
         self.query_one(Log).focus()
         if self.initial:
             self.write(self.initial)
+        self.begin()
+
+    def begin(self) -> None:
+        """Subclasses start fetching what they show here (Textual calls each class's on_mount itself)."""
 
     def write(self, lines: list[str]) -> None:
         self._all.extend(lines)
@@ -68,8 +72,7 @@ class LogScreen(TextScreen):
         self._pending: list[str] = []
         self._unsubscribe: Callable[[], None] | None = None
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def begin(self) -> None:
         self._unsubscribe = self.stream.subscribe(self._arrived)
         self.set_interval(LOG_FLUSH, self._flush)
         self._follow()
@@ -103,8 +106,7 @@ class ChecksScreen(TextScreen):
         self.host = host
         self.run = run
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def begin(self) -> None:
         self._run_checks()
 
     @work(group="ops", exit_on_error=False)
@@ -126,8 +128,7 @@ class GenerationsScreen(TextScreen):
         super().__init__(f"system generations of {host.name}", [f"running generations on {host.name}{glyphs.ellipsis}"])
         self.load = load
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def begin(self) -> None:
         self._list()
 
     @work(group="ops", exit_on_error=False)
