@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from labtui.demo.frozen import ScriptedRun, deploy_events, frozen_lab
-from labtui.runs.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, Stall, StageChanged
 from labtui.inventory.model import Host, SshTarget
+from labtui.runs.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, StageChanged, Stall
 from labtui.tui import filtering
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice
@@ -111,8 +111,7 @@ async def test_run_handle_asks_for_sudo_passwords():
 
 
 def test_events_of_other_modules_show_as_lines():
-    from labtui.runs.events import NodeState
-    from labtui.runs.events import CheckResultEvent
+    from labtui.runs.events import CheckResultEvent, NodeState
 
     run = RunView(["a"])
     run.apply(NodeState(ts=1.0, node="a", when="before", generation=87))
