@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
+    from labtui.ops.clock import Clock
+    from labtui.ssh.api import RemoteShell
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     return run_over_ssh(args, execute)
 
 
-async def execute(args: argparse.Namespace, inventory, shell, *, clock=None, out: IO[str] | None = None,
-                  err: IO[str] | None = None) -> int:
+async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, clock: Clock | None = None,
+                  out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     from labtui.ops.checks import run_fleet_checks, validate_check
     from labtui.ops.clock import REAL_CLOCK
 

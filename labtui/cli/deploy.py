@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from collections.abc import Callable, Set
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from labtui.cli.common import add_json_flag
 from labtui.cli.printer import Printer
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import HEALTH_GATES
+
+if TYPE_CHECKING:
+    from labtui.deploy.request import DeployRequest
+    from labtui.inventory.model import Inventory
+    from labtui.runs.client import DetachedRun
+    from labtui.runs.events import PasswordPrompt, Prompt
+
+T = TypeVar("T")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,9 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-checks", action="store_true", help="skip `nix flake check` (deploy-rs -s)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--parallel", type=int, metavar="N",
-                      help="deploy N hosts at once, one deploy-rs per host (default 4 or labtui.toml [deploy] parallel)")
+                      help="deploy N hosts at once, one process per host (default 4 or labtui.toml [deploy] parallel)")
     mode.add_argument("--atomic", action="store_true",
-                      help="one deploy-rs run over all hosts: if one fails, deploy-rs rolls back the ones that succeeded")
+                      help="one deploy-rs run over all hosts: if one fails, it rolls back the ones that succeeded")
     parser.add_argument("--confirm-timeout", type=int, metavar="S", help="override confirmTimeout (magic rollback)")
     parser.add_argument("--activation-timeout", type=int, metavar="S", help="override activationTimeout")
     parser.add_argument("--stall-after", type=float, metavar="S", default=120.0,
@@ -48,11 +57,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_flag(parser)
 
 
-def parse_targets(inventory, tokens: list[str]) -> list[tuple[str, str | None]]:
+def parse_targets(inventory: Inventory, tokens: list[str]) -> list[tuple[str, str | None]]:
     """HOST, HOST.PROFILE, globs and @tags -> (node, profile or None) pairs, in order, without repeats."""
     names = set(inventory.names())
     targets: list[tuple[str, str | None]] = []
     for token in tokens:
+        found: list[tuple[str, str | None]]
         if token in names or token.startswith("@") or any(c in token for c in "*?["):
             found = [(h.name, None) for h in inventory.select([token])]
         elif "." in token and token.rsplit(".", 1)[0] in names:
@@ -64,7 +74,7 @@ def parse_targets(inventory, tokens: list[str]) -> list[tuple[str, str | None]]:
     return targets
 
 
-def build_request(args: argparse.Namespace, inventory):
+def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployRequest:
     from labtui.deploy.commands import DeployRsOptions
     from labtui.deploy.request import Action, DeployRequest
 
@@ -101,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(follow(detached, printer, critical=critical))
 
 
-async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), interactive: bool = True,
+async def follow(run: DetachedRun, printer: Printer, *, critical: Set[str] = frozenset(), interactive: bool = True,
                  cancel_on_interrupt: bool = True) -> int:
     """Print a run's events until its result, answering its questions from the terminal/stdin."""
     import asyncio
@@ -133,10 +143,7 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
 
     def still_waiting(kind: str, key: str | None) -> bool:
         """Replaying a run from its start: ask only about what it waits for now."""
-        pending = getattr(run, "pending", None)
-        if pending is None:
-            return True
-        waiting = pending()[kind]
+        waiting = run.pending()[kind]
         return bool(waiting) if key is None else (key in waiting or "atomic" in waiting)
 
     async def answer_prompt(event: Prompt) -> None:
@@ -164,6 +171,7 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
         if not await asyncio.to_thread(still_waiting, "passwords", event.hostname):
             return
         async with ask_lock:
+            password: str | None
             try:
                 password = await in_daemon_thread(getpass.getpass, f"sudo password for {who}: ")
             except (EOFError, OSError):
@@ -202,21 +210,21 @@ async def follow(run, printer: Printer, *, critical: set[str] = frozenset(), int
             next_event = asyncio.ensure_future(anext(events))
     finally:
         signal.signal(signal.SIGINT, previous_handler)
-        for task in (next_event, detached, *tasks):
-            task.cancel()
+        for pending_task in (next_event, detached, *tasks):
+            pending_task.cancel()
         await events.aclose()
     return exit_code
 
 
-async def in_daemon_thread(fn, *args):
+async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking question in a daemon thread: if the run ends first, exiting does not wait for it."""
     import asyncio
     import threading
 
     loop = asyncio.get_running_loop()
-    future = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def deliver(setter, value) -> None:
+    def deliver(setter: Callable[[Any], object], value: object) -> None:
         try:
             loop.call_soon_threadsafe(lambda: future.done() or setter(value))
         except RuntimeError:  # the loop is gone: nobody waits for this answer any more
@@ -241,7 +249,7 @@ def _stdin_is_tty() -> bool:
         return False
 
 
-def answer_means_yes(line: str | None, critical: set[str]) -> bool:
+def answer_means_yes(line: str | None, critical: Set[str]) -> bool:
     """`yes`/`y` (any case); for critical hosts exactly their names. None (no answer) is no."""
     if line is None:
         return False
@@ -251,7 +259,7 @@ def answer_means_yes(line: str | None, critical: set[str]) -> bool:
     return answer.lower() in ("y", "yes")
 
 
-def ask_confirmation(nodes: list[str], critical: set[str], stdin: IO[str] | None = None,
+def ask_confirmation(nodes: list[str], critical: Set[str], stdin: IO[str] | None = None,
                      out: IO[str] | None = None) -> str | None:
     """Ask the operator; the answer line, None at end of input. Reads the terminal, or stdin when piped.
     Critical hosts need their name typed (see answer_means_yes)."""

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
+    from labtui.ops.generations import GenerationInfo
+    from labtui.ssh.api import RemoteShell
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,11 +26,12 @@ def run(args: argparse.Namespace) -> int:
     return run_over_ssh(args, execute)
 
 
-def marks(g) -> str:
+def marks(g: GenerationInfo) -> str:
     return ",".join(m for m, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default)) if on)
 
 
-async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None) -> int:
+async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *,
+                  out: IO[str] | None = None) -> int:
     from labtui.ops.generations import diff_generations, list_generations
 
     out = out or sys.stdout

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, print_json, render_table, use_color
+
+if TYPE_CHECKING:
+    from labtui.runs.journal import Journal
 
 _COLOR = {"succeeded": "green", "dry_activated": "green", "failed": "red", "rolled_back": "yellow",
           "not_deployed": "yellow", "cancelled": "yellow", "running": "cyan", "lost": "red"}
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         journal.close()
 
 
-def show(journal, run_id: str, *, as_json: bool, follow: bool) -> int:
+def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
     detail = journal.get_run(run_id)
     s = detail.summary
     if as_json:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
+    from labtui.ops.clock import Clock
+    from labtui.ops.logs import LogEntry
+    from labtui.ssh.api import RemoteShell
 
 DEFAULT_LINES = 100
 _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bold", 7: "dim"}
@@ -34,14 +40,14 @@ def run(args: argparse.Namespace) -> int:
     return run_over_ssh(args, execute)
 
 
-def format_entry(entry, *, color: bool) -> str:
+def format_entry(entry: LogEntry, *, color: bool) -> str:
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime(entry.ts))
     text = f"{stamp} {entry.unit}: {entry.message}"
     return paint(text, _PRIORITY_COLORS.get(entry.priority), color)
 
 
-async def execute(args: argparse.Namespace, inventory, shell, *, clock=None, out: IO[str] | None = None,
-                  err: IO[str] | None = None) -> int:
+async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, clock: Clock | None = None,
+                  out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     import json
 
     from labtui.ops.clock import REAL_CLOCK

@@ -42,6 +42,7 @@ from labtui.runs.events import (
     Stall,
 )
 
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="deploy-rs output saved with `2>&1 | tee FILE` (or - for stdin)")
     parser.add_argument("--json", action="store_true", help="the events as JSON Lines on stdout")
@@ -87,8 +88,9 @@ def _targets(specs: list[str] | None) -> list[tuple[str, str | None]] | None:
 def _describe(event: RunEvent) -> tuple[str, str, str | None]:
     """(kind, text, colour) of one event for the timeline."""
     where = getattr(event, "node", None) or "-"
-    if getattr(event, "profile", None):
-        where += f".{event.profile}"
+    profile = getattr(event, "profile", None)
+    if profile:
+        where += f".{profile}"
     match event:
         case StageChanged():
             return "stage", f"{where:<20} {event.stage}", None

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
+    from labtui.ops.clock import Clock
+    from labtui.ssh.api import RemoteShell
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     return run_over_ssh(args, execute)
 
 
-async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None,
-                  err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None,
-                  poll: float = 2.0, clock=None) -> int:
+async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, out: IO[str] | None = None,
+                  err: IO[str] | None = None, stdin: IO[str] | None = None,
+                  ask_password: Callable[[str], str] | None = None, poll: float = 2.0,
+                  clock: Clock | None = None) -> int:
     import asyncio
     import time
 
@@ -55,7 +62,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
     hosts = inventory.select(args.hosts or None)
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
-        for h, need in zip(hosts, needed):
+        for h, need in zip(hosts, needed, strict=True):
             if need is None:
                 last_error = getattr(shell, "last_error", None)  # SshPool knows why a host did not answer
                 error = last_error(h.name) if last_error is not None else None
@@ -64,7 +71,7 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
                           "skipped, use --all to reboot it anyway\n")
             elif not need:
                 err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")
-        hosts = [h for h, need in zip(hosts, needed) if need]
+        hosts = [h for h, need in zip(hosts, needed, strict=True) if need]
     if not hosts:
         err.write("labtui: no host to reboot\n")
         if args.json:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, run_over_ssh
 from labtui.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Inventory
+    from labtui.ssh.api import RemoteShell
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +32,19 @@ def run(args: argparse.Namespace) -> int:
     return run_over_ssh(args, execute)
 
 
-async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | None = None,
-                  err: IO[str] | None = None, stdin: IO[str] | None = None, ask_password=None) -> int:
+async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, out: IO[str] | None = None,
+                  err: IO[str] | None = None, stdin: IO[str] | None = None,
+                  ask_password: Callable[[str], str] | None = None) -> int:
     import time
 
-    from labtui.ops.generations import current_of, list_generations, rollback_target, switch_command, switch_generation
+    from labtui.ops.generations import (
+        GenerationInfo,
+        current_of,
+        list_generations,
+        rollback_target,
+        switch_command,
+        switch_generation,
+    )
     from labtui.ops.privilege import privilege_for
     from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
@@ -44,7 +57,10 @@ async def execute(args: argparse.Namespace, inventory, shell, *, out: IO[str] | 
     if current is not None and target.number == current.number:
         err.write(f"labtui: {host.name} already runs generation {target.number}; nothing to do\n")
         return EXIT_OK
-    describe = lambda g: f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})"
+
+    def describe(g: GenerationInfo) -> str:
+        return f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})"
+
     err.write(f"{host.name}: switch from generation {describe(current) if current else '?'} "
               f"to {describe(target)}\n")
     confirm(f"Roll back {host.name}?", [host], yes=args.yes, stdin=stdin, out=err)

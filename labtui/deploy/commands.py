@@ -149,10 +149,12 @@ def deploy_rs_argv(flake: str, targets: list[tuple[str, str | None]], options: D
     deploy-rs in the given order.
     """
     o = options
-    for flag, value in (("--confirm-timeout", o.confirm_timeout), ("--activation-timeout", o.activation_timeout)):
-        _check_timeout(flag, value)
-    for flag, value in (("--ssh-user", o.ssh_user), ("--profile-user", o.profile_user),
-                        ("--hostname", o.hostname), ("--log-dir", o.log_dir), ("--result-path", o.result_path)):
+    timeouts = (("--confirm-timeout", o.confirm_timeout), ("--activation-timeout", o.activation_timeout))
+    for flag, timeout in timeouts:
+        _check_timeout(flag, timeout)
+    values = (("--result-path", o.result_path), ("--log-dir", o.log_dir), ("--ssh-user", o.ssh_user),
+              ("--profile-user", o.profile_user), ("--hostname", o.hostname))
+    for flag, value in values:
         _check_value(flag, value)
     if o.dry_activate and o.boot:
         # deploy-rs only logs an error and lets dry-activate win; refuse up front instead.
@@ -165,9 +167,7 @@ def deploy_rs_argv(flake: str, targets: list[tuple[str, str | None]], options: D
                      ("--dry-activate", o.dry_activate), ("--boot", o.boot)):
         if on:
             argv.append(flag)
-    for flag, value in (("--result-path", o.result_path), ("--log-dir", o.log_dir),
-                        ("--ssh-user", o.ssh_user), ("--profile-user", o.profile_user),
-                        ("--hostname", o.hostname)):
+    for flag, value in values:
         if value is not None:
             argv += [flag, value]
     if o.ssh_opts is not None:
@@ -225,7 +225,8 @@ def nixos_rebuild_command(flake: str, host: Host, action: str, options: NixosReb
     """argv and extra environment of `nixos-rebuild <action> --flake <flake>#<host> --target-host ...`."""
     options = options or NixosRebuildOptions()
     if action not in NIXOS_REBUILD_ACTIONS:
-        raise UserError(f"nixos-rebuild action `{action}` is not supported; use one of {', '.join(NIXOS_REBUILD_ACTIONS)}")
+        raise UserError(f"nixos-rebuild action `{action}` is not supported; "
+                        f"use one of {', '.join(NIXOS_REBUILD_ACTIONS)}")
     _check_flake(flake)
     _check_name("host", host.name)
     _check_name("hostname", host.hostname)

@@ -42,6 +42,7 @@ from labtui.runs.events import (
     PasswordPrompt,
     PromptAnswered,
     RunEvent,
+    RunOutcome,
     RunResult,
     RunStarted,
     StageChanged,
@@ -231,7 +232,7 @@ class DeployRun:
                     finals[(node, None)] = result
                     yield result
             ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
-            outcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
+            outcome: RunOutcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
             bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome.replace('_', ' ')}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
@@ -300,11 +301,11 @@ class DeployRun:
 
     async def _run_one(self, job: Job, hooks: list[asyncio.Task[None]]) -> None:
         single = job.name if job.name != "atomic" else None
+        on_raw = self._on_raw
         runner = CommandRunner(
-            job.argv, METHODS.get(job.method).parser(job, self.request), env=self._env, extra_env=job.extra_env, use_pty=job.use_pty,
-            ask_password=lambda hostname: self._password(hostname),
-            on_raw=(lambda text, name=job.name: self._on_raw(name, text)) if self._on_raw else None,
-            timings=self._timings)
+            job.argv, METHODS.get(job.method).parser(job, self.request), env=self._env, extra_env=job.extra_env,
+            use_pty=job.use_pty, ask_password=self._password,
+            on_raw=(lambda text: on_raw(job.name, text)) if on_raw is not None else None, timings=self._timings)
         self._runners[job] = runner
         checker = self._check_gate if self._checks_for_others(job) else None
         async for event in runner.events():

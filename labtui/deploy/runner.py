@@ -33,6 +33,7 @@ import termios
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.deploy.parse import OutputParser
@@ -423,5 +424,6 @@ def _controlling_tty(slave: int) -> Callable[[], None]:
 def with_node(event: RunEvent, node: str) -> RunEvent:
     """The event with `node` filled in where the parser did not know it (one process per node)."""
     if getattr(event, "node", "unset") is None:
-        return replace(event, node=node)  # type: ignore[type-var]
+        filled: RunEvent = replace(cast(Any, event), node=node)  # every kind with a `node` that may be None
+        return filled
     return event

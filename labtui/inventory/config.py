@@ -74,6 +74,9 @@ def find_config(config: str | None, flake_dir: Path | None) -> Path | None:
 
 # --- locating keys in the raw text, for error messages ----------------------------------------------------
 
+# Where a value sits in labtui.toml: table names and key parts, with array-of-tables indexes.
+TablePath = tuple[str | int, ...]
+
 _KEY_PART = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)\s*(\.|$)')
 
 
@@ -96,10 +99,10 @@ class Locator:
     """Maps table/key paths of a TOML text to line numbers (best effort; None when not found)."""
 
     def __init__(self, text: str) -> None:
-        self.headers: dict[tuple, int] = {}
-        self.keys: dict[tuple, int] = {}
-        current: tuple = ()
-        array_counts: dict[tuple, int] = {}
+        self.headers: dict[TablePath, int] = {}
+        self.keys: dict[TablePath, int] = {}
+        current: TablePath = ()
+        array_counts: dict[TablePath, int] = {}
         for lineno, line in enumerate(text.splitlines(), 1):
             stripped = line.strip()
             if stripped.startswith("[["):
@@ -119,7 +122,7 @@ class Locator:
                 if key:
                     self.keys.setdefault((*current, *key), lineno)
 
-    def line(self, path: tuple, key: str | None = None) -> int | None:
+    def line(self, path: TablePath, key: str | None = None) -> int | None:
         target = (*path, key) if key is not None else path
         while target:
             for table in (self.keys, self.headers):
@@ -129,7 +132,7 @@ class Locator:
         return None
 
 
-def table_name(path: tuple) -> str:
+def table_name(path: TablePath) -> str:
     """("hosts", "web1", "checks", 0) -> "[[hosts.web1.checks]] #1"."""
     def part(p: object) -> str:
         return p if isinstance(p, str) and re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"'
@@ -145,25 +148,25 @@ class _Reader:
         self.locator = Locator(text)
         self.schema = schema
 
-    def where(self, path: tuple, key: str | None = None) -> str:
+    def where(self, path: TablePath, key: str | None = None) -> str:
         line = self.locator.line(path, key)
         return f"{table_name(path)} of {self.path}" + (f" line {line}" if line else "")
 
-    def check_keys(self, table: Mapping[str, Any], valid: tuple[str, ...], path: tuple) -> None:
+    def check_keys(self, table: Mapping[str, Any], valid: tuple[str, ...], path: TablePath) -> None:
         for key in table:
             if key not in valid:
                 close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
                 hint = f"did you mean `{close[0]}`?" if close else "valid keys: " + ", ".join(valid)
                 raise ConfigError(f"unknown key `{key}` in {self.where(path, key)}; {hint}")
 
-    def table(self, parent: Mapping[str, Any], key: str, path: tuple) -> dict[str, Any]:
+    def table(self, parent: Mapping[str, Any], key: str, path: TablePath) -> dict[str, Any]:
         value = parent.get(key, {})
         if not isinstance(value, dict):
             header = ".".join((*map(str, path), key))
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be a table like [{header}]")
         return value
 
-    def value(self, table: Mapping[str, Any], key: str, expected: type | tuple[type, ...], path: tuple,
+    def value(self, table: Mapping[str, Any], key: str, expected: type | tuple[type, ...], path: TablePath,
               what: str | None = None) -> Any:
         value = table.get(key)
         if value is None:
@@ -176,7 +179,7 @@ class _Reader:
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be {what}, got {value!r}")
         return value
 
-    def positive(self, table: Mapping[str, Any], key: str, path: tuple, *, allow_zero: bool = False) -> Any:
+    def positive(self, table: Mapping[str, Any], key: str, path: TablePath, *, allow_zero: bool = False) -> Any:
         value = self.value(table, key, (int, float), path, "a number of seconds")
         if value is not None and (value < 0 or (value == 0 and not allow_zero)):
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be more than 0, got {value!r}")
@@ -226,7 +229,7 @@ def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
     return config
 
 
-def _host_settings(reader: _Reader, table: Mapping[str, Any], path: tuple, valid: tuple[str, ...]) -> HostSettings:
+def _host_settings(reader: _Reader, table: Mapping[str, Any], path: TablePath, valid: tuple[str, ...]) -> HostSettings:
     reader.check_keys(table, valid, path)
     settings = HostSettings()
     tags = reader.value(table, "tags", list, path, "a list of strings")
@@ -260,7 +263,7 @@ def _host_settings(reader: _Reader, table: Mapping[str, Any], path: tuple, valid
     return settings
 
 
-def _checks(reader: _Reader, table: Mapping[str, Any], path: tuple) -> list[dict[str, Any]]:
+def _checks(reader: _Reader, table: Mapping[str, Any], path: TablePath) -> list[dict[str, Any]]:
     entries = table.get("checks", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"`checks` in {reader.where(path, 'checks')} must be a list of tables, "
@@ -268,7 +271,7 @@ def _checks(reader: _Reader, table: Mapping[str, Any], path: tuple) -> list[dict
     return [_check(reader, entry, (*path, "checks", i)) for i, entry in enumerate(entries)]
 
 
-def _check(reader: _Reader, entry: Mapping[str, Any], path: tuple) -> dict[str, Any]:
+def _check(reader: _Reader, entry: Mapping[str, Any], path: TablePath) -> dict[str, Any]:
     kinds = reader.schema.declarable_kinds()
     kind = reader.value(entry, "kind", str, path)
     if kind is None:

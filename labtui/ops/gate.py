@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from labtui.errors import UserError
-from labtui.inventory.model import Host, Inventory
+from labtui.inventory.model import CheckSpec, Host, Inventory
 from labtui.ops.checks import failed_units_check, run_checks, snapshot_failed_units
 from labtui.ops.clock import REAL_CLOCK, Clock
 from labtui.ops.generations import current_of, list_generations, rollback_target, switch_generation
@@ -43,7 +43,7 @@ async def snapshot_before(hosts: Sequence[Host], shell: RemoteShell) -> dict[str
     """Each host's failed units now (call before the deploy starts). Hosts that cannot be asked are
     left out; the gate then skips the failed-units comparison for them rather than guess."""
     answers = await asyncio.gather(*(snapshot_failed_units(shell, h.name) for h in hosts))
-    return {h.name: units for h, units in zip(hosts, answers) if units is not None}
+    return {h.name: units for h, units in zip(hosts, answers, strict=True) if units is not None}
 
 
 @dataclass
@@ -55,7 +55,7 @@ class PostDeployGate:
     clock: Clock = REAL_CLOCK
     sudo_password: str | None = None  # for hosts with interactiveSudo, asked once by the caller
 
-    _snapshot: asyncio.Task | None = field(default=None, repr=False)
+    _snapshot: asyncio.Task[dict[str, frozenset[str]]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -71,7 +71,7 @@ class PostDeployGate:
             task, self._snapshot = self._snapshot, None
             self.before = {**await task, **self.before}
 
-    def checks_for(self, host: Host):
+    def checks_for(self, host: Host) -> list[CheckSpec]:
         specs = list(host.checks)
         if host.name in self.before:
             specs.append(failed_units_check(self.before[host.name]))

@@ -22,14 +22,16 @@ PROFILE = "/nix/var/nix/profiles/system"
 
 # One line per fact, tab-separated, so the parser never guesses. `stat -c %Y` is the link's mtime:
 # when the generation was created (what nix-env --list-generations shows too).
-GENERATIONS_SCRIPT = r"""cd /nix/var/nix/profiles 2>/dev/null || { echo 'no /nix/var/nix/profiles: not a NixOS host' >&2; exit 3; }
+GENERATIONS_SCRIPT = r"""cd /nix/var/nix/profiles 2>/dev/null || {
+  echo 'no /nix/var/nix/profiles: not a NixOS host' >&2; exit 3; }
 printf 'current\t%s\n' "$(readlink /run/current-system)"
 printf 'booted\t%s\n' "$(readlink /run/booted-system)"
 printf 'profile\t%s\n' "$(readlink system)"
 for l in system-*-link; do
   [ -L "$l" ] || continue
   n=${l#system-}; n=${n%-link}
-  printf 'gen\t%s\t%s\t%s\t%s\t%s\n' "$n" "$(stat -c %Y "$l")" "$(readlink "$l")" "$(cat "$l/nixos-version" 2>/dev/null)" "$(readlink "$l/kernel")"
+  printf 'gen\t%s\t%s\t%s\t%s\t%s\n' "$n" "$(stat -c %Y "$l")" "$(readlink "$l")" \
+    "$(cat "$l/nixos-version" 2>/dev/null)" "$(readlink "$l/kernel")"
 done"""
 # Under `/bin/sh -c` so a fish or zsh login shell never parses the script itself.
 GENERATIONS_COMMAND = f"/bin/sh -c {shlex.quote(GENERATIONS_SCRIPT)}"
@@ -95,7 +97,8 @@ async def list_generations(shell: RemoteShell, host: str, *, timeout: float = 30
     try:
         result = await shell.run(host, GENERATIONS_COMMAND, timeout=timeout)
     except SshError as exc:
-        raise UserError(f"{host}: cannot list generations: {exc.message}", detail=exc.hint, exit_code=EXIT_FAILED) from None
+        raise UserError(f"{host}: cannot list generations: {exc.message}", detail=exc.hint,
+                        exit_code=EXIT_FAILED) from None
     if not result.ok:
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
         raise UserError(f"{host}: cannot list generations: {reason[0]}", exit_code=EXIT_FAILED)
@@ -202,7 +205,8 @@ async def diff_generations(shell: RemoteShell, host: str, a: int, b: int, *,
     return parse_diff_closures(result.stdout)
 
 
-def generation_probe(shell: RemoteShell, *, timeout: float = 15.0) -> Callable[[str], Awaitable[tuple[str | None, int | None]]]:
+def generation_probe(shell: RemoteShell, *,
+                     timeout: float = 15.0) -> Callable[[str], Awaitable[tuple[str | None, int | None]]]:
     """A deploy's generation probe (labtui.deploy.probe.Probe) over `shell`: the running system generation."""
 
     async def probe(node: str) -> tuple[str | None, int | None]:

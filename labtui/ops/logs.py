@@ -26,7 +26,8 @@ _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\*?\[\]-]+$")
 _SINCE_RE = re.compile(r"^[A-Za-z0-9 :.+@-]+$")
 # journalctl may be absent (a non-systemd host): say so instead of printing nothing.
 NO_JOURNALCTL = "labtui: journalctl not found on this host"
-JOURNALCTL_PREFIX = f"command -v journalctl >/dev/null 2>&1 || {{ echo {shlex.quote(NO_JOURNALCTL)}; exit 127; }}; exec "
+JOURNALCTL_PREFIX = (f"command -v journalctl >/dev/null 2>&1 || {{ echo {shlex.quote(NO_JOURNALCTL)}; exit 127; }}; "
+                     "exec ")
 
 
 @dataclass(frozen=True)
@@ -212,11 +213,11 @@ class LogStream:
         self.text_filter = ""
         self.min_priority: int | None = None  # client-side: show entries at or above this priority
         self._listeners: list[Callable[[LogItem], None]] = []
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
 
     # -- lifecycle
-    def start(self) -> asyncio.Task:
+    def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
             self.ended.clear()
             self._task = asyncio.ensure_future(self._run())

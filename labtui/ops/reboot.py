@@ -12,6 +12,7 @@ import shlex
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from labtui.inventory.model import Host
 from labtui.ops.checks import run_checks
@@ -20,7 +21,7 @@ from labtui.ops.privilege import privilege_for
 from labtui.ops.retry import is_transient
 from labtui.ops.streams import merge
 from labtui.runs.events import CheckResultEvent, RebootProgress, RunEvent
-from labtui.ssh.api import RemoteShell, SshError
+from labtui.ssh.api import CommandResult, RemoteShell, SshError
 
 # A transient timer reboots one second later, so the SSH command returns its exit status cleanly
 # instead of racing the connection teardown.
@@ -87,7 +88,7 @@ class _Tracker:
     def remaining(self) -> float:
         return self.timeout - (self.clock.monotonic() - self.start)
 
-    async def ask(self, command: str):
+    async def ask(self, command: str) -> CommandResult | None:
         """Run a short command; None when the host does not answer."""
         try:
             return await self.shell.run(self.host.name, command,
@@ -114,7 +115,8 @@ class _Tracker:
         except SshError:
             result = None  # the connection may drop as the host goes down; the boot id tells
         if result is not None and not result.ok:
-            reason = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.exit_status}"]
+            output = result.stderr.strip() or result.stdout.strip()
+            reason = output.splitlines()[-1:] or [f"exit {result.exit_status}"]
             yield self.event("failed", f"reboot command failed: {reason[0]}")
             return
 
@@ -192,7 +194,7 @@ async def reboot_host(host: Host, shell: RemoteShell, *, timeout: float = 600.0,
 
 async def reboot_hosts(hosts: Sequence[Host], shell: RemoteShell, *, wave_size: int = 1,
                        stop_on_failure: bool = True, sudo_passwords: Mapping[str, str] | None = None,
-                       **options) -> AsyncIterator[RunEvent]:
+                       **options: Any) -> AsyncIterator[RunEvent]:
     """Reboot `hosts` in waves of `wave_size` (a wave starts when the previous one is back in service).
 
     With `stop_on_failure` (morph's rule), a host that does not come back stops later waves: their hosts

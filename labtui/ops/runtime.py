@@ -88,7 +88,7 @@ class OpsRecord:
         self.journal.begin_run(self.run_id, operator=_operator(), method="labtui", action=action,
                                targets=[(h, profile) for h in hosts], flake=inventory.flake,
                                revision=inventory.revision, dirty=inventory.dirty,
-                               argv=[["ssh", h, c] for h, c in zip(hosts, commands)],
+                               argv=[["ssh", h, c] for h, c in zip(hosts, commands, strict=True)],
                                supervisor_pid=os.getpid())  # a crashed action then shows as lost
         self.emit(RunStarted(ts=time.time(), run_id=self.run_id, method="labtui", nodes=list(hosts),
                              argv=["ssh", hosts[0], commands[0]] if hosts else []))

@@ -12,7 +12,7 @@ _DONE = object()
 
 async def merge(iterators: Sequence[AsyncIterator[T]]) -> AsyncIterator[T]:
     """Yield items from all `iterators` as they come; an exception in one is raised here."""
-    queue: asyncio.Queue = asyncio.Queue()
+    queue: asyncio.Queue[tuple[object, Exception | None]] = asyncio.Queue()
 
     async def pump(it: AsyncIterator[T]) -> None:
         try:
@@ -33,7 +33,7 @@ async def merge(iterators: Sequence[AsyncIterator[T]]) -> AsyncIterator[T]:
                 if exc is not None:
                     raise exc
                 continue
-            yield item
+            yield item  # type: ignore[misc]  # not _DONE, so one of the iterators' T
     finally:
         for task in tasks:
             task.cancel()

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ class DetachedRun:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
 
-    async def events(self, *, from_start: bool = True) -> AsyncIterator[RunEvent]:
+    async def events(self, *, from_start: bool = True) -> AsyncGenerator[RunEvent, None]:
         """The run's events (from its start), holding an `attach` connection while following."""
         async for event in follow_run(self.run_id, from_start=from_start, attach=True):
             if isinstance(event, RunStarted):

@@ -177,8 +177,8 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
     """A run started elsewhere: `labtui history show` follows it live; cancel goes over the socket."""
     import asyncio
 
-    from labtui.deploy.request import DeployRequest
     from labtui.deploy.detached import start_detached
+    from labtui.deploy.request import DeployRequest
     from labtui.runs.client import follow_run
 
     emulated.scenario({"web1": "hang"})
@@ -197,8 +197,8 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
 
 
 def test_history_show_follows_a_running_run(emulated, fleet, capsys):
-    from labtui.deploy.request import DeployRequest
     from labtui.deploy.detached import start_detached
+    from labtui.deploy.request import DeployRequest
 
     emulated.scenario({"web1": "success"}, time_scale=0.05)
     run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
@@ -212,8 +212,8 @@ def test_lost_run_is_reported_failed(emulated, fleet):
     import asyncio
     import signal
 
-    from labtui.deploy.request import DeployRequest
     from labtui.deploy.detached import start_detached
+    from labtui.deploy.request import DeployRequest
     from labtui.runs.client import follow_run, supervisor_pid
 
     emulated.scenario({"web1": "success"}, time_scale=0.05)  # its deploy-rs ends by itself, orphaned
@@ -264,7 +264,8 @@ def test_stall_then_ctrl_c_cancels_through_the_cli(emulated):
     emulated.scenario({"web1": "hang"})
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes", "--json", "--stall-after", "0.3"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "HARNESS_HOSTS": "web1"})
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HARNESS_HOSTS": "web1"})
     try:
         stall = None
         for line in proc.stdout:
@@ -288,8 +289,8 @@ def test_new_face_answers_a_pending_question(emulated, fleet, monkeypatch, capsy
     asks the operator the question deploy-rs is still waiting for, and follows it to the end."""
     import asyncio
 
-    from labtui.deploy.request import DeployRequest
     from labtui.deploy.detached import start_detached
+    from labtui.deploy.request import DeployRequest
     from labtui.runs.client import follow_run
 
     emulated.scenario({"web1": "success"})

@@ -62,7 +62,7 @@ def test_all_flags_and_values():
     for flag in ("--dry-activate", "--skip-checks", "--interactive", "--checksigs", "--remote-build",
                  "--debug-logs", "--keep-result"):
         assert flag in argv
-    pairs = dict(zip(argv, argv[1:]))
+    pairs = dict(zip(argv, argv[1:], strict=False))
     assert pairs["--result-path"] == "./gc"
     assert pairs["--log-dir"] == "/tmp/logs"
     assert pairs["--confirm-timeout"] == "60"

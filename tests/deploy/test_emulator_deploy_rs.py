@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from labtui.runs.events import ConfirmWindow, NodeResult, Output, Prompt, Rollback, RunResult
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.ansi import strip_ansi
 from labtui.deploy.parse.deploy_rs import LOG_RE, DeployRsParser
+from labtui.runs.events import ConfirmWindow, NodeResult, Output, Prompt, Rollback
 from labtui.sim.deploy_rs import _yn
 from labtui.sim.deploy_rs_args import parse_fragment
 from labtui.sim.emulators import install_emulators
@@ -77,7 +77,8 @@ def final(events):
     (["--confirm-timeout", "abc", "."], "invalid value 'abc' for '--confirm-timeout <CONFIRM_TIMEOUT>': "
                                         "invalid digit found in string"),
     (["--confirm-timeout", "70000", "."], "number too large to fit in target type"),
-    (["--bogus"], "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'"),
+    (["--bogus"],
+     "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'"),
     ([".#a", ".#b"], "error: unexpected argument '.#b' found"),
     ([".#a", "--targets", ".#b"], "error: the argument '[TARGET]' cannot be used with '--targets <TARGETS>...'"),
 ])
@@ -142,14 +143,17 @@ def test_logs_on_stderr_prompt_and_log_path_on_stdout(emu, tmp_path):
     assert re.search(r"Log is written to \S+/activate_wait_[\d_-]+\.log\n", proc.stdout)
     assert "[deploy]" not in proc.stdout and "Deployment confirmed." in proc.stderr
     log = next((tmp_path / "logs").glob("deploy_*.log")).read_text()
-    assert "INFO [deploy::deploy] Deployment confirmed." in log and "DEBUG [deploy::cli] Checking for flake support" in log
+    assert "INFO [deploy::deploy] Deployment confirmed." in log
+    assert "DEBUG [deploy::cli] Checking for flake support" in log
 
 
 def test_stages_strictly_sequential(emu):
     emu.nodes({"a": "success", "b": "success"})
     proc = emu.run("--targets", ".#a", ".#b")
-    msgs = [m.group(3) for m in map(LOG_RE.match, map(strip_ansi, proc.stdout.splitlines())) if m and m.group(1) == "deploy"]
-    order = [m.split(" ")[0] for m in msgs if m.startswith(("Running", "Evaluating", "Building", "Copying", "Activating"))]
+    records = [LOG_RE.match(strip_ansi(line)) for line in proc.stdout.splitlines()]
+    msgs = [m.group(3) for m in records if m and m.group(1) == "deploy"]
+    steps = ("Running", "Evaluating", "Building", "Copying", "Activating")
+    order = [m.split(" ")[0] for m in msgs if m.startswith(steps)]
     assert order == ["Running", "Running", "Evaluating", "Evaluating", "Building", "Building", "Copying", "Copying",
                      "Activating", "Activating"]
 
@@ -198,7 +202,8 @@ def test_several_nodes_revoke_earlier_ones(emu):
     emu.nodes({"web1": "success", "web2": "success", "db1": "activation-fails"})
     proc = emu.run("--targets", ".#web1", ".#web2", ".#db1")
     assert proc.returncode == 1
-    assert strip_ansi(proc.stdout).rstrip().endswith("Deployment to node db1 failed, rolled back to previous generation")
+    last = strip_ansi(proc.stdout).rstrip()
+    assert last.endswith("Deployment to node db1 failed, rolled back to previous generation")
     _p, events = parse(proc)
     assert final(events) == {WEB1: "rolled_back", ("web2", "system"): "rolled_back", ("db1", "system"): "rolled_back"}
     assert [(e.node, e.rollback_kind) for e in events if isinstance(e, Rollback)] == [
@@ -209,7 +214,8 @@ def test_rollback_succeeded_false_keeps_earlier_nodes(emu):
     emu.nodes({"web1": "success", "db1": "activation-fails"})
     proc = emu.run("--rollback-succeeded", "false", "--targets", ".#web1", ".#db1")
     assert "Revoking previous deploys" not in proc.stdout
-    assert "Failed to deploy profile to node db1: Activating over SSH resulted in a bad exit code: Some(1)" in proc.stdout
+    assert ("Failed to deploy profile to node db1: Activating over SSH resulted in a bad exit code: Some(1)"
+            in proc.stdout)
     _p, events = parse(proc)
     assert final(events) == {WEB1: "succeeded", ("db1", "system"): "rolled_back"}
 
@@ -455,7 +461,8 @@ def test_emulator_prints_the_transcripts_records(emu, transcript, nodes, args, s
     proc = emu.run(*args, stdin=stdin)
     expected = records((LOGS / f"{transcript}.log").read_text(encoding="utf-8"))
     # the transcripts leave out what a real run prints later (the orphaned `[wait]` line)
-    expected = [r for r in expected if not (r[0] == "wait" and r[1] == "ERROR" and transcript.startswith("activation-fails"))]
+    late_wait = transcript.startswith("activation-fails")
+    expected = [r for r in expected if not (r[0] == "wait" and r[1] == "ERROR" and late_wait)]
     assert records(proc.stdout) == expected
 
 
@@ -475,7 +482,8 @@ def test_every_builder_option_is_accepted_by_the_emulated_cli(emu, tmp_path):
     _p, events = parse(proc, [("web1", "system"), ("example.com", None)])
     assert final(events) == {WEB1: "succeeded", ("example.com", "system"): "succeeded"}
     assert "--confirm-timeout 60" in proc.stdout and "--activation-timeout 300" in proc.stdout  # debug commands
-    assert "to 'ssh://deploy@10.9.9.9'" in proc.stdout and 'ssh_opts = ["-p", "2222", "-oControlMaster=no"]' in proc.stdout
+    assert "to 'ssh://deploy@10.9.9.9'" in proc.stdout
+    assert 'ssh_opts = ["-p", "2222", "-oControlMaster=no"]' in proc.stdout
 
 
 def test_rust_log_and_palette(emu):

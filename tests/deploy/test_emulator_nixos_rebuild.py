@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from labtui.deploy.commands import nixos_rebuild_command
-from labtui.runs.events import NodeResult
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
 from labtui.inventory.model import Host, Profile, SshTarget
+from labtui.runs.events import NodeResult
 from labtui.sim.emulators import install_emulators
 from labtui.sim.state import Generation, SimHost, SimLab, fake_store_path
 
@@ -25,7 +25,8 @@ def rebuild(tmp_path):
 
     def run(scenario_name: str, action="switch", user="deploy", env_extra=None, **node):
         scenario.write_text(json.dumps({"time_scale": 0, "nodes": {"web1": {"scenario": scenario_name, **node}}}))
-        host = Host(name="web1", hostname="10.0.0.11", ssh=SshTarget(hostname="10.0.0.11", user=user, raw_opts=("-p", "22")),
+        ssh = SshTarget(hostname="10.0.0.11", user=user, raw_opts=("-p", "22"))
+        host = Host(name="web1", hostname="10.0.0.11", ssh=ssh,
                     profiles=(Profile(name="system", ssh_user=user, user="root"),))
         argv, extra = nixos_rebuild_command(".", host, action)
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,

@@ -8,14 +8,21 @@ import time
 import pytest
 
 from labtui.deploy.commands import DeployRsOptions
-from labtui.runs.events import (
-    NodeResult, Output, PasswordPrompt, Rollback, RunResult, RunStarted, Stall, StageChanged,
-)
-from labtui.runs.locks import HostLocked, HostLocks
 from labtui.deploy.orchestrator import DeployRun
 from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import RunnerTimings
 from labtui.errors import UserError
+from labtui.runs.events import (
+    NodeResult,
+    Output,
+    PasswordPrompt,
+    Rollback,
+    RunResult,
+    RunStarted,
+    StageChanged,
+    Stall,
+)
+from labtui.runs.locks import HostLocked, HostLocks
 from tests.deploy.cli_harness import make_inventory
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 
@@ -277,11 +284,10 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
     """With the simulated lab: the emulator really moves the host's generation, the probe (over SimShell)
     sees it before and after, and the journal records both."""
     from labtui.demo.lab import create_demo_lab
-    from labtui.runs.journal import Journal
     from labtui.ops.generations import generation_probe
     from labtui.runs.events import NodeState
+    from labtui.runs.journal import Journal
     from labtui.sim.shell import SimShell
-
     from labtui.sim.state import fake_store_path
 
     lab = create_demo_lab(tmp_path / "lab", now=time.time())

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from labtui.deploy.parse import parse_lines
+from labtui.deploy.parse.ansi import clean_line, strip_ansi
+from labtui.deploy.parse.deploy_rs import DeployRsParser
 from labtui.runs.events import (
     ActivationWindow,
     Confirmed,
@@ -21,9 +24,6 @@ from labtui.runs.events import (
     StageChanged,
     event_from_dict,
 )
-from labtui.deploy.parse import parse_lines
-from labtui.deploy.parse.ansi import clean_line, strip_ansi
-from labtui.deploy.parse.deploy_rs import DeployRsParser
 
 LOGS = Path(__file__).parent / "logs"
 WEB1 = ("web1", "system")
@@ -262,7 +262,8 @@ def test_confirmed_is_not_final_until_exit_zero_or_next_profile():
 
 def test_finish_during_activation_when_cancelled_or_killed():
     lines = lines_of("success-magic")[:22]  # up to the switch output
-    for exit_code, cancelled, run_outcome in ((None, True, "cancelled"), (None, False, "failed"), (137, False, "failed")):
+    cases = ((None, True, "cancelled"), (None, False, "failed"), (137, False, "failed"))
+    for exit_code, cancelled, run_outcome in cases:
         parser = DeployRsParser([WEB1, ("web2", "system")])
         for line in lines:
             parser.feed(line, 1.0)
@@ -382,7 +383,7 @@ def test_sudo_prompt_glued_to_the_next_record_in_a_pty():
 
 
 def test_failed_dry_activation_is_not_deployed():
-    lines = [l for l in lines_of("dry-activate") if "Completed dry-activate!" not in l][:-2] + [
+    lines = [line for line in lines_of("dry-activate") if "Completed dry-activate!" not in line][:-2] + [
         "🚀 ❌ [deploy] [ERROR] Activating over SSH resulted in a bad exit code: Some(255)",
         "🚀 ℹ️ [deploy] [INFO] dry run, not rolling back",
         "🚀 ℹ️ [deploy] [INFO] Revoking previous deploys",

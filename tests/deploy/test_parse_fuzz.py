@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labtui.runs.events import NodeResult, RunResult
 from labtui.deploy.parse.deploy_rs import DeployRsParser
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
+from labtui.runs.events import NodeResult, RunResult
 
 LOGS = Path(__file__).parent / "logs"
 ALL_LINES = sorted({line for p in LOGS.glob("*.log") for line in p.read_text(encoding="utf-8").splitlines()})

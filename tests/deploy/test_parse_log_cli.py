@@ -18,8 +18,8 @@ def test_summary_table_and_exit_status(capsys):
     out = capsys.readouterr().out
     assert code == 1
     table = out[out.index("NODE  PROFILE"):].splitlines()
-    assert [row.split()[:3] for row in table[1:]] == [["web1", "system", "rolled_back"], ["web2", "system", "rolled_back"],
-                                                      ["db1", "system", "rolled_back"]]
+    assert [row.split()[:3] for row in table[1:]] == [
+        ["web1", "system", "rolled_back"], ["web2", "system", "rolled_back"], ["db1", "system", "rolled_back"]]
     assert "rollback   web1.system          revoke rollback, generation 31 removed" in out
     assert "output" not in out  # raw lines only with -v
     assert main(["parse-log", "-v", str(LOGS / "multi-node-revoke.log")]) == 1

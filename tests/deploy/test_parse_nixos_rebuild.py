@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labtui.runs.events import NodeResult, Output, RunResult, StageChanged
 from labtui.deploy.parse import parse_lines
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
+from labtui.runs.events import NodeResult, Output, RunResult, StageChanged
 
 LOGS = Path(__file__).parent / "logs"
 
 
 def run(name_or_lines, exit_code, action="switch", cancelled=False):
-    lines = (LOGS / f"{name_or_lines}.log").read_text().splitlines() if isinstance(name_or_lines, str) else name_or_lines
+    if isinstance(name_or_lines, str):
+        lines = (LOGS / f"{name_or_lines}.log").read_text().splitlines()
+    else:
+        lines = name_or_lines
     parser = NixosRebuildParser("web1", action)
     return parser, parse_lines(parser, lines, exit_code, cancelled=cancelled)
 

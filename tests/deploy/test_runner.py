@@ -10,8 +10,8 @@ import time
 import pytest
 
 from labtui.commandlog import CommandLog
-from labtui.runs.events import Output, RunResult, Stall
 from labtui.deploy.runner import CommandRunner, RunnerTimings
+from labtui.runs.events import Output, RunResult, Stall
 
 
 class RecordingParser:
@@ -201,7 +201,8 @@ async def test_missing_program_raises(argv):
 async def test_other_terminal_questions_are_shown():
     """ssh asking for a key passphrase on the pty would hang unseen: it becomes an output line."""
     script = ("import os, time\nfd = os.open('/dev/tty', os.O_RDWR)\n"
-              "os.write(fd, b\"Enter passphrase for key '/home/alice/.ssh/id_ed25519': \")\nprint('asked', flush=True)\n"
+              "os.write(fd, b\"Enter passphrase for key '/home/alice/.ssh/id_ed25519': \")\n"
+              "print('asked', flush=True)\n"
               "time.sleep(30)")
     runner = CommandRunner(py(script), RecordingParser(), use_pty=True, timings=RunnerTimings(cancel_grace=(1, 1)))
 

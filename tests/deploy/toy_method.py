@@ -12,7 +12,7 @@ from labtui.deploy.methods import DeployMethod, Job
 from labtui.deploy.parse import OutputParser
 from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host
-from labtui.runs.events import NodeResult, Output, RunEvent, RunResult, StageChanged
+from labtui.runs.events import NodeResult, Output, RunEvent, RunOutcome, RunResult, StageChanged
 
 
 class LabApplyParser:
@@ -49,7 +49,7 @@ class LabApplyParser:
                             outcome="succeeded" if ok else ("failed" if activated else "not_deployed"),
                             message="activated" if ok else f"lab-apply exited with {exit_code}")
         self._results[(self.node, None)] = result
-        run = "cancelled" if cancelled else ("succeeded" if ok else "failed")
+        run: RunOutcome = "cancelled" if cancelled else ("succeeded" if ok else "failed")
         return [result, RunResult(ts=ts, outcome=run, exit_code=exit_code)]
 
 

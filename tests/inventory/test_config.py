@@ -167,7 +167,8 @@ def test_method_needs_the_matching_flake_entry(tmp_path) -> None:
 
 
 def test_jump_host_conflict_warns(tmp_path) -> None:
-    config = parse_config(write(tmp_path, '[hosts."example.com"]\njump_host = "other"\n[tags.none]\nchecks = []\n'), SCHEMA)
+    text = '[hosts."example.com"]\njump_host = "other"\n[tags.none]\nchecks = []\n'
+    config = parse_config(write(tmp_path, text), SCHEMA)
     hosts, warnings = apply_config(fleet(), config, ".")
     assert by_name(hosts)["example.com"].ssh.jump_hosts == ("jump.lan",)
     assert any("is ignored because the flake's sshOpts already jump via jump.lan" in w for w in warnings)

@@ -7,8 +7,16 @@ import threading
 import pytest
 
 from labtui.inventory.model import CheckSpec
-from labtui.ops.checks import (failed_units_check, parse_df, parse_failed_units, parse_load, parse_meminfo,
-                               run_check, run_checks, validate_check)
+from labtui.ops.checks import (
+    failed_units_check,
+    parse_df,
+    parse_failed_units,
+    parse_load,
+    parse_meminfo,
+    run_check,
+    run_checks,
+    validate_check,
+)
 from tests.ops.conftest import inv_host
 
 

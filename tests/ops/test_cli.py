@@ -9,9 +9,9 @@ import pytest
 
 from labtui.cli import check, generations, logs, reboot, rollback
 from labtui.cli.main import build_parser
-from labtui.runs.journal import Journal
 from labtui.errors import UserError
 from labtui.ops.clock import RealClock
+from labtui.runs.journal import Journal
 from labtui.sim.ops import configure_host
 
 

@@ -4,10 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from labtui.runs.events import NodeResult, Rollback, event_from_dict
 from labtui.errors import UserError
-from labtui.runs.events import CheckResultEvent, RollbackResult
 from labtui.ops.gate import make_post_deploy_gate, snapshot_before
+from labtui.runs.events import CheckResultEvent, NodeResult, Rollback, RollbackResult, event_from_dict
 from labtui.sim.state import Generation, fake_store_path
 
 
@@ -87,13 +86,12 @@ def test_bad_policy():
 async def test_gate_as_orchestrator_hook(lab, shell, clock, tmp_path, monkeypatch):
     """The gate plugged into a real DeployRun (deploy-rs emulator): a broken host ends `rolled_back`."""
     pytest.importorskip("labtui.sim.deploy_rs")  # the deploy-rs emulator
-    from tests.deploy.emulated import Emulated
-
+    from labtui.cli.supervise import health_gate_for
     from labtui.deploy.orchestrator import DeployRun
     from labtui.deploy.request import DeployRequest
     from labtui.deploy.runner import RunnerTimings
-    from labtui.cli.supervise import health_gate_for
     from tests.deploy.cli_harness import make_inventory
+    from tests.deploy.emulated import Emulated
 
     emulated = Emulated(tmp_path, monkeypatch)
     emulated.scenario({"web1": "success", "web2": "success"})

@@ -3,8 +3,15 @@ from __future__ import annotations
 import pytest
 
 from labtui.errors import UserError
-from labtui.ops.generations import (diff_generations, list_generations, parse_diff_closures, parse_generations,
-                                    rollback_target, switch_command, switch_generation)
+from labtui.ops.generations import (
+    diff_generations,
+    list_generations,
+    parse_diff_closures,
+    parse_generations,
+    rollback_target,
+    switch_command,
+    switch_generation,
+)
 from labtui.ops.privilege import privilege_for
 from tests.ops.conftest import inv_host
 

@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 
 from labtui.errors import UserError
-from labtui.ops.logs import (NO_JOURNALCTL, LogEntry, LogNotice, LogQuery, LogStream, journalctl_command,
-                             parse_journal_line, parse_priority, read_journal, validate_query)
+from labtui.ops.logs import (
+    NO_JOURNALCTL,
+    LogEntry,
+    LogNotice,
+    LogQuery,
+    LogStream,
+    journalctl_command,
+    parse_journal_line,
+    parse_priority,
+    read_journal,
+    validate_query,
+)
 from tests.ops.conftest import wait_for
 
 

@@ -12,10 +12,10 @@ import pytest
 from labtui.inventory.model import CheckSpec, Inventory, SshTarget
 from labtui.ops.checks import run_checks
 from labtui.ops.clock import RealClock
-from labtui.runs.events import RebootProgress
 from labtui.ops.generations import list_generations, switch_generation
 from labtui.ops.logs import LogEntry, LogQuery, read_journal
 from labtui.ops.reboot import reboot_host
+from labtui.runs.events import RebootProgress
 from labtui.sim.ops import configure_host
 from labtui.sim.server import SimSshServers
 from tests.ops.conftest import UNIT_CHECK, FakeClock, inv_host

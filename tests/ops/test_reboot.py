@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from labtui.inventory.model import CheckSpec
 from labtui.ops.clock import RealClock
-from labtui.runs.events import CheckResultEvent, RebootProgress
 from labtui.ops.reboot import outcomes, parse_reboot_needed, reboot_host, reboot_hosts, reboot_needed
+from labtui.runs.events import CheckResultEvent, RebootProgress
 from labtui.sim.ops import configure_host
 from tests.ops.conftest import inv_host
 

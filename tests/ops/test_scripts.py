@@ -17,6 +17,7 @@ H1, H2, HK1, HK2 = "a" * 32, "b" * 32, "c" * 32, "d" * 32
 
 def run_sh(script: str, root) -> str:
     sh = shutil.which("dash") or shutil.which("sh")
+    assert sh is not None
     script = script.replace("/nix/var/nix/profiles", f"{root}/profiles").replace("/run/", f"{root}/run/")
     result = subprocess.run([sh, "-c", script], capture_output=True, text=True, check=True)
     return result.stdout
@@ -48,7 +49,8 @@ def fake_nixos(tmp_path):
 def test_generations_script_on_a_fake_tree(fake_nixos):
     root, systems = fake_nixos
     gens = parse_generations(run_sh(GENERATIONS_SCRIPT, root))
-    assert [(g.number, g.current, g.booted, g.default) for g in gens] == [(1, False, True, False), (2, True, False, True)]
+    assert [(g.number, g.current, g.booted, g.default) for g in gens] == [
+        (1, False, True, False), (2, True, False, True)]
     assert [g.nixos_version for g in gens] == ["24.05.1", "24.05.2"]
     assert [g.kernel for g in gens] == ["6.6.30", "6.6.31"]
     assert gens[1].path == str(systems[2]) and gens[1].date.endswith("Z")
@@ -64,6 +66,7 @@ def test_reboot_needed_script_on_a_fake_tree(fake_nixos):
 
 def test_generations_script_without_nix(tmp_path):
     sh = shutil.which("dash") or shutil.which("sh")
+    assert sh is not None
     script = GENERATIONS_SCRIPT.replace("/nix/var/nix/profiles", str(tmp_path / "absent"))
     result = subprocess.run([sh, "-c", script], capture_output=True, text=True)
     assert result.returncode == 3 and "not a NixOS host" in result.stderr
@@ -73,6 +76,7 @@ def test_journalctl_command_quoting_and_guard(tmp_path):
     from labtui.ops.logs import NO_JOURNALCTL, LogQuery, journalctl_command
 
     sh = shutil.which("dash") or shutil.which("sh")
+    assert sh is not None
     command = journalctl_command(LogQuery(units=("nginx*",), since="2026-11-26 10:00", lines=5))
     env = {"PATH": str(tmp_path)}  # no journalctl: the guard answers
     absent = subprocess.run([sh, "-c", command], capture_output=True, text=True, env=env)

@@ -8,9 +8,29 @@ from typing import get_args
 import pytest
 
 from labtui.runs.events import (
-    EVENT_TYPES, ActivationWindow, CheckResultEvent, Confirmed, ConfirmWindow, GenerationSwitched, NodeResult,
-    NodeState, Output, PasswordPrompt, PlanEntry, Prompt, PromptAnswered, RebootProgress, Rollback, RollbackResult,
-    RunEvent, RunResult, RunStarted, Stall, StageChanged, UnknownEvent, event_from_dict,
+    EVENT_TYPES,
+    ActivationWindow,
+    CheckResultEvent,
+    Confirmed,
+    ConfirmWindow,
+    GenerationSwitched,
+    NodeResult,
+    NodeState,
+    Output,
+    PasswordPrompt,
+    PlanEntry,
+    Prompt,
+    PromptAnswered,
+    RebootProgress,
+    Rollback,
+    RollbackResult,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
+    Stall,
+    UnknownEvent,
+    event_from_dict,
 )
 
 ONE_OF_EACH: list[RunEvent] = [

@@ -12,7 +12,15 @@ import pytest
 from labtui import paths
 from labtui.errors import UserError
 from labtui.runs.events import (
-    GenerationSwitched, NodeResult, Output, PlanEntry, Prompt, RunResult, RunStarted, StageChanged,
+    GenerationSwitched,
+    NodeResult,
+    Output,
+    PlanEntry,
+    Prompt,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
 )
 from labtui.runs.files import RunFiles
 from labtui.runs.journal import SCHEMA_VERSION, Journal
@@ -24,7 +32,7 @@ def record_run(journal: Journal, run_id: str, *, outcome_web1="succeeded", t0=10
     journal.begin_run(run_id, operator="alice", method="deploy-rs", action="switch",
                       targets=[("web1", None), ("db1", "system")], flake="/lab", revision="abc123", dirty=True,
                       argv=[["deploy", ".#web1"], ["deploy", ".#db1.system"]], supervisor_pid=os.getpid(), started=t0)
-    events = [
+    events: list[RunEvent] = [
         RunStarted(ts=t0, run_id=run_id, method="deploy-rs", nodes=["web1", "db1"], argv=[]),
         StageChanged(ts=t0 + 1, node=None, profile=None, stage="eval"),
         Prompt(ts=t0 + 2, plan=[PlanEntry(node="web1", profile="system", path=PATH)]),

@@ -121,7 +121,8 @@ class NixosRebuildParser:
         else:
             outcome = "not_deployed"
             why = self._first_error or _exit_text(exit_code, cancelled)
-            message = f"{stage or 'nixos-rebuild'} failed: {why}" if not cancelled else f"cancelled during {stage or 'start'}"
+            message = (f"{stage or 'nixos-rebuild'} failed: {why}" if not cancelled
+                       else f"cancelled during {stage or 'start'}")
         self._result = NodeResult(ts=ts, node=self.node, profile=PROFILE, outcome=outcome,  # type: ignore[arg-type]
                                   stage=stage, message=message)
         if cancelled:

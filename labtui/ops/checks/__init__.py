@@ -7,7 +7,11 @@ One class per kind (labtui.ops.checks.base.CheckKind), all in one registry (`CHE
 
 from labtui.ops.checks.base import CheckFailed, CheckKind, CheckResult
 from labtui.ops.checks.failed_units import (
-    FAILED_UNITS_COMMAND, FAILED_UNITS_KIND, failed_units_check, parse_failed_units, snapshot_failed_units,
+    FAILED_UNITS_COMMAND,
+    FAILED_UNITS_KIND,
+    failed_units_check,
+    parse_failed_units,
+    snapshot_failed_units,
 )
 from labtui.ops.checks.registry import CHECK_KINDS
 from labtui.ops.checks.resources import LOAD_COMMAND, MEMORY_COMMAND, parse_df, parse_load, parse_meminfo

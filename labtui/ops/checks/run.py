@@ -70,7 +70,7 @@ async def run_check(host: Host, spec: CheckSpec, shell: RemoteShell, *, clock: C
             message, ok = str(exc), False
             if exc.permanent:
                 break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             message, ok = f"no answer within {spec.timeout:g} s", False
         if ok or attempts > spec.retries:
             break

@@ -74,6 +74,7 @@ from labtui.deploy.parse.deploy_rs.records import (
 )
 from labtui.inventory.model import DEFAULT_ACTIVATION_TIMEOUT, DEFAULT_CONFIRM_TIMEOUT
 from labtui.runs.events import (
+    GOOD_OUTCOMES,
     ActivationWindow,
     Confirmed,
     ConfirmWindow,
@@ -83,6 +84,7 @@ from labtui.runs.events import (
     Prompt,
     Rollback,
     RunEvent,
+    RunOutcome,
     RunResult,
     StageChanged,
 )
@@ -132,9 +134,9 @@ class DeployRsParser:
             if (node, profile) not in self._index:
                 self._add(_Target(node, profile))
         self._given = {t.key for t in self._targets}  # keys named by the caller (their order is kept)
-        self._confirm_timeouts = dict(confirm_timeouts or {})
-        self._activation_timeouts = dict(activation_timeouts or {})
-        self._auto_rollbacks = dict(auto_rollbacks or {})
+        self._confirm_timeouts: dict[Key, int] = {k: v for k, v in (confirm_timeouts or {}).items()}
+        self._activation_timeouts: dict[Key, int] = {k: v for k, v in (activation_timeouts or {}).items()}
+        self._auto_rollbacks: dict[Key, bool] = {k: v for k, v in (auto_rollbacks or {}).items()}
         self.dry_activate = dry_activate
         self.boot = boot
         self.plan: list[PlanEntry] = []  # deploy-rs's plan, once printed (with or without --interactive)
@@ -257,6 +259,7 @@ class DeployRsParser:
             events.extend(self._succeed(self._current, ts))
         events.extend(self._finalize(ts, exit_code, cancelled))
         outcomes = [t.result.outcome for t in self._targets if t.result is not None]
+        run: RunOutcome
         if cancelled or self._declined:
             run = "cancelled"
         elif ok_exit and all(o in ("succeeded", "dry_activated") for o in outcomes):
@@ -273,7 +276,7 @@ class DeployRsParser:
             return "declined at the deploy-rs prompt"
         if run == "cancelled":
             return "cancelled by the operator"
-        bad = [t for t in self._targets if t.result is not None and t.result.outcome not in ("succeeded", "dry_activated")]
+        bad = [t for t in self._targets if t.result is not None and t.result.outcome not in GOOD_OUTCOMES]
         if self._run_reason:
             return self._run_reason
         if self._failure is not None and self._failure[0] not in ("activate",):
@@ -318,7 +321,7 @@ class DeployRsParser:
             return self._add(_Target(node, profile), after=same_node[-1] if same_node else None)
         return self._add(_Target(node, None))
 
-    def _timeout(self, table: dict, t: _Target, default: int) -> int:
+    def _timeout(self, table: dict[Key, int], t: _Target, default: int) -> int:
         for key in ((t.node, t.profile), (t.node, None)):
             if key in table:
                 return table[key]
@@ -386,9 +389,9 @@ class DeployRsParser:
             m = RE_SPINNER.match(text)
             if m:  # 2026 deploy-rs: build/push progress lines instead of log records
                 t = self._target(m.group(3), m.group(2))
-                stage = "build" if m.group(1) == "Building" else "push"
-                if t.stage != stage and t.result is None:
-                    events.extend(self._begin_build_or_push(t, stage, ts))
+                progress = "build" if m.group(1) == "Building" else "push"
+                if t.stage != progress and t.result is None:
+                    events.extend(self._begin_build_or_push(t, progress, ts))
         node, _profile, stage = self._ctx
         events.append(_new_output(ts, node, stage, text, "raw"))
         switch = generation_switch(text, ts, node)
@@ -416,6 +419,7 @@ class DeployRsParser:
             return self._local_error(message, text, ts)
         events: list[RunEvent] = []
         out = None
+        t: _Target | None
         if (m := RE_BUILD.match(message)) or (m := RE_BUILD_2026.match(message)):
             t = self._target(m.group(2), m.group(1))
             events.extend(self._begin_build_or_push(t, "build", ts))
@@ -494,7 +498,7 @@ class DeployRsParser:
         if repo not in self.repos:
             self.repos.append(repo)
 
-    def _learn_timeout(self, table: dict, which: str, command: str, t: _Target) -> None:
+    def _learn_timeout(self, table: dict[Key, int], which: str, command: str, t: _Target) -> None:
         m = RE_TIMEOUT_FLAG[which].search(command)
         if m and t.profile is not None:
             table[(t.node, t.profile)] = int(m.group(1))
@@ -619,9 +623,9 @@ class DeployRsParser:
             self._failure = ("prompt", self._run_stage, message)
             events.extend(self._terminate(ts))
         else:
-            for prefix, stage in EARLY_ERRORS:
+            for prefix, early_stage in EARLY_ERRORS:
                 if message.startswith(prefix):
-                    events.extend(self._fail_before_activation(None, stage or self._run_stage, message, ts))
+                    events.extend(self._fail_before_activation(None, early_stage or self._run_stage, message, ts))
                     break
             # Anything else (e.g. `Cannot use both --dry-activate & --boot!`) is not fatal by itself;
             # if deploy-rs exits non-zero after it, `finish` reports it as the reason.
@@ -687,7 +691,8 @@ class DeployRsParser:
         if t.rollback_kind == "magic":
             timeout = self._timeout(self._confirm_timeouts, t, DEFAULT_CONFIRM_TIMEOUT)
             return self._result(t, "rolled_back", ts,
-                                f"no confirmation within {timeout} s: the target rolled back by itself (magic rollback); {err}")
+                                f"no confirmation within {timeout} s: the target rolled back by itself "
+                                f"(magic rollback); {err}")
         if t.rollback_kind == "auto":
             return self._result(t, "rolled_back", ts, f"activation failed and was rolled back: {detail}")
         if err.startswith("Waiting over SSH"):
@@ -741,8 +746,8 @@ class DeployRsParser:
                     events.append(self._result(t, "failed", ts, self._exit_text(exit_code, cancelled) +
                                                f" during activation; the host may be on the new generation{hint}"))
             else:
-                events.append(self._result(t, "not_deployed", ts, self._not_deployed_reason(failing, exit_code, cancelled),
-                                           stage=t.stage or self._run_stage))
+                reason = self._not_deployed_reason(failing, exit_code, cancelled)
+                events.append(self._result(t, "not_deployed", ts, reason, stage=t.stage or self._run_stage))
         return events
 
     def _exit_text(self, exit_code: int | None, cancelled: bool) -> str:
@@ -855,7 +860,8 @@ class DeployRsParser:
                 self._revoke_cmd_seen = False
             t = self._revoking
         else:
-            if self._current is None or (self.dry_activate and self._current.status not in ("activating", "confirming")):
+            current = self._current
+            if current is None or (self.dry_activate and current.status not in ("activating", "confirming")):
                 events.extend(self._start_dry(ts))
             t = self._current
         out = self._output(text, ts, tag, t)

@@ -15,7 +15,8 @@ LOG_RE = re.compile(
     r"(?:(?:\u274C|\u26A0\uFE0F?|\u2139\uFE0F?|\u2753|\U0001F58A\uFE0F?)\s*)?"
     r"\[(deploy|activate|wait|revoke)\]\s*\[(ERROR|WARN|INFO|DEBUG|TRACE)\]\s?(.*)$"
 )
-GLUED_RE = re.compile(r"(?:\U0001F680|\u2B50|\U0001F440|\u21A9\uFE0F?)\s*\S{1,2}\s*\[(?:deploy|activate|wait|revoke)\] ?\[")
+GLUED_RE = re.compile(r"(?:\U0001F680|\u2B50|\U0001F440|\u21A9\uFE0F?)\s*\S{1,2}\s*"
+                      r"\[(?:deploy|activate|wait|revoke)\] ?\[")
 LOG_FILE_RE = re.compile(r"^(ERROR|WARN|INFO|DEBUG|TRACE) \[(deploy|activate)[\w:]*\] (.*)$")
 PROMPT_PREFIX = "> "
 SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
@@ -79,7 +80,8 @@ CONFIRM_TIMEOUT_TEXT = "Timeout elapsed for confirmation"
 QUESTION = "Are you sure you want to deploy these profiles?"
 QUESTION_AGAIN = "Sounds like you might want to continue"  # after an answer like `Y`: asked again
 # switch-to-configuration dry-activate output: the dry activation of the next profile has begun.
-DRY_ACTIVATE_OUTPUT_RE = re.compile(r"^would (?:NOT |not )?(?:stop|start|restart|reload|activate|remove|create|set up|unlink)\b")
+DRY_ACTIVATE_OUTPUT_RE = re.compile(
+    r"^would (?:NOT |not )?(?:stop|start|restart|reload|activate|remove|create|set up|unlink)\b")
 
 
 def maybe_structural(text: str) -> bool:
