@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets import Log
+
 from labtui.runs.events import RunResult
 from labtui.tui.dashboard import DetailsScreen, HostTable
 from labtui.tui.deploy_pane import DeployScreen, DeployTable, HostLogScreen
@@ -340,10 +342,6 @@ async def test_ascii_mode_has_no_unicode_glyphs(tmp_path):
 
 
 async def test_logs_checks_and_generations_views(tmp_path):
-    from textual.widgets import Log
-
-    from labtui.tui.views import StreamScreen
-
     app = frozen_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
