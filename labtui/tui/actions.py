@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
 
+from labtui.deploy.methods import METHODS
+from labtui.deploy.request import Action as DeployAction
 from labtui.tui.glyphs import Glyphs
 
 # How the help screen writes Textual's key names.
@@ -96,8 +98,9 @@ DETAILS = Scope("", (
 DEPLOY_DIALOG = Scope("Deploy dialog", (
     Action("cancel", "escape", "Cancel", "cancel", footer=True),
     Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, priority=True, help_keys="enter"),
-    Action("cycle('method')", "m", "Method", "method: deploy-rs, nixos-rebuild", footer=True),
-    Action("cycle('action')", "a", "Action", "action: switch, boot, dry-activate", footer=True),
+    Action("cycle('method')", "m", "Method", f"method: {', '.join(METHODS.names())}", footer=True),
+    Action("cycle('action')", "a", "Action", f"action: {', '.join(a.value for a in DeployAction)} (as the method has)",
+           footer=True),
     Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back",
            footer=True),
     Action("focus_next", "tab", help="next field; space toggles it", bind=False),
