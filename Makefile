@@ -30,7 +30,7 @@ bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 screenshots: $(STAMP)
-	$(PY) -m labtui.tui.screenshots screenshots
+	$(PY) scripts/screenshots.py screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info snapshot_report.html .mypy_cache

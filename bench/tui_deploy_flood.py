@@ -20,16 +20,17 @@ import os
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual import events  # noqa: E402
+from textual.screen import Screen  # noqa: E402
 
-from labtui.demo.frozen import ScriptedDeploy, frozen_app  # noqa: E402
 from labtui.runs.events import Output, RunResult, RunStarted, StageChanged  # noqa: E402
-from labtui.tui.views import DeployScreen  # noqa: E402
-from labtui.tui.widgets import DeployTable  # noqa: E402
+from labtui.tui.deploy_pane import DeployScreen, DeployTable  # noqa: E402
+from tests.support.frozen import ScriptedDeploy, ScriptedRun, frozen_app  # noqa: E402
 
 NODES = ["grey-area", "printer-pi"]
 CHUNK = 1000  # lines per burst; bursts are spaced to hit the rate
@@ -46,21 +47,21 @@ class FrameRecorder:
     def __init__(self) -> None:
         self.times: list[float] = []
 
-    def install(self, screen) -> None:
+    def install(self, screen: Screen[None]) -> None:
         original = screen._compositor_refresh
 
         def recorded() -> None:
             original()
             self.times.append(time.perf_counter())
 
-        screen._compositor_refresh = recorded
+        screen._compositor_refresh = recorded  # type: ignore[method-assign]
 
     def max_gap(self, start: float, end: float) -> float:
         times = [t for t in self.times if start <= t <= end]
-        return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+        return max((b - a for a, b in pairwise(times)), default=float("inf"))
 
 
-async def flood(run, rate: int, seconds: float, mid: asyncio.Event) -> int:
+async def flood(run: ScriptedRun, rate: int, seconds: float, mid: asyncio.Event) -> int:
     sent = 0
     start = time.perf_counter()
     i = 0
@@ -81,13 +82,12 @@ async def flood(run, rate: int, seconds: float, mid: asyncio.Event) -> int:
 
 async def measure(rate: int, seconds: float) -> dict[str, float]:
     deploy = ScriptedDeploy(time.time)
-    app = frozen_app(tempfile.mkdtemp(prefix="labtui-bench-"), deploy=deploy, clock=time.time)
-    app.animate = True  # the real refresh timers
+    app = frozen_app(tempfile.mkdtemp(prefix="labtui-bench-"), deploy=deploy, clock=time.time,
+                     animate=True)  # the real refresh timers
     results: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
-        hosts = app.query_one("#hosts")
         for node in NODES:
-            hosts.move_cursor(row=hosts.shown.index(node))
+            app.table.move_to(node)
             await pilot.press("space")
         await pilot.press("D")
         await pilot.pause()
@@ -108,7 +108,7 @@ async def measure(rate: int, seconds: float) -> dict[str, float]:
 
         def tick_gap(a: float, b: float) -> float:
             ts = [t for t in ticks if a <= t <= b]
-            return max((y - x for x, y in zip(ts, ts[1:])), default=float("inf"))
+            return max((y - x for x, y in pairwise(ts)), default=float("inf"))
 
         # Baseline: the same pane, no output.
         t0 = time.perf_counter()
@@ -147,11 +147,12 @@ async def measure(rate: int, seconds: float) -> dict[str, float]:
         results["rss_start_mb"] = rss_start
         results["rss_mid_mb"] = rss_mid
         results["rss_end_mb"] = rss_end
-        view = app.active_run.nodes[NODES[0]]
+        assert app.deploys.active_run is not None
+        view = app.deploys.active_run.nodes[NODES[0]]
         results["buffered_lines_per_host"] = len(view.lines)
         results["backlog_events"] = run.queue.qsize()  # events fed but not yet taken by the app
         run.feed(RunResult(ts=time.time(), outcome="succeeded", exit_code=0))
-        await app.run_done.wait()
+        await app.deploys.run_done.wait()
     return results
 
 
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     growth = r["rss_end_mb"] - r["rss_mid_mb"]
     print(f"deploy pane flood: {r['lines_sent']:.0f} lines in {args.seconds:g} s "
           f"({r['rate_achieved']:.0f}/s asked {args.rate}/s)")
-    print(f"  largest frame gap: {r['flood_frame_gap_ms']:.0f} ms flooded (target < 100 ms) vs {r['idle_frame_gap_ms']:.0f} ms idle "
+    print(f"  largest frame gap: {r['flood_frame_gap_ms']:.0f} ms flooded (target < 100 ms) "
+          f"vs {r['idle_frame_gap_ms']:.0f} ms idle "
           f"(ratio {r['flood_frame_gap_ms'] / r['idle_frame_gap_ms']:.2f}x); event-loop stall: "
           f"{r['flood_tick_gap_ms']:.0f} ms vs {r['idle_tick_gap_ms']:.0f} ms idle")
     print(f"  key-press latency (max of {r['key_presses']:.0f}): {r['key_latency_max_ms']:.0f} ms (target < 100 ms)")

@@ -14,6 +14,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,6 +26,8 @@ from labtui.inventory.model import Host, Inventory, SshTarget  # noqa: E402
 from labtui.ssh.api import HostState  # noqa: E402
 from labtui.status.model import DiskUsage, HostStatus  # noqa: E402
 from labtui.tui.app import LabApp  # noqa: E402
+from labtui.tui.assemble import build_app  # noqa: E402
+from labtui.tui.sources import Sources  # noqa: E402
 
 NOW = 1795694400.0
 SIZE = (120, 40)
@@ -48,18 +51,22 @@ class StaticStatus:
     def __init__(self, statuses: dict[str, HostStatus]) -> None:
         self.statuses = statuses
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, HostStatus]:
         return self.statuses
 
-    async def stream(self):
+    async def stream(self) -> AsyncIterator[HostStatus]:
         return
         yield  # pragma: no cover - an async generator with nothing more to say
 
-    def refresh(self, host=None):
+    def refresh(self, host: str | None = None) -> None:
         return None
 
 
-class BareApp(App):
+def labtui_app(inventory: Inventory, statuses: dict[str, HostStatus]) -> LabApp:
+    return build_app(inventory, Sources(status=StaticStatus(statuses)), animate=False)
+
+
+class BareApp(App[None]):
     """The baseline: one DataTable with the same rows and columns (plain strings), nothing else."""
 
     def __init__(self, statuses: dict[str, HostStatus]) -> None:
@@ -74,12 +81,13 @@ class BareApp(App):
         table = self.query_one(DataTable)
         table.add_columns(" ", "HOST", "LOAD", "MEM", "DISK", "UP", "GEN", "DRIFT", "BOOT", "FAIL", "LAST", "AGE")
         for st in self.statuses.values():
+            assert st.load is not None and st.uptime_s is not None  # fleet() fills them
             table.add_row("o", st.host, f"{st.load[0]:.2f}", f"{st.mem_used_percent:.0f}%",
                           f"{st.disks[0].percent:.0f}%", f"{st.uptime_s // 86400:.0f}d", str(st.generation),
                           st.drift, "yes" if st.reboot_needed else "-", str(len(st.failed_units)), "-", "0s")
 
 
-async def first_paint(make_app) -> float:
+async def first_paint(make_app: Callable[[], App[None]]) -> float:
     start = time.perf_counter()
     app = make_app()
     painted = asyncio.Event()
@@ -95,10 +103,10 @@ async def main_async(hosts: int, rounds: int) -> tuple[float, float]:
     inventory, statuses = fleet(hosts)
     labtui_times, bare_times = [], []
     await first_paint(lambda: BareApp(statuses))  # warm-up: imports, CSS parsing caches
-    await first_paint(lambda: LabApp(inventory, StaticStatus(statuses), animate=False))
+    await first_paint(lambda: labtui_app(inventory, statuses))
     for _ in range(rounds):
         bare_times.append(await first_paint(lambda: BareApp(statuses)))
-        labtui_times.append(await first_paint(lambda: LabApp(inventory, StaticStatus(statuses), animate=False)))
+        labtui_times.append(await first_paint(lambda: labtui_app(inventory, statuses)))
     return statistics.median(labtui_times), statistics.median(bare_times)
 
 

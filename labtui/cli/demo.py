@@ -16,6 +16,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from labtui.demo.runtime import DemoLab
+    from labtui.tui.assemble import build_app, demo_sources
     from labtui.tui.glyphs import ascii_requested
 
     async def main() -> int:
@@ -23,8 +24,14 @@ def run(args: argparse.Namespace) -> int:
         await demo.start()
         try:
             demo.apply_env()
-            app = demo.app(ascii_mode=ascii_requested(args.ascii))
-            await app.run_async()
+            assert demo.inventory is not None
+            sources = demo_sources(demo)
+            try:
+                app = build_app(demo.inventory, sources, subtitle="demo lab",
+                                ascii_mode=ascii_requested(args.ascii))
+                await app.run_async()
+            finally:
+                await sources.aclose()
         finally:
             await demo.close()
         if args.keep or args.dir:

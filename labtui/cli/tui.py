@@ -30,19 +30,15 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         from labtui.inventory.flake_paths import FlakePathResolver
         from labtui.ssh.pool import SshPool
-        from labtui.tui.adapters import CoreDeployStarter, CoreOps, JournalHistory, status_source
-        from labtui.tui.app import LabApp
+        from labtui.tui.assemble import build_app, core_sources
 
         pool = SshPool(inventory.hosts)
-        status = status_source(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory))
-        app = LabApp(inventory, status, deploy=CoreDeployStarter(inventory), history=JournalHistory(),
-                     ops=CoreOps(pool), ascii_mode=ascii_requested(bool(getattr(args, "ascii", False))))
+        sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory))
+        app = build_app(inventory, sources, ascii_mode=ascii_requested(args.ascii))
         try:
             await app.run_async()
         finally:
-            close = getattr(status, "close", None)
-            if close is not None:
-                await close()
+            await sources.aclose()
             await pool.close()
         return app.return_code or 0
 

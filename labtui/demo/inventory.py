@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labtui.demo.lab import DEMO_HOSTS
+from labtui.demo.lab import DEMO_HOSTS, DemoHostSpec
 from labtui.inventory.merge import ssh_target
 from labtui.inventory.model import CheckSpec, Host, Inventory, Profile
 
@@ -25,13 +25,16 @@ def demo_ssh_opts(port: int, key: Path, known_hosts: Path) -> tuple[str, ...]:
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes")
 
 
-def demo_checks(spec) -> tuple[CheckSpec, ...]:
+def demo_checks(spec: DemoHostSpec) -> tuple[CheckSpec, ...]:
     """Health checks as a labtui.toml would declare them: the host's services, disks, memory."""
-    quick = {"period": 0.5, "timeout": 3.0, "retries": 1}
+
+    def quick(kind: str, name: str, params: dict[str, object]) -> CheckSpec:
+        return CheckSpec(kind, name, params, period=0.5, timeout=3.0, retries=1)
+
     units = list(spec.units[:2]) + list(spec.failed_units)
-    checks = [CheckSpec("unit", u.removesuffix(".service"), {"unit": u}, **quick) for u in units]
-    checks += [CheckSpec("disk", f"disk {mount}", {"mount": mount, "max_percent": 90}, **quick) for mount in spec.disks]
-    checks.append(CheckSpec("memory", "memory", {"max_percent": 90}, **quick))
+    checks = [quick("unit", u.removesuffix(".service"), {"unit": u}) for u in units]
+    checks += [quick("disk", f"disk {mount}", {"mount": mount, "max_percent": 90}) for mount in spec.disks]
+    checks.append(quick("memory", "memory", {"max_percent": 90}))
     return tuple(checks)
 
 

@@ -25,9 +25,6 @@ from labtui.sim.state import Generation, SimHost, SimLab, fake_store_path
 GiB_KB = 1024 * 1024
 DAY = 86400.0
 
-# A fixed moment used by tests and screenshots (2026-11-26 12:00:00 UTC).
-FROZEN_NOW = 1795694400.0
-
 
 @dataclass(frozen=True)
 class DemoHostSpec:
@@ -142,7 +139,7 @@ def _generations(spec: DemoHostSpec, now: float) -> list[Generation]:
 def _iso(ts: float) -> str:
     import datetime as _dt
 
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_host(spec: DemoHostSpec, now: float) -> SimHost:

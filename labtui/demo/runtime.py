@@ -1,8 +1,8 @@
 """The embedded demo lab, running: state on disk, SSH servers on loopback, emulators on PATH, a ticker.
 
     async with DemoLab() as demo:
-        app = demo.app()          # LabApp over the real SSH pool, status poller and deploy engine
-        await app.run_async()
+        pool = demo.make_pool()   # labtui's SSH pool on the lab's servers
+        ...                       # the face builds its app over it (labtui.tui.assemble.demo_sources)
 
 Nothing here needs network, root or Nix. Deploys run the deploy-rs/nixos-rebuild emulators
 (labtui.sim.emulators) found first on PATH, which change the same host state the SSH servers answer
@@ -24,10 +24,15 @@ from typing import Any
 
 from labtui.demo.inventory import demo_inventory
 from labtui.demo.lab import create_demo_lab
+from labtui.demo.resolve import DemoResolver
 from labtui.demo.ticker import run_ticker
 from labtui.inventory.model import Inventory
+from labtui.runs.client import DetachedRun
+from labtui.runs.journal import Journal
+from labtui.sim.emulators import install_emulators
 from labtui.sim.server import SimSshServers
 from labtui.sim.state import SimLab
+from labtui.ssh.pool import SshPool
 
 # Seconds per deploy stage in the demo: a deploy takes about 12 s, a magic rollback 8 s more.
 DEMO_STAGE_SECONDS = {"check": 1.5, "eval": 1.5, "build": 4.0, "push": 2.5, "activate": 2.5, "confirm": 0.5}
@@ -49,10 +54,9 @@ class DemoLab:
         self.servers: SimSshServers | None = None
         self.inventory: Inventory | None = None
         self.env: dict[str, str] = {}
-        self.emulators = False
         self._ticker: asyncio.Task[None] | None = None
         self._saved_env: dict[str, str | None] = {}
-        self.pool: Any = None
+        self.pool: SshPool | None = None
         self._runtime_dir = tempfile.mkdtemp(prefix="labtui-run-")
 
     @property
@@ -70,7 +74,7 @@ class DemoLab:
                                         self.servers.known_hosts_path)
         bin_dir = self.root / "bin"
         bin_dir.mkdir(exist_ok=True)
-        self.emulators = self._install_emulators(bin_dir)
+        install_emulators(bin_dir)
         # Deploys (and their detached supervisors) are subprocesses: they learn about the lab from the
         # environment. The journal goes into the demo directory, not the operator's real history.
         scenario = self.root / "scenario.json"
@@ -111,15 +115,6 @@ class DemoLab:
         # time_scale 1: the timeouts deploy-rs prints are the seconds that really pass (countdowns match).
         return {"time_scale": 1.0, "nodes": nodes}
 
-    @staticmethod
-    def _install_emulators(bin_dir: Path) -> bool:
-        try:
-            from labtui.sim.emulators import install_emulators
-        except ModuleNotFoundError:
-            return False
-        install_emulators(bin_dir)
-        return True
-
     def apply_env(self) -> None:
         """Put the demo's environment into os.environ (the demo process only; close() restores it)."""
         for key, value in self.env.items():
@@ -134,41 +129,16 @@ class DemoLab:
         except FileNotFoundError:
             return None
 
-    def make_pool(self):
-        from labtui.ssh.pool import SshPool
-
+    def make_pool(self) -> SshPool:
         assert self.inventory is not None and self.servers is not None
         self.pool = SshPool(self.inventory.hosts, known_hosts=[self.servers.known_hosts_path],
                             client_keys=[self.servers.client_key_path], config=None,
                             keepalive_interval=2.0, keepalive_count_max=2, connect_timeout=3.0)
         return self.pool
 
-    def app(self, **kwargs: Any):
-        """The LabApp on this lab: real SSH, the status poller, the deploy engine and the journal."""
-        from labtui.tui.adapters import CoreDeployStarter, CoreOps, JournalHistory, status_source
-        from labtui.tui.app import LabApp
-
-        assert self.inventory is not None
-        pool = self.pool or self.make_pool()
-        try:
-            status = status_source(self.inventory, pool, resolver=self.resolver())
-            kwargs.setdefault("subtitle", "demo lab")
-        except ModuleNotFoundError:
-            # The status poller has not landed in this build: read the lab state directly.
-            from labtui.demo.status import SimStatusSource
-
-            assert self.lab is not None
-            status = SimStatusSource(self.lab, time.time, follow=True)
-            kwargs.setdefault("subtitle", "demo lab (status read in-process)")
-        deploy = CoreDeployStarter(self.inventory, survives_quit=False) if self.emulators else None
-        return LabApp(self.inventory, status, deploy=deploy,
-                      history=JournalHistory(), ops=CoreOps(pool), **kwargs)
-
-    def resolver(self):
+    def resolver(self) -> DemoResolver:
         """Flake-path resolver for the status poller, answering from the simulated flake."""
-        from labtui.demo.resolve import DemoResolver
-
-        return DemoResolver(self)
+        return DemoResolver(self.flake_path)
 
     def _cancel_demo_deploys(self) -> None:
         """Deploys left running in the demo die with it: their lab is about to be removed."""
@@ -176,9 +146,6 @@ class DemoLab:
         if not state or os.environ.get("XDG_STATE_HOME") != state:
             return  # not this demo's journal
         try:
-            from labtui.runs.journal import Journal
-            from labtui.runs.client import DetachedRun
-
             journal = Journal.open()
             try:
                 for run in journal.running_runs():

@@ -1,110 +1,120 @@
-"""Wiring from the core packages to the small interfaces the app takes (labtui.tui.sources).
-
-Core modules are imported inside functions: a module that has not landed yet only disables its view.
-"""
+"""The core as the TUI's sources (labtui.tui.sources): deploys, the journal, a host's logs, checks and generations."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar, Protocol
 
-from labtui.runs.events import Event, event_from_dict
+from labtui.deploy.commands import DeployRsOptions
+from labtui.deploy.detached import start_detached
+from labtui.deploy.methods import METHODS
+from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host, Inventory
+from labtui.ops.checks import CheckResult, run_checks
+from labtui.ops.generations import GenerationInfo, list_generations
+from labtui.ops.logs import LogQuery, LogStream
+from labtui.runs.client import DetachedRun, is_running
+from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
+from labtui.runs.files import events_path
+from labtui.runs.journal import Journal
 from labtui.ssh.api import RemoteShell
-from labtui.tui.sources import DeployChoice, PasswordAsker, RunSummary, maybe_await
+from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
+
+LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
 
 
 # -- deploys -----------------------------------------------------------------------------------------
-def deploy_request(choice: DeployChoice):
+def deploy_request(choice: DeployChoice) -> DeployRequest:
     """The orchestrator's DeployRequest for what the operator chose in the dialog."""
-    from labtui.deploy.commands import DeployRsOptions
-    from labtui.deploy.request import DeployRequest
-
     options = DeployRsOptions(
         skip_checks=choice.skip_checks,
         magic_rollback=None if choice.magic_rollback else False,
         auto_rollback=None if choice.auto_rollback else False,
     )
+    method = METHODS.get(choice.method)
     return DeployRequest(
         targets=[(h, None) for h in choice.hosts],
-        method=choice.method,
-        action=choice.action,
+        method=method.name,
+        action=Action.parse(choice.action),
         options=options,
-        atomic=choice.mode == "atomic" and choice.method == "deploy-rs",
+        atomic=choice.mode == "atomic" and method.supports_atomic,
         parallel=1 if choice.mode == "atomic" else None,
-        interactive=choice.show_plan and choice.method == "deploy-rs",
+        interactive=choice.show_plan and method.supports_interactive,
     )
 
 
-class RunHandle:
-    """A DetachedRun or DeployRun as the app's DeployHandle; answers sudo password prompts by asking."""
+class SupervisedRun(Protocol):
+    """The control surface of a run its supervisor process owns (labtui.runs.client.DetachedRun)."""
 
-    def __init__(self, run: Any, ask_password: PasswordAsker, *, detachable: bool) -> None:
+    run_id: str
+
+    def events(self) -> AsyncIterator[RunEvent]: ...
+
+    def answer_prompt(self, yes: bool, node: str | None = None) -> None: ...
+
+    def send_password(self, hostname: str, password: str | None) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class RunHandle:
+    """A supervised run as the app's DeployHandle; answers sudo password prompts by asking the operator."""
+
+    def __init__(self, run: SupervisedRun, ask_password: PasswordAsker, *, detachable: bool) -> None:
         self.run = run
         self.ask_password = ask_password
-        self.detachable = detachable
-        self.run_id = getattr(run, "run_id", None)
+        self._detachable = detachable
 
-    async def events(self) -> AsyncIterator[Event]:
-        from labtui.runs.events import PasswordPrompt
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
 
+    @property
+    def detachable(self) -> bool:
+        return self._detachable
+
+    async def events(self) -> AsyncIterator[RunEvent]:
         async for event in self.run.events():
             if isinstance(event, PasswordPrompt):
                 password = await self.ask_password(event.node or event.hostname)
-                await maybe_await(self.run.send_password(event.hostname, password))
+                self.run.send_password(event.hostname, password)
                 continue
             yield event
 
     async def cancel(self) -> None:
-        await maybe_await(self.run.cancel())
+        self.run.cancel()
 
     async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
-        await maybe_await(self.run.answer_prompt(yes, node))
+        self.run.answer_prompt(yes, node)
 
 
 class CoreDeployStarter:
-    """Starts deploys with labtui's engine; detached (a supervisor process) so quitting keeps them going."""
+    """Starts deploys with labtui's engine in a supervisor process, so quitting the TUI keeps them going."""
 
-    def __init__(self, inventory: Inventory, *, detached: bool = True, env: dict[str, str] | None = None,
-                 survives_quit: bool = True) -> None:
+    def __init__(self, inventory: Inventory, *, survives_quit: bool = True) -> None:
         self.inventory = inventory
-        self.detached = detached
-        self.env = env
         self.survives_quit = survives_quit  # False in the demo: its lab goes away when labtui quits
 
-    async def __call__(self, hosts: list[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
-        request = deploy_request(choice)
-        if self.detached:
-            from labtui.deploy.detached import start_detached
-
-            # It waits for the supervisor to say it runs: off the UI loop.
-            run = await asyncio.to_thread(start_detached, request, self.inventory)
-            return RunHandle(run, ask_password, detachable=self.survives_quit)
-        from labtui.deploy.orchestrator import DeployRun
-
-        async def password(node: str | None, hostname: str) -> str | None:
-            return await ask_password(node or hostname)
-
-        run = DeployRun(request, self.inventory, ask_password=password, env=self.env)
-        return RunHandle(run, ask_password, detachable=False)
+    async def start(self, hosts: Sequence[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
+        # It waits for the supervisor to say it runs: off the UI loop.
+        run = await asyncio.to_thread(start_detached, deploy_request(choice), self.inventory)
+        return RunHandle(run, ask_password, detachable=self.survives_quit)
 
 
 # -- history -------------------------------------------------------------------------------------------
-class JournalHistory:
-    """The deploy journal as the history view wants it."""
+class JournalHistory(HistorySource):
+    """The deploy journal as the history view wants it; runs still going can be followed again."""
 
-    def __init__(self, journal: Any | None = None) -> None:
+    CAN_ATTACH: ClassVar[bool] = True
+
+    def __init__(self, journal: Journal | None = None) -> None:
         self._journal = journal
 
     @property
-    def journal(self):
+    def journal(self) -> Journal:
         if self._journal is None:
-            from labtui.runs.journal import Journal
-
             self._journal = Journal.open()
         return self._journal
 
@@ -112,7 +122,7 @@ class JournalHistory:
         out = []
         for s in self.journal.list_runs(host):
             nodes = tuple(dict.fromkeys(k.split(".", 1)[0] for k in s.nodes))
-            outcomes = {}
+            outcomes: dict[str, str] = {}
             for key, outcome in s.nodes.items():
                 node = key.split(".", 1)[0]
                 if outcome and outcomes.get(node) not in ("failed", "rolled_back"):
@@ -123,31 +133,21 @@ class JournalHistory:
         return out
 
     def running_runs(self) -> list[RunSummary]:
-        return [r for r in self.list_runs() if r.outcome is None and self._alive(r.run_id)]
+        return [r for r in self.list_runs() if r.outcome is None and is_running(r.run_id)]
 
-    @staticmethod
-    def _alive(run_id: str) -> bool:
-        from labtui.runs.client import is_running
-
-        return is_running(run_id)
-
-    def attach(self, run_id: str, ask_password: PasswordAsker) -> RunHandle:
+    def attach(self, run_id: str, ask_password: PasswordAsker) -> DeployHandle:
         """Follow a run its supervisor is still running: its events from the start, then live."""
-        from labtui.runs.client import DetachedRun
-
         return RunHandle(DetachedRun(run_id), ask_password, detachable=True)
 
-    def run_events(self, run_id: str) -> list[Event]:
-        from labtui.runs.files import events_path
-
-        path = Path(events_path(run_id))
+    def run_events(self, run_id: str) -> list[RunEvent]:
         events = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        text = events_path(run_id).read_text(encoding="utf-8", errors="replace")
+        for line in text.splitlines():
             if line.strip():
                 try:
                     events.append(event_from_dict(json.loads(line)))
-                except (KeyError, TypeError, ValueError):
-                    continue  # an event kind this version does not know
+                except (TypeError, ValueError):  # UnknownEvent is a ValueError
+                    continue  # an event kind this version does not know, or a damaged line
         return events
 
     def last_outcome(self, host: str) -> str | None:
@@ -156,51 +156,17 @@ class JournalHistory:
 
 
 # -- ops -------------------------------------------------------------------------------------------------
-_PRIO = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
-
-
 class CoreOps:
-    """Logs, checks and generations of a host over the RemoteShell, as lines of text."""
+    """A host's journal, health checks and generations over a RemoteShell (the SSH pool, or the simulated lab's)."""
 
-    def __init__(self, shell: RemoteShell, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, shell: RemoteShell) -> None:
         self.shell = shell
 
-    async def logs(self, host: Host) -> AsyncIterator[str]:
-        from labtui.ops.logs import LogEntry, LogQuery, read_journal
+    def logs(self, host: Host) -> LogStream:
+        return LogStream(self.shell, host.name, LOG_QUERY)
 
-        async for item in read_journal(self.shell, host.name, LogQuery(lines=200, follow=True)):
-            if isinstance(item, LogEntry):
-                when = _dt.datetime.fromtimestamp(item.ts).strftime("%b %d %H:%M:%S")
-                prio = _PRIO[item.priority] if 0 <= item.priority < len(_PRIO) else str(item.priority)
-                yield f"{when} {item.unit}[{prio}]: {item.message}"
-            else:
-                yield f"-- {item.message} --"
+    def checks(self, host: Host) -> AsyncIterator[CheckResult]:
+        return run_checks(host, self.shell)
 
-    async def checks(self, host: Host) -> list[str]:
-        from labtui.ops.checks import run_checks
-
-        if not host.checks:
-            return [f"{host.name} has no health checks; declare them in labtui.toml ([hosts.{host.name}] checks)"]
-        lines = []
-        async for r in run_checks(host, self.shell):
-            mark = "PASS" if r.ok else "FAIL"
-            lines.append(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  ({r.attempts} attempt(s), {r.duration:.1f}s)")
-        return sorted(lines, key=lambda line: line.startswith("PASS"))
-
-    async def generations(self, host: Host) -> list[str]:
-        from labtui.ops.generations import list_generations
-
-        gens = await list_generations(self.shell, host.name)
-        lines = [f"{'GEN':>5}  {'DATE':<19} {'NIXOS':<28} {'KERNEL':<10} FLAGS"]
-        for g in sorted(gens, key=lambda g: g.number, reverse=True):
-            flags = " ".join(f for f, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default))
-                             if on)
-            lines.append(f"{g.number:>5}  {g.date[:19]:<19} {g.nixos_version:<28} {g.kernel or '-':<10} {flags}")
-        return lines
-
-
-def status_source(inventory: Inventory, shell: RemoteShell, resolver: Any = None):
-    """labtui's StatusPoller over `shell`."""
-    from labtui.status.poller import StatusPoller
-
-    return StatusPoller(list(inventory.hosts), shell, resolver=resolver)
+    async def generations(self, host: Host) -> list[GenerationInfo]:
+        return await list_generations(self.shell, host.name)

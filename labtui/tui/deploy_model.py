@@ -1,7 +1,7 @@
 """What the deploy pane shows, folded from the deploy event stream (pure, no Textual).
 
-`RunView.apply(event)` takes the events of labtui.runs.events in order, live or replayed from the
-journal, and keeps one `NodeView` per host: stage, timing, the confirm/activation windows as
+`RunView.apply(event)` takes the events of a run (labtui.runs.events.RunEvent) in order, live or replayed
+from the journal, and keeps one `NodeView` per host: stage, timing, the confirm/activation windows as
 deadlines (event ts + seconds, so countdowns never drift with UI ticks), a rollback that stays
 visible, the last output line and a bounded buffer of that host's output.
 """
@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from labtui.runs.events import (
     ActivationWindow,
-    ConfirmWindow,
+    CheckResultEvent,
     Confirmed,
-    Event,
+    ConfirmWindow,
+    GenerationSwitched,
     NodeResult,
+    NodeState,
     Output,
+    PasswordPrompt,
     Prompt,
+    PromptAnswered,
+    RebootProgress,
     Rollback,
+    RollbackResult,
+    RunEvent,
     RunResult,
     RunStarted,
-    Stall,
     StageChanged,
+    Stall,
 )
 
 # Lines kept per host for the log view; older lines are dropped (the journal keeps the full log).
@@ -147,89 +155,86 @@ class RunView:
         if view.started is None:
             view.started = ts
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: RunEvent) -> None:
         self.events_seen += 1
         if self.started is None:
             self.started = event.ts
-        if isinstance(event, RunStarted):
-            self.run_id, self.method, self.argv = event.run_id, event.method, list(event.argv)
-            self.started = event.ts
-            for n in event.nodes:
-                self._node(n)
-        elif isinstance(event, StageChanged):
-            targets = [self._node(event.node)] if event.node else [v for v in self.nodes.values() if not v.done]
-            for view in targets:
+        match event:
+            case RunStarted():
+                self.run_id, self.method, self.argv = event.run_id, event.method, list(event.argv)
+                self.started = event.ts
+                for n in event.nodes:
+                    self._node(n)
+            case StageChanged():
+                targets = [self._node(event.node)] if event.node else [v for v in self.nodes.values() if not v.done]
+                for view in targets:
+                    self._start(view, event.ts)
+                    view.stage, view.stage_since = event.stage, event.ts
+                    if event.profile:
+                        view.profile = event.profile
+                    if event.stage not in view.stages_seen:
+                        view.stages_seen.append(event.stage)
+                    view.stall = None
+            case ConfirmWindow():
+                view = self._node(event.node)
                 self._start(view, event.ts)
-                view.stage, view.stage_since = event.stage, event.ts
-                if event.profile:
-                    view.profile = event.profile
-                if event.stage not in view.stages_seen:
-                    view.stages_seen.append(event.stage)
+                view.confirm = Window(event.ts, event.seconds)
+                if "confirm" not in view.stages_seen:
+                    view.stages_seen.append("confirm")
+                view.stage, view.stage_since = "confirm", event.ts
+            case ActivationWindow():
+                view = self._node(event.node)
+                self._start(view, event.ts)
+                view.activation = Window(event.ts, event.seconds)
+            case Confirmed():
+                self._node(event.node).confirmed = True
+            case Rollback():
+                view = self._node(event.node)
+                view.rollback = event.rollback_kind
+                view.generation_removed = event.generation_removed
+                self.rollbacks.append(event)
+            case Output():
+                self._output(event)
+            case Stall():
+                self.stalls.append(event)
+                if event.node:
+                    self._node(event.node).stall = event
+            case NodeResult():
+                view = self._node(event.node)
+                self._start(view, event.ts)
+                view.outcome, view.outcome_stage, view.message = event.outcome, event.stage, event.message
+                view.finished = event.ts
                 view.stall = None
-        elif isinstance(event, ConfirmWindow):
-            view = self._node(event.node)
-            self._start(view, event.ts)
-            view.confirm = Window(event.ts, event.seconds)
-            if "confirm" not in view.stages_seen:
-                view.stages_seen.append("confirm")
-            view.stage, view.stage_since = "confirm", event.ts
-        elif isinstance(event, ActivationWindow):
-            view = self._node(event.node)
-            self._start(view, event.ts)
-            view.activation = Window(event.ts, event.seconds)
-        elif isinstance(event, Confirmed):
-            self._node(event.node).confirmed = True
-        elif isinstance(event, Rollback):
-            view = self._node(event.node)
-            view.rollback = event.rollback_kind
-            view.generation_removed = event.generation_removed
-            self.rollbacks.append(event)
-        elif isinstance(event, Output):
-            self._output(event)
-        elif isinstance(event, Stall):
-            self.stalls.append(event)
-            if event.node:
-                self._node(event.node).stall = event
-        elif isinstance(event, NodeResult):
-            view = self._node(event.node)
-            self._start(view, event.ts)
-            view.outcome, view.outcome_stage, view.message = event.outcome, event.stage, event.message
-            view.finished = event.ts
-            view.stall = None
-        elif isinstance(event, RunResult):
-            self.outcome, self.exit_code, self.finished = event.outcome, event.exit_code, event.ts
-            for view in self.nodes.values():
-                if view.outcome is None:
-                    # The run ended without a word on this host: it never got deployed.
-                    view.outcome = "cancelled" if event.outcome == "cancelled" else "not_deployed"
-                    view.finished = event.ts
-        elif isinstance(event, Prompt):
-            self.prompt = event
-        else:
-            self._other(event)
-
-    def _other(self, event: Event) -> None:
-        """Events other core modules add (health checks, node probes, rollbacks, reboots): one line each
-        in the host's output, so they show in the pane's last-output column and in the host's log."""
-        node = getattr(event, "node", None)
-        kind = getattr(event, "kind", "")
-        if kind == "check_result":
-            line = (f"labtui: check {event.check} ({event.check_kind}) "  # type: ignore[attr-defined]
-                    f"{'passed' if event.ok else 'FAILED'}: {event.message}")  # type: ignore[attr-defined]
-        elif kind == "node_state":
-            gen = getattr(event, "generation", None)
-            what = f"generation {gen}" if gen is not None else (getattr(event, "error", "") or "unknown")
-            line = f"labtui: {getattr(event, 'when', '')} the deploy: {what}"
-            if node:
-                self._node(node).generations[getattr(event, "when", "")] = gen
-        elif kind == "rollback_result":
-            line = (f"labtui: switch to generation {getattr(event, 'to_generation', '?')} "
-                    f"{'done' if getattr(event, 'ok', False) else 'FAILED'} {getattr(event, 'message', '')}".rstrip())
-        elif hasattr(event, "message") and getattr(event, "message"):
-            line = f"labtui: {kind}: {getattr(event, 'message')}"
-        else:
-            return
-        self.apply_lines(node if isinstance(node, str) else None, [line])
+            case RunResult():
+                self.outcome, self.exit_code, self.finished = event.outcome, event.exit_code, event.ts
+                for view in self.nodes.values():
+                    if view.outcome is None:
+                        # The run ended without a word on this host: it never got deployed.
+                        view.outcome = "cancelled" if event.outcome == "cancelled" else "not_deployed"
+                        view.finished = event.ts
+            case Prompt():
+                self.prompt = event
+            # What runs around the deploy (probes, health checks, rollbacks, reboots): one line each in the
+            # host's output, so it shows in the pane's last-output column and in the host's log.
+            case NodeState():
+                what = f"generation {event.generation}" if event.generation is not None else (event.error or "unknown")
+                self._node(event.node).generations[event.when] = event.generation
+                self.apply_lines(event.node, [f"labtui: {event.when} the deploy: {what}"])
+            case CheckResultEvent():
+                verdict = "passed" if event.ok else "FAILED"
+                self.apply_lines(event.node, [f"labtui: check {event.check} ({event.check_kind}) {verdict}: "
+                                              f"{event.message}"])
+            case RollbackResult():
+                line = (f"labtui: switch to generation {event.to_generation} {'done' if event.ok else 'FAILED'} "
+                        f"{event.message}")
+                self.apply_lines(event.node, [line.rstrip()])
+            case RebootProgress():
+                if event.message:
+                    self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+            case GenerationSwitched() | PasswordPrompt() | PromptAnswered():
+                pass  # the output line says it / asked by the face / the face answered it
+            case _:
+                assert_never(event)
 
     def _output(self, event: Output) -> None:
         if event.node:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.content import Content
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
-from labtui.runs.events import Prompt
+from labtui.deploy.methods import METHODS, DeployMethod
+from labtui.deploy.methods.deploy_rs import DeployRs
+from labtui.deploy.request import Action
 from labtui.inventory.model import Host
+from labtui.runs.events import Prompt
+from labtui.tui import actions
 from labtui.tui.format import short_store_path
-from labtui.tui.sources import ACTIONS, METHODS, MODES, DeployChoice
+from labtui.tui.sources import MODES, DeployChoice
+
 
 class _MarkedToggle:
     """Radio buttons and checkboxes whose state reads without colour too: (*)/( ) and [x]/[ ]."""
@@ -36,30 +42,34 @@ class Check(_MarkedToggle, Checkbox):
     OPEN, ON, OFF, CLOSE = "[", "x", " ", "]"
 
 
-# Options shown as checkboxes: (attribute of DeployChoice, label, methods it applies to)
-_OPTIONS = (
-    ("magic_rollback", "magic rollback (confirm or roll back)", ("deploy-rs",)),
-    ("auto_rollback", "auto rollback on activation failure", ("deploy-rs",)),
-    ("skip_checks", "skip flake checks (-s)", ("deploy-rs",)),
-    ("show_plan", "show deploy-rs' plan and ask before deploying", ("deploy-rs",)),
+def _rollback_options(method: DeployMethod) -> bool:
+    """The method takes deploy-rs' options (magic and auto rollback, skipping flake checks)."""
+    return isinstance(method, DeployRs)
+
+
+# Options shown as checkboxes: (attribute of DeployChoice, label, whether the method has it)
+_OPTIONS: tuple[tuple[str, str, Callable[[DeployMethod], bool]], ...] = (
+    ("magic_rollback", "magic rollback (confirm or roll back)", _rollback_options),
+    ("auto_rollback", "auto rollback on activation failure", _rollback_options),
+    ("skip_checks", "skip flake checks (-s)", _rollback_options),
+    ("show_plan", "show deploy-rs' plan and ask before deploying", lambda m: m.supports_interactive),
 )
 
 
 class DeployDialog(ModalScreen[DeployChoice | None]):
-    """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard."""
+    """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard.
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s,enter", "confirm", "Deploy", priority=True),
-        Binding("m", "cycle('method')", "Method"),
-        Binding("a", "cycle('action')", "Action"),
-        Binding("p", "cycle('mode')", "Parallel/atomic"),
-    ]
+    Methods and their actions come from the method registry (labtui.deploy.methods.METHODS)."""
+
+    BINDINGS = actions.DEPLOY_DIALOG.bindings()
 
     def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
         super().__init__()
         self.hosts = hosts
-        self.default_method = default_method if default_method in METHODS else "deploy-rs"
+        self.methods = list(METHODS)
+        self.default_method = default_method if default_method in METHODS else self.methods[0].name
+        # Every action some method has, in Action's order; those the chosen method lacks are disabled.
+        self.actions = [a.value for a in Action if any(a in m.actions for m in self.methods)]
 
     def compose(self) -> ComposeResult:
         names = ", ".join(h.name + (" (critical)" if h.critical else "") for h in self.hosts)
@@ -70,18 +80,18 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                 with Vertical(classes="choice"):
                     yield Label("method [b]m[/b]")
                     with RadioSet(id="method"):
-                        for m in METHODS:
-                            yield Radio(m, value=m == self.default_method)
+                        for m in self.methods:
+                            yield Radio(m.name, value=m.name == self.default_method)
                 with Vertical(classes="choice"):
                     yield Label("action [b]a[/b]")
                     with RadioSet(id="action"):
-                        for a in ACTIONS:
-                            yield Radio(a, value=a == "switch")
+                        for a in self.actions:
+                            yield Radio(a, value=a == Action.SWITCH.value)
                 with Vertical(classes="choice"):
                     yield Label("hosts [b]p[/b]")
                     with RadioSet(id="mode"):
-                        for m in MODES:
-                            yield Radio(m, value=m == "parallel")
+                        for mode in MODES:
+                            yield Radio(mode, value=mode == "parallel")
             with Vertical(id="dialog-options"):
                 for attr, label, _ in _OPTIONS:
                     yield Check(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
@@ -98,11 +108,19 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         button = rs.pressed_button
         return str(button.label) if button is not None else ""
 
+    @property
+    def method(self) -> DeployMethod:
+        return METHODS.get(self._pressed("method"))
+
     def action_cycle(self, set_id: str) -> None:
         rs = self.query_one(f"#{set_id}", RadioSet)
         buttons = list(rs.query(RadioButton))
         index = rs.pressed_index
-        buttons[(index + 1) % len(buttons)].value = True
+        for step in range(1, len(buttons) + 1):
+            button = buttons[(index + step) % len(buttons)]
+            if not button.disabled:
+                button.value = True
+                break
         self._refresh_note()
 
     @on(RadioSet.Changed)
@@ -111,36 +129,54 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         self._refresh_note()
 
     def _refresh_note(self) -> None:
-        method, action, mode = self._pressed("method"), self._pressed("action"), self._pressed("mode")
-        for attr, _, methods in _OPTIONS:
-            self.query_one(f"#opt-{attr}", Checkbox).disabled = method not in methods
+        method = self.method
+        self._offer_actions_of(method)
+        action, mode = self._pressed("action"), self._pressed("mode")
+        for attr, _, applies in _OPTIONS:
+            self.query_one(f"#opt-{attr}", Checkbox).disabled = not applies(method)
         notes = []
-        if method == "deploy-rs":
-            if mode == "atomic":
-                notes.append("atomic: one deploy-rs run over all hosts; a failure rolls back those that succeeded")
+        if self._lacks(method, action):
+            notes.append(f"{method.name} has no {action}: choose another action (a)")
+        if _rollback_options(method):
+            if mode == "atomic" and method.supports_atomic:
+                notes.append(f"atomic: one {method.name} run over all hosts; a failure rolls back those that "
+                             "succeeded")
             else:
-                notes.append("parallel: one deploy-rs per host at the same time; each succeeds or fails alone")
-            if action != "switch":
+                notes.append(f"parallel: one {method.name} per host at the same time; each succeeds or fails alone")
+            if action != Action.SWITCH.value:
                 notes.append(f"{action}: no magic rollback (nothing to confirm)")
         else:
-            notes.append("nixos-rebuild: no rollback safety net; a broken config stays until you roll back")
-            if mode == "atomic":
-                notes.append("nixos-rebuild has no atomic mode: hosts are deployed one after another")
+            notes.append(f"{method.name}: no rollback safety net; a broken config stays until you roll back")
+        if mode == "atomic" and not method.supports_atomic:
+            notes.append(f"{method.name} has no atomic mode: hosts are deployed one after another")
         crit = [h.name for h in self.hosts if h.critical]
         if crit:
             notes.append(f"critical: you will type {', '.join(crit)} to confirm")
         self.query_one("#dialog-note", Static).update("\n".join(notes))
 
+    def _offer_actions_of(self, method: DeployMethod) -> None:
+        """Disable the actions the method lacks (a chosen one stays chosen: the note says so, enter refuses it)."""
+        for button in self.query_one("#action", RadioSet).query(RadioButton):
+            button.disabled = Action(str(button.label)) not in method.actions
+
+    def _lacks(self, method: DeployMethod, action: str) -> bool:
+        return Action(action) not in method.actions
+
     def choice(self) -> DeployChoice:
+        method = self.method
         values = {attr: self.query_one(f"#opt-{attr}", Checkbox).value for attr, _, _ in _OPTIONS}
-        method = self._pressed("method")
-        if method != "deploy-rs":
+        if not method.supports_interactive:
             values["show_plan"] = False
-        return DeployChoice(hosts=tuple(h.name for h in self.hosts), method=method,
+        return DeployChoice(hosts=tuple(h.name for h in self.hosts), method=method.name,
                             action=self._pressed("action"), mode=self._pressed("mode"), **values)
 
     def action_confirm(self) -> None:
-        self.dismiss(self.choice())
+        choice = self.choice()
+        if self._lacks(self.method, choice.action):
+            self.notify(f"{choice.method} has no {choice.action}: choose another action (a) or method (m)",
+                        severity="warning")
+            return
+        self.dismiss(choice)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -149,7 +185,7 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
 class TypeNameDialog(ModalScreen[bool]):
     """Critical hosts: the operator types each name (k9s' "type the name to delete" habit)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = actions.TYPE_NAME_DIALOG.bindings()
 
     def __init__(self, names: list[str]) -> None:
         super().__init__()
@@ -182,11 +218,7 @@ class TypeNameDialog(ModalScreen[bool]):
 class PlanDialog(ModalScreen[bool]):
     """deploy-rs --interactive printed its plan: show it and answer by key (y deploys, n/esc cancels)."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Deploy"),
-        Binding("n", "answer(False)", "Cancel"),
-        Binding("escape", "answer(False)", "Cancel", show=False),
-    ]
+    BINDINGS = actions.PLAN_DIALOG.bindings()
 
     def __init__(self, prompt: Prompt) -> None:
         super().__init__()
@@ -195,7 +227,7 @@ class PlanDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label(Text("The plan deploy-rs printed", style="bold"))
-            table = DataTable(id="plan", cursor_type="none", show_cursor=False)
+            table: DataTable[str] = DataTable(id="plan", cursor_type="none", show_cursor=False)
             yield table
             yield Label(self.prompt.question)
             yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
@@ -212,7 +244,9 @@ class PlanDialog(ModalScreen[bool]):
 
 
 class PasswordDialog(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    """A sudo password (interactiveSudo), in a masked field."""
+
+    BINDINGS = actions.PASSWORD_DIALOG.bindings()
 
     def __init__(self, host: str) -> None:
         super().__init__()
@@ -238,11 +272,7 @@ class PasswordDialog(ModalScreen[str | None]):
 class QuitDialog(ModalScreen[str]):
     """Quitting while a deploy runs: leave it running, cancel it, or stay."""
 
-    BINDINGS = [
-        Binding("l", "choose('leave')", "Quit, leave it running"),
-        Binding("x", "choose('cancel')", "Cancel deploy and quit"),
-        Binding("escape,n", "choose('stay')", "Stay"),
-    ]
+    BINDINGS = actions.QUIT_DIALOG.bindings()
 
     def __init__(self, hosts: list[str], detachable: bool) -> None:
         super().__init__()
@@ -263,7 +293,9 @@ class QuitDialog(ModalScreen[str]):
 
 
 class YesNoDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    """A yes/no question (cancel a deploy?)."""
+
+    BINDINGS = actions.YES_NO_DIALOG.bindings()
 
     def __init__(self, question: str) -> None:
         super().__init__()

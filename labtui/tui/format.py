@@ -1,12 +1,32 @@
-"""Short, fixed-width renderings of status values for table cells (pure functions, no Textual)."""
+"""How values read on screen: short fixed-width cells, glyph and style per state and outcome, the text of the ops
+views (checks, generations, journal entries). Pure functions over the core's types; Rich text, no Textual."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+from collections.abc import Iterable
 
+from rich.text import Text
+
+from labtui.ops.checks import CheckResult
+from labtui.ops.generations import GenerationInfo
+from labtui.ops.logs import LogEntry, LogItem
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
 from labtui.tui.glyphs import Glyphs
+
+# Theme variables cannot go into Rich Text styles; these plain ANSI names degrade well on 16/256 colours.
+_RICH = {"$success": "green", "$warning": "yellow", "$error": "red", "$text-muted": "dim",
+         "$secondary": "blue", "$accent": "magenta", "": ""}
+
+
+def rich_style(style: str) -> str:
+    return _RICH.get(style, style)
+
+
+def styled(text: str, style: str) -> Text:
+    return Text(text, style=rich_style(style))
 
 # State -> (glyph attribute, word, style). Styles are theme variables so every theme and NO_COLOR work.
 STATE_STYLE: dict[HostState, tuple[str, str, str]] = {
@@ -112,3 +132,47 @@ def truncate(text: str, width: int, ellipsis: str = "…") -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: max(0, width - len(ellipsis))] + ellipsis
+
+
+# -- the ops views ------------------------------------------------------------------------------------
+_PRIO = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
+
+
+def log_line(item: LogItem) -> str:
+    """A journal entry as one line (`Nov 26 12:00:01 nginx.service[warn]: ...`), a notice between dashes."""
+    if isinstance(item, LogEntry):
+        when = _dt.datetime.fromtimestamp(item.ts).strftime("%b %d %H:%M:%S")
+        prio = _PRIO[item.priority] if 0 <= item.priority < len(_PRIO) else str(item.priority)
+        return f"{when} {item.unit}[{prio}]: {item.message}"
+    return f"-- {item.message} --"
+
+
+def check_lines(results: Iterable[CheckResult]) -> list[str]:
+    """One line per check, failures first."""
+    lines = []
+    for r in results:
+        mark = "PASS" if r.ok else "FAIL"
+        lines.append(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  ({r.attempts} attempt(s), {r.duration:.1f}s)")
+    return sorted(lines, key=lambda line: line.startswith("PASS"))
+
+
+def _flags(g: GenerationInfo) -> list[str]:
+    return [f for f, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default)) if on]
+
+
+def generation_lines(gens: Iterable[GenerationInfo]) -> list[str]:
+    """The generations view: a header, then newest first."""
+    lines = [f"{'GEN':>5}  {'DATE':<19} {'NIXOS':<28} {'KERNEL':<10} FLAGS"]
+    for g in sorted(gens, key=lambda g: g.number, reverse=True):
+        lines.append(f"{g.number:>5}  {g.date[:19]:<19} {g.nixos_version:<28} {g.kernel or '-':<10} "
+                     f"{' '.join(_flags(g))}")
+    return lines
+
+
+def compact_generation(g: GenerationInfo) -> str:
+    """`  54 2026-11-25 6.6.63 current` for the narrow details panel (the generations view has every column).
+    booted/next-boot on the current generation is the normal case: not repeated there."""
+    flags = _flags(g)
+    if g.current:
+        flags = ["current"] + [f for f in flags if f not in ("current", "booted", "next-boot")]
+    return " ".join([f"{g.number:>4}", g.date[:10], g.kernel or "-", *flags])

@@ -1,37 +1,43 @@
-"""What the TUI needs from the core, as small interfaces: the app is built from these, tests inject fakes.
+"""What the TUI needs from the core, as typed interfaces: the app is built from these, tests inject fakes.
 
-The real implementations live in the core packages (labtui.status.poller, labtui.deploy.*,
-labtui.ops.*); `labtui.tui.adapters` wires them to these shapes.
+Everything that waits on the network is async (status stream, deploys, logs, checks, generations). The history is
+a local SQLite read of a few milliseconds and stays synchronous: the dashboard's LAST column is filled from it
+before the first frame. Optional abilities are declared, never probed: `HistorySource.CAN_ATTACH` says whether runs
+still going can be followed again, `DeployHandle.detachable` whether quitting leaves the run going.
+
+The core implementations are in `labtui.tui.adapters`; `labtui.tui.assemble` builds the app from them.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import ClassVar, Protocol
 
-from labtui.runs.events import Event
 from labtui.inventory.model import Host
+from labtui.ops.checks import CheckResult
+from labtui.ops.generations import GenerationInfo
+from labtui.ops.logs import LogStream
+from labtui.runs.events import RunEvent
 from labtui.status.model import HostStatus
 
-Method = Literal["deploy-rs", "nixos-rebuild"]
-Action = Literal["switch", "boot", "dry-activate"]
-Mode = Literal["parallel", "atomic"]
-
-METHODS: tuple[str, ...] = ("deploy-rs", "nixos-rebuild")
-ACTIONS: tuple[str, ...] = ("switch", "boot", "dry-activate")
-MODES: tuple[str, ...] = ("parallel", "atomic")
+MODES: tuple[str, ...] = ("parallel", "atomic")  # one process per host, or one over all (when the method can)
 
 
 class StatusSource(Protocol):
-    """Live status of the hosts (labtui.status.poller.StatusPoller has this shape)."""
+    """Live status of the hosts (labtui.status.poller.StatusPoller is one)."""
 
-    def stream(self) -> AsyncIterator[HostStatus]: ...
+    def snapshot(self) -> Mapping[str, HostStatus]:
+        """The latest status of every host known so far."""
+        ...
 
-    def refresh(self, host: str | None = None) -> Any: ...  # may be a coroutine
+    def stream(self) -> AsyncIterator[HostStatus]:
+        """Every host's status, then each update as it happens."""
+        ...
 
-    def snapshot(self) -> Mapping[str, HostStatus] | Iterable[HostStatus]: ...
+    def refresh(self, host: str | None = None) -> None:
+        """Probe `host` (None: every host) now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -46,25 +52,36 @@ class DeployChoice:
     auto_rollback: bool = True
     skip_checks: bool = False
     show_plan: bool = True  # deploy-rs --interactive: its own plan is shown and answered in the TUI
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-class DeployHandle(Protocol):
-    """A running deploy (labtui.deploy.orchestrator.DeployRun has this shape)."""
-
-    def events(self) -> AsyncIterator[Event]: ...
-
-    def cancel(self) -> Any: ...  # may be a coroutine
-
-    def answer_prompt(self, yes: bool, node: str | None = None) -> Any: ...  # None: every waiting question
 
 
 PasswordAsker = Callable[[str], Awaitable[str | None]]  # host -> sudo password, None when cancelled
 
 
+class DeployHandle(Protocol):
+    """A deploy being followed: its events, and what the operator may do to it."""
+
+    @property
+    def run_id(self) -> str | None: ...
+
+    @property
+    def detachable(self) -> bool:
+        """Quitting labtui leaves the run going (a supervisor runs it)."""
+        ...
+
+    def events(self) -> AsyncIterator[RunEvent]:
+        """The run's events, from its start, until its end."""
+        ...
+
+    async def cancel(self) -> None: ...
+
+    async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+        """Answer deploy-rs' plan question of `node` (None: every waiting question)."""
+        ...
+
+
 class DeployStarter(Protocol):
-    def __call__(self, hosts: list[Host], choice: DeployChoice, ask_password: PasswordAsker) -> Any:
-        """Start a deploy; returns a DeployHandle (or an awaitable of one)."""
+    async def start(self, hosts: Sequence[Host], choice: DeployChoice, ask_password: PasswordAsker) -> DeployHandle:
+        """Start a deploy; sudo passwords the run asks for are asked with `ask_password`."""
         ...
 
 
@@ -79,19 +96,55 @@ class RunSummary:
     nodes: tuple[str, ...]
     outcome: str | None  # succeeded | failed | cancelled | None while running
     node_outcomes: Mapping[str, str] = field(default_factory=dict)
-    argv: tuple[str, ...] = ()
 
 
 class HistorySource(Protocol):
-    def list_runs(self, host: str | None = None) -> list[RunSummary]: ...
+    """Past runs from the journal. Subclass it to inherit the defaults of the optional abilities."""
 
-    def run_events(self, run_id: str) -> list[Event]: ...
+    CAN_ATTACH: ClassVar[bool] = False  # running_runs() and attach() follow runs that are still going
+
+    def list_runs(self, host: str | None = None) -> list[RunSummary]:
+        """Newest first; only the runs of `host` when given."""
+        ...
+
+    def run_events(self, run_id: str) -> list[RunEvent]: ...
 
     def last_outcome(self, host: str) -> str | None: ...
 
+    def running_runs(self) -> list[RunSummary]:
+        return []
 
-async def maybe_await(value: Any) -> Any:
-    """Call sites accept sync and async implementations alike."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+    def attach(self, run_id: str, ask_password: PasswordAsker) -> DeployHandle:
+        raise NotImplementedError("this history cannot attach to runs (CAN_ATTACH is False)")
+
+
+class OpsSource(Protocol):
+    """A host's journal, health checks and generations, as the core's own types."""
+
+    def logs(self, host: Host) -> LogStream:
+        """The host's journal (the last 200 entries, then following); the view starts and stops it."""
+        ...
+
+    def checks(self, host: Host) -> AsyncIterator[CheckResult]:
+        """The host's health checks from labtui.toml, each as it finishes."""
+        ...
+
+    async def generations(self, host: Host) -> list[GenerationInfo]:
+        """The system profile's generations, oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything the app reads and drives. Without `deploy`, `history` or `ops` those views say they are not
+    available; `closers` are awaited (in order) when the app is done with the sources."""
+
+    status: StatusSource
+    deploy: DeployStarter | None = None
+    history: HistorySource | None = None
+    ops: OpsSource | None = None
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()

@@ -13,8 +13,12 @@ import pytest
 
 from labtui.demo.runtime import DemoLab
 from labtui.ssh.api import HostState
+from labtui.tui.adapters import CoreDeployStarter
+from labtui.tui.assemble import build_app, demo_sources
+from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.dialogs import DeployDialog
-from labtui.tui.views import DeployScreen, HistoryScreen
+from labtui.tui.screens import HistoryScreen
+from labtui.tui.sources import DeployChoice
 
 DEADLINE = 60.0
 
@@ -38,33 +42,42 @@ async def demo(tmp_path, monkeypatch):
         await lab.close()
 
 
-async def test_demo_dashboard_deploy_and_history(demo):
-    assert demo.emulators, "labtui.sim.emulators is part of the demo"
-    app = demo.app(animate=True)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: all(
-            (st := app.statuses.get(h.name)) is not None and st.state is not HostState.CONNECTING
-            for h in app.inventory.hosts), "the first probe of every host")
-        assert app.statuses["old-thinkpad"].state is HostState.DOWN
-        assert app.statuses["nas"].failed_units == ("zfs-scrub.service",)
-        await until(pilot, lambda: app.statuses["grey-area"].drift == "outdated", "grey-area's drift")
+@pytest.fixture
+async def demo_app(demo):
+    """The app as `labtui demo` builds it (with its timers)."""
+    sources = demo_sources(demo)
+    try:
+        yield build_app(demo.inventory, sources, subtitle="demo lab")
+    finally:
+        await sources.aclose()
 
-        table = app.query_one("#hosts")
-        table.move_cursor(row=table.shown.index("grey-area"))
+
+async def test_demo_dashboard_deploy_and_history(demo, demo_app):
+    app = demo_app
+    async with app.run_test(size=(100, 30)) as pilot:
+        statuses = app.fleet.statuses
+        await until(pilot, lambda: all(
+            (st := statuses.get(h.name)) is not None and st.state is not HostState.CONNECTING
+            for h in app.inventory.hosts), "the first probe of every host")
+        assert statuses["old-thinkpad"].state is HostState.DOWN
+        assert statuses["nas"].failed_units == ("zfs-scrub.service",)
+        await until(pilot, lambda: statuses["grey-area"].drift == "outdated", "grey-area's drift")
+
+        app.table.move_to("grey-area")
         await pilot.press("D")
         await until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
         # No plan question in this run: untick "show deploy-rs' plan" by keyboard.
         app.screen.query_one("#opt-show_plan").focus()
         await pilot.press("space", "enter")
         await until(pilot, lambda: isinstance(app.screen, DeployScreen), "the deploy pane")
-        await asyncio.wait_for(app.run_done.wait(), DEADLINE)
-        run = app.last_run
+        await asyncio.wait_for(app.deploys.run_done.wait(), DEADLINE)
+        run = app.deploys.last_run
         assert run is not None and run.outcome == "succeeded", [n.message for n in app._notifications]
         view = run.nodes["grey-area"]
         assert view.outcome == "succeeded" and view.confirmed and view.total_lines > 5
         host = demo.lab.load("grey-area")
         assert host.generation(host.current).path == host.flake_path  # really deployed
-        await until(pilot, lambda: app.statuses["grey-area"].drift == "in sync", "grey-area in sync again")
+        await until(pilot, lambda: statuses["grey-area"].drift == "in sync", "grey-area in sync again")
 
         await pilot.press("escape", "h")
         await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history")
@@ -72,15 +85,16 @@ async def test_demo_dashboard_deploy_and_history(demo):
         assert app.screen.runs[0].node_outcomes == {"grey-area": "succeeded"}
 
 
-async def test_a_run_left_running_is_followed_again_from_history(demo):
+async def test_a_run_left_running_is_followed_again_from_history(demo, demo_app):
     """A deploy started elsewhere (or left running when labtui quit) re-attaches from the history view."""
-    from labtui.tui.adapters import CoreDeployStarter
-    from labtui.tui.sources import DeployChoice
+
+    async def no_password(host: str) -> str | None:
+        raise AssertionError(f"no sudo password is asked in the demo ({host})")
 
     starter = CoreDeployStarter(demo.inventory)
-    handle = await starter([demo.inventory.get("grey-area")], DeployChoice(hosts=("grey-area",), show_plan=False),
-                           None)
-    app = demo.app(animate=True)
+    handle = await starter.start([demo.inventory.get("grey-area")],
+                                 DeployChoice(hosts=("grey-area",), show_plan=False), no_password)
+    app = demo_app
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await pilot.pause()
         assert any("still running" in n.message for n in app._notifications)
@@ -89,6 +103,6 @@ async def test_a_run_left_running_is_followed_again_from_history(demo):
         assert app.screen.runs[0].run_id == handle.run_id and app.screen.runs[0].outcome is None
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DeployScreen), "the attached deploy pane")
-        await asyncio.wait_for(app.run_done.wait(), DEADLINE)
-        assert app.last_run.nodes["grey-area"].outcome == "succeeded"
-        assert app.last_run.run_id == handle.run_id
+        await asyncio.wait_for(app.deploys.run_done.wait(), DEADLINE)
+        assert app.deploys.last_run.nodes["grey-area"].outcome == "succeeded"
+        assert app.deploys.last_run.run_id == handle.run_id

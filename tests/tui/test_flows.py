@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from labtui.demo.frozen import FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
-from labtui.demo.lab import FROZEN_NOW
+from textual.widgets import Log
+
 from labtui.runs.events import RunResult
-from labtui.tui.app import DetailsScreen
+from labtui.tui.dashboard import DetailsScreen, HostTable
+from labtui.tui.deploy_pane import DeployScreen, DeployTable, HostLogScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog, QuitDialog, TypeNameDialog
-from labtui.tui.views import CommandLogScreen, DeployScreen, HelpScreen, HistoryScreen, HostLogScreen
-from labtui.tui.widgets import DeployTable, HostTable
+from labtui.tui.screens import CommandLogScreen, HelpScreen, HistoryScreen, TextScreen
+from labtui.tui.sources import HistorySource, RunSummary
+from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
 
 SIZE = (100, 30)
 
@@ -33,8 +35,7 @@ async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
 
 
 async def _select(app, pilot, name: str) -> None:
-    table = _table(app)
-    table.move_cursor(row=table.shown.index(name))
+    _table(app).move_to(name)
     await pilot.pause()
 
 
@@ -43,7 +44,7 @@ async def test_dashboard_lists_every_host_with_its_state(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         table = _table(app)
-        assert table.shown == sorted(table.hosts)
+        assert app.fleet.shown == sorted(app.fleet.hosts)
         assert table.row_count == 7
         assert str(table.get_cell("grey-area", "drift")).startswith("≠")
         assert str(table.get_cell("nas", "fail")) == "1"
@@ -56,13 +57,13 @@ async def test_filter_by_regex_tag_and_negation(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         await pilot.press("slash", *"@edge", "enter")
-        assert _table(app).shown == ["printer-pi", "reverse-proxy"]
+        assert app.fleet.shown == ["printer-pi", "reverse-proxy"]
         await pilot.press("slash", "ctrl+u", *"^(g|s)", "enter")
-        assert _table(app).shown == ["grey-area", "sleeper-service"]
+        assert app.fleet.shown == ["grey-area", "sleeper-service"]
         await pilot.press("slash", "ctrl+u", *"@server !nas", "enter")
-        assert _table(app).shown == ["grey-area", "sleeper-service"]
+        assert app.fleet.shown == ["grey-area", "sleeper-service"]
         await pilot.press("escape")  # clears the filter
-        assert len(_table(app).shown) == 7
+        assert len(app.fleet.shown) == 7
 
 
 async def test_mark_hosts_and_sort(tmp_path):
@@ -70,15 +71,15 @@ async def test_mark_hosts_and_sort(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         await pilot.press("space", "space")  # marks the first two rows, moving down
-        assert _table(app).targets() == ["grey-area", "little-rascal"]
+        assert app.fleet.targets(_table(app).current) == ["grey-area", "little-rascal"]
         await pilot.press("escape")
-        assert _table(app).marked == set()
+        assert app.fleet.marked == set()
         await pilot.press("s", "s", "s")  # name -> state -> load -> mem
-        assert _table(app).sort_key == "mem"
+        assert app.fleet.sort_key == "mem"
         await pilot.press("S")
-        assert _table(app).shown[0] == "nas"  # highest memory use first
+        assert app.fleet.shown[0] == "nas"  # highest memory use first
         await pilot.press("ctrl+a")
-        assert _table(app).marked == set(_table(app).shown)
+        assert app.fleet.marked == set(app.fleet.shown)
 
 
 async def test_details_and_help(tmp_path):
@@ -112,7 +113,7 @@ async def test_deploy_with_confirmation_countdown_and_rollback(tmp_path):
     app = frozen_app(tmp_path, clock=clock, deploy=deploy)
     lab, _ = frozen_lab(tmp_path / "events")
     bells = []
-    app.bell = lambda: bells.append(True)  # type: ignore[method-assign]
+    app.bell = lambda: bells.append(True)
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         await pilot.press("space")
@@ -130,24 +131,24 @@ async def test_deploy_with_confirmation_countdown_and_rollback(tmp_path):
         await pilot.pause()
         app.screen.sync()
         table = app.screen.query_one(DeployTable)
-        view = app.active_run.nodes["printer-pi"]
+        view = app.deploys.active_run.nodes["printer-pi"]
         assert view.confirm is not None and view.confirm.seconds == 8
         timer = str(table.get_cell("printer-pi", "timer"))
         assert timer.startswith("C ") and timer.endswith(" 5s"), timer
         # The deadline passes; the rollback arrives and stays on the row after the run ends.
         run.feed_all([e for e in events if e.ts > t0 + 8.0])
-        await app.run_done.wait()
+        await app.deploys.run_done.wait()
         await pilot.pause()
         app.screen.sync()
         assert "magic rollback" in str(table.get_cell("printer-pi", "timer"))
         assert str(table.get_cell("grey-area", "stage")) == "ok"
-        assert app.active_run.outcome == "failed"
-        assert app.active_run.first_failure() == "printer-pi"
+        assert app.deploys.active_run.outcome == "failed"
+        assert app.deploys.active_run.first_failure() == "printer-pi"
         assert bells and any("deploy failed" in n.message for n in app._notifications)  # toast and bell
         await pilot.press("f")
         assert isinstance(app.screen, HostLogScreen) and app.screen.node == "printer-pi"
         await pilot.press("escape", "escape")
-        assert _table(app).last_outcomes["printer-pi"] == "rolled_back"
+        assert app.fleet.last_outcomes["printer-pi"] == "rolled_back"
 
 
 async def test_deploy_dialog_choices_by_keyboard(tmp_path):
@@ -157,11 +158,21 @@ async def test_deploy_dialog_choices_by_keyboard(tmp_path):
         await _settle(app, pilot)
         await pilot.press("D")
         await pilot.pause()
-        await pilot.press("m", "a", "a", "p")  # nixos-rebuild, dry-activate, atomic
         dialog = app.screen
         assert isinstance(dialog, DeployDialog)
+        await pilot.press("a", "a")  # deploy-rs has no `test`: switch, boot, dry-activate
+        assert dialog.choice().action == "dry-activate"
+        await pilot.press("m", "a", "p")  # nixos-rebuild has: dry-activate wraps round to switch
         choice = dialog.choice()
-        assert (choice.method, choice.action, choice.mode) == ("nixos-rebuild", "dry-activate", "atomic")
+        assert (choice.method, choice.action, choice.mode) == ("nixos-rebuild", "switch", "atomic")
+        await pilot.press("a", "a", "a")
+        assert dialog.choice().action == "dry-activate"
+        await pilot.press("a", "a", "a", "m")  # nixos-rebuild's `test`, then deploy-rs, which has none
+        choice = dialog.choice()
+        assert (choice.method, choice.action, choice.show_plan) == ("deploy-rs", "test", True)
+        await pilot.press("enter")  # refused: the note says why
+        assert app.screen is dialog and not deploy.runs
+        assert "deploy-rs has no test" in str(dialog.query_one("#dialog-note").render())
         await pilot.press("escape")
         assert not deploy.runs
 
@@ -214,10 +225,10 @@ async def test_cancel_a_running_deploy(tmp_path):
         await pilot.press("x")
         await pilot.pause()
         await pilot.press("y")
-        await app.run_done.wait()
+        await app.deploys.run_done.wait()
         assert run.cancelled
-        assert app.active_run.outcome == "cancelled"
-        assert app.active_run.nodes["grey-area"].outcome == "cancelled"
+        assert app.deploys.active_run.outcome == "cancelled"
+        assert app.deploys.active_run.nodes["grey-area"].outcome == "cancelled"
 
 
 async def test_quit_while_deploying_asks_first(tmp_path):
@@ -239,7 +250,7 @@ async def test_quit_while_deploying_asks_first(tmp_path):
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("x")  # cancel the deploy, then quit
-        await app.run_done.wait()
+        await app.deploys.run_done.wait()
         await pilot.pause()
         assert run.cancelled
     assert app.return_code == 0
@@ -249,10 +260,8 @@ async def test_history_replays_a_past_run(tmp_path):
     lab, _ = frozen_lab(tmp_path / "events")
     events = deploy_events(lab, ["grey-area", "printer-pi"], FROZEN_NOW - 3600)
 
-    class History:
+    class History(HistorySource):
         def list_runs(self, host=None):
-            from labtui.tui.sources import RunSummary
-
             return [RunSummary(run_id="r1", started=FROZEN_NOW - 3600, finished=FROZEN_NOW - 3580,
                                method="deploy-rs switch", nodes=("grey-area", "printer-pi"), outcome="failed",
                                node_outcomes={"grey-area": "succeeded", "printer-pi": "rolled_back"})]
@@ -267,7 +276,7 @@ async def test_history_replays_a_past_run(tmp_path):
     app = frozen_app(tmp_path, history=History())
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
-        assert _table(app).last_outcomes["printer-pi"] == "rolled_back"
+        assert app.fleet.last_outcomes["printer-pi"] == "rolled_back"
         await pilot.press("h")
         await pilot.pause()
         assert isinstance(app.screen, HistoryScreen)
@@ -291,7 +300,7 @@ async def test_command_log_lists_and_copies(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, CommandLogScreen)
         copied = []
-        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        app.copy_to_clipboard = copied.append
         await pilot.press("y")
         assert copied == ["deploy '.#nas'"]
         await pilot.press("Y")
@@ -327,28 +336,27 @@ async def test_ascii_mode_has_no_unicode_glyphs(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await _settle(app, pilot)
         table = _table(app)
-        for name in table.shown:
+        for name in app.fleet.shown:
             for key in ("st", "drift", "boot", "fail", "last"):
                 assert str(table.get_cell(name, key)).isascii()
 
 
 async def test_logs_checks_and_generations_views(tmp_path):
-    from textual.widgets import Log
-
-    from labtui.tui.views import StreamScreen
-
     app = frozen_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _settle(app, pilot)
         await _select(app, pilot, "nas")
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen) and any(
             line.startswith("FAIL  zfs-scrub") for line in app.screen.query_one(Log).lines))
+        assert app.screen.query_one(Log).lines[0] == "running checks on nas…"
+        assert [line.split()[0] for line in app.screen.query_one(Log).lines[1:]] == ["FAIL", "FAIL", "PASS", "PASS",
+                                                                                     "PASS", "PASS"]  # failures first
         await pilot.press("escape", "g")
-        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen) and any(
             "current booted" in line for line in app.screen.query_one(Log).lines))
         await pilot.press("escape", "l")
-        await wait_for(pilot, lambda: isinstance(app.screen, StreamScreen) and any(
+        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen) and any(
             "zfs-scrub.service[err]" in line for line in app.screen.query_one(Log).lines))
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]

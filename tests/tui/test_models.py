@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from labtui.demo.frozen import ScriptedRun, deploy_events, frozen_lab
 from labtui.inventory.model import Host, SshTarget
 from labtui.runs.events import ConfirmWindow, NodeResult, Output, RunResult, RunStarted, StageChanged, Stall
 from labtui.tui import filtering
+from labtui.tui.adapters import RunHandle, deploy_request
 from labtui.tui.deploy_model import RunView
+from labtui.tui.deploy_pane import ascii_line, compact_line
 from labtui.tui.sources import DeployChoice
-from labtui.tui.widgets import ascii_line, compact_line
+from tests.support.frozen import ScriptedRun, deploy_events, frozen_lab
 
 
 def test_countdown_is_a_deadline_from_the_event(tmp_path):
@@ -74,8 +75,6 @@ def test_compact_and_ascii_lines():
 
 
 def test_deploy_request_from_the_dialog():
-    from labtui.tui.adapters import deploy_request
-
     req = deploy_request(DeployChoice(hosts=("a", "b"), mode="atomic", magic_rollback=False, skip_checks=True))
     assert req.targets == [("a", None), ("b", None)] and req.atomic and req.interactive
     assert req.options.magic_rollback is False and req.options.auto_rollback is None and req.options.skip_checks
@@ -85,7 +84,6 @@ def test_deploy_request_from_the_dialog():
 
 async def test_run_handle_asks_for_sudo_passwords():
     from labtui.runs.events import PasswordPrompt
-    from labtui.tui.adapters import RunHandle
 
     class Run(ScriptedRun):
         def __init__(self):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from labtui.demo.frozen import FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
-from labtui.demo.lab import FROZEN_NOW
+from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 NODES = ["grey-area", "printer-pi"]
@@ -27,7 +26,7 @@ async def _details_settled(pilot) -> None:
     app = pilot.app
     for _ in range(100):
         await pilot.pause(0.02)
-        if app.query_one("#hosts").current in app._generations:
+        if app.extras.has_generations(app.table.current):
             break
     await pilot.pause()
 
@@ -35,8 +34,7 @@ async def _details_settled(pilot) -> None:
 async def _start_deploy(pilot, deploy) -> None:
     await pilot.press("space")  # grey-area
     app = pilot.app
-    table = app.query_one("#hosts")
-    table.move_cursor(row=table.shown.index("printer-pi"))
+    app.table.move_to("printer-pi")
     await pilot.press("space", "D")
     await pilot.pause()
     await pilot.press("enter")
@@ -49,8 +47,7 @@ def test_dashboard(snap_compare, tmp_path, size):
     app = frozen_app(tmp_path)
 
     async def select_nas(pilot):
-        table = pilot.app.query_one("#hosts")
-        table.move_cursor(row=table.shown.index("nas"))
+        pilot.app.table.move_to("nas")
         await _details_settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=select_nas)
@@ -94,7 +91,7 @@ def test_deploy_pane_after_rollback(snap_compare, tmp_path, size):
         t0 = clock.now
         events = deploy_events(lab, NODES, t0)
         deploy.runs[-1].feed_all(events)
-        await pilot.app.run_done.wait()
+        await pilot.app.deploys.run_done.wait()
         clock.now = events[-1].ts
         await pilot.pause()
         pilot.app.screen.sync()

@@ -1,13 +1,13 @@
-"""HostStatus read straight from the simulated lab's state, without SSH.
+"""HostStatus read straight from the simulated lab's state, without SSH (test support).
 
-For pictures and tests that need the exact same screen every time (frozen clock, fixed values).
+For snapshot tests and benchmarks that need the exact same screen every time (frozen clock, fixed values).
 `labtui demo` itself probes the hosts over real SSH with labtui's StatusPoller.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from labtui.sim.state import SimHost, SimLab
 from labtui.ssh.api import HostState
@@ -54,7 +54,7 @@ def status_from_sim(host: SimHost, now: float) -> HostStatus:
 class SimStatusSource:
     """A StatusSource over a SimLab read in-process; `now` is a clock (frozen in tests)."""
 
-    def __init__(self, lab: SimLab, clock, *, follow: bool = False, period: float = 1.0) -> None:
+    def __init__(self, lab: SimLab, clock: Callable[[], float], *, follow: bool = False, period: float = 1.0) -> None:
         self.lab = lab
         self.clock = clock
         self.follow = follow
@@ -73,7 +73,7 @@ class SimStatusSource:
                 return
             try:
                 await asyncio.wait_for(self._wake.wait(), self.period)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
 

@@ -1,30 +1,46 @@
-"""The demo lab frozen in time, for snapshot tests, screenshots and benchmarks.
+"""The demo lab frozen in time, for snapshot tests, Pilot tests and benchmarks (test support).
 
-`frozen_app()` builds a LabApp over the demo hosts with a fixed clock, fixed ports and status read
-in-process (no SSH), so every run paints the same screen. `ScriptedDeploy` is a deploy starter whose
-events the caller feeds (`feed`, `feed_all`), and `deploy_events()` writes the events a real
-deploy-rs run of the demo hosts produces (printer-pi breaks ssh and rolls back after its confirm
-timeout), with timestamps relative to a start time.
+`frozen_app()` builds the TUI (through `build_app`, as `labtui` does) over the demo hosts with a fixed clock, fixed
+ports and status read in-process (no SSH), so every run paints the same screen. `ScriptedDeploy` is a deploy starter
+whose events the caller feeds (`feed`, `feed_all`), and `deploy_events()` writes the events a real deploy-rs run of
+the demo hosts produces (printer-pi breaks ssh and rolls back after its confirm timeout), with timestamps relative
+to a start time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from labtui.runs.events import (
-    ActivationWindow, ConfirmWindow, Confirmed, Event, NodeResult, Output, PlanEntry, Prompt, Rollback, RunResult,
-    RunStarted, StageChanged,
-)
 from labtui.demo.inventory import DEMO_ACTIVATION_TIMEOUT, DEMO_CONFIRM_TIMEOUT, demo_inventory
-from labtui.demo.lab import FROZEN_NOW, create_demo_lab
-from labtui.demo.status import SimStatusSource
+from labtui.demo.lab import create_demo_lab
 from labtui.inventory.model import Host, Inventory
+from labtui.runs.events import (
+    ActivationWindow,
+    Confirmed,
+    ConfirmWindow,
+    NodeResult,
+    Output,
+    PlanEntry,
+    Prompt,
+    Rollback,
+    RunEvent,
+    RunResult,
+    RunStarted,
+    StageChanged,
+)
+from labtui.sim.shell import SimShell
 from labtui.sim.state import SimLab, fake_store_path
-from labtui.tui.sources import DeployChoice
+from labtui.tui.adapters import CoreOps
+from labtui.tui.app import LabApp
+from labtui.tui.assemble import build_app
+from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, PasswordAsker, Sources
+from tests.support.sim_status import SimStatusSource
 
+# A fixed moment (2026-11-26 12:00:00 UTC).
+FROZEN_NOW = 1795694400.0
 FIRST_PORT = 22001
 RUN_ID = "20261126-120000-d3m0"
 
@@ -55,23 +71,24 @@ class ScriptedRun:
 
     detachable = False
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], run_id: str = RUN_ID) -> None:
         self.clock = clock
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.run_id = run_id
+        self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self.cancelled = False
         self.answers: list[bool] = []
         self.answered = asyncio.Event()
 
-    def feed(self, event: Event) -> None:
+    def feed(self, event: RunEvent) -> None:
         self.queue.put_nowait(event)
         if isinstance(event, RunResult):
             self.queue.put_nowait(None)
 
-    def feed_all(self, events: list[Event]) -> None:
+    def feed_all(self, events: list[RunEvent]) -> None:
         for event in events:
             self.feed(event)
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[RunEvent]:
         while True:
             event = await self.queue.get()
             if event is None:
@@ -82,7 +99,7 @@ class ScriptedRun:
         self.cancelled = True
         self.feed(RunResult(ts=self.clock(), outcome="cancelled", exit_code=130))
 
-    def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+    async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         self.answers.append(yes)
         self.answered.set()
 
@@ -96,7 +113,7 @@ class ScriptedDeploy:
         self.choices: list[DeployChoice] = []
         self.started = asyncio.Event()
 
-    def __call__(self, hosts: list[Host], choice: DeployChoice, ask_password: Any) -> ScriptedRun:
+    async def start(self, hosts: Sequence[Host], choice: DeployChoice, ask_password: PasswordAsker) -> DeployHandle:
         run = ScriptedRun(self.clock)
         self.runs.append(run)
         self.choices.append(choice)
@@ -104,28 +121,25 @@ class ScriptedDeploy:
         return run
 
 
-def frozen_app(root: str | Path, *, clock: FrozenClock | None = None, deploy: Any = None, **kwargs: Any):
-    from labtui.tui.app import LabApp
-
-    from labtui.sim.shell import SimShell
-    from labtui.tui.adapters import CoreOps
-
+def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, deploy: DeployStarter | None = None,
+               history: HistorySource | None = None, **options: Any) -> LabApp:
+    """The TUI on the frozen lab: status read in-process at FROZEN_NOW, logs, checks and generations over the
+    simulated shell, no timers (pass animate=True for them)."""
     lab, inventory = frozen_lab(root)
-    clock = clock or FrozenClock(FROZEN_NOW + 4)
-    status = SimStatusSource(lab, lambda: FROZEN_NOW)
-    kwargs.setdefault("subtitle", "demo lab")
-    kwargs.setdefault("ops", CoreOps(SimShell(lab)))  # logs, checks, generations answered in-process
-    kwargs.setdefault("animate", False)
-    return LabApp(inventory, status, deploy=deploy, clock=clock, **kwargs)
+    sources = Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), deploy=deploy, history=history,
+                      ops=CoreOps(SimShell(lab)))
+    options.setdefault("subtitle", "demo lab")
+    options.setdefault("animate", False)
+    return build_app(inventory, sources, clock=clock or FrozenClock(FROZEN_NOW + 4), **options)
 
 
 def deploy_events(lab: SimLab, nodes: list[str], t0: float, *, until: float | None = None,
-                  interactive: bool = False) -> list[Event]:
+                  interactive: bool = False) -> list[RunEvent]:
     """Events of a parallel deploy-rs run of `nodes` starting at t0, cut at `until` (None: to the end).
 
     Hosts whose `next_deploy` is `breaks-ssh` never confirm: magic rollback after the confirm timeout.
     """
-    events: list[Event] = [RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=list(nodes),
+    events: list[RunEvent] = [RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=list(nodes),
                                       argv=["deploy", "--skip-checks", ".#" + nodes[0]])]
     if interactive:
         plan = [PlanEntry(node=n, profile="system", user="root", ssh_user="root", hostname="127.0.0.1",
@@ -139,11 +153,12 @@ def deploy_events(lab: SimLab, nodes: list[str], t0: float, *, until: float | No
             f"nixos-system-{node}-next", salt="demo")
         gen = host.current + 1
 
-        def at(dt: float, event_cls, **fields) -> None:
+        def at(dt: float, event_cls: Callable[..., RunEvent], t: float = t, **fields: Any) -> None:
             events.append(event_cls(ts=t + dt, **fields))
 
         at(1.0, StageChanged, node=node, profile="system", stage="build")
-        at(1.1, Output, node=node, stage="build", line=f"🚀 ℹ️ [deploy] [INFO] Building profile `system` for node `{node}`")
+        at(1.1, Output, node=node, stage="build",
+           line=f"🚀 ℹ️ [deploy] [INFO] Building profile `system` for node `{node}`")
         at(3.0, Output, node=node, stage="build", line=f"building '/nix/store/{new[11:43]}-nixos-system-{node}.drv'...")
         at(4.0, StageChanged, node=node, profile="system", stage="push")
         at(4.1, Output, node=node, stage="push", line=f"🚀 ℹ️ [deploy] [INFO] Copying profile `system` to node `{node}`")
@@ -154,7 +169,8 @@ def deploy_events(lab: SimLab, nodes: list[str], t0: float, *, until: float | No
            line="⭐ ℹ️ [activate] [INFO] Activating profile")
         at(6.8, Output, node=node, stage="activate", source="activate",
            line=f"switching profile from version {host.current} to {gen}")
-        at(7.5, Output, node=node, stage="activate", source="activate", line="⭐ ℹ️ [activate] [INFO] Activation succeeded!")
+        at(7.5, Output, node=node, stage="activate", source="activate",
+           line="⭐ ℹ️ [activate] [INFO] Activation succeeded!")
         at(7.6, ConfirmWindow, node=node, profile="system", seconds=DEMO_CONFIRM_TIMEOUT)
         at(7.6, Output, node=node, stage="confirm", source="activate",
            line="⭐ ℹ️ [activate] [INFO] Waiting for confirmation event...")

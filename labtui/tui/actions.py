@@ -1,0 +1,207 @@
+"""Every key of the TUI in one table: it generates each screen's bindings, the command palette and the help screen.
+
+A new action is one `Action` in its screen's `Scope` (plus the `action_...` method it runs): its key, footer label,
+palette entry and help line follow from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+from labtui.tui.glyphs import Glyphs
+
+# How the help screen writes Textual's key names.
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "at": "@", "escape": "esc"}
+
+
+@dataclass(frozen=True)
+class Action:
+    action: str  # the Textual action it runs: "deploy" (action_deploy of the scope's screen or app), "app.pop_screen"
+    keys: str = ""  # Textual key names, comma-separated; "" for an action reached from the palette only
+    label: str = ""  # the footer's word for it
+    help: str = ""  # what it does: the help screen's line and the palette's explanation
+    title: str = ""  # the palette's entry; "" keeps it out of the palette
+    footer: bool = False  # shown in the footer
+    per_host: bool = False  # the palette also offers "<title> HOST" for each host (runs `<action>_host('HOST')`)
+    priority: bool = False  # bound before the focused widget's own keys
+    bind: bool = True  # False: Textual binds the key itself (ctrl+p, tab); listed in the help only
+    help_keys: str = ""  # how the help writes the keys, when the key names alone do not say it
+
+    def shown_keys(self) -> str:
+        if self.help_keys:
+            return self.help_keys
+        return " ".join(_KEY_NAMES.get(k, k) for k in self.keys.split(",") if k)
+
+    def binding(self) -> Binding:
+        return Binding(self.keys, self.action, self.label, show=self.footer, priority=self.priority)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The keys of one screen (or widget)."""
+
+    title: str  # the help screen's heading; "" keeps the scope out of the help
+    actions: tuple[Action, ...]
+    note: str = ""  # lines under the scope's keys in the help
+
+    def bindings(self) -> list[BindingType]:
+        return [a.binding() for a in self.actions if a.keys and a.bind]
+
+
+DASHBOARD = Scope("Dashboard", (
+    Action("help", "question_mark", "Help", "keys and glyphs (this help)", "Help", footer=True),
+    Action("filter", "slash", "Filter", "filter: regex on names, @tag, !word negates; words are ANDed", "Filter",
+           footer=True),
+    Action("mark", "space", "Mark", "mark or unmark the selected host", "Mark host"),
+    Action("mark_all", "ctrl+a", "Mark all", "mark every shown host, or none", "Mark all shown"),
+    Action("details", "enter", "Details", "everything known about the selected host", "Details", per_host=True),
+    Action("deploy", "D", "Deploy", "deploy the marked hosts (or the selected one)", "Deploy", footer=True,
+           per_host=True),
+    Action("show_deploy", "p", "Deploy pane", "show the deploy pane of the current or last run", "Deploy pane"),
+    Action("logs", "l", "Logs", "follow the journal of the selected host", "Logs", footer=True, per_host=True),
+    Action("checks", "c", "Checks", "run the health checks of the selected host", "Checks", per_host=True),
+    Action("generations", "g", "Gens", "list the system generations of the selected host", "Generations",
+           per_host=True),
+    Action("refresh", "r", "Refresh", "probe the hosts again now (the marked ones, else all)", "Refresh"),
+    Action("sort", "s", "Sort", "sort by the next column (name, state, load, mem, disk, ...)", "Sort"),
+    Action("sort_reverse", "S", "Reverse sort", "reverse the sort order", "Reverse sort"),
+    Action("history", "h", "History", "past deploy runs from the journal", "History", footer=True),
+    Action("command_log", "at", "Cmds", "every command labtui ran, copyable", "Command log", footer=True),
+    Action("clear", "escape", "Clear", "close the filter, else clear it, else clear the marks",
+           "Clear filter and marks"),
+    Action("cancel_deploy", help="cancel the running deploy", title="Cancel deploy"),
+    Action("toggle_ascii", help="toggle plain ASCII glyphs (for terminals without good Unicode)",
+           title="ASCII glyphs"),
+    Action("command_palette", "ctrl+p", help="command palette: every action, also for any host", bind=False),
+    Action("quit", "q", "Quit", "leave labtui (asks first while a deploy runs)", "Quit", footer=True),
+))
+
+TABLE = Scope("Tables", (
+    Action("cursor_down", "j", "Down", "move down (arrows too)"),
+    Action("cursor_up", "k", "Up", "move up"),
+))
+
+HOST_TABLE = Scope("", (*TABLE.actions, Action("scroll_bottom", "G", "Bottom", "go to the last row")))
+
+DETAILS = Scope("", (
+    Action("app.pop_screen", "escape", "Back", footer=True),
+    Action("app.logs", "l", "Logs", footer=True),
+    Action("app.generations", "g", "Generations", footer=True),
+    Action("app.deploy", "D", "Deploy", footer=True),
+))
+
+DEPLOY_DIALOG = Scope("Deploy dialog", (
+    Action("cancel", "escape", "Cancel", "cancel", footer=True),
+    Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, priority=True, help_keys="enter"),
+    Action("cycle('method')", "m", "Method", "method: deploy-rs, nixos-rebuild", footer=True),
+    Action("cycle('action')", "a", "Action", "action: switch, boot, dry-activate", footer=True),
+    Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back",
+           footer=True),
+    Action("focus_next", "tab", help="next field; space toggles it", bind=False),
+), note="Hosts marked critical ask you to type their name.")
+
+DEPLOY_PANE = Scope("Deploy pane", (
+    Action("app.pop_screen", "escape", "Back", "back to the dashboard (the deploy goes on)", footer=True),
+    Action("open_log", "enter", "Host log", "the full log of the host", footer=True),
+    Action("first_failure", "f", "First failure", "the log of the first host that failed", footer=True),
+    Action("run_output", "o", "Run output", "output not tied to a host", footer=True),
+    Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
+), note="A row per host: stage, steps, time, the confirm (C) or activation (A)\n"
+        "timeout counting down, a rollback badge that stays, the last output.")
+
+HOST_LOG = Scope("Deploy log", (
+    Action("app.pop_screen", "escape", "Back", "back", footer=True),
+    Action("end", "G", "Follow", "follow the end again", footer=True),
+    Action("copy", "y", "Copy log", "copy the log (OSC 52: works over SSH)", footer=True),
+))
+
+TEXT_VIEW = Scope("Logs, checks, generations", (
+    Action("app.pop_screen", "escape", "Back", "back (stops following)", footer=True),
+    Action("copy", "y", "Copy", "copy what is shown", footer=True),
+))
+
+HISTORY = Scope("History", (
+    Action("app.pop_screen", "escape", "Back", "back", footer=True),
+    Action("open_run", "enter", "Open run", "replay a finished run, follow one still going", footer=True),
+    Action("reload", "r", "Reload", "read the journal again", footer=True),
+))
+
+COMMAND_LOG = Scope("Command log", (
+    Action("app.pop_screen", "escape", "Back", "back", footer=True),
+    Action("copy_one", "y,enter", "Copy line", "copy the command as you would run it", footer=True),
+    Action("copy_all", "Y", "Copy all", "copy every command", footer=True),
+))
+
+HELP = Scope("", (Action("app.pop_screen", "escape,q,question_mark", "Close", footer=True),))
+
+PLAN_DIALOG = Scope("", (
+    Action("answer(True)", "y", "Deploy", footer=True),
+    Action("answer(False)", "n", "Cancel", footer=True),
+    Action("answer(False)", "escape", "Cancel"),
+))
+
+PASSWORD_DIALOG = Scope("", (Action("cancel", "escape", "Cancel", footer=True),))
+
+TYPE_NAME_DIALOG = Scope("", (Action("cancel", "escape", "Cancel", footer=True),))
+
+QUIT_DIALOG = Scope("", (
+    Action("choose('leave')", "l", "Quit, leave it running", footer=True),
+    Action("choose('cancel')", "x", "Cancel deploy and quit", footer=True),
+    Action("choose('stay')", "escape,n", "Stay", footer=True),
+))
+
+YES_NO_DIALOG = Scope("", (
+    Action("answer(True)", "y", "Yes", footer=True),
+    Action("answer(False)", "n,escape", "No", footer=True),
+))
+
+# The help screen's sections, in this order.
+HELP_SCOPES: tuple[Scope, ...] = (DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY, COMMAND_LOG,
+                                  TEXT_VIEW)
+
+
+@dataclass(frozen=True)
+class PaletteEntry:
+    title: str
+    help: str
+    action: str  # run on the app
+
+
+def palette_entries(hosts: Iterable[str]) -> Iterator[PaletteEntry]:
+    """Every dashboard action, then each per-host action for every host."""
+    with_title = [a for a in DASHBOARD.actions if a.title]
+    for a in with_title:
+        yield PaletteEntry(a.title, a.help, a.action)
+    for host in hosts:
+        for a in with_title:
+            if a.per_host:
+                yield PaletteEntry(f"{a.title} {host}", f"{a.title.lower()} of {host}", f"{a.action}_host({host!r})")
+
+
+INTRO = "[b]labtui[/b]: the fleet at a glance, deploys you can watch, by keyboard."
+KEY_WIDTH = 8
+
+
+def help_text(g: Glyphs) -> str:
+    """The help screen (Textual markup): each scope's keys, then the glyphs."""
+    out = [INTRO, ""]
+    for scope in HELP_SCOPES:
+        out.append(f"[b]{scope.title}[/b]")
+        for a in scope.actions:
+            if a.help and a.keys:
+                keys = a.shown_keys()
+                out.append(f"  [b]{keys}[/b]{' ' * max(1, KEY_WIDTH - len(keys))}{a.help}")
+        out += [f"  {line}" for line in scope.note.splitlines()]
+        out.append("")
+    out += [
+        "[b]Glyphs[/b]",
+        f"  {g.up} up  {g.degraded} degraded  {g.down} down  {g.connecting} connecting  {g.running} running  "
+        f"{g.done} done",
+        f"  {g.queued} queued  {g.failed} failed  {g.rolled_back} rolled back  {g.drift} outdated  "
+        f"{g.reboot} reboot needed",
+        "  [b]name![/b] critical host (deploying it asks you to type its name)",
+    ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,45 @@
+"""One place that builds the TUI: `build_app` for `labtui`, `labtui demo`, tests, screenshots and benchmarks, and
+the core's sources for a real fleet (`core_sources`) or the demo lab (`demo_sources`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from labtui.commandlog import COMMAND_LOG, CommandLog
+from labtui.inventory.model import Inventory
+from labtui.ssh.api import RemoteShell
+from labtui.status.poller import FlakePathResolver, StatusPoller
+from labtui.tui.adapters import CoreDeployStarter, CoreOps, JournalHistory
+from labtui.tui.app import LabApp
+from labtui.tui.sources import Sources
+
+if TYPE_CHECKING:  # `labtui` itself never loads the demo lab (its SSH servers, emulators)
+    from labtui.demo.runtime import DemoLab
+
+
+def build_app(inventory: Inventory, sources: Sources, *, clock: Callable[[], float] = time.time,
+              ascii_mode: bool = False, command_log: CommandLog = COMMAND_LOG, subtitle: str | None = None,
+              animate: bool = True) -> LabApp:
+    """The TUI over `sources`. `animate=False` stops the timers (data age, spinners): for pictures that must not
+    move. The subtitle defaults to the flake."""
+    return LabApp(inventory, sources, clock=clock, ascii_mode=ascii_mode, command_log=command_log,
+                  subtitle=subtitle or inventory.flake_dir or inventory.flake, animate=animate)
+
+
+def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePathResolver | None = None,
+                 deploys_survive_quit: bool = True) -> Sources:
+    """labtui's own sources over `shell`: the status poller (drift from `resolver`), deploys in supervisor
+    processes, the journal, and a host's logs, checks and generations. `aclose()` stops the poller."""
+    poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver)
+    return Sources(status=poller, deploy=CoreDeployStarter(inventory, survives_quit=deploys_survive_quit),
+                   history=JournalHistory(), ops=CoreOps(shell), closers=(poller.close,))
+
+
+def demo_sources(demo: DemoLab) -> Sources:
+    """The core's sources on the running demo lab: its SSH servers, its simulated flake, its emulated deploys
+    (which die with the demo, so quitting does not leave them running)."""
+    assert demo.inventory is not None, "start the demo lab first"
+    return core_sources(demo.inventory, demo.pool or demo.make_pool(), resolver=demo.resolver(),
+                        deploys_survive_quit=False)

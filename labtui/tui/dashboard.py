@@ -1,0 +1,309 @@
+"""The dashboard's widgets: the host table and the details panel (views of the fleet model), the footer, and the
+full-screen details of a host."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from typing import Any
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from labtui.inventory.model import Host
+from labtui.ssh.api import HostState
+from labtui.status.model import HostStatus
+from labtui.tui import actions
+from labtui.tui import format as fmt
+from labtui.tui.details_model import PastDeploy
+from labtui.tui.fleet import Change, Fleet
+from labtui.tui.format import rich_style, styled
+from labtui.tui.glyphs import Glyphs
+
+# Column key -> header. Order is the display order.
+HOST_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("st", " "),
+    ("name", "HOST"),
+    ("load", "LOAD"),
+    ("mem", "MEM"),
+    ("disk", "DISK"),
+    ("up", "UP"),
+    ("gen", "GEN"),
+    ("drift", "DRIFT"),
+    ("boot", "BOOT"),
+    ("fail", "FAIL"),
+    ("last", "LAST"),
+    ("age", "AGE"),
+)
+
+Clock = Callable[[], float]
+
+
+def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> None:
+    """update_cell, re-measuring the column only when the value is wider than it (measuring is slow)."""
+    column = table.columns.get(key)  # type: ignore[call-overload]
+    wider = column is not None and cell_len(str(cell)) > column.content_width
+    table.update_cell(row, key, cell, update_width=wider)
+
+
+class LabFooter(Footer):
+    """A Footer that rebuilds its keys once per refresh, however often the bindings changed.
+
+    Textual's Footer recomposes (about 1 ms per key) on every `bindings_updated` signal; at start-up
+    focus, screen resume and idle each send one, which delayed the first dashboard frame."""
+
+    _recompose_pending = False
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if not self._recompose_pending:
+            self._recompose_pending = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._recompose_pending = False
+        await self.recompose()
+
+
+class HostTable(DataTable[Text | str]):
+    """One row per shown host of the fleet model; it keeps no state of its own but the cursor."""
+
+    BINDINGS = actions.HOST_TABLE.bindings()
+
+    def __init__(self, fleet: Fleet, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.fleet = fleet
+        self.glyphs = glyphs
+        self.clock = clock
+
+    def on_mount(self) -> None:
+        for key, label in HOST_COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def current(self) -> str | None:
+        shown = self.fleet.shown
+        if not shown or self.cursor_row < 0 or self.cursor_row >= len(shown):
+            return None
+        return shown[self.cursor_row]
+
+    def show(self, change: Change) -> None:
+        """Bring the rows up to date with a change of the fleet."""
+        if change.order:
+            self.rebuild()
+            return
+        shown = set(self.fleet.shown)
+        for name in change.rows:
+            if name in shown:
+                self._update_row(name)
+
+    def refresh_ages(self) -> None:
+        for name in self.fleet.shown:
+            set_cell(self, name, "age", self._age_cell(name))
+
+    def rebuild(self) -> None:
+        """All rows again, in the fleet's order; the cursor stays on its host."""
+        keep = self.current
+        names = self.fleet.shown
+        self.clear()
+        for name in names:
+            self.add_row(*self._cells(name), key=name)
+        if keep in names:
+            self.move_cursor(row=names.index(keep))
+
+    def move_to(self, name: str) -> None:
+        self.move_cursor(row=self.fleet.shown.index(name))
+
+    def _update_row(self, name: str) -> None:
+        if self.rows.get(name) is None:  # type: ignore[call-overload]
+            return
+        for (key, _), cell in zip(HOST_COLUMNS, self._cells(name), strict=True):
+            set_cell(self, name, key, cell)
+
+    def _age_cell(self, name: str) -> Text:
+        st = self.fleet.statuses.get(name)
+        if st is None or st.answered_at is None:
+            return styled("-", "$text-muted")
+        age = self.clock() - st.answered_at
+        host = self.fleet.hosts.get(name)
+        stale = host is not None and age > 3 * max(host.poll_interval, 1.0)
+        return styled(fmt.duration(age), "$warning" if stale else "$text-muted")
+
+    def _cells(self, name: str) -> list[Text | str]:
+        g = self.glyphs
+        fleet = self.fleet
+        host = fleet.hosts[name]
+        st = fleet.statuses.get(name)
+        marked = name in fleet.marked
+        glyph, _, style = fmt.state_cell(g, fleet.state(name))
+        state = Text.assemble((g.mark if marked else g.unmark, "bold reverse" if marked else ""),
+                              (glyph, rich_style(style)))
+        title = Text(name, style="bold" if host.critical else "")
+        if host.critical:
+            title.append("!", style=rich_style("$error"))
+        last_glyph, _, last_style = fmt.outcome_cell(g, fleet.last_outcomes.get(name))
+        last = styled(f"{last_glyph}", last_style) if last_glyph else styled("-", "$text-muted")
+        if st is None or (st.answered_at is None and st.state is not HostState.UP):
+            dash = styled("-", "$text-muted")
+            return [state, title, dash, dash, dash, dash, dash, dash, dash, dash, last, self._age_cell(name)]
+        ratio = fmt.load_ratio(st)
+        mem = st.mem_used_percent
+        disk = fmt.worst_disk(st)
+        drift = {"outdated": styled(f"{g.drift} old", "$warning"), "in sync": styled(g.in_sync, "$success")}.get(
+            st.drift, styled(g.unknown, "$text-muted"))
+        boot = (styled(g.reboot, "$warning") if st.reboot_needed
+                else styled("-", "$text-muted") if st.reboot_needed is False else styled(g.unknown, "$text-muted"))
+        fail = styled(str(len(st.failed_units)), "$error") if st.failed_units else styled("0", "$text-muted")
+        return [
+            state,
+            title,
+            styled(fmt.load(st), fmt.level_style(ratio, 0.7, 1.0)),
+            styled(fmt.percent(mem), fmt.level_style(mem, 80, 95)),
+            styled(fmt.percent(disk), fmt.level_style(disk, 80, 90)),
+            fmt.duration(st.uptime_s),
+            str(st.generation) if st.generation is not None else "-",
+            drift,
+            boot,
+            fail,
+            last,
+            self._age_cell(name),
+        ]
+
+
+class HostDetails(Static):
+    """Everything known about the selected host."""
+
+    def __init__(self, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.glyphs = glyphs
+        self.clock = clock
+
+    def show(self, host: Host | None, status: HostStatus | None, deploys: list[PastDeploy] | None = None,
+             generations: list[str] | None = None) -> None:
+        self.update(self.render_text(host, status, deploys or [], generations))
+
+    def render_text(self, host: Host | None, st: HostStatus | None, deploys: list[PastDeploy],
+                    generations: list[str] | None) -> Text:
+        g = self.glyphs
+        out = Text()
+        if host is None:
+            out.append("No host selected.", style="dim")
+            return out
+        state = st.state if st else HostState.CONNECTING
+        glyph, word, style = fmt.state_cell(g, state)
+        out.append(host.name, style="bold")
+        out.append(f"  {glyph} {word}", style=rich_style(style))
+        if host.critical:
+            out.append("  CRITICAL", style="bold " + rich_style("$error"))
+        out.append("\n")
+        tags = " ".join(f"@{t}" for t in host.tags) or "-"
+        out.append(f"{host.ssh.destination}", style="dim")
+        if host.ssh.port:
+            out.append(f":{host.ssh.port}", style="dim")
+        out.append(f"  {host.method}  {tags}\n", style="dim")
+        if st is None:
+            out.append("waiting for the first probe…\n", style="dim")
+            return out
+        # A degraded host's error names its failed units, shown on their own line below.
+        repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
+        if st.error and not repeats_units:
+            out.append(f"{st.error}\n", style=rich_style("$error"))
+            if st.hint:
+                out.append(f"hint: {st.hint}\n", style="italic")
+        if st.answered_at is None:
+            return out
+        age = self.clock() - st.answered_at
+        rtt = f"  rtt {st.rtt_ms:.0f} ms" if st.rtt_ms is not None else ""
+        out.append(f"data {fmt.duration(age)} old{rtt}\n", style="dim")
+        # What needs attention first: it must stay visible in the small 80x24 panel.
+        if st.failed_units:
+            out.append("failed ", style="bold")
+            out.append(", ".join(st.failed_units) + "\n", style=rich_style("$error"))
+        self._drift_and_reboot(out, st)
+        out.append("gen    ", style="bold")
+        gen_date = f" ({st.generation_date[:10]})" if st.generation_date else ""
+        out.append(f"{st.generation if st.generation is not None else '-'}{gen_date}")
+        if st.nixos_version:
+            out.append(f"  nixos {st.nixos_version}")
+        out.append("\n")
+        current = st.current_system.path if st.current_system else st.system_profile
+        out.append("system ", style="bold")
+        out.append(f"{fmt.short_store_path(current)}\n", style="dim")
+        if st.load:
+            cpus = f" ({st.cpus} cpus)" if st.cpus else ""
+            out.append("load   ", style="bold")
+            out.append(f"{st.load[0]:.2f} {st.load[1]:.2f} {st.load[2]:.2f}{cpus}\n")
+        if st.mem_total_bytes:
+            out.append("memory ", style="bold")
+            out.append(f"{fmt.percent(st.mem_used_percent)} of {fmt.human_bytes(st.mem_total_bytes)}\n")
+        for d in st.disks:
+            out.append("disk   ", style="bold")
+            out.append(f"{d.mount} ", style="")
+            out.append(f"{d.percent:.0f}%", style=rich_style(fmt.level_style(d.percent, 80, 90)))
+            out.append(f" of {fmt.human_bytes(d.total_bytes)}\n")
+        out.append("uptime ", style="bold")
+        out.append(f"{fmt.duration(st.uptime_s)}")
+        if st.system_running:
+            out.append(f"  systemd {st.system_running}", style="" if st.system_running == "running" else "yellow")
+        out.append("\n")
+        if generations:
+            out.append("generations", style="bold")
+            out.append("  (g: all)\n", style="dim")
+            for line in generations[:6]:
+                out.append(f"{line.rstrip()}\n")
+        if deploys:
+            out.append("last deploys\n", style="bold")
+            for ts, outcome, what in deploys[:5]:
+                glyph, word, style = fmt.outcome_cell(g, outcome)
+                when = _dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+                out.append(f"  {when} ")
+                out.append(f"{glyph} {word}", style=rich_style(style))
+                out.append(f" {what}\n", style="dim")
+        for key, why in sorted(st.missing.items()):
+            if key not in ("drift", "flake_path"):
+                out.append(f"{key}: {why}\n", style="dim")
+        return out
+
+    def _drift_and_reboot(self, out: Text, st: HostStatus) -> None:
+        g = self.glyphs
+        out.append("drift  ", style="bold")
+        if st.drift == "outdated":
+            out.append(f"{g.drift} outdated", style="yellow")
+            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style="dim")
+        elif st.drift == "in sync":
+            out.append(f"{g.in_sync} in sync with the flake\n", style="green")
+        else:
+            reason = st.missing.get("drift") or st.missing.get("flake_path") or "flake not evaluated yet"
+            out.append(f"{g.unknown} unknown ({reason})\n", style="dim")
+        out.append("reboot ", style="bold")
+        if st.reboot_needed:
+            booted = st.booted_system.kernel if st.booted_system else None
+            now_k = st.current_system.kernel if st.current_system else None
+            detail = (f" (booted {fmt.short_store_path(booted)}, current {fmt.short_store_path(now_k)})"
+                      if booted and now_k else "")
+            out.append(f"{g.reboot} needed{detail}\n", style="yellow")
+        elif st.reboot_needed is False:
+            out.append("not needed\n", style="dim")
+        else:
+            out.append("unknown\n", style="dim")
+
+
+class DetailsScreen(Screen[None]):
+    """The details panel's text, full screen (enter on a host)."""
+
+    BINDINGS = actions.DETAILS.bindings()
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(self.text, id="details-full")
+        yield Footer()
