@@ -18,7 +18,6 @@ RunOutcome = Literal["succeeded", "failed", "cancelled"]
 RollbackKind = Literal["auto", "magic", "revoke", "health"]
 RebootPhase = Literal["waiting", "rebooting", "down", "back", "starting", "checks", "done", "failed", "skipped"]
 
-STAGES: tuple[str, ...] = get_args(Stage)
 GOOD_OUTCOMES: tuple[str, ...] = ("succeeded", "dry_activated")
 
 
@@ -285,7 +284,3 @@ def event_from_dict(data: dict[str, Any]) -> RunEvent:
         raise UnknownEvent(f"malformed {kind} event: {exc}") from None
     return event  # type: ignore[return-value]  # EVENT_TYPES holds exactly the classes of RunEvent
 
-
-def node_of(event: RunEvent) -> str | None:
-    """The node an event is about, if it names one."""
-    return getattr(event, "node", None)
