@@ -14,7 +14,7 @@ from labtui.deploy.detached import DetachedDeploy, detached_deploy
 from labtui.deploy.orchestrator import DeployRun, PostNodeHook
 from labtui.deploy.request import DeployRequest
 from labtui.inventory.model import Inventory
-from labtui.runs.client import SUPERVISE_VERB, restore_environment, take_payload
+from labtui.runs.client import SUPERVISE_VERB, take_payload
 from labtui.runs.files import RunFiles, job_output_writer
 from labtui.runs.journal import RunHeader
 from labtui.runs.locks import operator_name
@@ -67,7 +67,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("run_id")
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)
-    restore_environment()
     run_id: str = args.run_id
 
     def build(files: RunFiles) -> tuple[SupervisedRun, RunHeader]:

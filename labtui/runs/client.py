@@ -1,14 +1,16 @@
 """The face's side of a detached run: start a supervisor, follow its events, talk to it.
 
 `start_supervisor(payload)` hands `payload` (pickled, 0600 in the run's directory) to a new supervisor
-process and waits until it says it runs (or why it could not: e.g. a host is locked). The supervisor is
-started through labtui's own entry point, `python -P -m labtui _supervise RUN_ID --ready-fd N`, with the
-import path of this process handed over in PYTHONPATH: a packaged labtui (nixpkgs' wrapper adds its site
-directories inside the script, not in the environment) and a test run (`python -m pytest` from a checkout)
-both start a supervisor that imports the same labtui as the face. `-P` keeps the supervisor's working
-directory off its import path; the face's own PYTHONPATH is passed along separately and restored by the
-supervisor before it runs anything (`restore_environment`), so deploy-rs and its children see the
-operator's environment unchanged.
+process and waits until it says it runs (or why it could not: e.g. a host is locked).
+
+The supervisor is labtui's own entry point (`labtui.cli.main.main`, hidden verb `_supervise`) run by this
+process's interpreter, with this process's import path handed over on the command line: a short bootstrap
+adds every directory of it the new interpreter lacks with `site.addsitedir`, which is what nixpkgs'
+wrapper does inside the `labtui` script (it sets no PYTHONPATH, so a bare `python -m labtui...` could not
+import labtui). `.pth` files in those directories are honoured as in the face (an editable install's
+finder, namespace packages), `-P` keeps the working directory off the path, and no environment variable
+changes, so deploy-rs and its children see the operator's environment as it is. The same command works
+for the installed script, a nixpkgs-style wrapper and `python -m pytest` from a checkout.
 
 Faces follow a run by tailing its events file (`follow_run`), and talk back over a per-run unix socket in
 `labtui.paths.runtime_dir()` (`DetachedRun`): yes/no answers, sudo passwords (memory only), cancel.
@@ -43,8 +45,13 @@ SPEC_FILE = "request.pickle"
 PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
 SUPERVISE_VERB = "_supervise"
-# The face's PYTHONPATH while the supervisor runs with the face's import path (see the module docstring).
-SAVED_PYTHONPATH = "LABTUI_FACE_PYTHONPATH"
+# argv[1]: the face's import path (os.pathsep-separated); the rest: labtui's arguments.
+BOOTSTRAP = ("import os, site, sys\n"
+             "for path in sys.argv[1].split(os.pathsep):\n"
+             "    if path not in sys.path:\n"
+             "        site.addsitedir(path)\n"
+             "from labtui.cli.main import main\n"
+             "sys.exit(main(sys.argv[2:]))\n")
 
 
 def socket_path(run_id: str) -> Path:
@@ -199,24 +206,10 @@ def import_path() -> list[str]:
     return list(dict.fromkeys(os.path.abspath(p) if p else os.getcwd() for p in sys.path))
 
 
-def supervisor_command(run_id: str, ready_fd: int) -> tuple[list[str], dict[str, str]]:
-    """argv and environment of a supervisor for `run_id` (see the module docstring)."""
-    argv = [sys.executable, "-P", "-m", "labtui", SUPERVISE_VERB, run_id, "--ready-fd", str(ready_fd)]
-    env = dict(os.environ)
-    env.pop(SAVED_PYTHONPATH, None)
-    if "PYTHONPATH" in env:
-        env[SAVED_PYTHONPATH] = env["PYTHONPATH"]
-    env["PYTHONPATH"] = os.pathsep.join(import_path())
-    return argv, env
-
-
-def restore_environment() -> None:
-    """In the supervisor: the face's own PYTHONPATH (or none) again, for everything the run starts."""
-    saved = os.environ.pop(SAVED_PYTHONPATH, None)
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+def supervisor_command(run_id: str, ready_fd: int) -> list[str]:
+    """The argv of a supervisor for `run_id` (see the module docstring)."""
+    return [sys.executable, "-P", "-c", BOOTSTRAP, os.pathsep.join(import_path()), SUPERVISE_VERB, run_id,
+            "--ready-fd", str(ready_fd)]
 
 
 def start_supervisor(payload: object, *, run_id: str | None = None) -> DetachedRun:
@@ -230,10 +223,9 @@ def start_supervisor(payload: object, *, run_id: str | None = None) -> DetachedR
     log_path = directory / LOG_FILE
     log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
-        argv, env = supervisor_command(run_id, ready_w)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                    start_new_session=True, pass_fds=(ready_w,))
+            proc = subprocess.Popen(supervisor_command(run_id, ready_w), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, start_new_session=True, pass_fds=(ready_w,))
         except OSError as exc:
             raise UserError(f"cannot start the deploy supervisor ({exc.strerror or exc}); see {log_path}",
                             exit_code=1) from None
