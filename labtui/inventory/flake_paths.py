@@ -156,7 +156,8 @@ class FlakePathResolver:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-                if asyncio.current_task() and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
                     raise
                 return None, f"nix eval took longer than {self.timeout:g} s", True
         if proc.returncode != 0:

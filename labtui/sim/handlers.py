@@ -1,7 +1,7 @@
 """What a simulated host answers a command with, and the shape of the functions that answer.
 
-The demo's SSH server (labtui.sim.server) and SimShell hand every command to the handlers listed in
-labtui.sim.shell.HANDLERS, in order. A handler is `handle(lab, host, command)` returning:
+The demo's SSH server (labtui.sim.server) and the tests' SimShell (tests/support/sim_shell.py) hand every command to
+the handlers listed in labtui.sim.shell.HANDLERS, in order. A handler is `handle(lab, host, command)` returning:
   - None: not my command;
   - a SimResult: a finished command;
   - an async iterator of output lines: a streaming command (journalctl -f), ended by the client.

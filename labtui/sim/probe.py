@@ -1,7 +1,7 @@
 """Simulated hosts answer the status probe (labtui.status.probe) from their SimHost state.
 
 The answer uses the real probe format, so the parser, the poller and the TUI see the same text over
-SimShell, over the demo's SSH server and from a real NixOS host.
+the tests' SimShell, over the demo's SSH server and from a real NixOS host.
 """
 
 from __future__ import annotations

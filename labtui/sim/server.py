@@ -210,8 +210,9 @@ class SimSshServers:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-        if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
-            raise pumping.exception()  # type: ignore[misc]
+        failure = pumping.exception() if pumping.done() and not pumping.cancelled() else None
+        if failure is not None:
+            raise failure
 
     async def _interactive_shell(self, host: str, process: asyncssh.SSHServerProcess[str]) -> None:
         """`ssh HOST` without a command: a tiny line shell answering through the same handlers."""

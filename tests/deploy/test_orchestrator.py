@@ -287,8 +287,8 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
     from labtui.ops.generations import generation_probe
     from labtui.runs.events import NodeState
     from labtui.runs.journal import Journal
-    from labtui.sim.shell import SimShell
     from labtui.sim.state import fake_store_path
+    from tests.support.sim_shell import SimShell
 
     lab = create_demo_lab(tmp_path / "lab", now=time.time())
     with lab.update("nas") as host:  # the flake now builds something new for nas

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from labtui.inventory.model import CheckSpec, Host, Inventory, Profile, SshTarget
-from labtui.sim.shell import SimShell
 from labtui.sim.state import Generation, SimHost, SimLab, fake_store_path
+from tests.support.sim_shell import SimShell
 
 
 def sim_host(name: str, *, gens: int = 3, kernels: tuple[str, ...] | None = None, current: int | None = None,

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import asyncssh
 
 from labtui.inventory.model import Host, SshTarget
-from labtui.sim.shell import SimShell
 from labtui.ssh.api import CommandResult, HostState
 from labtui.status.derive import data_age
 from labtui.status.poller import StatusPoller
 from labtui.status.probe import PROBE_COMMAND
 from tests.status.simlab import make_lab, wait_for
 from tests.support.asyncssh_server import ssh_servers  # noqa: F401  (fixture)
+from tests.support.sim_shell import SimShell
 
 
 def inventory_host(name: str, interval: float = 5.0) -> Host:

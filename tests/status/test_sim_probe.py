@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from labtui.sim.probe import handle, kernel_targets, probe_output
-from labtui.sim.shell import SimShell
 from labtui.sim.state import SimLab
 from labtui.ssh.api import HostState
 from labtui.status.derive import status_from_report
 from labtui.status.parse import parse_probe
 from labtui.status.probe import PROBE_COMMAND, PROBE_SCRIPT
 from tests.status.simlab import make_host
+from tests.support.sim_shell import SimShell
 
 
 def test_round_trip_matches_the_sim_state():

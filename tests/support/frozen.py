@@ -31,12 +31,12 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
 )
-from labtui.sim.shell import SimShell
 from labtui.sim.state import SimLab, fake_store_path
 from labtui.tui.adapters import CoreOps
 from labtui.tui.app import LabApp
 from labtui.tui.assemble import build_app
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, PasswordAsker, Sources
+from tests.support.sim_shell import SimShell
 from tests.support.sim_status import SimStatusSource
 
 # A fixed moment (2026-11-26 12:00:00 UTC).
