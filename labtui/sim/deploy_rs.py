@@ -8,6 +8,9 @@ with its yes/no answer rules, interactive sudo on /dev/tty, magic rollback with 
 and orphaned ssh children, auto rollback, revocation of succeeded profiles and the exit codes and error texts,
 including deploy-rs's own bugs (`Failed to build profile on node web1: web1`). Timing is scaled by `time_scale`.
 Configuration: see labtui.sim.emulators.
+
+About 600 lines on purpose: one emulated run whose stages share its state (the Emulator class); the command line
+lives in deploy_rs_args.py.
 """
 
 from __future__ import annotations
