@@ -1,6 +1,6 @@
 """Command lines for deploy-rs and nixos-rebuild, as argv lists (never a shell string).
 
-`deploy_rs_argv` follows the deploy-rs CLI exactly (reference deploy-rs.md §1, commit d5eff7f):
+`deploy_rs_argv` follows the deploy-rs CLI exactly (docs/deploy-rs-output.md §12, commit d5eff7f):
 - options typed `Option<bool>` take an explicit `true`/`false` value, passed as two argv items
   (`--magic-rollback false`); plain flags take none;
 - one target is positional, several go after `--targets` (which consumes every following value, so
@@ -25,7 +25,7 @@ from labtui.errors import UserError
 from labtui.inventory.model import Host
 
 # A Nix identifier: usable unquoted in an attribute path (`.#web1.system`). Anything else, e.g. a
-# node called `example.com`, is quoted: `.#"example.com".system` (reference §1, target syntax).
+# node called `example.com`, is quoted: `.#"example.com".system` (docs/deploy-rs-output.md §12, target syntax).
 _NIX_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
 _U16_MAX = 65535
 

@@ -44,7 +44,7 @@ STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh C
               "(deploy-rs#226): set sshOpts = [\"-oControlMaster=no\" \"-oControlPath=/nowhere\"] for the node, "
               "or cancel and retry")
 
-# rpassword's prompt as deploy-rs formats it (reference §5.2).
+# rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8).
 SUDO_PROMPT_RE = re.compile(r"\(sudo for (?P<host>[^)]*)\) Password: ?$")
 
 

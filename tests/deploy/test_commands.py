@@ -1,4 +1,4 @@
-"""deploy-rs and nixos-rebuild command lines (reference deploy-rs.md §1)."""
+"""deploy-rs and nixos-rebuild command lines (docs/deploy-rs-output.md §12)."""
 
 from __future__ import annotations
 

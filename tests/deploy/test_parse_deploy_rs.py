@@ -360,7 +360,7 @@ def test_clean_line():
 
 
 def test_transcripts_follow_the_reference_line_format():
-    """Every tagged line of every transcript matches the regex of reference §3.1."""
+    """Every tagged line of every transcript matches the record regex (docs/deploy-rs-output.md §3)."""
     ref = re.compile(r"^(🚀|⭐|👀|↩\ufe0f?)\s+(❌|⚠\ufe0f?|ℹ\ufe0f?|❓|🖊\ufe0f?)\s+\[(deploy|activate|wait|revoke)\]\s+"
                      r"\[(ERROR|WARN|INFO|DEBUG|TRACE)\]\s(.*)$")
     for path in LOGS.glob("*.log"):

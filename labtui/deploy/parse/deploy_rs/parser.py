@@ -1,4 +1,4 @@
-"""deploy-rs output → run events (reference deploy-rs.md §3, §4, §6, §9; deploy-rs d5eff7f).
+"""deploy-rs output → run events (docs/deploy-rs-output.md §3-§7, §9, §10; deploy-rs d5eff7f).
 
 deploy-rs prints unstructured log records (`🚀 ℹ️ [deploy] [INFO] Building profile `system` for node
 `web1``), relays the target's `[activate]`/`[wait]`/`[revoke]` records over ssh without naming the

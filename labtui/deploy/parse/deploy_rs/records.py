@@ -1,7 +1,7 @@
 """The vocabulary of deploy-rs's output: its log records, messages and errors, as patterns and texts.
 
-What each means and where deploy-rs prints it: docs/deploy-rs-output.md (reference deploy-rs.md §3-§6,
-§9, §10; deploy-rs d5eff7f). The parser (labtui.deploy.parse.deploy_rs.parser) decides what they do.
+What each means and where deploy-rs prints it: docs/deploy-rs-output.md (§3-§10;
+deploy-rs d5eff7f). The parser (labtui.deploy.parse.deploy_rs.parser) decides what they do.
 """
 
 from __future__ import annotations
