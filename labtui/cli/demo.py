@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
                 await sources.aclose()
         finally:
             await demo.close()
-        if args.keep or args.dir:
+        code = app.return_code or 0
+        if (args.keep or args.dir) and code == 0:
             print(f"demo lab kept in {demo.root}")
-        return 0
+        return code
 
     return asyncio.run(main())

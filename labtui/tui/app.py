@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -51,6 +52,7 @@ from labtui.tui.screens import (
     LogScreen,
 )
 from labtui.tui.sources import Sources
+from labtui.tui.terminal import HangupDriver
 
 AGE_TICK = 1.0  # data age and topbar refresh
 WIDE = 112  # from this width on, the details panel sits right of the table
@@ -102,7 +104,7 @@ class LabApp(App[None]):
 
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
                  command_log: CommandLog, subtitle: str, animate: bool) -> None:
-        super().__init__()
+        super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
         self.inventory = inventory
         self.sources = sources
         self.clock = clock
@@ -581,6 +583,11 @@ class LabApp(App[None]):
             await self.deploys.cancel()
 
     # -- quit ------------------------------------------------------------------------------------
+    def terminal_gone(self, return_code: int) -> None:
+        """The terminal hung up (or SIGTERM): quit now, asking nothing. A running deploy goes on in its
+        supervisor process (what the quit dialog's `leave` does)."""
+        self.exit(return_code=return_code)
+
     async def action_quit(self) -> None:
         if not self.deploys.running:
             self.exit()
