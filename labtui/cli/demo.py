@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from labtui.demo.runtime import DemoLab
     from labtui.tui.assemble import build_app, demo_sources
     from labtui.tui.glyphs import ascii_requested
+    from labtui.tui.terminal import end_after_hang_up
 
     async def main() -> int:
         demo = DemoLab(args.dir, ticker=not args.no_ticker, keep=args.keep)
@@ -39,4 +40,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"demo lab kept in {demo.root}")
         return code
 
-    return asyncio.run(main())
+    return end_after_hang_up(asyncio.run(main()))

@@ -16,8 +16,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.color import ColorSystem
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
+from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
@@ -43,6 +46,7 @@ from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDia
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
+from labtui.tui.screen_diff import ScreenDiff
 from labtui.tui.screens import (
     ChecksScreen,
     CommandLogScreen,
@@ -119,6 +123,7 @@ class LabApp(App[None]):
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self.screen_diff = ScreenDiff()  # what the terminal shows: only changed cells are written
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -144,6 +149,7 @@ class LabApp(App[None]):
         return self.query_one("#details", HostDetails)
 
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, self._terminal_may_differ)
         if self.ascii_mode:
             self.add_class("-ascii")
         self._load_last_outcomes()
@@ -173,6 +179,22 @@ class LabApp(App[None]):
         for r in runs:
             self.notify(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, follows it",
                         title="labtui", timeout=10)
+
+    # -- the terminal ------------------------------------------------------------------------------
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        """Textual's display step, with each compositor update cut down to the cells that change
+        (labtui.tui.screen_diff). Only when Textual is about to write to a real terminal."""
+        update: object = renderable  # a CompositorUpdate is a renderable Rich's types do not list
+        if (isinstance(update, CompositorUpdate) and self._driver is not None and not self.is_headless
+                and not self.is_inline and self._running and not self._closed and not self._batch_count):
+            cursor = self.screen.outer_size.clamp_offset(self.cursor_position)
+            update = self.screen_diff.reduce(update, (self.size.width, self.size.height), (cursor.x, cursor.y),
+                                             self.console._color_system or ColorSystem.TRUECOLOR)
+        super()._display(screen, update)  # type: ignore[arg-type]
+
+    def _terminal_may_differ(self, _app: App[Any]) -> None:
+        """After a suspend the terminal may show anything: the next frame is written in full."""
+        self.screen_diff.invalidate()
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),

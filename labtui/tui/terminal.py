@@ -19,6 +19,7 @@ import contextlib
 import os
 import selectors
 import signal
+import sys
 import threading
 from codecs import getincrementaldecoder
 from typing import IO, TYPE_CHECKING, Any
@@ -46,6 +47,18 @@ def silence_terminal() -> None:
         with contextlib.suppress(OSError):
             os.dup2(null, fd)
     os.close(null)
+
+
+def end_after_hang_up(code: int) -> int:
+    """Once labtui has cleaned up after a hang-up, end the process at once: the interpreter's own
+    teardown (module by module, up to a second on a busy machine) has nothing left that anyone sees.
+    Any other exit code is returned for the usual exit."""
+    if code == HANGUP_EXIT:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    return code
 
 
 class _GuardedFile:
