@@ -8,6 +8,7 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -44,7 +45,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     async for result in run_fleet_checks(with_checks, shell, clock=clock or REAL_CLOCK):
         results.append(result)
         if not args.json and err.isatty():
-            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {result.check}\n")
+            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {harmless(result.check)}\n")
     order = {(h.name, s.name): i for i, (h, s) in enumerate((h, s) for h in with_checks for s in h.checks)}
     results.sort(key=lambda r: order.get((r.host, r.check), 0))
     ok = all(r.ok for r in results)

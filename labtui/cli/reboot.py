@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -67,7 +68,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
                 last_error = getattr(shell, "last_error", None)  # SshPool knows why a host did not answer
                 error = last_error(h.name) if last_error is not None else None
                 why = error.message if error is not None else "not NixOS, or its system links are unreadable"
-                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({why}); "
+                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({harmless(why)}); "
                           "skipped, use --all to reboot it anyway\n")
             elif not need:
                 err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")
@@ -94,9 +95,9 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         if isinstance(event, RebootProgress):
             shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
-                            f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
+                            f"{' — ' + harmless(event.message) if event.message else ''}", shade, color) + "\n")
         elif isinstance(event, CheckResultEvent):
-            log.write(f"          {event.node}: {describe_check(event)}\n")
+            log.write(f"          {event.node}: {harmless(describe_check(event))}\n")
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.flake_paths import FlakePathResolver
@@ -176,9 +177,9 @@ def render_fleet(statuses: Iterable[HostStatus], *, color: bool = False, width: 
             age = data_age(s)
             stale = f" (values above from {human_duration(age)} ago)" if age is not None and s.state.value != "up" \
                 and s.answered_at != s.observed_at else ""
-            note = textwrap.fill(f"{s.host}: {s.error}{stale}", width, subsequent_indent="  ",
+            note = textwrap.fill(f"{s.host}: {harmless(s.error)}{stale}", width, subsequent_indent="  ",
                                  break_on_hyphens=False)
-            notes.append(note + (f"\n  fix: {s.hint}" if s.hint else ""))
+            notes.append(note + (f"\n  fix: {harmless(s.hint)}" if s.hint else ""))
     text = render_table(headers, rows, max_width=width, colors=colors, color=color)
     if notes:
         text += "\n\n" + "\n".join(_ascii(n) for n in notes)

@@ -31,6 +31,7 @@ from labtui.commandlog import CommandLog
 from labtui.inventory.model import Host, Inventory
 from labtui.runs.events import Prompt
 from labtui.status.model import HostStatus
+from labtui.text import harmless
 from labtui.tui import actions, filtering
 from labtui.tui import format as fmt
 from labtui.tui.controller import DeployController
@@ -169,8 +170,8 @@ class LabApp(App[None]):
         except Exception:  # noqa: BLE001 - a journal problem must not stop the dashboard
             return
         for r in runs:
-            self.notify(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, follows it",
-                        title="labtui", timeout=10)
+            self.notify(harmless(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, "
+                                 "follows it"), title="labtui", timeout=10, markup=False)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),
@@ -322,7 +323,7 @@ class LabApp(App[None]):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         flt = filtering.parse(event.value)
         if flt.error:
-            self.notify(flt.error, severity="warning")
+            self.notify(harmless(flt.error), severity="warning", markup=False)
         self._close_filter()
 
     def _close_filter(self) -> None:
@@ -460,7 +461,7 @@ class LabApp(App[None]):
             for event in history.run_events(run_id):
                 run.apply(event)
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"cannot read run {run_id}: {exc}", severity="error")
+            self.notify(harmless(f"cannot read run {run_id}: {exc}"), severity="error", markup=False)
             return
         self.push_screen(DeployScreen(run, self.glyphs, self.clock, title=f"run {run_id} (replayed)", live=False))
 
@@ -528,7 +529,8 @@ class LabApp(App[None]):
             self.pop_screen()
 
     def run_failed(self, message: str) -> None:
-        self.notify(message, severity="error", timeout=10)
+        # The message may quote a host or a tool (an SSH error, a supervisor's failure): never markup.
+        self.notify(harmless(message), severity="error", timeout=10, markup=False)
 
     def run_ended(self, run: RunView) -> None:
         for name, view in run.nodes.items():
