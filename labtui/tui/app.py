@@ -337,9 +337,10 @@ class LabApp(App[None]):
         try:
             target.write_text(self.export_screenshot(), encoding="utf-8")
         except OSError as exc:
-            self.notify(f"cannot save the screenshot to {target}: {exc.strerror or exc}", severity="error")
+            self.notify(f"cannot save the screenshot to {target}: {exc.strerror or exc}", severity="error",
+                        markup=False)
             return
-        self.notify(f"screenshot saved: {target}", timeout=4)
+        self.notify(f"screenshot saved: {target}", timeout=4, markup=False)  # a path may hold `[`
 
     def _filter_box(self) -> Input | None:
         return self.screen_stack[0].query_one_optional("#filter", Input)
