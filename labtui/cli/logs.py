@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_host
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -21,7 +22,7 @@ _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bol
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("-u", "--unit", action="append", default=[], metavar="UNIT",
                         help="only this unit (repeatable; globs like 'nginx*' as journalctl takes them)")
     parser.add_argument("-p", "--priority", metavar="PRIORITY",
@@ -54,7 +55,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.logs import LogEntry, LogQuery, parse_priority, read_journal, validate_query
 
     out, err = out or sys.stdout, err or sys.stderr
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     lines = args.lines if args.lines is not None else (None if args.since else DEFAULT_LINES)
     query = validate_query(LogQuery(units=tuple(args.unit), priority=parse_priority(args.priority), lines=lines,
                                     since=args.since, follow=args.follow))

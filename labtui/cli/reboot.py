@@ -8,8 +8,18 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, paint, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    paint,
+    print_json,
+    render_table,
+    run_over_ssh,
+    target_tokens,
+    use_color,
+)
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_hosts
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -18,8 +28,7 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="host names, globs (`web*`) or tags (`@prod`); default: every host")
+    add_target_arguments(parser, "hosts to reboot (default: every host)")
     needed = parser.add_mutually_exclusive_group()
     needed.add_argument("--only-needed", action="store_true", default=True,
                         help="reboot only hosts whose booted kernel/initrd/modules differ from the current "
@@ -59,7 +68,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
         raise UserError("--wave must be 1 or more")
-    hosts = inventory.select(args.hosts or None)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
         for h, need in zip(hosts, needed, strict=True):

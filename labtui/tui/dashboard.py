@@ -294,16 +294,42 @@ class HostDetails(Static):
             out.append("unknown\n", style="dim")
 
 
+class DashboardScreen(Screen[None]):
+    """The fleet dashboard, the app's first screen. It owns the dashboard's keys, so they never act while another
+    screen is shown; its widgets come from the app's compose (mounted before the first frame) and what the keys do
+    lives on the app, which owns the fleet model and the deploy controller."""
+
+    BINDINGS = actions.DASHBOARD.bindings()
+    SCOPE = actions.DASHBOARD
+
+
 class DetailsScreen(Screen[None]):
-    """The details panel's text, full screen (enter on a host)."""
+    """The details panel's text of one host, full screen (enter on a host); its keys act on that host."""
 
     BINDINGS = actions.DETAILS.bindings()
+    SCOPE = actions.DETAILS
 
-    def __init__(self, text: Text) -> None:
+    def __init__(self, host: str, text: Text) -> None:
         super().__init__()
+        self.host = host
         self.text = text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self.text, id="details-full")
         yield Footer()
+
+    async def _run(self, action: str) -> None:
+        await self.app.run_action(f"app.{action}_host({self.host!r})")
+
+    async def action_logs(self) -> None:
+        await self._run("logs")
+
+    async def action_checks(self) -> None:
+        await self._run("checks")
+
+    async def action_generations(self) -> None:
+        await self._run("generations")
+
+    async def action_deploy(self) -> None:
+        await self._run("deploy")

@@ -19,6 +19,7 @@ from labtui.tui import format as fmt
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
+from labtui.tui.widgets import KeyLog
 
 Clock = Callable[[], float]
 
@@ -327,7 +328,7 @@ class HostLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
-        yield Log(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:

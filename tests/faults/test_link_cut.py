@@ -18,7 +18,7 @@ import pytest
 
 from labtui.inventory.model import Host, Inventory, SshTarget
 from labtui.ssh.options import DEFAULT_KEEPALIVE_COUNT_MAX, DEFAULT_KEEPALIVE_INTERVAL
-from tests.faults.harness import ENV, command, write_inventory
+from tests.faults.cli_process import ENV, command, write_inventory
 from tests.support.asyncssh_server import LatencyProxy
 from tests.support.sshd import sshd  # noqa: F401  (fixture)
 
