@@ -25,7 +25,7 @@ from labtui.status.model import HostStatus
 from labtui.status.parse import parse_probe
 from labtui.status.probe import PROBE_COMMAND, PROBE_SCRIPT
 
-# Above the keepalive detection time (about 15 s), so a host that dies under a probe shows as "down"
+# Above the keepalive detection time (at most 12 s), so a host that dies under a probe shows as "down"
 # (connection lost) rather than as a probe timing out; a truly hung probe still ends here.
 DEFAULT_PROBE_TIMEOUT = 20.0
 FLAKE_EVALUATIONS_AT_ONCE = 2  # nix evaluations are heavy; the poller never runs more than this
