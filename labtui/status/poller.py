@@ -181,6 +181,10 @@ class StatusPoller:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ----- internals -----
 
     async def _poll_loop(self, name: str) -> None:
@@ -190,7 +194,7 @@ class StatusPoller:
         while not self._closed:
             wake.clear()
             await self.probe_once(name)
-            if self._closed:
+            if self.closed:
                 # close() cancelled this task, but a cancellation that lands as a connection or command
                 # completes can be swallowed on the way (asyncio.wait_for in Python 3.11 does that).
                 return
