@@ -1,5 +1,8 @@
 """The deploy pane: one row per host of a run (stage, steps, time, countdown, last output), the highlighted host's
-output below, the summary when it ends; and a host's full deploy log."""
+output below, the summary when it ends; and a host's full deploy log.
+
+Output lines and messages are what hosts and deploy tools printed: shown through `labtui.text.harmless` (as Rich
+Text or Log lines, never markup), at the moment they are drawn."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from textual.widgets import DataTable, Footer, Log, Static
 from textual.widgets.data_table import ColumnKey
 
 from labtui.runs.outcomes import counts_text, is_failure
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.deploy_model import NodeView, RunView
@@ -41,12 +45,19 @@ def compact_line(line: str) -> str:
     """`🚀 ℹ️ [deploy] [INFO] Building…` -> `deploy: Building…` for the narrow last-output column.
 
     The emoji go (their width differs between terminals and would shift the columns); the level
-    stays only when it says something (WARN, ERROR)."""
+    stays only when it says something (WARN, ERROR). Control characters are shown escaped."""
+    line = harmless(line)
     m = _DEPLOY_RS_TAG.match(line)
     if not m:
         return line.strip()
     level = "" if m.group(2) == "INFO" else f" {m.group(2)}"
     return f"{m.group(1)}{level}: {line[m.end():]}"
+
+
+def tail_line(line: str) -> str:
+    """A line for the output panel: deploy-rs' tags shortened as by compact_line, other lines as they are
+    (indentation kept), control characters shown escaped."""
+    return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
 
 
 def ascii_line(line: str) -> str:
@@ -132,7 +143,7 @@ class DeployTable(DataTable[Text | str]):
             status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
-            status, stage = styled(spin, "$warning"), styled(v.stage, "$warning")
+            status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
         reached, total = v.progress()
         pstyle = "$error" if is_failure(v.outcome) else "$success" if v.outcome else "$warning"
         progress = styled(g.bar_full * reached + g.bar_empty * (total - reached), pstyle)
@@ -143,7 +154,7 @@ class DeployTable(DataTable[Text | str]):
         elif is_failure(v.outcome) and v.message:
             # Where it ended, then why: `push: Failed to push profile…` (the stage column keeps the outcome word).
             where = f"{v.outcome_stage}: " if v.outcome_stage and not v.message.startswith(v.outcome_stage) else ""
-            line = styled(f"{where}{v.message}", "$error")
+            line = styled(harmless(f"{where}{v.message}"), "$error")
         else:
             line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
@@ -217,8 +228,8 @@ class DeployScreen(Screen[None]):
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
         # deploy-rs' tags shortened as in the last-output column: more of each line fits (enter: the lines as printed)
+        lines = [ascii_line(line) if self.glyphs is ASCII else tail_line(line) for line in lines]
         if lines:
-            lines = [ascii_line(line) if self.glyphs is ASCII else compact_line(line) for line in lines]
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
             tail.scroll_end(animate=False)
@@ -263,7 +274,7 @@ class DeployScreen(Screen[None]):
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
                                            f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
             elif run.run_lines:
-                summary = Text(run.run_lines[-1], style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style="dim")
             else:
                 summary = ""
         else:
@@ -302,7 +313,7 @@ class DeployScreen(Screen[None]):
             view = run.nodes[first]
             out.append(f"\nfirst failure: {first}", style="bold red")
             if view.message:
-                out.append(f": {view.message}", style="red")
+                out.append(f": {harmless(view.message)}", style="red")
             out.append("  (f: its log)", style="dim")
         return out
 
@@ -367,8 +378,7 @@ class HostLogScreen(Screen[None]):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
-        if batch and self.ascii_mode:
-            batch = [ascii_line(line) for line in batch]
+        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [harmless(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 
@@ -379,7 +389,8 @@ class HostLogScreen(Screen[None]):
 
     def action_copy(self) -> None:
         lines, _ = self._source()
-        self.app.copy_to_clipboard("\n".join(lines))
+        # Harmless too: a pasted escape sequence (`ESC [201~` ends a bracketed paste) could run in a shell.
+        self.app.copy_to_clipboard("\n".join(harmless(line) for line in lines))
         self.notify(f"copied {len(lines)} lines")
 
 
