@@ -17,6 +17,7 @@ from labtui.cli.common import add_json_flag, add_target_arguments, target_tokens
 from labtui.cli.printer import Printer
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import HEALTH_GATES
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.deploy.request import DeployRequest
@@ -161,6 +162,7 @@ async def follow(run: DetachedRun, printer: Printer, *, critical: Set[str] = fro
         import getpass
 
         who = f"{event.node} ({event.hostname})" if event.node and event.node != event.hostname else event.hostname
+        who = harmless(who)  # the hostname is read from deploy-rs's prompt
         if not await asyncio.to_thread(still_waiting, "passwords", event.hostname):
             return
         async with ask_lock:

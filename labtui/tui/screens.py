@@ -1,5 +1,8 @@
 """Full screens besides the dashboard and the deploy pane: a host's journal, checks and generations, the deploy
-history, the command log and the help."""
+history, the command log and the help.
+
+What hosts sent is shown through `labtui.text.harmless`, as Log lines or Rich Text (a DataTable reads a str cell
+as markup: cells are Text)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogItem, LogStream
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.format import rich_style
@@ -141,7 +145,7 @@ class LogScreen(TextScreen):
         try:
             await self.stream.start()
         except Exception as exc:  # noqa: BLE001 - shown to the operator, the screen stays usable
-            self._pending.append(f"[labtui] stopped: {exc}")
+            self._pending.append(f"[labtui] stopped: {harmless(str(exc))}")
 
     def _flush(self) -> None:
         if self._pending:
@@ -171,7 +175,7 @@ class ChecksScreen(TextScreen):
         try:
             results = [r async for r in self.run()]
         except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
-            self.replace(self.waiting, [f"checks failed: {exc}"])
+            self.replace(self.waiting, [f"checks failed: {harmless(str(exc))}"])
             return
         self.replace(self.waiting, fmt.check_lines(results))
 
@@ -192,7 +196,7 @@ class GenerationsScreen(TextScreen):
         try:
             gens = await self.load()
         except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
-            self.replace(self.waiting, [f"generations failed: {exc}"])
+            self.replace(self.waiting, [f"generations failed: {harmless(str(exc))}"])
             return
         self.replace(self.waiting, fmt.generation_lines(gens))
 
@@ -240,7 +244,7 @@ class HistoryScreen(Screen[None]):
         try:
             self.runs = self.load()
         except Exception as exc:  # noqa: BLE001 - a broken journal must not take the TUI down
-            self.query_one("#history-empty", Static).update(f"cannot read the journal: {exc}")
+            self.query_one("#history-empty", Static).update(Text(f"cannot read the journal: {harmless(str(exc))}"))
             return
         g = self.glyphs
         for run in self.runs:
@@ -253,9 +257,9 @@ class HistoryScreen(Screen[None]):
                 if i:
                     hosts.append(" ")
                 ng, _, ns = fmt.outcome_cell(g, run.node_outcomes.get(node))
-                hosts.append(f"{ng}{node}" if ng else node, style=rich_style(ns))
-            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), run.method, hosts, run.run_id,
-                          key=run.run_id)
+                hosts.append(f"{ng}{harmless(node)}" if ng else harmless(node), style=rich_style(ns))
+            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), Text(harmless(run.method)), hosts,
+                          Text(harmless(run.run_id)), key=run.run_id)
         self.query_one("#history-empty", Static).update("" if self.runs else "No deploys recorded yet.")
 
     @on(DataTable.RowSelected, "#history")
@@ -330,7 +334,8 @@ class CommandLogScreen(Screen[None]):
         when = _dt.datetime.fromtimestamp(record.ts).strftime("%H:%M:%S")
         command = record.command if len(record.command) < 400 else record.command[:399] + "…"
         self._shown.append(record)
-        table.add_row(when, record.where, command.replace("\n", "⏎"))
+        # Text cells: a str cell would be read as markup (`[` is common in commands and unit globs).
+        table.add_row(when, Text(harmless(record.where)), Text(harmless(command.replace("\n", "⏎"))))
 
     def _records(self) -> list[CommandRecord]:
         return list(self._shown)
@@ -367,7 +372,7 @@ class CommandLogScreen(Screen[None]):
         if 0 <= table.cursor_row < len(records):
             text = records[table.cursor_row].copyable()
             self.app.copy_to_clipboard(text)
-            self.notify(f"copied: {fmt.truncate(text, 60)}")
+            self.notify(f"copied: {harmless(fmt.truncate(text, 60))}", markup=False)
 
     def action_copy_all(self) -> None:
         records = self._records()
