@@ -97,7 +97,8 @@ class _Slot:
     name: str  # the name shown in errors: inventory name, or the jump host spec
     via: tuple[str, ...] = ()  # jump chain, outermost first (from the inventory; config adds its own)
     conn: asyncssh.SSHClientConnection | None = None  # while connected
-    client: object = None  # conn's asyncssh callbacks (_new_client): why it closed
+    # The asyncssh callbacks (_new_client) of the last connection opened, which know why it closed.
+    client: tuple[asyncssh.SSHClientConnection, object] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
     streams: asyncio.Semaphore = field(
@@ -351,7 +352,7 @@ class SshPool:
                 raise
             slot.connect_ms = (time.perf_counter() - started) * 1000.0
             slot.conn, slot.failures, slot.next_attempt = conn, 0, 0.0
-            slot.client = conn.get_owner()  # asyncssh forgets it once the connection closes
+            slot.client = (conn, conn.get_owner())  # asyncssh forgets the owner once the connection closes
             slot.connected_at = time.time()
             slot.watcher = asyncio.get_running_loop().create_task(self._watch(slot, conn))
             self._set_state(slot, HostState.UP, None)
@@ -374,7 +375,7 @@ class SshPool:
         slot.conn = None
         if not conn.is_closed():
             conn.close()
-        exc = _lost_reason(slot) or exc
+        exc = _lost_reason(slot, conn) or exc
         error = HostUnreachable(slot.name, f"connection lost{': ' + _why(exc) if exc else ''}",
                                 "labtui reconnects by itself")
         # A drop is not a failed attempt: reconnect at once, backoff applies if that fails.
@@ -383,7 +384,7 @@ class SshPool:
 
     def _channel_error(self, slot: _Slot, conn: asyncssh.SSHClientConnection, exc: BaseException) -> SshError:
         if conn.is_closed():
-            why = _why((_lost_reason(slot) if slot.conn is conn else None) or exc)
+            why = _why(_lost_reason(slot, conn) or exc)
             self._dropped(slot, conn, exc)
             return HostUnreachable(slot.name, f"connection lost: {why}", "labtui reconnects by itself")
         return ChannelFailed(slot.name, f"the server refused a new channel: {_why(exc)}",
@@ -555,8 +556,11 @@ def _new_client() -> asyncssh.SSHClient:
     return _client_class()
 
 
-def _lost_reason(slot: _Slot) -> Exception | None:
-    lost = getattr(slot.client, "lost", None)
+def _lost_reason(slot: _Slot, conn: asyncssh.SSHClientConnection) -> Exception | None:
+    """Why `conn` closed, when asyncssh told its client (a keepalive timeout, the server's disconnect)."""
+    if slot.client is None or slot.client[0] is not conn:
+        return None
+    lost = getattr(slot.client[1], "lost", None)
     return lost if isinstance(lost, Exception) else None
 
 
