@@ -25,6 +25,7 @@ from labtui.runs.events import (
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -119,7 +120,7 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
             code = event.exit_code if event.exit_code is not None else "unknown"
             return "run", f"{event.outcome} (exit {code}){tail}", colour
         case (RunStarted() | Stall() | PasswordPrompt() | PromptAnswered() | NodeState() | CheckResultEvent()
-              | RebootProgress() | RollbackResult()):
+              | RebootProgress() | RollbackResult() | ExecResult()):
             return event.kind, json.dumps(event.to_dict()), None  # parsers do not emit these
         case _:
             assert_never(event)

@@ -16,6 +16,7 @@ from labtui.runs.events import (
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -50,6 +51,12 @@ def describe_check(event: CheckResultEvent) -> str:
 
 def describe_reboot(event: RebootProgress) -> str:
     return f"reboot {event.phase}" + (f": {event.message}" if event.message else "")
+
+
+def describe_exec(event: ExecResult) -> str:
+    if event.error:
+        return f"exec: {'timed out' if event.timed_out else 'failed'} after {event.duration:.1f}s: {event.error}"
+    return f"exec: exit {event.exit_code if event.exit_code is not None else 'unknown'} in {event.duration:.1f}s"
 
 
 def describe_rollback(event: RollbackResult) -> str:
@@ -146,6 +153,8 @@ class Printer:
                 self._line(ts, event.node, describe_reboot(event))
             case RollbackResult():
                 self._line(ts, event.node, describe_rollback(event))
+            case ExecResult():
+                self._line(ts, event.node, describe_exec(event), "green" if event.exit_code == 0 else "red")
             case _:
                 assert_never(event)
 

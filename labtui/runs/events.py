@@ -165,7 +165,8 @@ class Output(Event):
     node: str | None
     stage: str | None
     line: str  # ANSI stripped
-    source: str = "local"  # local | activate | wait | revoke | confirm (deploy-rs tag), raw, tty, rollback
+    source: str = "local"  # local | activate | wait | revoke | confirm (deploy-rs tag), raw, tty, rollback,
+    #                        stdout | stderr (exec)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,9 +261,22 @@ class RollbackResult(Event):
     message: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExecResult(Event):
+    """A command run on a host by `labtui exec` (or the TUI's exec) ended; its output came as `output` events
+    with source `stdout`/`stderr`."""
+
+    kind: ClassVar[str] = "exec_result"
+    node: str
+    exit_code: int | None  # None: it did not exit by itself (timeout, signal, lost connection, never started)
+    duration: float
+    timed_out: bool = False
+    error: str = ""  # why it did not run or did not finish ("" when it exited)
+
+
 RunEvent = (RunStarted | RunResult | StageChanged | ConfirmWindow | ActivationWindow | Confirmed | Rollback
             | GenerationSwitched | Prompt | Output | Stall | NodeResult | PasswordPrompt | PromptAnswered
-            | NodeState | CheckResultEvent | RebootProgress | RollbackResult)
+            | NodeState | CheckResultEvent | RebootProgress | RollbackResult | ExecResult)
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in get_args(RunEvent)}
 

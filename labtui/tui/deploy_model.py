@@ -17,6 +17,7 @@ from labtui.runs.events import (
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -231,6 +232,9 @@ class RunView:
             case RebootProgress():
                 if event.message:
                     self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+            case ExecResult():
+                self.apply_lines(event.node, [f"labtui: exit {event.exit_code}" if not event.error
+                                              else f"labtui: {event.error}"])
             case GenerationSwitched() | PasswordPrompt() | PromptAnswered():
                 pass  # the output line says it / asked by the face / the face answered it
             case _:
