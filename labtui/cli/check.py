@@ -6,8 +6,18 @@ import argparse
 import sys
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    print_json,
+    render_table,
+    run_over_ssh,
+    target_tokens,
+    use_color,
+)
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -16,8 +26,7 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="host names, globs (`web*`) or tags (`@prod`); default: every host with checks")
+    add_target_arguments(parser, "hosts to check (default: every host with checks)")
     add_json_flag(parser)
 
 
@@ -31,7 +40,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.clock import REAL_CLOCK
 
     out, err = out or sys.stdout, err or sys.stderr
-    hosts = inventory.select(args.hosts or None)
+    hosts = select_hosts(inventory, target_tokens(args))
     for host in hosts:
         for spec in host.checks:
             problem = validate_check(spec)
@@ -44,7 +53,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     async for result in run_fleet_checks(with_checks, shell, clock=clock or REAL_CLOCK):
         results.append(result)
         if not args.json and err.isatty():
-            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {result.check}\n")
+            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {harmless(result.check)}\n")
     order = {(h.name, s.name): i for i, (h, s) in enumerate((h, s) for h in with_checks for s in h.checks)}
     results.sort(key=lambda r: order.get((r.host, r.check), 0))
     ok = all(r.ok for r in results)

@@ -8,6 +8,8 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.errors import EXIT_OK
+from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
                         help="what changed from generation A to B (nix store diff-closures, run on the host)")
     add_json_flag(parser)
@@ -35,7 +37,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.generations import diff_generations, list_generations
 
     out = out or sys.stdout
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     color = use_color(out) and not args.json
     if args.diff:
         a, b = args.diff
@@ -46,7 +48,8 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         if not changes:
             out.write(f"{host.name}: generations {a} and {b} have the same closure\n")
         for c in changes:
-            out.write(f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}\n")
+            line = f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}"
+            out.write(harmless(line) + "\n")
         return EXIT_OK
     gens = await list_generations(shell, host.name)
     if args.json:

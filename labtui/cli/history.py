@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, print_json, render_table, use_color
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.runs.journal import Journal
@@ -77,11 +78,11 @@ def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
         flake += f" @ {s.revision}" + (" (dirty)" if s.dirty else "")
     elif s.dirty:
         flake += " (dirty tree)"
-    print(f"  {s.method} {s.action} of {flake}")
+    print(harmless(f"  {s.method} {s.action} of {flake}"))
     for argv in detail.argv:
         import shlex
 
-        print(f"  $ {shlex.join(argv)}")
+        print(harmless(f"  $ {shlex.join(argv)}"))
     rows, colors = [], []
     for n in detail.nodes:
         gens = ""
@@ -96,14 +97,10 @@ def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
                        max_width=160, colors=colors, color=color))
     for n in detail.nodes:
         if n.after_path:
-            print(f"  {n.node}{'.' + n.profile if n.profile else ''}: {n.before_path or '?'} -> {n.after_path}")
-    print(f"\n--- output ({detail.output_path}) ---")
-    output = detail.output()
-    if not color:
-        from labtui.deploy.parse.ansi import strip_ansi
-
-        output = strip_ansi(output)
-    sys.stdout.write(output)
+            print(harmless(f"  {n.node}{'.' + n.profile if n.profile else ''}: {n.before_path or '?'} -> "
+                           f"{n.after_path}"))
+    print(harmless(f"\n--- output ({detail.output_path}) ---", keep_newlines=True))
+    sys.stdout.write(terminal_text(detail.output()))
     sys.stdout.flush()
     if s.state == "running" and follow:
         return _follow(s.run_id)
@@ -121,6 +118,17 @@ def _follow(run_id: str) -> int:
     print(f"\n--- run {run_id} is still running; following it (Ctrl-C to stop following) ---")
     printer = Printer(sys.stdout)
     return asyncio.run(follow(DetachedRun(run_id), printer, cancel_on_interrupt=False))
+
+
+def terminal_text(output: str) -> str:
+    """A run's raw output (hosts' text, escape sequences and all) as harmless lines: each line as it ended up on
+    screen (colours and `\\r` redraws resolved by clean_line), the control characters left shown escaped."""
+    from labtui.deploy.parse.ansi import clean_line
+
+    lines = output.split("\n")  # not splitlines(): a lone CR is a redraw within the line, not a line break
+    if lines[-1] == "":
+        lines.pop()
+    return "".join(harmless(clean_line(line)) + "\n" for line in lines)
 
 
 def _when(ts: float | None) -> str:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    load_inventory,
+    print_json,
+    render_table,
+    target_tokens,
+)
+from labtui.inventory.select import select_hosts
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_target_arguments(parser, "hosts to show (default: all)")
     add_json_flag(parser)
 
 
@@ -17,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from labtui.inventory.describe import describe_inventory
 
     inventory = load_inventory(args)
-    hosts = inventory.select(args.hosts)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.json:
         print_json(describe_inventory(inventory, hosts))
         return 0

@@ -9,6 +9,8 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -21,7 +23,7 @@ _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bol
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("-u", "--unit", action="append", default=[], metavar="UNIT",
                         help="only this unit (repeatable; globs like 'nginx*' as journalctl takes them)")
     parser.add_argument("-p", "--priority", metavar="PRIORITY",
@@ -41,9 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_entry(entry: LogEntry, *, color: bool) -> str:
+    """`Nov 26 12:00:01 nginx.service: message`; anyone on the host can write the journal (`logger`), so unit and
+    message are made harmless, and the lines of a multi-line message are indented as journalctl does."""
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime(entry.ts))
-    text = f"{stamp} {entry.unit}: {entry.message}"
-    return paint(text, _PRIORITY_COLORS.get(entry.priority), color)
+    prefix = f"{stamp} {harmless(entry.unit)}: "
+    message = harmless(entry.message.rstrip("\n"), keep_newlines=True).replace("\n", "\n" + " " * len(prefix))
+    return paint(prefix + message, _PRIORITY_COLORS.get(entry.priority), color)
 
 
 async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, clock: Clock | None = None,
@@ -54,7 +59,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.logs import LogEntry, LogQuery, parse_priority, read_journal, validate_query
 
     out, err = out or sys.stdout, err or sys.stderr
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     lines = args.lines if args.lines is not None else (None if args.since else DEFAULT_LINES)
     query = validate_query(LogQuery(units=tuple(args.unit), priority=parse_priority(args.priority), lines=lines,
                                     since=args.since, follow=args.follow))
@@ -74,7 +79,8 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
             err.write(f"labtui: {host.name}: {item.message}\n")
             status = EXIT_FAILED
         else:
-            err.write(f"labtui: {item.message}\n" if item.kind != "stderr" else f"{host.name}: {item.message}\n")
+            message = harmless(item.message)  # journalctl's stderr, or a line that is no journal entry
+            err.write(f"labtui: {message}\n" if item.kind != "stderr" else f"{host.name}: {message}\n")
     if not shown and status == EXIT_OK:
         err.write(f"labtui: {host.name}: no journal entries match\n")
     return status

@@ -14,6 +14,7 @@ from types import ModuleType
 
 from labtui import __version__
 from labtui.errors import UserError
+from labtui.text import harmless
 
 # verb -> (module, one-line help). Order is the order shown in --help.
 VERBS: dict[str, tuple[str, str]] = {
@@ -101,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         assert module is not None
         return int(module.run(args) or 0)
     except UserError as exc:
-        print(f"labtui: error: {exc.message}", file=sys.stderr)
+        # Messages can quote what a host said (an SSH banner, a command's stderr): harmless on the terminal.
+        print(f"labtui: error: {harmless(exc.message)}", file=sys.stderr)
         if exc.detail:
-            print(exc.detail.rstrip("\n"), file=sys.stderr)
+            print(harmless(exc.detail.rstrip("\n"), keep_newlines=True), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("labtui: interrupted", file=sys.stderr)

@@ -43,6 +43,7 @@ from labtui.runs.events import (
     StageChanged,
     Stall,
 )
+from labtui.text import harmless
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         kind, text, colour = _describe(event)
         if kind == "output" and not args.verbose:
             continue
-        print(f"{paint(f'{kind:<10}', colour, color)} {text}")
+        print(f"{paint(f'{kind:<10}', colour, color)} {harmless(text)}")  # a saved log holds hosts' text
     results = list(parser.results.values())
     print()
     if results:

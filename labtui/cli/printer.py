@@ -66,7 +66,9 @@ def describe_rollback(event: RollbackResult) -> str:
 
 
 class Printer:
-    """Progress lines for people, or event JSON lines with --json."""
+    """Progress lines for people, or event JSON lines with --json.
+
+    Events carry what hosts and deploy tools printed: every line is made harmless where it is written."""
 
     def __init__(self, stream: IO[str], *, json_lines: bool = False, verbose: bool = False,
                  color: bool | None = None) -> None:
@@ -81,12 +83,12 @@ class Printer:
         self.build_counts: dict[str, tuple[int, int, int, bool]] = {}
 
     def note(self, text: str) -> None:
-        print(f"labtui: {text}", file=sys.stderr, flush=True)
+        print(f"labtui: {harmless(text)}", file=sys.stderr, flush=True)
 
     def _line(self, ts: float, who: str | None, text: str, color: str | None = None) -> None:
         clock = time.strftime("%H:%M:%S", time.localtime(ts))
-        prefix = f"{who}: " if who else ""
-        self.stream.write(f"{paint(clock, 'dim', self.color)} {prefix}{paint(text, color, self.color)}\n")
+        prefix = f"{harmless(who)}: " if who else ""
+        self.stream.write(f"{paint(clock, 'dim', self.color)} {prefix}{paint(harmless(text), color, self.color)}\n")
         self.stream.flush()
 
     def event(self, event: RunEvent) -> None:
@@ -134,7 +136,7 @@ class Printer:
             case Output():
                 self.tails[event.node].append(event.line)
                 if self.verbose:
-                    self._line(ts, event.node, paint(event.line, "dim", self.color))
+                    self._line(ts, event.node, event.line, "dim")
             case Stall():
                 self._line(ts, event.node,
                            f"no output for {event.seconds:.0f} s in {event.stage or 'this stage'}: {event.hint}",
@@ -190,7 +192,7 @@ class Printer:
         self._line(event.ts, _who(event.node, event.profile), text, OUTCOME_COLOR.get(event.outcome))
         if event.outcome in ("failed", "rolled_back") and not self.verbose and self.tails[event.node]:
             for line in self.tails[event.node]:
-                self.stream.write(f"    {paint(line, 'dim', self.color)}\n")
+                self.stream.write(f"    {paint(harmless(line), 'dim', self.color)}\n")
 
     def summary(self, event: RunResult) -> None:
         rows, colors = [], []

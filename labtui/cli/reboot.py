@@ -8,8 +8,19 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, paint, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    paint,
+    print_json,
+    render_table,
+    run_over_ssh,
+    target_tokens,
+    use_color,
+)
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -18,8 +29,7 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="host names, globs (`web*`) or tags (`@prod`); default: every host")
+    add_target_arguments(parser, "hosts to reboot (default: every host)")
     needed = parser.add_mutually_exclusive_group()
     needed.add_argument("--only-needed", action="store_true", default=True,
                         help="reboot only hosts whose booted kernel/initrd/modules differ from the current "
@@ -59,7 +69,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
         raise UserError("--wave must be 1 or more")
-    hosts = inventory.select(args.hosts or None)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
         for h, need in zip(hosts, needed, strict=True):
@@ -67,7 +77,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
                 last_error = getattr(shell, "last_error", None)  # SshPool knows why a host did not answer
                 error = last_error(h.name) if last_error is not None else None
                 why = error.message if error is not None else "not NixOS, or its system links are unreadable"
-                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({why}); "
+                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({harmless(why)}); "
                           "skipped, use --all to reboot it anyway\n")
             elif not need:
                 err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")
@@ -94,9 +104,9 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         if isinstance(event, RebootProgress):
             shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
-                            f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
+                            f"{' — ' + harmless(event.message) if event.message else ''}", shade, color) + "\n")
         elif isinstance(event, CheckResultEvent):
-            log.write(f"          {event.node}: {describe_check(event)}\n")
+            log.write(f"          {event.node}: {harmless(describe_check(event))}\n")
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)

@@ -14,6 +14,8 @@ from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, run_over_ssh
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("--to", type=int, metavar="N",
                         help="generation to switch to (default: the one before the running one)")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -50,7 +52,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     gens = await list_generations(shell, host.name)
     current = current_of(gens)
     target = rollback_target(gens, args.to)
@@ -59,7 +61,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         return EXIT_OK
 
     def describe(g: GenerationInfo) -> str:
-        return f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})"
+        return harmless(f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})")
 
     err.write(f"{host.name}: switch from generation {describe(current) if current else '?'} "
               f"to {describe(target)}\n")
@@ -84,7 +86,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         print_json({"host": host.name, "ok": outcome.ok, "from": outcome.from_generation, "to": target.number,
                     "message": outcome.message, "run_id": record.run_id}, out)
     else:
-        if not outcome.ok:
-            err.write(outcome.output[-2000:])
-        out.write(f"{host.name}: {outcome.message} (journal run {record.run_id})\n")
+        if not outcome.ok:  # the switch's own output, as the host printed it: made harmless
+            err.write(harmless(outcome.output[-2000:], keep_newlines=True))
+        out.write(f"{host.name}: {harmless(outcome.message)} (journal run {record.run_id})\n")
     return EXIT_OK if outcome.ok else EXIT_FAILED

@@ -13,8 +13,18 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    load_inventory,
+    print_json,
+    render_table,
+    target_tokens,
+    use_color,
+)
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.flake_paths import FlakePathResolver
@@ -29,8 +39,7 @@ STATE_COLORS = {"up": "green", "degraded": "yellow", "connecting": "dim"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_target_arguments(parser, "hosts to show (default: all)")
     add_json_flag(parser)
     parser.add_argument("--watch", action="store_true",
                         help="keep polling and redraw on every change until Ctrl-C "
@@ -48,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     inventory = load_inventory(args)
-    hosts = inventory.select(args.hosts)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.no_drift:
         resolver = None
     else:
@@ -176,9 +185,9 @@ def render_fleet(statuses: Iterable[HostStatus], *, color: bool = False, width: 
             age = data_age(s)
             stale = f" (values above from {human_duration(age)} ago)" if age is not None and s.state.value != "up" \
                 and s.answered_at != s.observed_at else ""
-            note = textwrap.fill(f"{s.host}: {s.error}{stale}", width, subsequent_indent="  ",
+            note = textwrap.fill(f"{s.host}: {harmless(s.error)}{stale}", width, subsequent_indent="  ",
                                  break_on_hyphens=False)
-            notes.append(note + (f"\n  fix: {s.hint}" if s.hint else ""))
+            notes.append(note + (f"\n  fix: {harmless(s.hint)}" if s.hint else ""))
     text = render_table(headers, rows, max_width=width, colors=colors, color=color)
     if notes:
         text += "\n\n" + "\n".join(_ascii(n) for n in notes)

@@ -1,5 +1,8 @@
 """The deploy pane: one row per host of a run (stage, steps, time, countdown, last output), the highlighted host's
-output below, the summary when it ends; and a host's full deploy log."""
+output below, the summary when it ends; and a host's full deploy log.
+
+Output lines and messages are what hosts and deploy tools printed: shown through `labtui.text.harmless` (as Rich
+Text or Log lines, never markup), at the moment they are drawn."""
 
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
 
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
+from labtui.tui.widgets import KeyLog
 
 Clock = Callable[[], float]
 
@@ -37,7 +42,8 @@ def compact_line(line: str) -> str:
     """`🚀 ℹ️ [deploy] [INFO] Building…` -> `deploy: Building…` for the narrow last-output column.
 
     The emoji go (their width differs between terminals and would shift the columns); the level
-    stays only when it says something (WARN, ERROR)."""
+    stays only when it says something (WARN, ERROR). Control characters are shown escaped."""
+    line = harmless(line)
     m = _DEPLOY_RS_TAG.match(line)
     if not m:
         return line.strip()
@@ -117,7 +123,7 @@ class DeployTable(DataTable[Text | str]):
             status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
-            status, stage = styled(spin, "$warning"), styled(v.stage, "$warning")
+            status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
         reached, total = v.progress()
         pstyle = "$error" if v.outcome in ("failed", "rolled_back") else "$success" if v.outcome else "$warning"
         progress = styled(g.bar_full * reached + g.bar_empty * (total - reached), pstyle)
@@ -126,7 +132,7 @@ class DeployTable(DataTable[Text | str]):
         if v.stall is not None:
             line = styled(f"{g.stall} no output for {v.stall.seconds:.0f}s: {v.stall.hint}", "$warning")
         elif v.outcome in ("failed", "rolled_back") and v.message:
-            line = styled(v.message, "$error")
+            line = styled(harmless(v.message), "$error")
         else:
             line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
         line.truncate(self._line_width, overflow="ellipsis")
@@ -200,8 +206,7 @@ class DeployScreen(Screen[None]):
         view = self.run.nodes[self._tail_node]
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
-        if lines and self.glyphs is ASCII:
-            lines = [ascii_line(line) for line in lines]
+        lines = [ascii_line(line) for line in lines] if self.glyphs is ASCII else [harmless(line) for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
@@ -245,7 +250,7 @@ class DeployScreen(Screen[None]):
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
                                            f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
             elif run.run_lines:
-                summary = Text(run.run_lines[-1], style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style="dim")
             else:
                 summary = ""
         else:
@@ -286,7 +291,7 @@ class DeployScreen(Screen[None]):
             view = run.nodes[first]
             out.append(f"\nfirst failure: {first}", style="bold red")
             if view.message:
-                out.append(f": {view.message}", style="red")
+                out.append(f": {harmless(view.message)}", style="red")
             out.append("  (f: its log)", style="dim")
         return out
 
@@ -327,7 +332,7 @@ class HostLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
-        yield Log(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -351,8 +356,7 @@ class HostLogScreen(Screen[None]):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
-        if batch and self.ascii_mode:
-            batch = [ascii_line(line) for line in batch]
+        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [harmless(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 
@@ -363,7 +367,8 @@ class HostLogScreen(Screen[None]):
 
     def action_copy(self) -> None:
         lines, _ = self._source()
-        self.app.copy_to_clipboard("\n".join(lines))
+        # Harmless too: a pasted escape sequence (`ESC [201~` ends a bracketed paste) could run in a shell.
+        self.app.copy_to_clipboard("\n".join(harmless(line) for line in lines))
         self.notify(f"copied {len(lines)} lines")
 
 
