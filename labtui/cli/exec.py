@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import paint, print_json, use_color
+from labtui.cli.common import TARGETS_HELP, paint, print_json, use_color
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     add_options(parser)
     # Everything from the first host on: hosts, `--`, the command (options between hosts and `--` are re-read).
-    parser.add_argument("words", nargs=argparse.PARSER, metavar="HOST|@TAG... -- COMMAND [ARG]",
-                        help="hosts (names, globs like `web*`, tags like `@prod`), then `--` and the command")
+    parser.add_argument("words", nargs=argparse.PARSER, metavar="TARGET... -- COMMAND [ARG]",
+                        help=f"the hosts ({TARGETS_HELP}), then `--` and the command")
 
 
 def add_options(parser: argparse.ArgumentParser, *, keep: bool = False) -> None:
@@ -85,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from labtui.cli.common import load_inventory
+    from labtui.inventory.select import select_hosts
     from labtui.ops.exec import command_line
     from labtui.ops.runtime import with_ssh_pool
 
     targets, argv = split_words(args)
     command_line(argv)  # no command: one line, before any host is contacted
+    args.hosts = targets  # the flake may come from them (`./lab#web1`)
     inventory = load_inventory(args)
-    hosts = inventory.select(targets)
+    hosts = select_hosts(inventory, targets)
     return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, hosts, argv, shell)))
 
 
