@@ -17,6 +17,7 @@ from labtui.deploy.parse.nix_log import (
     BuildStopped,
     CopyProgress,
     DependencyFailed,
+    NixEvent,
     NixLogParser,
     NixMessage,
     PlainLine,
@@ -34,7 +35,7 @@ def lines(scenario: str, name: str = "output.raw") -> list[str]:
     return (LOGS / scenario / name).read_text().splitlines()
 
 
-def parse_all(text_lines: list[str]) -> list[object]:
+def parse_all(text_lines: list[str]) -> list[NixEvent]:
     parser = NixLogParser()
     events = [e for line in text_lines for e in parser.feed(line)]
     return events + parser.finish()

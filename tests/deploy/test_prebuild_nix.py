@@ -34,7 +34,7 @@ def fleet(tmp_path, request):
     tag = f"{request.node.name[:40]}-{secrets.token_hex(4)}"  # a new generation: nothing of it is built yet
     flake = make_fleet_flake(tmp_path / "flake", tmp_path / "tb", hosts=3,
                              settings=FleetSettings(tag=tag, build_lines=3, size=unique_size(tag)))
-    flake.tag = tag  # type: ignore[attr-defined]
+    flake.tag = tag
     try:
         yield flake
     finally:
