@@ -9,7 +9,7 @@ import time
 from collections import defaultdict, deque
 from typing import IO, assert_never
 
-from labtui.cli.common import paint, render_table, use_color
+from labtui.cli.common import outcome_color, paint, render_table, use_color
 from labtui.runs.events import (
     GOOD_OUTCOMES,
     ActivationWindow,
@@ -36,9 +36,6 @@ from labtui.runs.events import (
 )
 from labtui.text import harmless
 
-OUTCOME_COLOR: dict[str | None, str] = {"succeeded": "green", "dry_activated": "green", "rolled_back": "yellow",
-                                        "failed": "red", "not_deployed": "yellow", "cancelled": "yellow",
-                                        None: "dim"}
 _ROLLBACK_TEXT = {"auto": "activation failed: rolling back (auto rollback)",
                   "magic": "no confirmation in time: the target rolled back (magic rollback)",
                   "revoke": "revoked: rolled back because another node failed",
@@ -186,10 +183,10 @@ class Printer:
 
     def _node_result(self, event: NodeResult) -> None:
         self.results[(event.node, event.profile)] = event
-        text = event.outcome.replace("_", " ")
+        text: str = event.outcome
         if event.outcome not in GOOD_OUTCOMES:
-            text = f"{text.upper()} at {event.stage or '?'}" + (f": {event.message}" if event.message else "")
-        self._line(event.ts, _who(event.node, event.profile), text, OUTCOME_COLOR.get(event.outcome))
+            text = f"{text} at {event.stage or '?'}" + (f": {event.message}" if event.message else "")
+        self._line(event.ts, _who(event.node, event.profile), text, outcome_color(event.outcome))
         if event.outcome in ("failed", "rolled_back") and not self.verbose and self.tails[event.node]:
             for line in self.tails[event.node]:
                 self.stream.write(f"    {paint(harmless(line), 'dim', self.color)}\n")
@@ -199,13 +196,13 @@ class Printer:
         for (node, profile), result in self.results.items():
             took = result.ts - self.started.get(node, self.run_started or result.ts)
             rows.append([node, profile or "", result.outcome, result.stage or "", f"{took:.0f}s", result.message])
-            colors.append([None, None, OUTCOME_COLOR.get(result.outcome), None, None, None])
+            colors.append([None, None, outcome_color(result.outcome), None, None, None])
         if rows:
             self.stream.write("\n" + render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "TIME", "MESSAGE"], rows,
                                                   max_width=120, colors=colors, color=self.color) + "\n")
         total = event.ts - (self.run_started or event.ts)
         self._line(event.ts, None, f"run {event.outcome} in {total:.0f}s (exit {event.exit_code})",
-                   OUTCOME_COLOR.get(event.outcome))
+                   outcome_color(event.outcome, run=True))
 
 
 def _who(node: str | None, profile: str | None) -> str | None:

@@ -87,6 +87,7 @@ class DeployRun:
         self._env = env
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
         self._cancelled = False
+        self._cancelled_nodes: set[str] = set()  # cancelled one by one (the rest of the run goes on)
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
@@ -192,8 +193,22 @@ class DeployRun:
         if waiter is not None and not waiter.done():
             waiter.set_result(password)
 
-    async def cancel(self) -> None:
-        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start."""
+    async def cancel(self, node: str | None = None) -> None:
+        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start. With `node`, only
+        that node's process (or, when it is still waiting for a slot, it never starts); a node that shares its
+        process with others (an atomic run) cannot be stopped alone: the run is."""
+        if node is not None:
+            jobs = [j for j in self.jobs if node in j.nodes]
+            if jobs and all(len(j.nodes) == 1 for j in jobs):
+                self._cancelled_nodes.add(node)
+                gate = getattr(self, "_check_gate", None)
+                if gate is not None and any(self._checks_for_others(j) for j in jobs):
+                    # The other nodes wait for this process's flake check: stop it once the check is done.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(gate)
+                runners = [r for j, r in list(self._runners.items()) if j in jobs]
+                await asyncio.gather(*(runner.cancel() for runner in runners))
+                return
         self._cancelled = True
         for waiter in self._password_waiters.values():
             if not waiter.done():
@@ -234,17 +249,22 @@ class DeployRun:
             reported = {node for node, _ in finals}
             for node in nodes:
                 if node not in reported:
-                    result = NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
-                                        stage=None, message="cancelled before it started" if self._cancelled
+                    cancelled = self._cancelled or node in self._cancelled_nodes
+                    result = NodeResult(ts=time.time(), node=node, profile=None,
+                                        outcome="cancelled" if cancelled else "not_deployed", stage=None,
+                                        message="cancelled before it started" if cancelled
                                         else "no result from the deploy process")
                     finals[(node, None)] = result
                     yield result
             ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
-            outcome: RunOutcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
-            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome.replace('_', ' ')}"
+            # Cancelled, the run or every node that did not succeed: the operator stopped it, nothing failed.
+            bad_outcomes = {r.outcome for r in finals.values() if r.outcome not in GOOD_OUTCOMES}
+            cancelled = self._cancelled or (bool(bad_outcomes) and bad_outcomes <= {"cancelled"})
+            outcome: RunOutcome = "cancelled" if cancelled else ("succeeded" if ok else "failed")
+            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
-            if self._cancelled:
+            if cancelled:
                 message = "cancelled by the operator" + (f": {message}" if message else "")
             yield RunResult(ts=time.time(), outcome=outcome, message=message,
                             exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
@@ -281,6 +301,12 @@ class DeployRun:
                                 message=failure))
                         return
                 if self._cancelled:
+                    return
+                skipped = [n for n in job.nodes if n in self._cancelled_nodes]
+                if skipped:  # cancelled while it waited for a slot
+                    for node in skipped:
+                        self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                                                          stage=None, message="cancelled before it started"))
                     return
                 try:
                     await self._run_one(job, hooks)
@@ -342,6 +368,9 @@ class DeployRun:
                 self._activating.add(event.node)
             if isinstance(event, RunResult):
                 continue  # the run's outcome is decided over all jobs
+            if isinstance(event, NodeResult) and event.outcome == "not_deployed" and (
+                    self._cancelled or event.node in self._cancelled_nodes):
+                event = replace(event, outcome="cancelled")  # stopped by the operator before it was activated
             if isinstance(event, NodeResult):
                 key = (event.node, event.profile)
                 if key in self._gating:

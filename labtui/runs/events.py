@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, get_args
 
 Stage = Literal["check", "eval", "build", "push", "activate", "confirm", "revoke", "health"]
-Outcome = Literal["succeeded", "dry_activated", "rolled_back", "failed", "not_deployed"]
-RunOutcome = Literal["succeeded", "failed", "cancelled"]
+# How they read for people (word, glyph): labtui.runs.outcomes, the one table every face uses.
+Outcome = Literal["succeeded", "dry_activated", "rolled_back", "failed", "not_deployed", "cancelled", "unknown"]
+RunOutcome = Literal["succeeded", "failed", "cancelled", "lost"]
 RollbackKind = Literal["auto", "magic", "revoke", "health"]
 RebootPhase = Literal["waiting", "rebooting", "down", "back", "starting", "checks", "done", "failed", "skipped"]
 

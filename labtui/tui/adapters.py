@@ -19,6 +19,7 @@ from labtui.runs.client import DetachedRun, is_running
 from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
+from labtui.runs.outcomes import is_failure
 from labtui.ssh.api import RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
 
@@ -127,11 +128,11 @@ class JournalHistory(HistorySource):
             outcomes: dict[str, str] = {}
             for key, outcome in s.nodes.items():
                 node = key.split(".", 1)[0]
-                if outcome and outcomes.get(node) not in ("failed", "rolled_back"):
+                if outcome and not is_failure(outcomes.get(node)):  # a node's worst profile outcome
                     outcomes[node] = outcome
             out.append(RunSummary(run_id=s.run_id, started=s.started, finished=s.ended,
                                   method=f"{s.method} {s.action}", nodes=nodes,
-                                  outcome=s.outcome if s.state != "lost" else "failed", node_outcomes=outcomes))
+                                  outcome=s.outcome if s.state != "lost" else "lost", node_outcomes=outcomes))
         return out
 
     def running_runs(self) -> list[RunSummary]:

@@ -35,12 +35,12 @@ from labtui.runs.events import (
     StageChanged,
     Stall,
 )
+from labtui.runs.outcomes import is_failure
 
 # Lines kept per host for the log view; older lines are dropped (the journal keeps the full log).
 MAX_LINES_PER_NODE = 20_000
 # Stages drawn in the progress indicator, in the order a deploy goes through them.
 PROGRESS_STAGES = ("check", "eval", "build", "push", "activate", "confirm")
-FAILED_OUTCOMES = ("failed", "rolled_back")
 
 
 @dataclass
@@ -213,7 +213,7 @@ class RunView:
                 for view in self.nodes.values():
                     if view.outcome is None:
                         # The run ended without a word on this host: it never got deployed.
-                        view.outcome = "cancelled" if event.outcome == "cancelled" else "not_deployed"
+                        view.outcome = {"cancelled": "cancelled", "lost": "unknown"}.get(event.outcome, "not_deployed")
                         view.finished = event.ts
             case Prompt():
                 self.prompt = event
@@ -292,8 +292,9 @@ class RunView:
         return self.outcome is None
 
     def first_failure(self) -> str | None:
+        """The first host (in the run's order) that ended in anything but success, or saw a rollback."""
         for view in self.nodes.values():
-            if view.outcome in FAILED_OUTCOMES or view.rollback:
+            if is_failure(view.outcome) or view.rollback:
                 return view.node
         return None
 
