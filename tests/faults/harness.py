@@ -64,7 +64,10 @@ def run_cli(argv: Sequence[str], *, stdin: str = "") -> CliResult:
     sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
+            try:
+                code = main(list(argv))
+            except SystemExit as exit_:  # argparse's usage errors: the process would exit so
+                code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         sys.stdin = old_stdin
     return CliResult(code, out.getvalue(), err.getvalue())
