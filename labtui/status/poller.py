@@ -181,6 +181,10 @@ class StatusPoller:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ----- internals -----
 
     async def _poll_loop(self, name: str) -> None:
@@ -190,8 +194,15 @@ class StatusPoller:
         while not self._closed:
             wake.clear()
             await self.probe_once(name)
+            if self.closed:
+                # close() cancelled this task, but a cancellation that lands as a connection or command
+                # completes can be swallowed on the way (asyncio.wait_for in Python 3.11 does that).
+                return
+            # asyncio.timeout, not wait_for: on Python 3.11 a task cancelled inside wait_for can sit
+            # until the timeout fires (close() then took a poll interval).
             try:
-                await asyncio.wait_for(wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await wake.wait()
             except TimeoutError:
                 pass
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.color import ColorSystem
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
+from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
@@ -45,6 +49,7 @@ from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDia
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
+from labtui.tui.screen_diff import ScreenDiff
 from labtui.tui.screens import (
     ChecksScreen,
     CommandLogScreen,
@@ -54,6 +59,7 @@ from labtui.tui.screens import (
     LogScreen,
 )
 from labtui.tui.sources import Sources
+from labtui.tui.terminal import HangupDriver
 
 AGE_TICK = 1.0  # data age and topbar refresh
 WIDE = 112  # from this width on, the details panel sits right of the table
@@ -107,7 +113,7 @@ class LabApp(App[None]):
 
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
                  command_log: CommandLog, subtitle: str, animate: bool) -> None:
-        super().__init__()
+        super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
         self.inventory = inventory
         self.sources = sources
         self.clock = clock
@@ -123,6 +129,7 @@ class LabApp(App[None]):
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self.screen_diff = ScreenDiff()  # what the terminal shows: only changed cells are written
 
     # -- layout ------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -151,6 +158,7 @@ class LabApp(App[None]):
         return self.query_one("#details", HostDetails)
 
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, self._terminal_may_differ)
         if self.ascii_mode:
             self.add_class("-ascii")
         self._load_last_outcomes()
@@ -180,6 +188,22 @@ class LabApp(App[None]):
         for r in runs:
             self.notify(harmless(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, "
                                  "follows it"), title="labtui", timeout=10, markup=False)
+
+    # -- the terminal ------------------------------------------------------------------------------
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        """Textual's display step, with each compositor update cut down to the cells that change
+        (labtui.tui.screen_diff). Only when Textual is about to write to a real terminal."""
+        update: object = renderable  # a CompositorUpdate is a renderable Rich's types do not list
+        if (isinstance(update, CompositorUpdate) and self._driver is not None and not self.is_headless
+                and not self.is_inline and self._running and not self._closed and not self._batch_count):
+            cursor = self.screen.outer_size.clamp_offset(self.cursor_position)
+            update = self.screen_diff.reduce(update, (self.size.width, self.size.height), (cursor.x, cursor.y),
+                                             self.console._color_system or ColorSystem.TRUECOLOR)
+        super()._display(screen, update)  # type: ignore[arg-type]
+
+    def _terminal_may_differ(self, _app: App[Any]) -> None:
+        """After a suspend the terminal may show anything: the next frame is written in full."""
+        self.screen_diff.invalidate()
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),
@@ -627,6 +651,11 @@ class LabApp(App[None]):
             await self.deploys.cancel()
 
     # -- quit ------------------------------------------------------------------------------------
+    def terminal_gone(self, return_code: int) -> None:
+        """The terminal hung up (or SIGTERM): quit now, asking nothing. A running deploy goes on in its
+        supervisor process (what the quit dialog's `leave` does)."""
+        self.exit(return_code=return_code)
+
     async def action_quit(self) -> None:
         if not self.deploys.running:
             self.exit()
