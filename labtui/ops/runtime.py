@@ -86,12 +86,13 @@ class OpsRecord:
     """
 
     def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str], *,
-                 profile: str | None = "system") -> None:
+                 profile: str | None = "system", prefix_hosts: bool = False) -> None:
         from labtui.runs.files import RunFiles, new_run_id, run_dir
         from labtui.runs.journal import Journal
         from labtui.runs.state import state_error
 
         self.run_id = new_run_id()
+        self.prefix_hosts = prefix_hosts  # output.log lines start with `HOST: ` (several hosts' output interleaves)
         self.journal = Journal.open()  # a state dir that cannot be written: one line before anything changes
         try:
             self.files = RunFiles(self.run_id)
@@ -108,7 +109,8 @@ class OpsRecord:
 
     def emit(self, event: RunEvent) -> None:
         if isinstance(event, Output):
-            self.files.raw(event.line + "\n")
+            prefix = f"{event.node}: " if self.prefix_hosts and event.node else ""
+            self.files.raw(f"{prefix}{event.line}\n")
         self.files.event(event)
         self.journal.record(self.run_id, event)
 
