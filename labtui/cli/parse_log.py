@@ -23,9 +23,11 @@ from labtui.deploy.request import Action
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -120,7 +122,7 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
             code = event.exit_code if event.exit_code is not None else "unknown"
             return "run", f"{event.outcome} (exit {code}){tail}", colour
         case (RunStarted() | Stall() | PasswordPrompt() | PromptAnswered() | NodeState() | CheckResultEvent()
-              | RebootProgress() | RollbackResult()):
+              | RebootProgress() | RollbackResult() | ExecResult() | BuildProgress()):
             return event.kind, json.dumps(event.to_dict()), None  # parsers do not emit these
         case _:
             assert_never(event)

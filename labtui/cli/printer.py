@@ -13,9 +13,11 @@ from labtui.cli.common import outcome_color, paint, render_table, use_color
 from labtui.runs.events import (
     GOOD_OUTCOMES,
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -50,6 +52,12 @@ def describe_reboot(event: RebootProgress) -> str:
     return f"reboot {event.phase}" + (f": {event.message}" if event.message else "")
 
 
+def describe_exec(event: ExecResult) -> str:
+    if event.error:
+        return f"exec: {'timed out' if event.timed_out else 'failed'} after {event.duration:.1f}s: {event.error}"
+    return f"exec: exit {event.exit_code if event.exit_code is not None else 'unknown'} in {event.duration:.1f}s"
+
+
 def describe_rollback(event: RollbackResult) -> str:
     return f"rollback to generation {event.to_generation}: {'ok' if event.ok else 'FAILED'}: {event.message}"
 
@@ -69,6 +77,7 @@ class Printer:
         self.started: dict[str, float] = {}
         self.tails: dict[str | None, deque[str]] = defaultdict(lambda: deque(maxlen=12))
         self.run_started: float | None = None
+        self.build_counts: dict[str, tuple[int, int, int, bool]] = {}
 
     def note(self, text: str) -> None:
         print(f"labtui: {harmless(text)}", file=sys.stderr, flush=True)
@@ -146,8 +155,31 @@ class Printer:
                 self._line(ts, event.node, describe_reboot(event))
             case RollbackResult():
                 self._line(ts, event.node, describe_rollback(event))
+            case BuildProgress():
+                self._build_progress(event)
+            case ExecResult():
+                self._line(ts, event.node, describe_exec(event), "green" if event.exit_code == 0 else "red")
             case _:
                 assert_never(event)
+
+    def _build_progress(self, event: BuildProgress) -> None:
+        """A line when the node's counts move (not for each log line of a running build, unless --verbose)."""
+        from labtui.deploy.build import summary
+
+        key = (event.built, event.fetched, len(event.failed), event.done)
+        if not self.verbose and self.build_counts.get(event.node) == key:
+            return
+        self.build_counts[event.node] = key
+        text = summary(event)
+        if self.verbose and event.running and not event.done:
+            last = event.running[0]
+            text += f": {harmless(last.last_line)}" if last.last_line else ""
+        self._line(event.ts, event.node, text, "red" if event.failed else ("green" if event.done else None))
+        if event.failed and event.done:
+            for failed in event.failed:
+                for line in failed.tail[-12:]:
+                    self.stream.write(f"    {paint(harmless(line), 'dim', self.color)}\n")
+            self.stream.flush()
 
     def _node_result(self, event: NodeResult) -> None:
         self.results[(event.node, event.profile)] = event

@@ -10,6 +10,11 @@ nixos-rebuild one per host.
 parser could not attribute get the node of their process), each node's final `node_result`, and
 `run_result` last: `succeeded` only when every node succeeded or was dry-activated.
 
+With `request.prebuild`, labtui first builds every target itself (labtui.deploy.build: one evaluation, one
+`nix-store --realise` for all nodes, `build_progress` per node); a node whose profile does not evaluate or
+build ends `not_deployed` at `eval`/`build` with the failed derivation and its last log line, the others go
+on to deploy-rs / nixos-rebuild, which find their profiles built.
+
 The post-node hook (`post_node`): after a node's deploy-rs/nixos-rebuild result says `succeeded`, the
 run calls `post_node(node, result)` and forwards every event the async iterator yields. If the hook
 yields a `NodeResult` for that node, it REPLACES the provisional one as the node's final outcome (a health
@@ -36,6 +41,7 @@ from labtui.errors import UserError
 from labtui.inventory.model import Inventory
 from labtui.runs.events import (
     GOOD_OUTCOMES,
+    BuildProgress,
     NodeResult,
     NodeState,
     Output,
@@ -88,8 +94,9 @@ class DeployRun:
         self._check_gate: asyncio.Future[str | None]  # None: the first process's flake check passed
         self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
-        self.jobs = self._plan()
+        self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
+        self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -115,12 +122,12 @@ class DeployRun:
             return inventory.flake_dir
         return inventory.flake
 
-    def _plan(self) -> list[Job]:
+    def _plan(self, targets: list[tuple[str, str | None]]) -> list[Job]:
         r = self.request
-        if not r.targets:
+        if not targets:
             raise UserError("nothing to deploy: name at least one host (HOST, HOST.PROFILE, a glob or @tag)")
         by_method: dict[str, list[tuple[str, str | None]]] = {}
-        for node, profile in r.targets:
+        for node, profile in targets:
             host = self.hosts[node]
             profiles_of(host, profile)  # validates the profile name
             method = METHODS.get(r.method or host.method)
@@ -128,8 +135,8 @@ class DeployRun:
             by_method.setdefault(method.name, []).append((node, profile))
         jobs: list[Job] = []
         for method in METHODS:  # in registration order
-            targets = by_method.get(method.name)
-            if targets is None:
+            mine = by_method.get(method.name)
+            if mine is None:
                 continue
             if r.action not in method.actions:
                 others = [m.name for m in METHODS if r.action in m.actions]
@@ -139,7 +146,7 @@ class DeployRun:
                 able = [m.name for m in METHODS if m.supports_atomic]
                 raise UserError(f"--atomic needs {' or '.join(able)} (it revokes succeeded nodes); drop --atomic or "
                                 f"use --method {able[0]}")
-            jobs += method.plan(replace(r, targets=targets, flake=self.flake), self.hosts)
+            jobs += method.plan(replace(r, targets=mine, flake=self.flake), self.hosts)
         return jobs
 
     def node_for_hostname(self, hostname: str) -> str | None:
@@ -206,7 +213,8 @@ class DeployRun:
         for waiter in self._password_waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
-        await asyncio.gather(*(runner.cancel() for runner in list(self._runners.values())))
+        runners = [*self._runners.values(), *([self._build_runner] if self._build_runner else [])]
+        await asyncio.gather(*(runner.cancel() for runner in runners))
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -316,6 +324,18 @@ class DeployRun:
                                                           stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
+            if self.request.prebuild and not self._cancelled:
+                unbuilt = await self._prebuild()
+                left = [t for t in self.request.targets if t[0] not in unbuilt]
+                if unbuilt and self.request.atomic:  # an atomic run deploys all of them or none
+                    for node in dict.fromkeys(n for n, _ in left):
+                        self._queue.put_nowait(NodeResult(
+                            ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="build",
+                            message=f"not deployed: the atomic run needs every host built ({', '.join(unbuilt)} not)"))
+                    left = []
+                self.jobs = self._plan(left) if unbuilt and left else ([] if unbuilt else self.jobs)
+            if self._cancelled:
+                return
             await asyncio.gather(*(run_job(job) for job in self.jobs))
             # Hooks may start more hooks' worth of events; wait for all of them.
             while hooks:
@@ -360,6 +380,55 @@ class DeployRun:
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
             self._queue.put_nowait(event)
+
+    async def _prebuild(self) -> list[str]:
+        """Build every target with labtui's own build (see the module docstring); the nodes that did not build
+        (their node_result is sent). When Nix cannot even be asked, the deploy tools build as they always do."""
+        from labtui.deploy import build
+
+        targets = [t for node, profile in self.request.targets
+                   for t in METHODS.get(self.request.method or self.hosts[node].method).build_targets(
+                       self.hosts[node], profile, self.request)]
+        if not targets:
+            return []
+        for node in dict.fromkeys(t.node for t in targets):
+            self._queue.put_nowait(StageChanged(ts=time.time(), node=node, profile=None, stage="build"))
+        failed: dict[str, tuple[str, str]] = {}  # node -> (stage, message)
+        try:
+            evaluated, errors = await build.evaluate(self.flake, targets)
+            for key, error in errors.items():
+                failed.setdefault(next(t.node for t in targets if t.key == key), ("eval", error))
+            plans = await build.plan({k: e for k, e in evaluated.items() if e.target.node not in failed})
+            todo = {node: p for node, p in plans.items() if not p.nothing_to_do}
+            for p in plans.values():
+                if p.nothing_to_do:
+                    self._queue.put_nowait(BuildProgress(ts=time.time(), node=p.node, built=0, to_build=0, done=True))
+            if todo:
+                parser = build.BuildParser(todo)
+                runner = CommandRunner(build.realise_argv(d for p in todo.values() for d in p.drvs), parser,
+                                       env=self._env, timings=replace(self._timings, stall_after=None))
+                self._build_runner = runner
+                async for event in runner.events():
+                    if isinstance(event, Output) and self._on_raw is not None:
+                        self._on_raw("build", event.line + "\n")
+                    if not isinstance(event, (NodeResult, RunResult)):
+                        self._queue.put_nowait(event)
+                if self._cancelled:
+                    return list(plans)
+                invalid = await build.invalid_paths([o for p in todo.values() for o in p.outs])
+                for node, p in todo.items():
+                    if invalid & set(p.outs):
+                        failed[node] = ("build", parser.failure_of(node))
+        except build.BuildError as exc:
+            tools = ", ".join(sorted({j.method for j in self.jobs}))
+            self._queue.put_nowait(Output(ts=time.time(), node=None, stage="build", source="raw",
+                                          line=f"labtui: could not build ahead ({exc}); {tools} builds as usual"))
+        finally:
+            self._build_runner = None
+        for node, (stage, message) in failed.items():
+            self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+                                              stage=stage, message=message))
+        return list(failed)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""

@@ -27,7 +27,7 @@ LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
 
 
 # -- deploys -----------------------------------------------------------------------------------------
-def deploy_request(choice: DeployChoice) -> DeployRequest:
+def deploy_request(choice: DeployChoice, *, prebuild: bool = False) -> DeployRequest:
     """The orchestrator's DeployRequest for what the operator chose in the dialog."""
     options = DeployRsOptions(
         skip_checks=choice.skip_checks,
@@ -43,6 +43,7 @@ def deploy_request(choice: DeployChoice) -> DeployRequest:
         atomic=choice.mode == "atomic" and method.supports_atomic,
         parallel=1 if choice.mode == "atomic" else None,
         interactive=choice.show_plan and method.supports_interactive,
+        prebuild=prebuild,
     )
 
 
@@ -100,7 +101,8 @@ class CoreDeployStarter:
 
     async def start(self, hosts: Sequence[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
         # It waits for the supervisor to say it runs: off the UI loop.
-        run = await asyncio.to_thread(start_detached, deploy_request(choice), self.inventory)
+        request = deploy_request(choice, prebuild=self.inventory.deploy.build_first)
+        run = await asyncio.to_thread(start_detached, request, self.inventory)
         return RunHandle(run, ask_password, detachable=self.survives_quit)
 
 

@@ -14,9 +14,11 @@ from typing import assert_never
 
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -78,6 +80,7 @@ class NodeView:
     last_line: str = ""
     stall: Stall | None = None
     generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
+    build: BuildProgress | None = None  # the latest progress of labtui's own build of this node
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -231,10 +234,29 @@ class RunView:
             case RebootProgress():
                 if event.message:
                     self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+            case BuildProgress():
+                self._build(event)
+            case ExecResult():
+                self.apply_lines(event.node, [f"labtui: exit {event.exit_code}" if not event.error
+                                              else f"labtui: {event.error}"])
             case GenerationSwitched() | PasswordPrompt() | PromptAnswered():
                 pass  # the output line says it / asked by the face / the face answered it
             case _:
                 assert_never(event)
+
+    def _build(self, event: BuildProgress) -> None:
+        from labtui.deploy.build import summary
+
+        view = self._node(event.node)
+        self._start(view, event.ts)
+        view.build = event
+        view.last_line = summary(event)
+        view.stall = None
+        if event.done and event.failed:
+            for failed in event.failed:
+                if failed.tail:
+                    self.apply_lines(event.node, [f"labtui: last log lines of {failed.name}:",
+                                                  *(f"  {line}" for line in failed.tail)])
 
     def _output(self, event: Output) -> None:
         if event.node:
