@@ -64,9 +64,11 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
 
     BINDINGS = actions.DEPLOY_DIALOG.bindings()
 
-    def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
+    def __init__(self, hosts: list[Host], default_method: str = "deploy-rs", parallel: int = 4) -> None:
         super().__init__()
         self.hosts = hosts
+        # At most this many hosts at once (parallel mode; never more than there are); + and - change it.
+        self.parallel = max(1, min(parallel, len(hosts)))
         self.methods = list(METHODS)
         self.default_method = default_method if default_method in METHODS else self.methods[0].name
         # Every action some method has, in Action's order; those the chosen method lacks are disabled.
@@ -93,12 +95,13 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                     with RadioSet(id="mode"):
                         for mode in MODES:
                             yield Radio(mode, value=mode == "parallel")
+                    yield Static(id="dialog-parallel")
             with Vertical(id="dialog-options"):
                 for attr, label, _ in _OPTIONS:
                     yield Check(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
             yield Static(id="dialog-note")
-            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle",
-                         id="dialog-keys")
+            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle  "
+                         "[b]+ -[/b] at once", id="dialog-keys")
 
     def on_mount(self) -> None:
         self._refresh_note()
@@ -129,10 +132,17 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     def _changed(self) -> None:
         self._refresh_note()
 
+    def action_parallel(self, step: int) -> None:
+        self.parallel = max(1, min(len(self.hosts), self.parallel + step))
+        self._refresh_note()
+
     def _refresh_note(self) -> None:
         method = self.method
         self._offer_actions_of(method)
         action, mode = self._pressed("action"), self._pressed("mode")
+        parallel = mode == "parallel" or not method.supports_atomic
+        self.query_one("#dialog-parallel", Static).update(
+            Text(f"{self.parallel} at once (+ -)", style=rich_style("" if parallel else "$text-muted")))
         for attr, _, applies in _OPTIONS:
             self.query_one(f"#opt-{attr}", Checkbox).disabled = not applies(method)
         notes = []
@@ -150,6 +160,10 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
             notes.append(f"{method.name}: no rollback safety net; a broken config stays until you roll back")
         if mode == "atomic" and not method.supports_atomic:
             notes.append(f"{method.name} has no atomic mode: hosts are deployed one after another")
+        waiting = len(self.hosts) - self.parallel
+        if parallel and waiting > 0:
+            plan = (": every host's plan is asked first, in one question" if self._show_plan(method) else "")
+            notes.append(f"{len(self.hosts)} hosts, {self.parallel} at once: {waiting} wait for a free slot{plan}")
         crit = [h.name for h in self.hosts if h.critical]
         if crit:
             notes.append(f"critical: you will type {', '.join(crit)} to confirm")
@@ -160,6 +174,9 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         for button in self.query_one("#action", RadioSet).query(RadioButton):
             button.disabled = Action(str(button.label)) not in method.actions
 
+    def _show_plan(self, method: DeployMethod) -> bool:
+        return method.supports_interactive and self.query_one("#opt-show_plan", Checkbox).value
+
     def _lacks(self, method: DeployMethod, action: str) -> bool:
         return Action(action) not in method.actions
 
@@ -169,7 +186,8 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         if not method.supports_interactive:
             values["show_plan"] = False
         return DeployChoice(hosts=tuple(h.name for h in self.hosts), method=method.name,
-                            action=self._pressed("action"), mode=self._pressed("mode"), **values)
+                            action=self._pressed("action"), mode=self._pressed("mode"), parallel=self.parallel,
+                            **values)
 
     def action_confirm(self) -> None:
         choice = self.choice()
