@@ -100,6 +100,18 @@ _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": 
            "dim": "2", "bold": "1"}
 
 
+# An outcome's tone (labtui.runs.outcomes) as a terminal colour.
+TONE_COLOR = {"good": "green", "bad": "red", "warn": "yellow", "muted": "dim", "info": "cyan", "busy": "cyan"}
+
+
+def outcome_color(outcome: str | None, *, run: bool = False) -> str:
+    """The colour of a node (or, with run=True, a run) outcome; None: still running."""
+    from labtui.runs.outcomes import node_look, run_look
+
+    look = run_look(outcome) if run or outcome is None else node_look(outcome)
+    return TONE_COLOR[look.tone]
+
+
 def paint(text: str, color: str | None, enabled: bool) -> str:
     if not enabled or not color:
         return text

@@ -49,6 +49,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-gate", choices=HEALTH_GATES, default="off",
                         help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
                              "host back to its previous generation (default off)")
+    parser.add_argument("--no-build-first", action="store_true",
+                        help="let deploy-rs / nixos-rebuild build as they do, instead of labtui building every host's "
+                             "profile first in one build with progress per host (labtui.toml [deploy] build_first)")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not ask the hosts for their generation before and after (journal only)")
     parser.add_argument("-y", "--yes", action="store_true",
@@ -83,7 +86,7 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
     return DeployRequest(targets=parse_targets(inventory, target_tokens(args)), method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe)
+                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first)
 
 
 def run(args: argparse.Namespace) -> int:

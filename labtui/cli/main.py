@@ -29,6 +29,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "generations": ("labtui.cli.generations", "list a host's system generations"),
     "rollback": ("labtui.cli.rollback", "switch a host back to an earlier generation"),
     "reboot": ("labtui.cli.reboot", "reboot hosts and track them back to service"),
+    "exec": ("labtui.cli.exec", "run a command on many hosts at once, output per host"),
     "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
 }
 TUI_MODULE = "labtui.cli.tui"

@@ -78,11 +78,12 @@ class OpsRecord:
     """
 
     def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str], *,
-                 profile: str | None = "system") -> None:
+                 profile: str | None = "system", prefix_hosts: bool = False) -> None:
         from labtui.runs.files import RunFiles, new_run_id
         from labtui.runs.journal import Journal
 
         self.run_id = new_run_id()
+        self.prefix_hosts = prefix_hosts  # output.log lines start with `HOST: ` (several hosts' output interleaves)
         self.journal = Journal.open()
         self.files = RunFiles(self.run_id)
         self.journal.begin_run(self.run_id, operator=_operator(), method="labtui", action=action,
@@ -95,7 +96,8 @@ class OpsRecord:
 
     def emit(self, event: RunEvent) -> None:
         if isinstance(event, Output):
-            self.files.raw(event.line + "\n")
+            prefix = f"{event.node}: " if self.prefix_hosts and event.node else ""
+            self.files.raw(f"{prefix}{event.line}\n")
         self.files.event(event)
         self.journal.record(self.run_id, event)
 

@@ -91,8 +91,9 @@ class DetachedRun:
     def send_password(self, hostname: str, password: str | None) -> None:
         _send(self.run_id, {"op": "password", "hostname": hostname, "password": password})
 
-    def cancel(self) -> None:
-        _send(self.run_id, {"op": "cancel"})
+    def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (the others go on)."""
+        _send(self.run_id, {"op": "cancel", "node": node} if node else {"op": "cancel"})
 
     def pending(self) -> dict[str, list[str]]:
         """What the run waits for right now: {"prompts": [job...], "passwords": [hostname...]}.

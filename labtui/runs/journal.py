@@ -21,9 +21,11 @@ from labtui import paths
 from labtui.errors import UserError
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -211,8 +213,8 @@ class Journal:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
         match event:
             case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
-                    | PromptAnswered() | CheckResultEvent() | RebootProgress():
-                pass  # progress only: the events file has them
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress():
+                pass  # progress only (an exec's outcome is its node_result): the events file has them
             case Rollback():
                 pass  # the node_result that follows carries the outcome
             case GenerationSwitched(node=str(node)):

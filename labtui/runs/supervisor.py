@@ -57,7 +57,9 @@ class SupervisedRun(Protocol):
 
     def send_password(self, hostname: str, password: str | None) -> None: ...
 
-    async def cancel(self) -> None: ...
+    async def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (a node that shares its process with others cancels the run)."""
+        ...
 
     async def probe_after(self) -> Sequence[RunEvent]:
         """Events to record once the result is out (e.g. where each node ended up); never raises."""
@@ -181,7 +183,8 @@ class Supervisor:
                 elif op == "password":
                     run.send_password(str(message.get("hostname")), message.get("password"))
                 elif op == "cancel":
-                    asyncio.get_running_loop().create_task(run.cancel())
+                    node = message.get("node")
+                    asyncio.get_running_loop().create_task(run.cancel(node if isinstance(node, str) else None))
                 reply: dict[str, Any] = {"ok": True}
                 if op == "pending":
                     reply.update(prompts=run.pending_prompts, passwords=run.pending_passwords)

@@ -23,6 +23,7 @@ asyncssh is imported lazily: `labtui --help` must not pay for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -40,10 +41,13 @@ from labtui.ssh.api import (
     CommandTimeout,
     HostState,
     HostUnreachable,
+    LineSink,
+    OutputStream,
     SshConfigError,
     SshError,
 )
 from labtui.ssh.hostkeys import FilesFingerprint, files_fingerprint, host_key_error, read_known_hosts
+from labtui.ssh.lines import LineSplitter
 from labtui.ssh.options import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_KEEPALIVE_COUNT_MAX,
@@ -220,6 +224,67 @@ class SshPool:
             status = None if result.exit_signal or result.exit_status in (None, -1) else result.exit_status
             return CommandResult(status, _text(result.stdout), _text(result.stderr))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_lines(self, host: str, command: str, on_line: LineSink, *, timeout: float | None = None,
+                        input: str | None = None) -> int | None:
+        """Run `command`, handing each stdout/stderr line to `on_line` as it arrives (labtui.ssh.api.LineShell)."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        conn = await self._connection(slot)
+        await self._acquire_channel(slot, command, timeout, deadline)
+        try:
+            try:
+                proc = await conn.create_process(command, stdin=asyncssh.PIPE if input else asyncssh.DEVNULL,
+                                                 encoding=None)
+            except asyncssh.ChannelOpenError as exc:
+                raise self._channel_error(slot, conn, exc) from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while starting `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            try:
+                if input:
+                    proc.stdin.write(input.encode())
+                    proc.stdin.write_eof()
+
+                async def pump(reader: asyncssh.SSHReader[bytes], name: OutputStream) -> None:
+                    splitter = LineSplitter()
+                    while chunk := await reader.read(65536):
+                        for line in splitter.feed(chunk):
+                            on_line(name, line)
+                    for line in splitter.finish():
+                        on_line(name, line)
+
+                async def whole() -> None:
+                    await asyncio.gather(pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr"))
+                    await proc.wait()
+
+                left = None if deadline is None else max(0.001, deadline - time.monotonic())
+                try:
+                    await asyncio.wait_for(whole(), left)
+                except TimeoutError:
+                    with contextlib.suppress(Exception):  # best effort: OpenSSH passes the signal on (7.9+)
+                        proc.send_signal("KILL")
+                    raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
+                                         "the command was ended; the connection is kept") from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            finally:
+                proc.close()
+        finally:
+            slot.channels.release()
+        if proc.exit_status is None and proc.exit_signal is None:
+            await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+            if conn.is_closed() or slot.conn is not conn:
+                self._dropped(slot, conn, None)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`",
+                                      "labtui reconnects by itself")
+        return None if proc.exit_signal or proc.exit_status in (None, -1) else proc.exit_status
 
     async def stream(self, host: str, command: str) -> AsyncIterator[str]:
         """Stdout lines as they arrive, without newlines. Closing the iterator ends the remote command."""

@@ -36,6 +36,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.commandlog import CommandLog
 from labtui.inventory.model import Host, Inventory
 from labtui.runs.events import Prompt
+from labtui.runs.outcomes import counts_text, run_look
 from labtui.status.model import HostStatus
 from labtui.text import harmless
 from labtui.tui import actions, filtering
@@ -604,10 +605,11 @@ class LabApp(App[None]):
         if self.deploy_screen is not None and self.deploy_screen.is_mounted:
             self.deploy_screen.sync()
             self.deploy_screen.focus_first_failure()
-        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(run.counts().items()))
-        severity: SeverityLevel = ("information" if run.outcome == "succeeded" else "error" if run.outcome == "failed"
-                                   else "warning")
-        self.notify(f"deploy {run.outcome}: {counts}", title="labtui", severity=severity, timeout=8)
+        counts = counts_text(run.counts())
+        tone = run_look(run.outcome).tone
+        severity: SeverityLevel = "information" if tone == "good" else "error" if tone == "bad" else "warning"
+        if self.screen is not self.deploy_screen:  # on the pane, its summary says it (a toast would cover it)
+            self.notify(f"deploy {run_look(run.outcome).word}: {counts}", title="labtui", severity=severity, timeout=8)
         self.bell()
         self._update_topbar()
         self._show_details()

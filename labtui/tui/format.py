@@ -15,6 +15,7 @@ from rich.text import Text
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogEntry, LogItem
+from labtui.runs.outcomes import Look, node_look, run_look
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
 from labtui.text import harmless
@@ -43,15 +44,9 @@ STATE_STYLE: dict[HostState, tuple[str, str, str]] = {
     HostState.HOST_KEY_CHANGED: ("key", "KEY CHANGED", "$error"),
 }
 
-# Deploy outcome -> (glyph attribute, short word, style).
-OUTCOME_STYLE: dict[str, tuple[str, str, str]] = {
-    "succeeded": ("done", "ok", "$success"),
-    "dry_activated": ("dry", "dry", "$secondary"),
-    "rolled_back": ("rolled_back", "rolled back", "$warning"),
-    "failed": ("failed", "failed", "$error"),
-    "not_deployed": ("queued", "skipped", "$text-muted"),
-    "cancelled": ("cancelled", "cancelled", "$text-muted"),
-}
+# An outcome's tone (labtui.runs.outcomes, the one table of words and glyphs) -> style.
+TONE_STYLE: dict[str, str] = {"good": "$success", "bad": "$error", "warn": "$warning", "muted": "$text-muted",
+                              "info": "$secondary", "busy": "$warning"}
 
 
 def state_cell(g: Glyphs, state: HostState) -> tuple[str, str, str]:
@@ -59,11 +54,20 @@ def state_cell(g: Glyphs, state: HostState) -> tuple[str, str, str]:
     return getattr(g, glyph_attr), word, style
 
 
+def _cell(g: Glyphs, look: Look) -> tuple[str, str, str]:
+    return look.mark(g.ascii), look.word, TONE_STYLE[look.tone]
+
+
 def outcome_cell(g: Glyphs, outcome: str | None) -> tuple[str, str, str]:
+    """(glyph, word, style) of a node outcome; ("", "", "") for none."""
     if outcome is None:
         return "", "", ""
-    glyph_attr, word, style = OUTCOME_STYLE.get(outcome, ("unknown", outcome, "$text-muted"))
-    return getattr(g, glyph_attr), word, style
+    return _cell(g, node_look(outcome))
+
+
+def run_cell(g: Glyphs, outcome: str | None) -> tuple[str, str, str]:
+    """(glyph, word, style) of a run outcome; None: running."""
+    return _cell(g, run_look(outcome))
 
 
 def duration(seconds: float | None, *, precise: bool = False) -> str:

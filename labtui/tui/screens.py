@@ -249,9 +249,7 @@ class HistoryScreen(Screen[None]):
         g = self.glyphs
         for run in self.runs:
             when = _dt.datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M")
-            glyph, word, style = fmt.outcome_cell(g, run.outcome) if run.outcome else (g.running, "running", "$warning")
-            if run.outcome == "failed":
-                glyph, word, style = g.failed, "failed", "$error"
+            glyph, word, style = fmt.run_cell(g, run.outcome)
             hosts = Text()
             for i, node in enumerate(run.nodes):
                 if i:
