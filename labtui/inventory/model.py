@@ -115,6 +115,7 @@ class ColmenaNode:
     replace_unknown_profiles: bool = True
     privilege_escalation_command: tuple[str, ...] = COLMENA_PRIVILEGE_ESCALATION
     keys: tuple[str, ...] = ()  # names of deployment.keys
+    has_hive: bool = False  # the flake has a colmenaHive output (what drift evaluates the system through)
 
 
 @dataclass(frozen=True)

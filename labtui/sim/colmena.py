@@ -31,12 +31,14 @@ _FLAGS = {"-v", "--verbose", "--show-trace", "--impure", "--keep-result", "--no-
 
 
 class UsageError(Exception):
-    pass
+    def __init__(self, message: str, *, usage: bool = True) -> None:
+        super().__init__(message)
+        self.usage = usage  # clap 4.0 prints the usage line for unexpected arguments, not for invalid values
 
 
-def _usage(message: str) -> int:
-    sys.stderr.write(f"error: {message}\n\nUsage: colmena apply [OPTIONS] [goal]\n\n"
-                     "For more information try '--help'\n")
+def _usage(error: UsageError) -> int:
+    usage = "\nUsage: colmena apply [OPTIONS] [goal]\n" if error.usage else ""
+    sys.stderr.write(f"error: {error}\n{usage}\nFor more information try '--help'\n")
     return 2
 
 
@@ -64,7 +66,7 @@ def _parse(argv: list[str]) -> tuple[str | None, str, str | None]:
                 config = value
             elif name == "--color" and value not in ("auto", "always", "never"):
                 raise UsageError(f"'{value}' isn't a valid value for '--color <WHEN>'\n"
-                                 "  [possible values: auto, always, never]")
+                                 "  [possible values: auto, always, never]", usage=False)
         elif arg in _FLAGS:
             pass
         elif arg.startswith("-"):
@@ -73,7 +75,7 @@ def _parse(argv: list[str]) -> tuple[str | None, str, str | None]:
         elif goal is None:
             if arg not in GOALS:
                 raise UsageError(f"'{arg}' isn't a valid value for '[goal]'\n"
-                                 f"  [possible values: {', '.join(GOALS)}]")
+                                 f"  [possible values: {', '.join(GOALS)}]", usage=False)
             goal = arg
         else:
             raise UsageError(f"Found argument '{arg}' which wasn't expected, or isn't valid in this context")
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         on, goal, hive = _parse(argv[1:])
     except UsageError as exc:
-        return _usage(str(exc))
+        return _usage(exc)
     try:
         config = load_config()
     except EmulatorConfigError as exc:

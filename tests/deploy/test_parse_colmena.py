@@ -66,10 +66,13 @@ def test_activation_failure_is_failed_and_not_rolled_back():
     ("unknown-profile", "activate", "activation failed: Unknown active profile: Profile(StorePath(\"/nix/store/"
                                     "zz1k2m3n4p5q6r7s8v9w0x1y2z3a4b5c-nixos-system-web1-24.05.20240501.1a2b3c4\"))"),
 ])
-def test_failures_before_the_switch_are_not_deployed(log, stage, why):
+def test_failures_before_the_switch(log, stage, why):
+    """Its own build or copy failed: `failed` at that stage; evaluation or a refused activation: `not_deployed`.
+    Nothing was activated either way."""
     _p, events = run(log, 1)
     node, run_result = result(events)
-    assert (node.outcome, node.stage, node.message) == ("not_deployed", stage, why)
+    outcome = "failed" if stage in ("build", "push") else "not_deployed"
+    assert (node.outcome, node.stage, node.message) == (outcome, stage, why)
     assert run_result.outcome == "failed"
 
 
@@ -118,7 +121,7 @@ def test_cancel_and_kill_and_silent_exit_0():
     lines = (LOGS / "success-switch.log").read_text().splitlines()
     _p, events = run(lines[:8], None, cancelled=True)
     node, run_result = result(events)
-    assert (node.outcome, node.message, run_result.outcome) == ("not_deployed", "cancelled during build", "cancelled")
+    assert (node.outcome, node.message, run_result.outcome) == ("cancelled", "cancelled during build", "cancelled")
     _p, events = run(lines[:22], None)  # killed during the switch
     node, _ = result(events)
     assert (node.outcome, node.stage) == ("failed", "activate") and "colmena was killed" in node.message
@@ -143,3 +146,39 @@ def test_lines_after_finish_are_output_only():
     parser.finish(0, 1.0)
     assert [type(e) for e in parser.feed(" web1 | Activation failed: late", 2.0)] == [Output]
     assert parser.results[("web1", "system")].outcome == "not_deployed"
+
+
+@pytest.mark.parametrize(("log", "exit_code", "action", "outcome", "stage", "message"), [
+    ("recorded-apply-switch", 0, "switch", "succeeded", "activate", "activated"),
+    ("recorded-apply-boot", 0, "boot", "succeeded", "activate", "activated for next boot"),
+    ("recorded-apply-test", 0, "test", "succeeded", "activate", "activated until the next reboot"),
+    ("recorded-apply-dry-activate", 0, "dry-activate", "dry_activated", "activate", "dry activation completed"),
+    ("recorded-apply-activation-fails", 1, "switch", "failed", "activate",
+     "switch-to-configuration switch failed: error(s) occurred while switching to the new configuration; colmena does "
+     "not roll back, the host is left on the new configuration"),
+    ("recorded-apply-build-fails", 1, "switch", "failed", "build",
+     "build failed: error: builder for '/nix/store/ky5pcxqn2vk1b26jl2x0699d9zm5sr89-nixos-system-host1-broken.drv' "
+     "failed with exit code 1"),
+    ("recorded-apply-eval-fails", 1, "switch", "not_deployed", "eval",
+     "evaluation failed: error: hive: evaluation error in host1"),
+    ("recorded-apply-host-down", 1, "switch", "failed", "push",
+     "push failed: error: cannot open connection to remote store 'ssh-ng://root@host1-lo': error: unexpected "
+     "end-of-file"),
+])
+def test_recorded_real_apply_runs(log, exit_code, action, outcome, stage, message):
+    """Real `colmena apply --on host1` runs (Colmena 0.4.0 against the testbed, the hive on the stand-in nixpkgs)."""
+    _p, events = run(log, exit_code, action=action, node="host1")
+    node, run_result = result(events)
+    assert (node.outcome, node.stage, node.message) == (outcome, stage, message)
+    assert run_result.outcome == ("succeeded" if exit_code == 0 else "failed")
+
+
+def test_recorded_no_such_node_and_two_nodes():
+    _p, events = run("recorded-apply-no-such-node", 0, node="host9")
+    node, run_result = result(events)
+    assert node.outcome == "not_deployed" and run_result.outcome == "failed"
+    for host in ("host1", "host2"):  # one process for two nodes: each node's own lines decide (labtui runs one each)
+        parser, events = run("recorded-apply-two-nodes", 0, node=host)
+        node, _ = result(events)
+        assert node.outcome == "succeeded" and parser.new_path and parser.new_path.endswith(f"{host}-24.11.20241201.c0ffee0")
+        assert [e.stage for e in of(events, StageChanged)] == ["eval", "build", "push", "activate"]

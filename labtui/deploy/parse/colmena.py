@@ -187,7 +187,7 @@ class ColmenaParser:
         if cancelled:
             if stage == "activate":
                 return "failed", stage, "cancelled during activation; the host may be on the new configuration"
-            return "not_deployed", stage, f"cancelled during {stage or 'start'}"
+            return "cancelled", stage, f"cancelled during {stage or 'start'}"
         if self._no_hosts:
             return "not_deployed", stage, (f"colmena selected no host for `--on {self.node}`: it is not a node of "
                                            "the hive (colmena exited 0 and did nothing)")
@@ -199,7 +199,10 @@ class ColmenaParser:
                 return "failed", "activate", (f"switch-to-configuration {self.action} failed: {why}; colmena does "
                                               "not roll back, the host is left on the new configuration")
             why = self._job_error or error
-            return "not_deployed", failed_stage, f"{_STAGE_WORDS[failed_stage]} failed: {why}"
+            # Its own build, copy or key upload failed: `failed` at that stage (nothing activated), as nixos-rebuild's;
+            # an evaluation error or a refused activation: never activated.
+            outcome: Outcome = "failed" if failed_stage in ("build", "push") else "not_deployed"
+            return outcome, failed_stage, f"{_STAGE_WORDS[failed_stage]} failed: {why}"
         if exit_code == 0 and self._succeeded:
             if self.action == "dry-activate":
                 return "dry_activated", "activate", "dry activation completed"
@@ -213,7 +216,8 @@ class ColmenaParser:
         if stage == "activate":
             return "failed", stage, (f"activation ended without a result: {why}; the host may be on the new "
                                      "configuration")
-        return "not_deployed", stage, f"{_STAGE_WORDS.get(stage or '', 'colmena')} failed: {why}"
+        outcome = "failed" if stage in ("build", "push") else "not_deployed"
+        return outcome, stage, f"{_STAGE_WORDS.get(stage or '', 'colmena')} failed: {why}"
 
 
 _STAGE_WORDS = {"eval": "evaluation", "build": "build", "push": "push", "activate": "activation"}
