@@ -180,5 +180,5 @@ def test_recorded_no_such_node_and_two_nodes():
     for host in ("host1", "host2"):  # one process for two nodes: each node's own lines decide (labtui runs one each)
         parser, events = run("recorded-apply-two-nodes", 0, node=host)
         node, _ = result(events)
-        assert node.outcome == "succeeded" and parser.new_path and parser.new_path.endswith(f"{host}-24.11.20241201.c0ffee0")
+        assert node.outcome == "succeeded" and (parser.new_path or "").endswith(f"{host}-24.11.20241201.c0ffee0")
         assert [e.stage for e in of(events, StageChanged)] == ["eval", "build", "push", "activate"]
