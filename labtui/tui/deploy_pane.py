@@ -163,7 +163,7 @@ class DeployTable(DataTable[Text | str]):
         """The countdown while a window is open; once rolled back, a badge that stays."""
         g = self.glyphs
         if v.rollback:
-            return Text(f"{g.rolled_back} {v.rollback} rollback", style="bold reverse yellow")
+            return Text(f"{g.rolled_back} {v.rollback} rollback", style=rich_style("bold reverse $warning"))
         active = v.active_window(now)
         if active is None:
             if v.confirmed:
@@ -262,7 +262,7 @@ class DeployScreen(Screen[None]):
         head.append("  " + counts_text(counts))
         width = self.size.width - 2
         if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
-            head.append(f"  run {run.run_id}", style="dim")
+            head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
         head.truncate(width, overflow="ellipsis")
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output).
@@ -272,9 +272,10 @@ class DeployScreen(Screen[None]):
             if stalls:
                 s = stalls[0]
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
-                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
+                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}",
+                                           style=rich_style("$warning"))
             elif run.run_lines:
-                summary = Text(harmless(run.run_lines[-1]), style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style=rich_style("$text-muted"))
             else:
                 summary = ""
         else:
@@ -305,16 +306,16 @@ class DeployScreen(Screen[None]):
         run = self.run
         out = Text()
         glyph, word, style = fmt.run_cell(g, run.outcome)
-        out.append(f"{glyph} run {word}", style=f"bold {rich_style(style)}")
+        out.append(f"{glyph} run {word}", style=rich_style(f"bold {style}"))
         out.append(f" in {fmt.duration(run.elapsed(self.clock()), precise=True)}: ")
         out.append(counts_text(run.counts()))
         first = run.first_failure()
         if first:
             view = run.nodes[first]
-            out.append(f"\nfirst failure: {first}", style="bold red")
+            out.append(f"\nfirst failure: {first}", style=rich_style("bold $error"))
             if view.message:
-                out.append(f": {harmless(view.message)}", style="red")
-            out.append("  (f: its log)", style="dim")
+                out.append(f": {harmless(view.message)}", style=rich_style("$error"))
+            out.append("  (f: its log)", style=rich_style("$text-muted"))
         return out
 
     @on(DataTable.RowSelected, "#deploy-rows")
