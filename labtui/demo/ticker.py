@@ -12,10 +12,14 @@ from labtui.demo.lab import unit_line
 from labtui.sim.state import SimLab
 
 TICK = 1.5
+HOSTS_PER_TICK = 12  # a large lab's hosts change a few at a time, like a real fleet's
 
 
 def tick_once(lab: SimLab, rng: random.Random) -> None:
-    for name in lab.names():
+    names = lab.names()
+    if len(names) > HOSTS_PER_TICK:
+        names = rng.sample(names, HOSTS_PER_TICK)
+    for name in names:
         with lab.update(name) as host:
             if not host.reachable:
                 continue

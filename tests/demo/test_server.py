@@ -15,7 +15,7 @@ from tests.support import require_tool
 
 @pytest.fixture
 async def demo(tmp_path):
-    lab = DemoLab(tmp_path / "demo", now=1795694400.0, ticker=False)
+    lab = DemoLab(tmp_path / "demo", now=1795694400.0, ticker=False, separate_process=False)
     await lab.start()
     try:
         yield lab
