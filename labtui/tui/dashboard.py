@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from labtui.inventory.model import Host
 from labtui.ssh.api import HostState
@@ -42,6 +43,20 @@ HOST_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 Clock = Callable[[], float]
+
+
+_AGE = [key for key, _ in HOST_COLUMNS].index("age")
+
+
+def _cell_key(cell: Text | str) -> tuple[str, str]:
+    """What a cell shows: its text and styles (equal keys draw the same)."""
+    if isinstance(cell, Text):
+        return cell.plain, f"{cell.style}|{cell.spans}" if cell.spans else str(cell.style)
+    return cell, ""
+
+
+def _line_lengths(text: Text) -> list[int]:
+    return [cell_len(line) for line in text.plain.split("\n")]
 
 
 def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> None:
@@ -82,6 +97,7 @@ class HostTable(DataTable[Text | str]):
         self.fleet = fleet
         self.glyphs = glyphs
         self.clock = clock
+        self._drawn: dict[str, list[tuple[str, str]]] = {}  # shown host -> (text, style) of each cell
 
     def on_mount(self) -> None:
         for key, label in HOST_COLUMNS:
@@ -99,42 +115,75 @@ class HostTable(DataTable[Text | str]):
         if change.order:
             self.rebuild()
             return
-        shown = set(self.fleet.shown)
         for name in change.rows:
-            if name in shown:
-                self._update_row(name)
+            self._update_row(name)
 
     def refresh_ages(self) -> None:
+        """The AGE cells; only those whose text changed are written (the age is coarse: it changes when
+        data turns stale, not every second)."""
         for name in self.fleet.shown:
-            set_cell(self, name, "age", self._age_cell(name))
+            self._update_row(name, only="age")
 
     def rebuild(self) -> None:
         """All rows again, in the fleet's order; the cursor stays on its host."""
         keep = self.current
         names = self.fleet.shown
         self.clear()
+        self._drawn.clear()
         for name in names:
-            self.add_row(*self._cells(name), key=name)
+            cells = self._cells(name)
+            self.add_row(*cells, key=name)
+            self._drawn[name] = [_cell_key(c) for c in cells]
         if keep in names:
             self.move_cursor(row=names.index(keep))
 
     def move_to(self, name: str) -> None:
         self.move_cursor(row=self.fleet.shown.index(name))
 
-    def _update_row(self, name: str) -> None:
-        if self.rows.get(name) is None:  # type: ignore[call-overload]
+    def _update_row(self, name: str, only: str | None = None) -> None:
+        """Write the cells of `name` whose text or style changed, and repaint that row alone.
+
+        DataTable.update_cell repaints the whole table and drops every row's render cache (one global
+        update counter); at fleet size that made each status update cost a full table render. Here the
+        row's values change in place, the caches are emptied without the counter moving (rows that are
+        not repainted are rendered again only when shown), and only the row's line is refreshed:
+        rows off screen cost nothing to paint."""
+        drawn = self._drawn.get(name)
+        if drawn is None:
+            return  # not shown (filtered out)
+        if only == "age":
+            cells: list[Text | str] = list(self._data[RowKey(name)].values())
+            cells[_AGE] = self._age_cell(name)
+        else:
+            cells = self._cells(name)
+        keys = [_cell_key(c) for c in cells]
+        changed = [i for i, (old, new) in enumerate(zip(drawn, keys, strict=True)) if old != new]
+        if not changed:
             return
-        for (key, _), cell in zip(HOST_COLUMNS, self._cells(name), strict=True):
-            set_cell(self, name, key, cell)
+        self._drawn[name] = keys
+        row = RowKey(name)
+        data = self._data[row]
+        for i in changed:
+            key = HOST_COLUMNS[i][0]
+            column = self.columns[ColumnKey(key)]
+            if cell_len(keys[i][0]) > column.content_width:
+                self.update_cell(name, key, cells[i], update_width=True)  # the column grows: a relayout
+            else:
+                data[ColumnKey(key)] = cells[i]
+        for cache in (self._row_render_cache, self._cell_render_cache, self._line_cache,
+                      self._row_renderable_cache):
+            cache.clear()
+        index = self._row_locations.get(row)
+        if index is not None:
+            self.refresh_row(index)
 
     def _age_cell(self, name: str) -> Text:
         st = self.fleet.statuses.get(name)
         if st is None or st.answered_at is None:
             return styled("-", "$text-muted")
-        age = self.clock() - st.answered_at
         host = self.fleet.hosts.get(name)
-        stale = host is not None and age > 3 * max(host.poll_interval, 1.0)
-        return styled(fmt.duration(age), "$warning" if stale else "$text-muted")
+        text, stale = fmt.data_age(self.clock() - st.answered_at, host.poll_interval if host else None)
+        return styled(text, "$warning" if stale else "$text-muted")
 
     def _cells(self, name: str) -> list[Text | str]:
         g = self.glyphs
@@ -184,10 +233,19 @@ class HostDetails(Static):
         super().__init__("", **kwargs)
         self.glyphs = glyphs
         self.clock = clock
+        self._shown: Text | None = None
 
     def show(self, host: Host | None, status: HostStatus | None, deploys: list[PastDeploy] | None = None,
              generations: list[str] | None = None) -> None:
-        self.update(self.render_text(host, status, deploys or [], generations))
+        """Show the host; nothing is repainted when the text is what is shown already, and the screen is
+        laid out again only when the lines changed length (the panel may then need more room)."""
+        text = self.render_text(host, status, deploys or [], generations)
+        shown = self._shown
+        if shown is not None and text.plain == shown.plain and text.spans == shown.spans:
+            return
+        layout = shown is None or _line_lengths(text) != _line_lengths(shown)
+        self._shown = text
+        self.update(text, layout=layout)
 
     def render_text(self, host: Host | None, st: HostStatus | None, deploys: list[PastDeploy],
                     generations: list[str] | None) -> Text:
@@ -219,9 +277,9 @@ class HostDetails(Static):
                 out.append(f"hint: {harmless(st.hint)}\n", style="italic")
         if st.answered_at is None:
             return out
-        age = self.clock() - st.answered_at
+        age, _ = fmt.data_age(self.clock() - st.answered_at, host.poll_interval)
         rtt = f"  rtt {st.rtt_ms:.0f} ms" if st.rtt_ms is not None else ""
-        out.append(f"data {fmt.duration(age)} old{rtt}\n", style="dim")
+        out.append(f"data {age} old{rtt}\n", style="dim")
         # What needs attention first: it must stay visible in the small 80x24 panel.
         if st.failed_units:
             out.append("failed ", style="bold")
