@@ -146,6 +146,7 @@ class SshPool:
         self.rng = rng or random.Random()
         self.command_log = command_log
         self._slots: dict[str, _Slot] = {}
+        self._known_hosts_cache: dict[FilesFingerprint, asyncssh.SSHKnownHosts] = {}
         self._listeners: list[Callable[[str, HostState, SshError | None], None]] = []
         self._closed = False
         for h in self.hosts.values():
@@ -309,6 +310,20 @@ class SshPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _known_hosts(self, paths: list[str]) -> asyncssh.SSHKnownHosts:
+        """The parsed known_hosts files, shared by every connection that names the same files while they do
+        not change: a fleet's known_hosts holds every host, and parsing it per connection made memory and
+        start-up grow with the square of the fleet."""
+        loop = asyncio.get_running_loop()
+        fingerprint = await loop.run_in_executor(None, files_fingerprint, paths)
+        cached = self._known_hosts_cache.get(fingerprint)
+        if cached is None:
+            cached = await loop.run_in_executor(None, read_known_hosts, paths)
+            if len(self._known_hosts_cache) > 16:  # files changed many times: keep the newest only
+                self._known_hosts_cache.clear()
+            self._known_hosts_cache[fingerprint] = cached
+        return cached
+
     def _slot(self, host: str) -> _Slot:
         try:
             return self._slots[host]
@@ -410,7 +425,7 @@ class SshPool:
                                  f"check {options.config_origin(target)}") from None
         host, port = preview.host, preview.port
         known_paths = options.known_hosts_paths(settings, target, preview)
-        known_hosts = await loop.run_in_executor(None, read_known_hosts, known_paths)
+        known_hosts = await self._known_hosts(known_paths)
         tunnel = await self._tunnel_for(slot, preview)
         kwargs = options.connect_kwargs(settings, target, slot.name, preview)
         polled = self.hosts.get(slot.key) if self.keepalive_between_polls_only else None

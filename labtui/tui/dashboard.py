@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -53,10 +54,6 @@ def _cell_key(cell: Text | str) -> tuple[str, str]:
     if isinstance(cell, Text):
         return cell.plain, f"{cell.style}|{cell.spans}" if cell.spans else str(cell.style)
     return cell, ""
-
-
-def _line_lengths(text: Text) -> list[int]:
-    return [cell_len(line) for line in text.plain.split("\n")]
 
 
 def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> None:
@@ -234,6 +231,7 @@ class HostDetails(Static):
         self.glyphs = glyphs
         self.clock = clock
         self._shown: Text | None = None
+        self._reserved = 0  # the panel's height, in lines
 
     def show(self, host: Host | None, status: HostStatus | None, deploys: list[PastDeploy] | None = None,
              generations: list[str] | None = None) -> None:
@@ -243,9 +241,27 @@ class HostDetails(Static):
         shown = self._shown
         if shown is not None and text.plain == shown.plain and text.spans == shown.spans:
             return
-        layout = shown is None or _line_lengths(text) != _line_lengths(shown)
+        # A layout pass reflows and repaints the whole screen (the host table too). A text that fits the
+        # panel's box gets the box's height, so moving the cursor over hosts repaints the panel alone;
+        # only a text taller than the box (it scrolls) lays the screen out when its height changes.
+        height = self._height(text)
         self._shown = text
-        self.update(text, layout=layout)
+        if height is None:
+            self.update(text)
+            return
+        box = self.parent.scrollable_content_region.height if isinstance(self.parent, Widget) else 0
+        target = max(height, box)
+        if target != self._reserved:
+            self._reserved = target
+            self.styles.height = target
+        self.update(text, layout=False)
+
+    def _height(self, text: Text) -> int | None:
+        """Lines the text takes at the panel's width (None before the panel has a size)."""
+        width = self.content_region.width
+        if width <= 0 or not self.is_attached:
+            return None
+        return len(text.wrap(self.app.console, width))
 
     def render_text(self, host: Host | None, st: HostStatus | None, deploys: list[PastDeploy],
                     generations: list[str] | None) -> Text:
