@@ -146,7 +146,7 @@ class SshPool:
         self.rng = rng or random.Random()
         self.command_log = command_log
         self._slots: dict[str, _Slot] = {}
-        self._known_hosts_cache: dict[FilesFingerprint, asyncssh.SSHKnownHosts] = {}
+        self._known_hosts_cache: dict[FilesFingerprint, asyncio.Future[asyncssh.SSHKnownHosts]] = {}
         self._listeners: list[Callable[[str, HostState, SshError | None], None]] = []
         self._closed = False
         for h in self.hosts.values():
@@ -316,13 +316,17 @@ class SshPool:
         start-up grow with the square of the fleet."""
         loop = asyncio.get_running_loop()
         fingerprint = await loop.run_in_executor(None, files_fingerprint, paths)
-        cached = self._known_hosts_cache.get(fingerprint)
-        if cached is None:
-            cached = await loop.run_in_executor(None, read_known_hosts, paths)
+        parsed = self._known_hosts_cache.get(fingerprint)
+        if parsed is None:  # one parse, however many connections start at once
             if len(self._known_hosts_cache) > 16:  # files changed many times: keep the newest only
                 self._known_hosts_cache.clear()
-            self._known_hosts_cache[fingerprint] = cached
-        return cached
+            parsed = loop.run_in_executor(None, read_known_hosts, paths)
+            self._known_hosts_cache[fingerprint] = parsed
+        try:
+            return await asyncio.shield(parsed)
+        except OSError:
+            self._known_hosts_cache.pop(fingerprint, None)
+            raise
 
     def _slot(self, host: str) -> _Slot:
         try:

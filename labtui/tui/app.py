@@ -64,6 +64,7 @@ from labtui.tui.terminal import HangupDriver
 
 AGE_TICK = 1.0  # data age and topbar refresh
 UPDATE_PERIOD = 0.1  # status updates are shown together, at most this often
+EXTRAS_DELAY = 0.3  # a host's generations are fetched once the cursor rests this long on it
 WIDE = 112  # from this width on, the details panel sits right of the table
 TABLE_WIDTH = 84  # what the host table needs to show every column, with a vertical scrollbar
 DETAILS_MIN_WIDTH = 32
@@ -131,6 +132,7 @@ class LabApp(App[None]):
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self._extras_asked = 0.0  # time.monotonic() of that
         self.screen_diff = ScreenDiff()  # what the terminal shows: only changed cells are written
         self._topbar_text: Text | None = None
         self._pending = NOTHING  # status changes not shown yet (coalesced: labtui.tui.app.UPDATE_PERIOD)
@@ -340,11 +342,16 @@ class LabApp(App[None]):
                           self.extras.deploys(name, self.deploys.finished_runs), self.extras.generations(name))
         if name != self._extras_for:
             self._extras_for = name
-            self._load_extras(self.fleet.hosts[name])
+            now = time.monotonic()
+            moving, self._extras_asked = now - self._extras_asked < EXTRAS_DELAY, now
+            self._load_extras(self.fleet.hosts[name], EXTRAS_DELAY if moving else 0.0)
 
     @work(group="extras", exclusive=True, exit_on_error=False)
-    async def _load_extras(self, host: Host) -> None:
-        """Generations (over SSH) and past deploys (journal) of the selected host, for its details."""
+    async def _load_extras(self, host: Host, delay: float) -> None:
+        """Generations (over SSH) and past deploys (journal) of the selected host, for its details. While the
+        cursor runs over hosts, only the host it rests on is asked (the next move cancels this worker)."""
+        if delay:
+            await asyncio.sleep(delay)
         if await self.extras.load(host) and self.table.current == host.name:
             self._show_details()
 
