@@ -108,6 +108,65 @@ class _Slot:
     connect_ms: float | None = None
 
 
+class Conversation:
+    """A command kept running on a host (SshPool.conversation): write to it, read its answers up to a
+    line of your choosing. Any failure closes it; SSH errors come as labtui's SshError subclasses."""
+
+    def __init__(self, pool: SshPool, slot: _Slot, conn: asyncssh.SSHClientConnection,
+                 process: asyncssh.SSHClientProcess[str], command: str) -> None:
+        self._pool = pool
+        self._slot = slot
+        self._conn = conn
+        self._process = process
+        self._command = command
+        self.closed = False
+
+    def send(self, text: str) -> None:
+        if self.closed:
+            raise HostUnreachable(self._slot.name, "the conversation is closed", "start a new one")
+        self._process.stdin.write(text)
+
+    async def answer(self, end_line: str, *, timeout: float, max_chars: int) -> str:
+        """Everything up to and including the next line that reads `end_line`, within `timeout`
+        seconds and `max_chars` characters (else CommandTimeout, or SshError; either closes this)."""
+        import asyncssh
+
+        separator = f"\n{end_line}\n"
+        try:
+            async with asyncio.timeout(timeout):
+                text = await self._process.stdout.readuntil(separator)
+        except TimeoutError:
+            self.close()
+            raise CommandTimeout(self._slot.name, f"`{_short(self._command)}` gave no answer within {timeout:g} s",
+                                 "the connection is kept; the host may be overloaded") from None
+        except asyncio.IncompleteReadError:
+            self.close()
+            await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+            if self._conn.is_closed():
+                self._pool._dropped(self._slot, self._conn, None)
+                raise HostUnreachable(self._slot.name, "connection lost", "labtui reconnects by itself") from None
+            raise HostUnreachable(self._slot.name, f"`{_short(self._command)}` ended",
+                                  "it is started again on the next refresh") from None
+        except (asyncssh.Error, OSError, EOFError) as exc:
+            self.close()
+            self._pool._dropped(self._slot, self._conn, exc)
+            raise HostUnreachable(self._slot.name, f"connection lost: {_why(exc)}",
+                                  "labtui reconnects by itself") from None
+        if len(text) > max_chars:
+            self.close()
+            raise HostUnreachable(self._slot.name, f"`{_short(self._command)}` answered {len(text)} characters "
+                                  f"(at most {max_chars})", "look at what the host prints") from None
+        return text
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._process.close()
+        self._slot.channels.release()
+        self._slot.streams.release()
+
+
 class SshPool:
     """RemoteShell over asyncssh with one persistent connection per host.
 
@@ -251,6 +310,30 @@ class SshPool:
                 self._dropped(slot, conn, exc)
                 raise HostUnreachable(host, f"connection lost while streaming `{_short(command)}`: {_why(exc)}",
                                       "labtui reconnects by itself") from None
+
+    async def conversation(self, host: str, command: str) -> Conversation:
+        """A long-lived command on the host's connection, talked to through its stdin and stdout (the
+        status poller's following probe). It holds one channel until `close()`."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        conn = await self._connection(slot)
+        await slot.streams.acquire()
+        await slot.channels.acquire()
+        try:
+            process = await conn.create_process(command, encoding="utf-8", errors="replace")
+        except BaseException as exc:
+            slot.channels.release()
+            slot.streams.release()
+            if isinstance(exc, asyncssh.ChannelOpenError):
+                raise self._channel_error(slot, conn, exc) from None
+            if isinstance(exc, asyncssh.Error | OSError | EOFError):
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while starting `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            raise
+        return Conversation(self, slot, conn, process, command)
 
     async def _acquire_channel(self, slot: _Slot, command: str, timeout: float | None,
                                deadline: float | None) -> None:
