@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (also: LABTUI_ASCII=1)")
+    # SUPPRESS: without it here, `labtui --ascii demo` would have its top-level --ascii reset to False.
+    parser.add_argument("--ascii", action="store_true", default=argparse.SUPPRESS,
+                        help="plain ASCII glyphs (also: LABTUI_ASCII=1; `labtui --ascii demo` works too)")
     parser.add_argument("--hosts", type=int, default=None, metavar="N",
                         help="a lab of N simulated hosts (default 7: the demo's cast; more are generated)")
     parser.add_argument("--reset", action="store_true",

@@ -42,16 +42,17 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.generations import (
         GenerationInfo,
         current_of,
+        host_switch_command,
         list_generations,
+        new_switch_token,
         rollback_target,
-        switch_command,
         switch_generation,
     )
-    from labtui.ops.privilege import privilege_for
-    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
+    check_journal()
     host = select_host(inventory, args.host)
     gens = await list_generations(shell, host.name)
     current = current_of(gens)
@@ -68,10 +69,12 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     confirm(f"Roll back {host.name}?", [host], yes=args.yes, stdin=stdin, out=err)
     password = sudo_passwords([host], ask_password).get(host.name)
 
-    record = OpsRecord("rollback", inventory, [host.name], [privilege_for(host).wrap(switch_command(target.number))])
+    token = new_switch_token()
+    record = OpsRecord("rollback", inventory, [host.name], [host_switch_command(host, target.number, token)])
     record.emit(StageChanged(ts=time.time(), node=host.name, profile="system", stage="activate"))
     outcome = await switch_generation(shell, host, target.number,
-                                      from_generation=current.number if current else None, sudo_password=password)
+                                      from_generation=current.number if current else None, sudo_password=password,
+                                      token=token)
     for line in outcome.output.splitlines():
         record.emit(Output(ts=time.time(), node=host.name, stage="activate", line=line, source="rollback"))
     if outcome.ok and outcome.from_generation is not None:
@@ -82,6 +85,9 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     record.finish([NodeResult(ts=time.time(), node=host.name, profile="system",
                               outcome="succeeded" if outcome.ok else "failed", stage="activate",
                               message=outcome.message)])
+    if outcome.detached is False and not outcome.dropped:
+        err.write(f"labtui: {host.name} has no systemd-run: the switch ran in the SSH session, where a dropped "
+                  "connection would have interrupted it\n")
     if args.json:
         print_json({"host": host.name, "ok": outcome.ok, "from": outcome.from_generation, "to": target.number,
                     "message": outcome.message, "run_id": record.run_id}, out)

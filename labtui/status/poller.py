@@ -29,14 +29,15 @@ from labtui.status.probe import (
     FOLLOW_SCRIPT,
     MARKER,
     PROBE_COMMAND,
+    PROBE_MAX_OUTPUT,
     PROBE_SCRIPT,
     REPORT_END,
 )
+from labtui.text import clip
 
 # Above the keepalive detection time (at most 12 s), so a host that dies under a probe shows as "down"
 # (connection lost) rather than as a probe timing out; a truly hung probe still ends here.
 DEFAULT_PROBE_TIMEOUT = 20.0
-MAX_REPORT_CHARS = 1 << 20  # a following probe's report larger than this ends the conversation
 FOLLOW_RETRY = 300.0  # seconds before a host whose following probe failed at its start is tried again
 FLAKE_EVALUATIONS_AT_ONCE = 2  # nix evaluations are heavy; the poller never runs more than this
 # Ask the resolver again this often: it answers from its cache unless the flake changed (new commit,
@@ -245,13 +246,15 @@ class StatusPoller:
             if callable(connect):
                 await connect(name)
             started = time.perf_counter()
-            stdout = await self._follow(name) if self._can_follow(name) else None
+            stdout, truncated = await self._follow(name) if self._can_follow(name) else (None, False)
             stderr = ""
             exit_status: int | None = 0
             if stdout is None:
                 started = time.perf_counter()
-                result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout)
+                result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout,
+                                              max_output=PROBE_MAX_OUTPUT)
                 stdout, stderr, exit_status = result.stdout, result.stderr, result.exit_status
+                truncated = result.truncated
         except SshError as exc:
             return status_from_error(name, exc, previous=previous)
         except Exception as exc:  # noqa: BLE001 - a broken shell must not kill this host's loop
@@ -259,19 +262,24 @@ class StatusPoller:
         rtt_ms = (time.perf_counter() - started) * 1000.0
         report = parse_probe(stdout.splitlines())
         status = status_from_report(name, report, rtt_ms=rtt_ms)
-        if report.version is None:
+        if truncated:
+            status = replace(status, state=HostState.DEGRADED,
+                             error=f"the probe answered more than {PROBE_MAX_OUTPUT // 1024} KB: read up to there "
+                                   "(truncated), the rest ignored")
+        elif report.version is None:
             detail = (stderr.strip().splitlines() or [f"exit status {exit_status}"])[-1]
-            status = replace(status, error=f"the probe gave no readable output: {detail}")
+            status = replace(status, error=f"the probe gave no readable output: {clip(detail, 200)}")
         return status
 
     def _can_follow(self, name: str) -> bool:
         return (self.follow and callable(getattr(self.shell, "conversation", None))
                 and time.monotonic() >= self._no_follow.get(name, 0.0))
 
-    async def _follow(self, name: str) -> str | None:
+    async def _follow(self, name: str) -> tuple[str | None, bool]:
         """The next report of the host's following probe (one `sh` kept running per host, answering a
         report per request line: labtui.status.probe.FOLLOW_SCRIPT); None when the host cannot be
-        followed (its answer was not a report: it is probed the one-shot way for a while)."""
+        followed (its answer was not a report: it is probed the one-shot way for a while); and whether the
+        report was cut at PROBE_MAX_OUTPUT."""
         conversation = self._conversations.get(name)
         fresh = conversation is None or conversation.closed
         try:
@@ -282,19 +290,21 @@ class StatusPoller:
             else:
                 conversation.send(FOLLOW_REQUEST)
             text: str = await conversation.answer(REPORT_END, timeout=self.probe_timeout,
-                                                  max_chars=MAX_REPORT_CHARS)
+                                                  max_chars=PROBE_MAX_OUTPUT)
         except SshError as exc:
             self._conversations.pop(name, None)
             if fresh and exc.state is not HostState.DOWN:
                 self._no_follow[name] = time.monotonic() + FOLLOW_RETRY
-                return None  # say it the one-shot way (which reports the error if there is one)
+                return None, False  # say it the one-shot way (which reports the error if there is one)
             raise
         if MARKER not in text:
             conversation.close()
             self._conversations.pop(name, None)
             self._no_follow[name] = time.monotonic() + FOLLOW_RETRY
-            return None
-        return text
+            return None, False
+        if conversation.truncated:
+            self._conversations.pop(name, None)
+        return text, conversation.truncated
 
     def _merge_flake(self, status: HostStatus) -> HostStatus:
         if self.resolver is None:

@@ -7,12 +7,12 @@ servers (labtui.sim.server). Both answer through labtui.sim.shell.dispatch, so t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from labtui.sim.handlers import SimResult
 from labtui.sim.shell import dispatch
 from labtui.sim.state import SimLab
-from labtui.ssh.api import CommandResult, CommandTimeout, HostUnreachable
+from labtui.ssh.api import MAX_OUTPUT, CommandResult, CommandTimeout, HostUnreachable
 
 
 class SimShell:
@@ -26,10 +26,17 @@ class SimShell:
             raise HostUnreachable(host, "connection refused (simulated host is down)")
 
     async def run(self, host: str, command: str, *, timeout: float | None = None,
-                  input: str | None = None) -> CommandResult:
+                  input: str | None = None, max_output: int = MAX_OUTPUT) -> CommandResult:
         self._check_reachable(host)
         answer = dispatch(self.lab, host, command)
+        if isinstance(answer, Awaitable):
+            try:
+                answer = await asyncio.wait_for(answer, timeout)
+            except TimeoutError:
+                raise CommandTimeout(host, f"command did not finish within {timeout} s") from None
         if isinstance(answer, SimResult):
+            if max(len(answer.stdout), len(answer.stderr)) > max_output:
+                return CommandResult(None, answer.stdout[:max_output], answer.stderr[:max_output], truncated=True)
             return CommandResult(answer.exit_status, answer.stdout, answer.stderr)
         lines: list[str] = []
 
@@ -46,6 +53,8 @@ class SimShell:
     async def stream(self, host: str, command: str) -> AsyncIterator[str]:
         self._check_reachable(host)
         answer = dispatch(self.lab, host, command)
+        if isinstance(answer, Awaitable):
+            answer = await answer
         if isinstance(answer, SimResult):
             for line in answer.stdout.splitlines():
                 yield line
