@@ -255,7 +255,7 @@ class DemoLab:
     def make_pool(self) -> SshPool:
         assert self.inventory is not None
         self.pool = SshPool(self.inventory.hosts, known_hosts=[self.known_hosts_path],
-                            client_keys=[self.client_key_path], config=None, connect_timeout=3.0,
+                            client_keys=[self.client_key_path], config=None,
                             keepalive_between_polls_only=True)
         return self.pool
 

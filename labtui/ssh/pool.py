@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
 RESERVED_FOR_COMMANDS = 2  # channels streams can never take
+CONNECTS_AT_ONCE = 32  # SSH handshakes under way together (a large fleet connects in waves)
 # A channel that fails this soon after being asked for met a connection that died between uses: one retry on a
 # fresh connection. Later, the connection died under the command (keepalive timeout, a cut link): retrying would
 # add a whole connect timeout before the host shows as down (issue 11: `status --watch` said `up` for 25 s).
@@ -216,6 +217,7 @@ class SshPool:
         self.rng = rng or random.Random()
         self.command_log = command_log
         self._slots: dict[str, _Slot] = {}
+        self._connecting = asyncio.Semaphore(CONNECTS_AT_ONCE)
         self._known_hosts_cache: dict[FilesFingerprint, asyncio.Future[asyncssh.SSHKnownHosts]] = {}
         self._listeners: list[Callable[[str, HostState, SshError | None], None]] = []
         self._closed = False
@@ -511,7 +513,10 @@ class SshPool:
             started = time.perf_counter()
             try:
                 try:
-                    conn = await self._open(slot)
+                    # A fleet connecting at once would start hundreds of handshakes together and time them
+                    # all out; at most CONNECTS_AT_ONCE are under way, each timed from its own start.
+                    async with self._connecting:
+                        conn = await self._open(slot)
                 except SshError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - callers only ever see SshError
