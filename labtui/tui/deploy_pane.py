@@ -140,7 +140,8 @@ class DeployTable(DataTable[Text | str]):
             status = styled(glyph, style)
             stage = styled(f"{word}{where}", style)
         elif v.stage == "queued":
-            status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
+            waiting = f"wave {v.wave}" if v.wave is not None and v.wave != self.run.wave else "queued"
+            status, stage = styled(g.queued, "$secondary"), styled(waiting, "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
             status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
@@ -258,6 +259,10 @@ class DeployScreen(Screen[None]):
         head = Text()
         head.append(self.title_text or f"{run.method or 'deploy'}", style="bold")
         head.append(f"  {fmt.duration(run.elapsed(now), precise=True)}")
+        if run.waves:
+            failed = [r for r in run.wave_results.values() if not r.ok]
+            head.append(f"  wave {run.wave or 1}/{len(run.waves)}" + (" stopped" if failed else ""),
+                        style="bold red" if failed else "bold")
         counts = run.counts()
         head.append("  " + counts_text(counts))
         width = self.size.width - 2
