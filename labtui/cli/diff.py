@@ -97,7 +97,7 @@ class BuildLines:
         if not self.enabled:
             return
         if isinstance(event, BuildProgress):
-            key = (event.built, event.fetched, len(event.failed), event.done)
+            key = (event.built, event.fetched, len(event.failed), False)
             if self.seen.get(event.node) == key:
                 return
             self.seen[event.node] = key
