@@ -35,7 +35,7 @@ def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePat
     processes, the journal, a host's logs, checks and generations, fleet exec (its output line by line when
     `lines`, the SSH pool, can stream) and closure diffs (`previews`: they build with the real Nix).
     `aclose()` stops the poller."""
-    poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver)
+    poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver, follow=True)
     return Sources(status=poller, deploy=CoreDeployStarter(inventory, survives_quit=deploys_survive_quit),
                    history=JournalHistory(), ops=CoreOps(shell), exec=CoreExec(inventory, shell, lines),
                    preview=CorePreview(inventory, shell) if previews else None, closers=(poller.close,))
