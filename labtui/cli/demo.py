@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from labtui.cli.helptext import Examples, ExitStatus
+
+EXAMPLES: Examples = (
+    ("labtui demo", "the TUI on seven simulated hosts; press ? for the keys, D to deploy, q to quit"),
+    ("labtui demo --dir /tmp/lab --keep", "keep the demo lab's files afterwards, to look at them"),
+)
+EXIT_STATUS: ExitStatus = {0: "the TUI was quit", 1: "the TUI crashed (its traceback is printed)"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (also: LABTUI_ASCII=1)")
@@ -15,11 +23,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from labtui.cli.common import prepare_tui_colors
     from labtui.demo.runtime import DemoLab
     from labtui.tui.assemble import build_app, demo_sources
     from labtui.tui.glyphs import ascii_requested
 
+    prepare_tui_colors()
+
     async def main() -> int:
+        code = 0
         demo = DemoLab(args.dir, ticker=not args.no_ticker, keep=args.keep)
         await demo.start()
         try:
@@ -30,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
                 app = build_app(demo.inventory, sources, subtitle="demo lab",
                                 ascii_mode=ascii_requested(args.ascii))
                 await app.run_async()
+                # Textual prints a crash's traceback on exit and sets 1 here: a crash is not a quit.
+                code = app.return_code or 0
             finally:
                 await sources.aclose()
         finally:
             await demo.close()
         if args.keep or args.dir:
             print(f"demo lab kept in {demo.root}")
-        return 0
+        return code
 
     return asyncio.run(main())

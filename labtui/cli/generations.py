@@ -7,6 +7,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -15,8 +16,15 @@ if TYPE_CHECKING:
     from labtui.ssh.api import RemoteShell
 
 
+EXAMPLES: Examples = (
+    ("labtui generations web1", "web1's system generations; current, booted and next-boot marked"),
+    ("labtui generations web1 --diff 41 42", "what changed from generation 41 to 42"),
+)
+EXIT_STATUS: ExitStatus = {0: "the generations (or the diff) were shown"}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host whose generations to list: its name in the flake")
     parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
                         help="what changed from generation A to B (nix store diff-closures, run on the host)")
     add_json_flag(parser)

@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 
 from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table
+from labtui.cli.helptext import Examples, ExitStatus
+
+EXAMPLES: Examples = (
+    ("labtui hosts", "every host of the flake in the current directory, with its merged deploy settings"),
+    ("labtui --flake ~/lab hosts @prod", "the hosts tagged prod in ~/lab's flake"),
+    ("labtui hosts web1 --json", "one host with where each setting came from, as JSON"),
+)
+EXIT_STATUS: ExitStatus = {0: "the hosts were listed (also when none matched a glob)"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import time
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -20,8 +21,16 @@ DEFAULT_LINES = 100
 _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bold", 7: "dim"}
 
 
+EXAMPLES: Examples = (
+    ("labtui logs web1", "the last entries of web1's journal"),
+    ("labtui logs web1 -u nginx.service -p err --since -1h", "nginx's errors of the last hour"),
+    ("labtui logs db1 -f", "follow db1's journal (reconnects when the host drops) until Ctrl-C"),
+)
+EXIT_STATUS: ExitStatus = {0: "the entries were shown (or none matched)", 1: "the host has no such unit or journal"}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host whose journal to read: its name in the flake")
     parser.add_argument("-u", "--unit", action="append", default=[], metavar="UNIT",
                         help="only this unit (repeatable; globs like 'nginx*' as journalctl takes them)")
     parser.add_argument("-p", "--priority", metavar="PRIORITY",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, run_over_ssh
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -20,8 +21,15 @@ if TYPE_CHECKING:
     from labtui.ssh.api import RemoteShell
 
 
+EXAMPLES: Examples = (
+    ("labtui rollback web1", "switch web1 back to the generation before the running one, after asking"),
+    ("labtui rollback web1 --to 40 --yes", "switch web1 to generation 40 without asking"),
+)
+EXIT_STATUS: ExitStatus = {0: "the host runs the generation asked for", 1: "the switch failed"}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("host", metavar="HOST", help="the host to switch back: its name in the flake")
     parser.add_argument("--to", type=int, metavar="N",
                         help="generation to switch to (default: the one before the running one)")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 
 if TYPE_CHECKING:
@@ -26,6 +27,14 @@ DEFAULT_TIMEOUT = 20.0
 WATCH_REDRAW_EVERY = 0.25  # at most 4 redraws a second, however many hosts report
 
 STATE_COLORS = {"up": "green", "degraded": "yellow", "connecting": "dim"}
+
+
+EXAMPLES: Examples = (
+    ("labtui status", "one table: reachable, load, memory, disk, failed units, drift, reboot needed"),
+    ("labtui status @prod --watch", "keep the prod hosts' table up to date until Ctrl-C"),
+    ("labtui status web1 --json", "web1's status as JSON (schema: docs/status.md)"),
+)
+EXIT_STATUS: ExitStatus = {0: "every host shown is up", 1: "a host is down or did not answer in time"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
