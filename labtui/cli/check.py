@@ -6,9 +6,18 @@ import argparse
 import sys
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    print_json,
+    render_table,
+    run_over_ssh,
+    target_tokens,
+    use_color,
+)
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from labtui.inventory.select import select_hosts
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -24,8 +33,7 @@ EXIT_STATUS: ExitStatus = {0: "every check passed", 1: "a check failed or a host
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="host names, globs (`web*`) or tags (`@prod`); default: every host with checks")
+    add_target_arguments(parser, "hosts to check (default: every host with checks)")
     add_json_flag(parser)
 
 
@@ -39,7 +47,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.clock import REAL_CLOCK
 
     out, err = out or sys.stdout, err or sys.stderr
-    hosts = inventory.select(args.hosts or None)
+    hosts = select_hosts(inventory, target_tokens(args))
     for host in hosts:
         for spec in host.checks:
             problem = validate_check(spec)

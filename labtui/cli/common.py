@@ -32,15 +32,38 @@ def config_schema() -> ConfigSchema:
     return ConfigSchema(methods=list(METHODS), check_kinds=list(CHECK_KINDS))
 
 
+TARGETS_HELP = ("names, HOST.PROFILE, globs (`web*`), tags (`@prod`), comma lists (`web1,@db`) or deploy-rs "
+                "targets (`.#web1`, `./lab#web1.system`, `.` for all)")
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """The hosts a verb acts on, as positionals and as deploy-rs's `--targets T...` (labtui.inventory.select)."""
+    parser.add_argument("hosts", nargs="*", metavar="TARGET", help=f"{what}: {TARGETS_HELP}")
+    parser.add_argument("--targets", nargs="+", action="extend", dest="more_targets", metavar="TARGET",
+                        default=[], help="more targets, as deploy-rs takes them (`--targets .#web1 .#db1`)")
+
+
+def target_tokens(args: argparse.Namespace) -> list[str]:
+    """What the operator typed to name hosts: the positionals, `--targets`, or a single-host verb's HOST."""
+    tokens = list(getattr(args, "hosts", None) or [])
+    tokens += getattr(args, "more_targets", None) or []
+    host = getattr(args, "host", None)
+    if isinstance(host, str):
+        tokens.append(host)
+    return tokens
+
+
 def load_inventory(args: argparse.Namespace) -> Inventory:
     """The fleet as the flake (and labtui.toml) describe it; raises UserError with a fix on bad input.
 
+    The flake is --flake, or the one the targets name (`./lab#web1`), or the current directory.
     Warnings (e.g. a misspelt flake key deploy-rs would silently ignore) go to stderr for every verb.
     """
     from labtui.inventory import load_inventory as _load
+    from labtui.inventory.select import flake_for
 
-    inventory = _load(flake=getattr(args, "flake", None), config=getattr(args, "config", None),
-                      schema=config_schema())
+    flake = flake_for(target_tokens(args), getattr(args, "flake", None))
+    inventory = _load(flake=flake, config=getattr(args, "config", None), schema=config_schema())
     for warning in inventory.warnings:
         print(f"labtui: warning: {warning}", file=sys.stderr)
     return inventory

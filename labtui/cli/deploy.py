@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Set
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from labtui.cli.common import add_json_flag
+from labtui.cli.common import add_json_flag, add_target_arguments, target_tokens
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.cli.printer import Printer
 from labtui.deploy.methods import METHODS
@@ -42,8 +42,7 @@ EXIT_STATUS: ExitStatus = {
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="+", metavar="HOST[.PROFILE]",
-                        help="hosts to deploy: names, HOST.PROFILE, globs (`web*`) or tags (`@prod`)")
+    add_target_arguments(parser, "what to deploy")
     parser.add_argument("--method", choices=METHODS.names(),
                         help="deploy tool (default: each host's method from the inventory, normally deploy-rs)")
     action = parser.add_mutually_exclusive_group()
@@ -72,20 +71,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_targets(inventory: Inventory, tokens: list[str]) -> list[tuple[str, str | None]]:
-    """HOST, HOST.PROFILE, globs and @tags -> (node, profile or None) pairs, in order, without repeats."""
-    names = set(inventory.names())
-    targets: list[tuple[str, str | None]] = []
-    for token in tokens:
-        found: list[tuple[str, str | None]]
-        if token in names or token.startswith("@") or any(c in token for c in "*?["):
-            found = [(h.name, None) for h in inventory.select([token])]
-        elif "." in token and token.rsplit(".", 1)[0] in names:
-            host, profile = token.rsplit(".", 1)
-            found = [(host, profile)]
-        else:
-            found = [(inventory.get(token).name, None)]  # raises with a "did you mean"
-        targets.extend(t for t in found if t not in targets)
-    return targets
+    """Typed targets (labtui.inventory.select) -> (node, profile or None) pairs, in order, without repeats."""
+    from labtui.errors import UserError
+    from labtui.inventory.select import select_targets
+
+    if not tokens:
+        raise UserError("name what to deploy: `labtui deploy web1`, `.#web1.system`, `@prod`, `'web*'` or "
+                        "`--targets .#web1 .#db1`")
+    return [target.pair() for target in select_targets(inventory, tokens)]
 
 
 def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployRequest:
@@ -100,7 +93,7 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     options = DeployRsOptions(skip_checks=args.skip_checks, confirm_timeout=args.confirm_timeout,
                               activation_timeout=args.activation_timeout)
-    return DeployRequest(targets=parse_targets(inventory, args.hosts), method=args.method, action=action,
+    return DeployRequest(targets=parse_targets(inventory, target_tokens(args)), method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
                          probe=not args.no_probe)

@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_OK
+from labtui.inventory.select import select_host
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -24,7 +25,7 @@ EXIT_STATUS: ExitStatus = {0: "the generations (or the diff) were shown"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST", help="the host whose generations to list: its name in the flake")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("--diff", nargs=2, type=int, metavar=("A", "B"),
                         help="what changed from generation A to B (nix store diff-closures, run on the host)")
     add_json_flag(parser)
@@ -43,7 +44,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.generations import diff_generations, list_generations
 
     out = out or sys.stdout
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     color = use_color(out) and not args.json
     if args.diff:
         a, b = args.diff

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    load_inventory,
+    print_json,
+    render_table,
+    target_tokens,
+)
 from labtui.cli.helptext import Examples, ExitStatus
+from labtui.inventory.select import select_hosts
 
 EXAMPLES: Examples = (
     ("labtui hosts", "every host of the flake in the current directory, with its merged deploy settings"),
@@ -16,8 +24,7 @@ EXIT_STATUS: ExitStatus = {0: "the hosts were listed (also when none matched a g
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_target_arguments(parser, "hosts to show (default: all)")
     add_json_flag(parser)
 
 
@@ -25,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from labtui.inventory.describe import describe_inventory
 
     inventory = load_inventory(args)
-    hosts = inventory.select(args.hosts)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.json:
         print_json(describe_inventory(inventory, hosts))
         return 0

@@ -10,6 +10,7 @@ from typing import IO, TYPE_CHECKING
 from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_host
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -30,7 +31,7 @@ EXIT_STATUS: ExitStatus = {0: "the entries were shown (or none matched)", 1: "th
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST", help="the host whose journal to read: its name in the flake")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("-u", "--unit", action="append", default=[], metavar="UNIT",
                         help="only this unit (repeatable; globs like 'nginx*' as journalctl takes them)")
     parser.add_argument("-p", "--priority", metavar="PRIORITY",
@@ -63,7 +64,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.logs import LogEntry, LogQuery, parse_priority, read_journal, validate_query
 
     out, err = out or sys.stdout, err or sys.stderr
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     lines = args.lines if args.lines is not None else (None if args.since else DEFAULT_LINES)
     query = validate_query(LogQuery(units=tuple(args.unit), priority=parse_priority(args.priority), lines=lines,
                                     since=args.since, follow=args.follow))

@@ -67,7 +67,7 @@ def _kind(metavar: str, choices: tuple[str, ...]) -> ValueKind:
     if choices:
         return "choice"
     upper = metavar.upper()
-    if "HOST" in upper or "NODE" in upper:
+    if "HOST" in upper or "NODE" in upper or "TARGET" in upper:
         return "host"
     if "FILE" in upper or "PATH" in upper:
         return "file"

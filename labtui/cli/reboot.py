@@ -8,9 +8,19 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, paint, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    paint,
+    print_json,
+    render_table,
+    run_over_ssh,
+    target_tokens,
+    use_color,
+)
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_hosts
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -26,8 +36,7 @@ EXIT_STATUS: ExitStatus = {0: "every host rebooted came back and passed its chec
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="host names, globs (`web*`) or tags (`@prod`); default: every host")
+    add_target_arguments(parser, "hosts to reboot (default: every host)")
     needed = parser.add_mutually_exclusive_group()
     needed.add_argument("--only-needed", action="store_true", default=True,
                         help="reboot only hosts whose booted kernel/initrd/modules differ from the current "
@@ -67,7 +76,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
         raise UserError("--wave must be 1 or more")
-    hosts = inventory.select(args.hosts or None)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
         for h, need in zip(hosts, needed, strict=True):

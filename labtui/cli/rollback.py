@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 from labtui.cli.common import add_json_flag, print_json, run_over_ssh
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.inventory.select import select_host
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -29,7 +30,7 @@ EXIT_STATUS: ExitStatus = {0: "the host runs the generation asked for", 1: "the 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("host", metavar="HOST", help="the host to switch back: its name in the flake")
+    parser.add_argument("host", metavar="HOST", help="the host: its name or a deploy-rs target (`.#web1`)")
     parser.add_argument("--to", type=int, metavar="N",
                         help="generation to switch to (default: the one before the running one)")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -58,7 +59,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
-    host = inventory.get(args.host)
+    host = select_host(inventory, args.host)
     gens = await list_generations(shell, host.name)
     current = current_of(gens)
     target = rollback_target(gens, args.to)

@@ -13,9 +13,18 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from labtui.cli.common import add_json_flag, load_inventory, print_json, render_table, use_color
+from labtui.cli.common import (
+    add_json_flag,
+    add_target_arguments,
+    load_inventory,
+    print_json,
+    render_table,
+    target_tokens,
+    use_color,
+)
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+from labtui.inventory.select import select_hosts
 
 if TYPE_CHECKING:
     from labtui.inventory.flake_paths import FlakePathResolver
@@ -38,8 +47,7 @@ EXIT_STATUS: ExitStatus = {0: "every host shown is up", 1: "a host is down or di
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hosts", nargs="*", metavar="HOST",
-                        help="hosts to show: names, globs (web*) or tags (@prod); default all")
+    add_target_arguments(parser, "hosts to show (default: all)")
     add_json_flag(parser)
     parser.add_argument("--watch", action="store_true",
                         help="keep polling and redraw on every change until Ctrl-C "
@@ -57,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
     inventory = load_inventory(args)
-    hosts = inventory.select(args.hosts)
+    hosts = select_hosts(inventory, target_tokens(args))
     if args.no_drift:
         resolver = None
     else:

@@ -164,22 +164,8 @@ class Inventory:
         raise UserError(f"no host named `{name}` in {self.flake}; {hint}")
 
     def select(self, patterns: list[str] | None) -> list[Host]:
-        """Hosts matching names, globs (`web*`) or tags (`@prod`); all hosts when no pattern is given."""
-        import fnmatch
+        """Hosts named as an operator types them (names, globs `web*`, tags `@prod`, deploy-rs's `.#web1`);
+        all hosts when no pattern is given. See labtui.inventory.select."""
+        from labtui.inventory.select import select_hosts
 
-        if not patterns:
-            return list(self.hosts)
-        chosen: list[Host] = []
-        for pat in patterns:
-            if pat.startswith("@"):
-                matched = [h for h in self.hosts if pat[1:] in h.tags]
-            elif any(c in pat for c in "*?["):
-                matched = [h for h in self.hosts if fnmatch.fnmatchcase(h.name, pat)]
-            else:
-                matched = [self.get(pat)]
-            if not matched:
-                from labtui.errors import UserError
-
-                raise UserError(f"`{pat}` matches no host; run `labtui hosts` to list them")
-            chosen.extend(h for h in matched if h not in chosen)
-        return chosen
+        return select_hosts(self, patterns or [])

@@ -129,6 +129,24 @@ def test_parse_targets_profile_glob_and_tag():
         ("web1", "system"), ("web1", None), ("web2", None), ("db1", None)]
 
 
+def test_deploy_rs_target_syntax_and_targets_option(emulated, fleet, monkeypatch, capsys):
+    """`labtui deploy .#web1.system --targets .#web2`: deploy-rs's own syntax reaches the same plan."""
+    emulated.scenario({"web1": "success", "web2": "success"})
+    code, out, err = labtui(monkeypatch, capsys, "deploy", ".#web1.system", "--targets", ".#web2", "--yes")
+    assert code == 0, out + err
+    summary = Journal.open().get_run(only_run()).summary
+    assert [t[:2] for t in summary.targets] == [("web1", "system"), ("web2", "system")]
+
+
+def test_deploy_needs_a_target_and_says_which_forms(fleet, monkeypatch, capsys):
+    code, _, err = labtui(monkeypatch, capsys, "deploy", "--yes")
+    assert code == 2 and "name what to deploy: `labtui deploy web1`, `.#web1.system`" in err
+    code, _, err = labtui(monkeypatch, capsys, "deploy", ".#web1.sytem", "--yes")
+    assert code == 2 and err.strip() == (
+        "labtui: error: `.#web1.sytem`: host `web1` has no profile `sytem` (profiles: system); "
+        "did you mean `system`?")
+
+
 def test_subprocess_cli_reports_within_seconds_despite_orphan(emulated, tmp_path):
     """The real `labtui deploy` process: an orphaned late line does not delay the result."""
     emulated.scenario({"web1": "activation-fails"}, top={"orphan_late_line": True, "orphan_seconds": 60})

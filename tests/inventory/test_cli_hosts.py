@@ -144,3 +144,16 @@ def test_explicit_config_and_user_config(nix, flake_copy, tmp_path, capsys) -> N
     assert code == 0 and "explicit" in out
     code, _, err = run(capsys, "--flake", str(flake), "--config", str(tmp_path / "nope.toml"), "hosts")
     assert code == 2 and "does not exist" in err
+
+
+def test_deploy_rs_targets_select_the_flake_and_hosts(nix, flake_copy, monkeypatch, capsys) -> None:
+    """`labtui hosts ./fleet#web1.system .#"example.com"`-style targets: the flake part picks the flake."""
+    flake = flake_copy("fleet")
+    monkeypatch.chdir(flake.parent)
+    code, out, err = run(capsys, "hosts", "./fleet#web1.system", "--targets", './fleet#"example.com"')
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["web1", "example.com"]
+    code, _, err = run(capsys, "hosts", "./fleet#web9")
+    assert code == 2 and "`./fleet#web9`: no host named `web9` in ./fleet; did you mean `web1`?" in err
+    code, _, err = run(capsys, "--flake", str(flake), "hosts", "./elsewhere#web1")
+    assert code == 2 and "flake directory" in err and "does not exist" in err
