@@ -50,10 +50,14 @@ PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
 SUPERVISE_VERB = "_supervise"
 # argv[1]: the face's import path (os.pathsep-separated); the rest: labtui's arguments.
+# The face's entries then come first, in the face's order, so the supervisor imports the very labtui (and
+# textual, asyncssh) the face did, also where an installed copy and a checkout are both on the path.
 BOOTSTRAP = ("import os, site, sys\n"
-             "for path in sys.argv[1].split(os.pathsep):\n"
+             "face = sys.argv[1].split(os.pathsep)\n"
+             "for path in face:\n"
              "    if path not in sys.path:\n"
              "        site.addsitedir(path)\n"
+             "sys.path[:] = [p for p in face if p in sys.path] + [p for p in sys.path if p not in face]\n"
              "from labtui.cli.main import main\n"
              "sys.exit(main(sys.argv[2:]))\n")
 
