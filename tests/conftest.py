@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+# The testbed fixtures, registered once for the whole suite (a session fixture imported into several test modules
+# would be set up once per module).
+from tests.support.testbed import testbed, testbed_session  # noqa: F401
+
 NIX_CONFIG = "experimental-features = nix-command flakes\nsubstituters ="
 
 
@@ -19,3 +23,9 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the testbed run last: the session's testbed (and the machine-wide lock it holds) then lives only from
+    the first of them to the end of the session, not while the rest of the suite runs."""
+    items.sort(key=lambda item: item.get_closest_marker("testbed") is not None)

@@ -18,6 +18,7 @@ from labtui.cli.common import (
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -60,7 +61,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     async for result in run_fleet_checks(with_checks, shell, clock=clock or REAL_CLOCK):
         results.append(result)
         if not args.json and err.isatty():
-            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {result.check}\n")
+            err.write(f"  {'ok  ' if result.ok else 'FAIL'} {result.host} {harmless(result.check)}\n")
     order = {(h.name, s.name): i for i, (h, s) in enumerate((h, s) for h in with_checks for s in h.checks)}
     results.sort(key=lambda r: order.get((r.host, r.check), 0))
     ok = all(r.ok for r in results)

@@ -1,4 +1,7 @@
-"""Helpers shared by the verb modules: loading the inventory, JSON output, colour, tables."""
+"""Helpers shared by the verb modules: loading the inventory, JSON output, colour, tables.
+
+Text from hosts is made harmless (labtui.text) where it is written: `render_table` does it for every cell,
+the verbs for the lines they write themselves; `--json` output keeps the data as it came."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
+
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -65,7 +70,7 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     flake = flake_for(target_tokens(args), getattr(args, "flake", None))
     inventory = _load(flake=flake, config=getattr(args, "config", None), schema=config_schema())
     for warning in inventory.warnings:
-        print(f"labtui: warning: {warning}", file=sys.stderr)
+        print(f"labtui: warning: {harmless(warning)}", file=sys.stderr)
     return inventory
 
 
@@ -123,6 +128,18 @@ _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": 
            "dim": "2", "bold": "1"}
 
 
+# An outcome's tone (labtui.runs.outcomes) as a terminal colour.
+TONE_COLOR = {"good": "green", "bad": "red", "warn": "yellow", "muted": "dim", "info": "cyan", "busy": "cyan"}
+
+
+def outcome_color(outcome: str | None, *, run: bool = False) -> str:
+    """The colour of a node (or, with run=True, a run) outcome; None: still running."""
+    from labtui.runs.outcomes import node_look, run_look
+
+    look = run_look(outcome) if run or outcome is None else node_look(outcome)
+    return TONE_COLOR[look.tone]
+
+
 def paint(text: str, color: str | None, enabled: bool) -> str:
     if not enabled or not color:
         return text
@@ -131,7 +148,11 @@ def paint(text: str, color: str | None, enabled: bool) -> str:
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, max_width: int = 80,
                  colors: Sequence[Sequence[str | None]] | None = None, color: bool = False) -> str:
-    """A plain ASCII table. Columns shrink from the widest down (cells cut with '~') to fit max_width."""
+    """A plain ASCII table. Columns shrink from the widest down (cells cut with '~') to fit max_width.
+
+    Cells may hold text from hosts: each is made harmless (control characters shown escaped)."""
+    headers = [harmless(h) for h in headers]
+    rows = [[harmless(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

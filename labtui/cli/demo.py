@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from labtui.demo.runtime import DemoLab
     from labtui.tui.assemble import build_app, demo_sources
     from labtui.tui.glyphs import ascii_requested
+    from labtui.tui.terminal import end_after_hang_up
 
     prepare_tui_colors()
 
@@ -48,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
                 await sources.aclose()
         finally:
             await demo.close()
-        if args.keep or args.dir:
+        code = app.return_code or 0
+        if (args.keep or args.dir) and code == 0:
             print(f"demo lab kept in {demo.root}")
         return code
 
-    return asyncio.run(main())
+    return end_after_hang_up(asyncio.run(main()))

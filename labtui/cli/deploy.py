@@ -18,6 +18,7 @@ from labtui.cli.helptext import Examples, ExitStatus
 from labtui.cli.printer import Printer
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import HEALTH_GATES
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.deploy.request import DeployRequest
@@ -62,6 +63,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--health-gate", choices=HEALTH_GATES, default="off",
                         help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
                              "host back to its previous generation (default off)")
+    parser.add_argument("--no-build-first", action="store_true",
+                        help="let deploy-rs / nixos-rebuild build as they do, instead of labtui building every host's "
+                             "profile first in one build with progress per host (labtui.toml [deploy] build_first)")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not ask the hosts for their generation before and after (journal only)")
     parser.add_argument("-y", "--yes", action="store_true",
@@ -96,7 +100,7 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
     return DeployRequest(targets=parse_targets(inventory, target_tokens(args)), method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe)
+                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,6 +179,7 @@ async def follow(run: DetachedRun, printer: Printer, *, critical: Set[str] = fro
         import getpass
 
         who = f"{event.node} ({event.hostname})" if event.node and event.node != event.hostname else event.hostname
+        who = harmless(who)  # the hostname is read from deploy-rs's prompt
         if not await asyncio.to_thread(still_waiting, "passwords", event.hostname):
             return
         async with ask_lock:

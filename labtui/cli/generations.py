@@ -10,6 +10,7 @@ from labtui.cli.common import add_json_flag, print_json, render_table, run_over_
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_OK
 from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -55,7 +56,8 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         if not changes:
             out.write(f"{host.name}: generations {a} and {b} have the same closure\n")
         for c in changes:
-            out.write(f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}\n")
+            line = f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}"
+            out.write(harmless(line) + "\n")
         return EXIT_OK
     gens = await list_generations(shell, host.name)
     if args.json:

@@ -11,6 +11,7 @@ from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -51,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_entry(entry: LogEntry, *, color: bool) -> str:
+    """`Nov 26 12:00:01 nginx.service: message`; anyone on the host can write the journal (`logger`), so unit and
+    message are made harmless, and the lines of a multi-line message are indented as journalctl does."""
     stamp = time.strftime("%b %d %H:%M:%S", time.localtime(entry.ts))
-    text = f"{stamp} {entry.unit}: {entry.message}"
-    return paint(text, _PRIORITY_COLORS.get(entry.priority), color)
+    prefix = f"{stamp} {harmless(entry.unit)}: "
+    message = harmless(entry.message.rstrip("\n"), keep_newlines=True).replace("\n", "\n" + " " * len(prefix))
+    return paint(prefix + message, _PRIORITY_COLORS.get(entry.priority), color)
 
 
 async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, clock: Clock | None = None,
@@ -84,7 +88,8 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
             err.write(f"labtui: {host.name}: {item.message}\n")
             status = EXIT_FAILED
         else:
-            err.write(f"labtui: {item.message}\n" if item.kind != "stderr" else f"{host.name}: {item.message}\n")
+            message = harmless(item.message)  # journalctl's stderr, or a line that is no journal entry
+            err.write(f"labtui: {message}\n" if item.kind != "stderr" else f"{host.name}: {message}\n")
     if not shown and status == EXIT_OK:
         err.write(f"labtui: {host.name}: no journal entries match\n")
     return status

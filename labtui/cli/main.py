@@ -16,6 +16,7 @@ from labtui import __version__
 from labtui.cli.common import COLOR_MODES, set_color_mode
 from labtui.cli.helptext import top_epilog, verb_epilog
 from labtui.errors import UserError
+from labtui.text import harmless
 
 # verb -> (module, one-line help). Order is the order shown in --help. Each module has `configure(parser)`,
 # `run(args) -> int`, and the texts of its --help: `EXAMPLES` and `EXIT_STATUS` (labtui.cli.helptext).
@@ -31,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "generations": ("labtui.cli.generations", "list a host's system generations"),
     "rollback": ("labtui.cli.rollback", "switch a host back to an earlier generation"),
     "reboot": ("labtui.cli.reboot", "reboot hosts and track them back to service"),
+    "exec": ("labtui.cli.exec", "run a command on many hosts at once, output per host"),
     "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
     "completion": ("labtui.cli.completion", "print the shell completion script for bash, zsh or fish"),
 }
@@ -140,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         set_color_mode(args.color)
         return int(module.run(args) or 0)
     except UserError as exc:
-        print(f"labtui: error: {exc.message}", file=sys.stderr)
+        # Messages can quote what a host said (an SSH banner, a command's stderr): harmless on the terminal.
+        print(f"labtui: error: {harmless(exc.message)}", file=sys.stderr)
         if exc.detail:
-            print(exc.detail.rstrip("\n"), file=sys.stderr)
+            print(harmless(exc.detail.rstrip("\n"), keep_newlines=True), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("labtui: interrupted", file=sys.stderr)

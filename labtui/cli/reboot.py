@@ -21,6 +21,7 @@ from labtui.cli.common import (
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -70,12 +71,13 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.clock import REAL_CLOCK
     from labtui.ops.privilege import privilege_for
     from labtui.ops.reboot import REBOOT_COMMAND, outcomes, reboot_hosts, reboot_needed
-    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
     from labtui.runs.events import CheckResultEvent, NodeResult, RebootProgress
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
         raise UserError("--wave must be 1 or more")
+    check_journal()
     hosts = select_hosts(inventory, target_tokens(args))
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))
@@ -84,7 +86,7 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
                 last_error = getattr(shell, "last_error", None)  # SshPool knows why a host did not answer
                 error = last_error(h.name) if last_error is not None else None
                 why = error.message if error is not None else "not NixOS, or its system links are unreadable"
-                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({why}); "
+                err.write(f"labtui: {h.name}: cannot tell whether it needs a reboot ({harmless(why)}); "
                           "skipped, use --all to reboot it anyway\n")
             elif not need:
                 err.write(f"labtui: {h.name}: no reboot needed (booted kernel = current); skipped\n")
@@ -111,9 +113,9 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         if isinstance(event, RebootProgress):
             shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
-                            f"{' — ' + event.message if event.message else ''}", shade, color) + "\n")
+                            f"{' — ' + harmless(event.message) if event.message else ''}", shade, color) + "\n")
         elif isinstance(event, CheckResultEvent):
-            log.write(f"          {event.node}: {describe_check(event)}\n")
+            log.write(f"          {event.node}: {harmless(describe_check(event))}\n")
         log.flush()
     results = outcomes(events)
     ok = all(r.ok for r in results)

@@ -16,6 +16,7 @@ from labtui.cli.common import add_json_flag, print_json, run_over_ssh
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_host
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
@@ -49,16 +50,17 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.generations import (
         GenerationInfo,
         current_of,
+        host_switch_command,
         list_generations,
+        new_switch_token,
         rollback_target,
-        switch_command,
         switch_generation,
     )
-    from labtui.ops.privilege import privilege_for
-    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
+    check_journal()
     host = select_host(inventory, args.host)
     gens = await list_generations(shell, host.name)
     current = current_of(gens)
@@ -68,17 +70,19 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         return EXIT_OK
 
     def describe(g: GenerationInfo) -> str:
-        return f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})"
+        return harmless(f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})")
 
     err.write(f"{host.name}: switch from generation {describe(current) if current else '?'} "
               f"to {describe(target)}\n")
     confirm(f"Roll back {host.name}?", [host], yes=args.yes, stdin=stdin, out=err)
     password = sudo_passwords([host], ask_password).get(host.name)
 
-    record = OpsRecord("rollback", inventory, [host.name], [privilege_for(host).wrap(switch_command(target.number))])
+    token = new_switch_token()
+    record = OpsRecord("rollback", inventory, [host.name], [host_switch_command(host, target.number, token)])
     record.emit(StageChanged(ts=time.time(), node=host.name, profile="system", stage="activate"))
     outcome = await switch_generation(shell, host, target.number,
-                                      from_generation=current.number if current else None, sudo_password=password)
+                                      from_generation=current.number if current else None, sudo_password=password,
+                                      token=token)
     for line in outcome.output.splitlines():
         record.emit(Output(ts=time.time(), node=host.name, stage="activate", line=line, source="rollback"))
     if outcome.ok and outcome.from_generation is not None:
@@ -89,11 +93,14 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     record.finish([NodeResult(ts=time.time(), node=host.name, profile="system",
                               outcome="succeeded" if outcome.ok else "failed", stage="activate",
                               message=outcome.message)])
+    if outcome.detached is False and not outcome.dropped:
+        err.write(f"labtui: {host.name} has no systemd-run: the switch ran in the SSH session, where a dropped "
+                  "connection would have interrupted it\n")
     if args.json:
         print_json({"host": host.name, "ok": outcome.ok, "from": outcome.from_generation, "to": target.number,
                     "message": outcome.message, "run_id": record.run_id}, out)
     else:
-        if not outcome.ok:
-            err.write(outcome.output[-2000:])
-        out.write(f"{host.name}: {outcome.message} (journal run {record.run_id})\n")
+        if not outcome.ok:  # the switch's own output, as the host printed it: made harmless
+            err.write(harmless(outcome.output[-2000:], keep_newlines=True))
+        out.write(f"{host.name}: {harmless(outcome.message)} (journal run {record.run_id})\n")
     return EXIT_OK if outcome.ok else EXIT_FAILED

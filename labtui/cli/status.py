@@ -25,6 +25,7 @@ from labtui.cli.common import (
 from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.inventory.select import select_hosts
+from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.inventory.flake_paths import FlakePathResolver
@@ -193,9 +194,9 @@ def render_fleet(statuses: Iterable[HostStatus], *, color: bool = False, width: 
             age = data_age(s)
             stale = f" (values above from {human_duration(age)} ago)" if age is not None and s.state.value != "up" \
                 and s.answered_at != s.observed_at else ""
-            note = textwrap.fill(f"{s.host}: {s.error}{stale}", width, subsequent_indent="  ",
+            note = textwrap.fill(f"{s.host}: {harmless(s.error)}{stale}", width, subsequent_indent="  ",
                                  break_on_hyphens=False)
-            notes.append(note + (f"\n  fix: {s.hint}" if s.hint else ""))
+            notes.append(note + (f"\n  fix: {harmless(s.hint)}" if s.hint else ""))
     text = render_table(headers, rows, max_width=width, colors=colors, color=color)
     if notes:
         text += "\n\n" + "\n".join(_ascii(n) for n in notes)

@@ -44,4 +44,6 @@ def run(args: argparse.Namespace) -> int:
             await pool.close()
         return app.return_code or 0
 
-    return asyncio.run(main())
+    from labtui.tui.terminal import end_after_hang_up
+
+    return end_after_hang_up(asyncio.run(main()))

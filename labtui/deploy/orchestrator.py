@@ -10,6 +10,11 @@ nixos-rebuild one per host.
 parser could not attribute get the node of their process), each node's final `node_result`, and
 `run_result` last: `succeeded` only when every node succeeded or was dry-activated.
 
+With `request.prebuild`, labtui first builds every target itself (labtui.deploy.build: one evaluation, one
+`nix-store --realise` for all nodes, `build_progress` per node); a node whose profile does not evaluate or
+build ends `not_deployed` at `eval`/`build` with the failed derivation and its last log line, the others go
+on to deploy-rs / nixos-rebuild, which find their profiles built.
+
 The post-node hook (`post_node`): after a node's deploy-rs/nixos-rebuild result says `succeeded`, the
 run calls `post_node(node, result)` and forwards every event the async iterator yields. If the hook
 yields a `NodeResult` for that node, it REPLACES the provisional one as the node's final outcome (a health
@@ -36,6 +41,7 @@ from labtui.errors import UserError
 from labtui.inventory.model import Inventory
 from labtui.runs.events import (
     GOOD_OUTCOMES,
+    BuildProgress,
     NodeResult,
     NodeState,
     Output,
@@ -81,14 +87,16 @@ class DeployRun:
         self._env = env
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
         self._cancelled = False
+        self._cancelled_nodes: set[str] = set()  # cancelled one by one (the rest of the run goes on)
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
         self._check_gate: asyncio.Future[str | None]  # None: the first process's flake check passed
         self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
-        self.jobs = self._plan()
+        self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
+        self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -114,12 +122,12 @@ class DeployRun:
             return inventory.flake_dir
         return inventory.flake
 
-    def _plan(self) -> list[Job]:
+    def _plan(self, targets: list[tuple[str, str | None]]) -> list[Job]:
         r = self.request
-        if not r.targets:
+        if not targets:
             raise UserError("nothing to deploy: name at least one host (HOST, HOST.PROFILE, a glob or @tag)")
         by_method: dict[str, list[tuple[str, str | None]]] = {}
-        for node, profile in r.targets:
+        for node, profile in targets:
             host = self.hosts[node]
             profiles_of(host, profile)  # validates the profile name
             method = METHODS.get(r.method or host.method)
@@ -127,8 +135,8 @@ class DeployRun:
             by_method.setdefault(method.name, []).append((node, profile))
         jobs: list[Job] = []
         for method in METHODS:  # in registration order
-            targets = by_method.get(method.name)
-            if targets is None:
+            mine = by_method.get(method.name)
+            if mine is None:
                 continue
             if r.action not in method.actions:
                 others = [m.name for m in METHODS if r.action in m.actions]
@@ -138,7 +146,7 @@ class DeployRun:
                 able = [m.name for m in METHODS if m.supports_atomic]
                 raise UserError(f"--atomic needs {' or '.join(able)} (it revokes succeeded nodes); drop --atomic or "
                                 f"use --method {able[0]}")
-            jobs += method.plan(replace(r, targets=targets, flake=self.flake), self.hosts)
+            jobs += method.plan(replace(r, targets=mine, flake=self.flake), self.hosts)
         return jobs
 
     def node_for_hostname(self, hostname: str) -> str | None:
@@ -185,13 +193,28 @@ class DeployRun:
         if waiter is not None and not waiter.done():
             waiter.set_result(password)
 
-    async def cancel(self) -> None:
-        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start."""
+    async def cancel(self, node: str | None = None) -> None:
+        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start. With `node`, only
+        that node's process (or, when it is still waiting for a slot, it never starts); a node that shares its
+        process with others (an atomic run) cannot be stopped alone: the run is."""
+        if node is not None:
+            jobs = [j for j in self.jobs if node in j.nodes]
+            if jobs and all(len(j.nodes) == 1 for j in jobs):
+                self._cancelled_nodes.add(node)
+                gate = getattr(self, "_check_gate", None)
+                if gate is not None and any(self._checks_for_others(j) for j in jobs):
+                    # The other nodes wait for this process's flake check: stop it once the check is done.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(gate)
+                runners = [r for j, r in list(self._runners.items()) if j in jobs]
+                await asyncio.gather(*(runner.cancel() for runner in runners))
+                return
         self._cancelled = True
         for waiter in self._password_waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
-        await asyncio.gather(*(runner.cancel() for runner in list(self._runners.values())))
+        runners = [*self._runners.values(), *([self._build_runner] if self._build_runner else [])]
+        await asyncio.gather(*(runner.cancel() for runner in runners))
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -226,17 +249,22 @@ class DeployRun:
             reported = {node for node, _ in finals}
             for node in nodes:
                 if node not in reported:
-                    result = NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
-                                        stage=None, message="cancelled before it started" if self._cancelled
+                    cancelled = self._cancelled or node in self._cancelled_nodes
+                    result = NodeResult(ts=time.time(), node=node, profile=None,
+                                        outcome="cancelled" if cancelled else "not_deployed", stage=None,
+                                        message="cancelled before it started" if cancelled
                                         else "no result from the deploy process")
                     finals[(node, None)] = result
                     yield result
             ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
-            outcome: RunOutcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
-            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome.replace('_', ' ')}"
+            # Cancelled, the run or every node that did not succeed: the operator stopped it, nothing failed.
+            bad_outcomes = {r.outcome for r in finals.values() if r.outcome not in GOOD_OUTCOMES}
+            cancelled = self._cancelled or (bool(bad_outcomes) and bad_outcomes <= {"cancelled"})
+            outcome: RunOutcome = "cancelled" if cancelled else ("succeeded" if ok else "failed")
+            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
-            if self._cancelled:
+            if cancelled:
                 message = "cancelled by the operator" + (f": {message}" if message else "")
             yield RunResult(ts=time.time(), outcome=outcome, message=message,
                             exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
@@ -274,6 +302,12 @@ class DeployRun:
                         return
                 if self._cancelled:
                     return
+                skipped = [n for n in job.nodes if n in self._cancelled_nodes]
+                if skipped:  # cancelled while it waited for a slot
+                    for node in skipped:
+                        self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                                                          stage=None, message="cancelled before it started"))
+                    return
                 try:
                     await self._run_one(job, hooks)
                     if self._checks_for_others(job) and not self._check_gate.done():
@@ -290,6 +324,18 @@ class DeployRun:
                                                           stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
+            if self.request.prebuild and not self._cancelled:
+                unbuilt = await self._prebuild()
+                left = [t for t in self.request.targets if t[0] not in unbuilt]
+                if unbuilt and self.request.atomic:  # an atomic run deploys all of them or none
+                    for node in dict.fromkeys(n for n, _ in left):
+                        self._queue.put_nowait(NodeResult(
+                            ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="build",
+                            message=f"not deployed: the atomic run needs every host built ({', '.join(unbuilt)} not)"))
+                    left = []
+                self.jobs = self._plan(left) if unbuilt and left else ([] if unbuilt else self.jobs)
+            if self._cancelled:
+                return
             await asyncio.gather(*(run_job(job) for job in self.jobs))
             # Hooks may start more hooks' worth of events; wait for all of them.
             while hooks:
@@ -322,6 +368,9 @@ class DeployRun:
                 self._activating.add(event.node)
             if isinstance(event, RunResult):
                 continue  # the run's outcome is decided over all jobs
+            if isinstance(event, NodeResult) and event.outcome == "not_deployed" and (
+                    self._cancelled or event.node in self._cancelled_nodes):
+                event = replace(event, outcome="cancelled")  # stopped by the operator before it was activated
             if isinstance(event, NodeResult):
                 key = (event.node, event.profile)
                 if key in self._gating:
@@ -331,6 +380,55 @@ class DeployRun:
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
             self._queue.put_nowait(event)
+
+    async def _prebuild(self) -> list[str]:
+        """Build every target with labtui's own build (see the module docstring); the nodes that did not build
+        (their node_result is sent). When Nix cannot even be asked, the deploy tools build as they always do."""
+        from labtui.deploy import build
+
+        targets = [t for node, profile in self.request.targets
+                   for t in METHODS.get(self.request.method or self.hosts[node].method).build_targets(
+                       self.hosts[node], profile, self.request)]
+        if not targets:
+            return []
+        for node in dict.fromkeys(t.node for t in targets):
+            self._queue.put_nowait(StageChanged(ts=time.time(), node=node, profile=None, stage="build"))
+        failed: dict[str, tuple[str, str]] = {}  # node -> (stage, message)
+        try:
+            evaluated, errors = await build.evaluate(self.flake, targets)
+            for key, error in errors.items():
+                failed.setdefault(next(t.node for t in targets if t.key == key), ("eval", error))
+            plans = await build.plan({k: e for k, e in evaluated.items() if e.target.node not in failed})
+            todo = {node: p for node, p in plans.items() if not p.nothing_to_do}
+            for p in plans.values():
+                if p.nothing_to_do:
+                    self._queue.put_nowait(BuildProgress(ts=time.time(), node=p.node, built=0, to_build=0, done=True))
+            if todo:
+                parser = build.BuildParser(todo)
+                runner = CommandRunner(build.realise_argv(d for p in todo.values() for d in p.drvs), parser,
+                                       env=self._env, timings=replace(self._timings, stall_after=None))
+                self._build_runner = runner
+                async for event in runner.events():
+                    if isinstance(event, Output) and self._on_raw is not None:
+                        self._on_raw("build", event.line + "\n")
+                    if not isinstance(event, (NodeResult, RunResult)):
+                        self._queue.put_nowait(event)
+                if self._cancelled:
+                    return list(plans)
+                invalid = await build.invalid_paths([o for p in todo.values() for o in p.outs])
+                for node, p in todo.items():
+                    if invalid & set(p.outs):
+                        failed[node] = ("build", parser.failure_of(node))
+        except build.BuildError as exc:
+            tools = ", ".join(sorted({j.method for j in self.jobs}))
+            self._queue.put_nowait(Output(ts=time.time(), node=None, stage="build", source="raw",
+                                          line=f"labtui: could not build ahead ({exc}); {tools} builds as usual"))
+        finally:
+            self._build_runner = None
+        for node, (stage, message) in failed.items():
+            self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+                                              stage=stage, message=message))
+        return list(failed)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""

@@ -74,6 +74,9 @@ class DeployRequest:
     # its generation before and after (journal only).
     health_gate: HealthGate = "off"
     probe: bool = False
+    # labtui builds every target's profile itself first (one `nix-store --realise` for all, build_progress per
+    # node, labtui.deploy.build); deploy-rs / nixos-rebuild then find them built.
+    prebuild: bool = False
 
     def __post_init__(self) -> None:
         self.action = Action.parse(self.action)  # also accepts the action's name

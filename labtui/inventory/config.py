@@ -32,7 +32,7 @@ CHECK_COMMON: dict[str, tuple[type | tuple[type, ...], Any]] = {
 HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks", "hostname", "ssh_user")
 DEFAULT_KEYS = ("method", "critical", "poll_interval", "jump_host", "checks")
 TOP_KEYS = ("defaults", "hosts", "tags", "deploy")
-DEPLOY_KEYS = ("parallel",)
+DEPLOY_KEYS = ("parallel", "build_first")
 
 
 @dataclass
@@ -225,7 +225,8 @@ def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
     parallel = reader.value(deploy, "parallel", int, ("deploy",), "a whole number of hosts")
     if parallel is not None and parallel < 1:
         raise ConfigError(f"`parallel` in {reader.where(('deploy',), 'parallel')} must be at least 1, got {parallel}")
-    config.deploy = DeployConfig(parallel=parallel)
+    build_first = reader.value(deploy, "build_first", bool, ("deploy",))
+    config.deploy = DeployConfig(parallel=parallel, build_first=True if build_first is None else build_first)
     return config
 
 

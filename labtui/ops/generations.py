@@ -2,7 +2,8 @@
 
 Listing is one POSIX sh command over the profile links (no nixos-rebuild needed on the host); the
 switch is what `nixos-rebuild --rollback switch` does: move the profile, then run the generation's
-`bin/switch-to-configuration switch`, with the host's sudo settings.
+`bin/switch-to-configuration switch`, with the host's sudo settings, under systemd-run like nixos-rebuild
+(docs/ops.md, "Rollback survives a dropped session").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host
 from labtui.ops.privilege import privilege_for
-from labtui.ssh.api import RemoteShell, SshError
+from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshError
 
 PROFILE = "/nix/var/nix/profiles/system"
 
@@ -130,10 +131,74 @@ def rollback_target(gens: Sequence[GenerationInfo], to: int | None) -> Generatio
     return older[-1]
 
 
-def switch_command(number: int) -> str:
-    """Move the profile to generation `number` and activate it (what `nixos-rebuild switch --rollback` runs)."""
-    return (f"nix-env -p {PROFILE} --switch-generation {int(number)}"
-            f" && {PROFILE}/bin/switch-to-configuration switch")
+# The switch runs the way nixos-rebuild runs it (nixos-rebuild-ng's SWITCH_TO_CONFIGURATION_CMD_PREFIX, the bash
+# script's systemd-run call): in a transient unit of the host's systemd, so an sshd or network restart during the
+# switch, or a dropped SSH session, no longer kills it half-way (nixpkgs#39118). The unit name is nixos-rebuild's
+# own, so labtui and a hand-run nixos-rebuild never switch the same host at once. `--wait` as the bash script has it.
+SWITCH_UNIT = "nixos-rebuild-switch-to-configuration"
+SYSTEMD_RUN = ("systemd-run", "-E", "LOCALE_ARCHIVE", "-E", "NIXOS_INSTALL_BOOTLOADER", "--collect",
+               "--no-ask-password", "--pipe", "--quiet", "--service-type=exec", f"--unit={SWITCH_UNIT}", "--wait")
+# First line of the switch's stderr, saying how it runs (the outcome and the CLI read them back).
+DETACHED_NOTE = (f"labtui: running switch-to-configuration under systemd-run (unit {SWITCH_UNIT}): "
+                 "a dropped connection does not stop it")
+IN_SESSION_NOTE = ("labtui: no systemd-run on this host: running switch-to-configuration in this SSH session "
+                   "(a dropped connection would interrupt it)")
+# The unit writes the switch's exit status here, so it is known even when the session that started it is gone.
+_STATUS_DIR = "/run"
+STATUS_FILE_RE = re.compile(r"/run/labtui-switch-([0-9a-f]{16})\.status")
+_TOKEN_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def new_switch_token() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+def status_file(token: str) -> str:
+    if not _TOKEN_RE.fullmatch(token):
+        raise ValueError(f"bad switch token {token!r}")
+    return f"{_STATUS_DIR}/labtui-switch-{token}.status"
+
+
+def switch_script(number: int, token: str) -> str:
+    """Move the profile to generation `number` and activate it (what `nixos-rebuild switch --rollback` does),
+    under systemd-run when the host has it (/run/systemd/system, as nixos-rebuild-ng checks), else in the session.
+
+    POSIX sh, run as root (labtui.ops.privilege wraps it). The unit runs `/bin/sh -c` around the switch only to
+    write its exit status to `status_file(token)`."""
+    link = f"{PROFILE}-{int(number)}-link"
+    inside_unit = '"$0/bin/switch-to-configuration" switch; rc=$?; echo "$rc" > "$1"; exit "$rc"'
+    return "\n".join([
+        f"nix-env -p {PROFILE} --switch-generation {int(number)} || exit",
+        "export NIXOS_INSTALL_BOOTLOADER=0",
+        "if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then",
+        f"  echo {shlex.quote(DETACHED_NOTE)} >&2",
+        f"  exec {' '.join(SYSTEMD_RUN)} /bin/sh -c {shlex.quote(inside_unit)} {link} {status_file(token)}",
+        "fi",
+        f"echo {shlex.quote(IN_SESSION_NOTE)} >&2",
+        f"exec {link}/bin/switch-to-configuration switch",
+    ])
+
+
+def switch_command(number: int, token: str | None = None) -> str:
+    """The switch as one command line for a login shell of any kind: `/bin/sh -c '<switch_script>'`."""
+    return f"/bin/sh -c {shlex.quote(switch_script(number, token or new_switch_token()))}"
+
+
+def switch_state_command(token: str) -> str:
+    """After a dropped session: the switch's exit status (and the file removed), `running` while the unit still
+    runs, or `gone` when neither (it never ran under systemd-run, or the host rebooted)."""
+    path = status_file(token)
+    return (f"/bin/sh -c {shlex.quote(f'if [ -e {path} ]; then cat {path} && rm -f {path}; ')}"
+            f"{shlex.quote(f'elif systemctl is-active --quiet {SWITCH_UNIT}.service 2>/dev/null; then echo running; ')}"
+            f"{shlex.quote('else echo gone; fi')}")
+
+
+def host_switch_command(host: Host, number: int, token: str) -> str:
+    """The switch as labtui sends it to `host`: through its sudo settings, or `/bin/sh -c` for a root login."""
+    privilege = privilege_for(host)
+    return privilege.wrap(switch_script(number, token)) if privilege.prefix else switch_command(number, token)
 
 
 @dataclass(frozen=True)
@@ -143,25 +208,107 @@ class SwitchOutcome:
     to_generation: int
     ok: bool
     output: str  # combined stdout/stderr of the switch, for the journal and the CLI
+    detached: bool | None = None  # ran under systemd-run (True), in the session (False), unknown (None)
+    dropped: str | None = None  # why the session dropped during the switch, when it did
 
     @property
     def message(self) -> str:
         if self.ok:
-            return f"switched from generation {self.from_generation} to {self.to_generation}"
+            text = f"switched from generation {self.from_generation} to {self.to_generation}"
+            return text + (" (the SSH session dropped meanwhile; the switch went on under systemd-run)"
+                           if self.dropped else "")
         tail = self.output.strip().splitlines()[-1:] or ["no output"]
         return f"switch to generation {self.to_generation} failed: {tail[0]}"
 
 
+def _how_it_ran(output: str) -> bool | None:
+    if DETACHED_NOTE in output:
+        return True
+    if IN_SESSION_NOTE in output:
+        return False
+    return None
+
+
 async def switch_generation(shell: RemoteShell, host: Host, target: int, *, from_generation: int | None = None,
-                            sudo_password: str | None = None, timeout: float = 600.0) -> SwitchOutcome:
-    """Run the switch on `host` with its sudo settings. Never raises for a failed switch: see `ok`."""
+                            sudo_password: str | None = None, timeout: float = 600.0,
+                            poll_interval: float = 2.0, token: str | None = None) -> SwitchOutcome:
+    """Run the switch on `host` with its sudo settings. Never raises for a failed switch: see `ok`.
+
+    If the SSH session drops during the switch (an sshd or network restart it caused, a cut link), the switch
+    goes on under systemd-run; this waits for it (reconnecting, every `poll_interval` s, within `timeout`) and
+    reports its real exit status. Without systemd-run on the host, a drop interrupts it: that is what it says.
+    `token` names the file the unit leaves its exit status in (new_switch_token(); given when the caller records
+    the command first, see host_switch_command)."""
+    import time
+
     privilege = privilege_for(host)
-    command = privilege.wrap(switch_command(target))
+    token = token or new_switch_token()
+    command = host_switch_command(host, target, token)
+    started = time.monotonic()
     try:
         result = await shell.run(host.name, command, timeout=timeout, input=privilege.stdin(sudo_password))
-    except SshError as exc:
+    except HostUnreachable as exc:  # the session dropped (or never opened): the host knows how it went
+        return await _after_drop(shell, host, target, token, from_generation, exc.message, sudo_password,
+                                 deadline=started + timeout, poll_interval=poll_interval)
+    except SshError as exc:  # a timeout, a refused login or host key: nothing to wait for
         return SwitchOutcome(host.name, from_generation, target, False, f"{exc.message}\n")
-    return SwitchOutcome(host.name, from_generation, target, result.ok, result.stdout + result.stderr)
+    output = result.stdout + result.stderr
+    return SwitchOutcome(host.name, from_generation, target, result.ok, output, detached=_how_it_ran(output))
+
+
+async def _after_drop(shell: RemoteShell, host: Host, target: int, token: str, from_generation: int | None,
+                      why: str, sudo_password: str | None, *, deadline: float, poll_interval: float) -> SwitchOutcome:
+    """The session dropped during the switch: ask the host (again and again while it is away) how it ended."""
+    import asyncio
+    import time
+
+    privilege = privilege_for(host)
+    probe = switch_state_command(token)
+    command = privilege.wrap(probe) if privilege.prefix else probe
+    lines = [f"labtui: the SSH session to {host.name} dropped during the switch ({why}); asking the host how "
+             "it ended"]
+    last_error = why
+    while True:
+        try:
+            result = await shell.run(host.name, command, timeout=30.0, input=privilege.stdin(sudo_password))
+            answer = result.stdout.strip()
+        except (HostUnreachable, CommandTimeout) as exc:  # still away: sshd or the network is restarting
+            answer, last_error = "", exc.message
+        except SshError as exc:
+            lines.append(f"labtui: cannot ask {host.name} how the switch ended: {exc.message}")
+            return SwitchOutcome(host.name, from_generation, target, False, "\n".join(lines) + "\n",
+                                 detached=None, dropped=why)
+        if answer.isdigit():
+            status = int(answer)
+            lines.append(f"labtui: the switch went on under systemd-run and ended with exit status {status}")
+            return SwitchOutcome(host.name, from_generation, target, status == 0, "\n".join(lines) + "\n",
+                                 detached=True, dropped=why)
+        if answer == "gone":
+            return await _gone(shell, host, target, from_generation, lines, why)
+        if time.monotonic() + poll_interval > deadline:
+            lines.append(f"labtui: no answer about the switch within the timeout (last: {answer or last_error}); "
+                         f"check {host.name} with `labtui generations {host.name}`")
+            return SwitchOutcome(host.name, from_generation, target, False, "\n".join(lines) + "\n",
+                                 detached=None, dropped=why)
+        await asyncio.sleep(poll_interval)  # the host is restarting sshd or its network: ask again shortly
+
+
+async def _gone(shell: RemoteShell, host: Host, target: int, from_generation: int | None, lines: list[str],
+                why: str) -> SwitchOutcome:
+    """No exit status and no unit: the switch did not run under systemd-run, so the drop interrupted it (or the
+    host went down). Say what the host runs now; never call it a success."""
+    try:
+        gens = await list_generations(shell, host.name)
+        current, default = current_of(gens), next((g for g in gens if g.default), None)
+        running = (f"it runs generation {current.number if current else '?'} and its profile points to "
+                   f"generation {default.number if default else '?'}")
+    except UserError as exc:
+        running = f"its generations cannot be read ({exc.message})"
+    lines.append(f"labtui: the switch did not run under systemd-run, so the dropped session interrupted it (or it "
+                 f"never started); {running}: check with `labtui generations {host.name}`, then "
+                 f"`labtui rollback {host.name} --to N`")
+    return SwitchOutcome(host.name, from_generation, target, False, "\n".join(lines) + "\n", detached=False,
+                         dropped=why)
 
 
 def diff_command(a: int, b: int) -> str:

@@ -5,25 +5,35 @@ one row per run and one per (run, node, profile), folded from the run's events a
 output and the events themselves are in the run's files (`labtui.runs.files`).
 
 The schema version lives in `PRAGMA user_version`; `Journal.open` creates or migrates it.
+
+The journal is private (0600 in a 0700 state dir, whatever the umask). A journal that cannot be opened (full disk,
+read-only or foreign state dir, a damaged file, a directory in its place, a lock held by another process) is a
+one-line `labtui.runs.state.StateError`; `Journal.recovered()` then reads what it can: the file read-only, or the
+runs from their own files (their events are the record; the journal is an index of them).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, assert_never
+from typing import Any, ParamSpec, TypeVar, assert_never
 
 from labtui import paths
 from labtui.errors import UserError
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -40,10 +50,36 @@ from labtui.runs.events import (
     StageChanged,
     Stall,
 )
-from labtui.runs.files import events_path, output_log_path
+from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
 from labtui.runs.locks import pid_alive
+from labtui.runs.state import StateError, journal_error, state_error
 
 SCHEMA_VERSION = 1
+# Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
+BUSY_TIMEOUT = 10.0
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def busy_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("LABTUI_JOURNAL_TIMEOUT", BUSY_TIMEOUT)))
+    except ValueError:
+        return BUSY_TIMEOUT
+
+
+def _as_state_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite errors of a journal method as one-line StateErrors (a damaged page is found when it is read)."""
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            journal = args[0]
+            assert isinstance(journal, Journal)
+            raise journal_error(exc, journal.path, timeout=journal.timeout) from None
+
+    return wrapper
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -160,32 +196,124 @@ class RunDetail:
 class Journal:
     """SQLite journal of deploy runs. Safe to use from several processes at once (WAL, busy timeout)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, timeout: float | None = None) -> None:
         self._db = conn
         self.path = path
+        self.timeout = timeout if timeout is not None else busy_timeout()
+
+    @classmethod
+    def default_path(cls) -> Path:
+        return paths.state_dir() / "journal.sqlite"
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Journal:
-        path = Path(path) if path is not None else paths.state_dir() / "journal.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        """The journal for reading and writing, created private if needed; StateError (one line) when it cannot."""
+        default = path is None
+        path = Path(path) if path is not None else cls.default_path()
+        timeout = busy_timeout()
+        conn: sqlite3.Connection | None = None
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            paths.private_dir(path.parent, base=paths.state_dir() if default else None)
+            os.close(paths.open_private(path, os.O_RDWR))  # 0600 before SQLite creates it with the umask's mode
+            for suffix in ("-wal", "-shm"):  # SQLite gives these the journal's mode; older ones are tightened
+                paths.tighten(Path(f"{path}{suffix}"), paths.PRIVATE_FILE)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
+                                 "or move the file away", path)
+            if version < SCHEMA_VERSION:
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            return cls(conn, path, timeout=timeout)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise journal_error(exc, path, timeout=timeout) from None
+            if isinstance(exc, OSError):
+                raise state_error(exc, path, "open the journal") from None
+            raise
+
+    @classmethod
+    def recovered(cls, path: Path | str | None = None) -> Journal:
+        """What can still be read when `open` failed: the journal read-only when SQLite can read it, else an
+        in-memory journal of the runs rebuilt from their files (runs/<id>/events.jsonl)."""
+        path = Path(path) if path is not None else cls.default_path()
+        base = path.resolve().as_uri()
+        for uri in (f"{base}?mode=ro", f"{base}?immutable=1"):  # immutable: when no -shm can be made
+            conn = None
+            try:
+                if not path.is_file():
+                    break
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError("not this schema")
+                conn.execute("SELECT count(*) FROM runs").fetchone()
+                conn.execute("SELECT count(*) FROM nodes").fetchone()
+                return cls(conn, path)
+            except (sqlite3.Error, OSError):
+                if conn is not None:
+                    conn.close()
+        return cls.from_run_files(path)
+
+    @classmethod
+    def from_run_files(cls, path: Path | None = None) -> Journal:
+        """An in-memory journal of every run in the state dir, folded from its events file (read-only use)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise UserError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
-                            "or move the file away")
-        if version < SCHEMA_VERSION:
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        return cls(conn, path)
+        conn.executescript(_SCHEMA)
+        journal = cls(conn, path or cls.default_path())
+        try:
+            run_ids = sorted(p.name for p in runs_dir().iterdir() if p.is_dir())
+        except OSError:
+            run_ids = []
+        for run_id in run_ids:
+            journal._replay(run_id)
+        return journal
+
+    def _replay(self, run_id: str) -> None:
+        from labtui.runs.events import UnknownEvent, event_from_dict
+
+        try:
+            lines = events_path(run_id).read_text(errors="replace").splitlines()
+        except (OSError, StateError, UserError):
+            return
+        try:
+            pid: int | None = int((run_dir(run_id) / "supervisor.pid").read_text())
+        except (OSError, ValueError):
+            pid = None
+        begun = False
+        for line in lines:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (UnknownEvent, ValueError, TypeError, KeyError):
+                continue
+            try:
+                if not begun:
+                    if not isinstance(event, RunStarted):
+                        return  # not a run this version can read
+                    self.begin_run(run_id, operator="?", method=event.method, action="?",
+                                   targets=[(node, None) for node in event.nodes],
+                                   argv=event.argvs or ([event.argv] if event.argv else []),
+                                   supervisor_pid=pid, started=event.ts)
+                    begun = True
+                self.record(run_id, event)
+            except (sqlite3.Error, ValueError, TypeError, KeyError):
+                continue
 
     def close(self) -> None:
         self._db.close()
 
     # ---- writing ---------------------------------------------------------------------------------
 
+    @_as_state_errors
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
@@ -211,8 +339,8 @@ class Journal:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
         match event:
             case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
-                    | PromptAnswered() | CheckResultEvent() | RebootProgress():
-                pass  # progress only: the events file has them
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress():
+                pass  # progress only (an exec's outcome is its node_result): the events file has them
             case Rollback():
                 pass  # the node_result that follows carries the outcome
             case GenerationSwitched(node=str(node)):
@@ -343,6 +471,7 @@ class Journal:
 
     # ---- reading ---------------------------------------------------------------------------------
 
+    @_as_state_errors
     def list_runs(self, host: str | None = None, limit: int = 50) -> list[RunSummary]:
         """Newest first; only runs that touched `host` when given."""
         if host:
@@ -353,6 +482,7 @@ class Journal:
             rows = self._db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
         return [self._summary(r) for r in rows]
 
+    @_as_state_errors
     def get_run(self, run_id: str) -> RunDetail:
         """One run by id or unique id prefix; UserError when unknown."""
         row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -369,11 +499,13 @@ class Journal:
         return RunDetail(self._summary(row), json.loads(row["argv"]), nodes,
                          output_log_path(row["run_id"]), events_path(row["run_id"]))
 
+    @_as_state_errors
     def running_runs(self) -> list[RunSummary]:
         """Runs still going on (their supervisor is alive), oldest first."""
         rows = self._db.execute("SELECT * FROM runs WHERE ended IS NULL ORDER BY started").fetchall()
         return [s for s in (self._summary(r) for r in rows) if s.state == "running"]
 
+    @_as_state_errors
     def last_outcome(self, host: str) -> NodeRecord | None:
         """The host's node record from its most recent finished deploy."""
         row = self._db.execute(

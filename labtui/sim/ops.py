@@ -16,12 +16,12 @@ import shlex
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from labtui.ops import checks, generations, logs, reboot
-from labtui.sim.handlers import SimResult
+from labtui.sim.handlers import Answer, SimResult
 from labtui.sim.state import Generation, JournalEntry, SimHost, SimLab, fake_store_path
 from labtui.ssh.api import HostUnreachable
 
@@ -31,6 +31,9 @@ FOLLOW_POLL = 0.05
 
 @dataclass
 class SimOpsConfig:
+    systemd_run: bool = True  # the host has systemd-run (a NixOS host does; a container or chroot may not)
+    switch_seconds: float = 0.0  # how long switch-to-configuration takes (a dropped session can land meanwhile)
+    switch_drops_network: float = 0.0  # the switch restarts the network: SSH is gone this long from its start
     reboot_down_after: float = 0.3  # seconds between the reboot command and SSH going away
     reboot_back_after: float = 2.0  # seconds the host stays down
     startup: float = 1.0  # seconds `systemctl is-system-running` says "starting" after boot
@@ -59,7 +62,7 @@ def load_config(lab: SimLab, host: str) -> SimOpsConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def handle(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[str] | None:
+def handle(lab: SimLab, host: str, command: str) -> Answer | None:
     command = _unwrap_sudo(command)
     if command == generations.GENERATIONS_COMMAND:
         return _generations(lab.load(host))
@@ -99,8 +102,11 @@ def handle(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[st
         return SimResult(0 if state == "active" else 3, state + "\n")
     if argv[:3] == ["df", "-Pk", "--"] and len(argv) == 4:
         return _df(lab.load(host), argv[3])
-    if argv[0] == "nix-env" and argv[1:3] == ["-p", generations.PROFILE]:
-        return _switch(lab, host, command)
+    script = argv[2] if argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3 else command
+    if script.startswith(_SWITCH_START):
+        return _switch(lab, host, script)
+    if script.startswith(_SWITCH_STATE_START):
+        return _switch_state(lab, host, script)
     if argv[0] == "nix" and "diff-closures" in argv:
         return _diff(lab.load(host), argv[-2:])
     return _simple_command(argv)
@@ -143,7 +149,7 @@ def _kernel_path(version: str) -> str:
 
 def _generations(sim: SimHost) -> SimResult:
     out = [f"current\t{sim.generation(sim.current).path}", f"booted\t{sim.generation(sim.booted).path}",
-           f"profile\tsystem-{sim.current}-link"]
+           f"profile\tsystem-{sim.profile if sim.profile is not None else sim.current}-link"]
     for g in sorted(sim.generations, key=lambda g: str(g.number)):  # the shell glob sorts as text
         out.append(f"gen\t{g.number}\t{_epoch(g.date)}\t{g.path}\t{g.nixos_version}\t{_kernel_path(g.kernel)}")
     return SimResult(0, "\n".join(out) + "\n")
@@ -181,28 +187,89 @@ def _reboot_needed(sim: SimHost) -> SimResult:
     return SimResult(0, "\n".join(lines) + "\n")
 
 
-def _switch(lab: SimLab, host: str, command: str) -> SimResult:
-    match = re.search(r"--switch-generation (\d+)", command)
-    if not match:
-        return SimResult(1, "", "error: unsupported nix-env call in the simulated lab\n")
+_SWITCH_START = f"nix-env -p {generations.PROFILE} --switch-generation "
+_SWITCH_STATE_START = "if [ -e /run/labtui-switch-"
+_SWITCH_UNIT = f"{generations.SWITCH_UNIT}.service"
+_SWITCH_OUTPUT = ("activating the configuration...\nsetting up /etc...\nreloading user units for root...\n"
+                  "restarting sysinit-reactivation.target\n")
+
+
+def _switch(lab: SimLab, host: str, script: str) -> SimResult | Awaitable[SimResult]:
+    """labtui.ops.generations.switch_script: move the profile, then activate under systemd-run (or, on a host set up
+    without it, in the session). With `switch_seconds`, a session that drops meanwhile stops an in-session switch
+    half-way (profile moved, system not switched) but not one under systemd-run, which ends and leaves its status."""
+    match = re.match(re.escape(_SWITCH_START) + r"(\d+)", script)
+    status = generations.STATUS_FILE_RE.search(script)
+    if match is None or status is None:
+        return SimResult(1, "", "error: unsupported switch in the simulated lab\n")
     number = int(match.group(1))
+    config = load_config(lab, host)
     with lab.update(host) as sim:
         try:
-            gen = sim.generation(number)
+            sim.generation(number)
         except KeyError:
             return SimResult(1, "", f"error: generation {number} does not exist\n")
-        previous = sim.current
+        previous = sim.profile if sim.profile is not None else sim.current
+        sim.profile = number
+        if config.systemd_run:
+            sim.units[_SWITCH_UNIT] = "active"
+    note = generations.DETACHED_NOTE if config.systemd_run else generations.IN_SESSION_NOTE
+    err = f"switching profile from version {previous} to {number}\n{note}\n{_SWITCH_OUTPUT}"
+    status_path = status.group(0) if config.systemd_run else None
+    if config.switch_seconds <= 0:
+        _activate(lab, host, number, status_path)
+        return SimResult(0, "", err)
+    if config.switch_drops_network > 0:  # like a switch that restarts sshd or the network: every session drops
+        _set_reachable(lab, host, False)
+        _later(config.switch_drops_network, lambda: _set_reachable(lab, host, True))
+    return _slow_switch(lab, host, number, status_path, config.switch_seconds, err)
+
+
+def _set_reachable(lab: SimLab, host: str, reachable: bool) -> None:
+    with lab.update(host) as sim:
+        sim.reachable = reachable
+
+
+async def _slow_switch(lab: SimLab, host: str, number: int, status_path: str | None, seconds: float,
+                       err: str) -> SimResult:
+    started = time.monotonic()
+    try:
+        await asyncio.sleep(seconds)  # the simulated switch-to-configuration at work
+    except asyncio.CancelledError:
+        if status_path is not None:  # under systemd-run: the unit does not care that its client went away
+            _later(max(0.0, seconds - (time.monotonic() - started)), lambda: _activate(lab, host, number, status_path))
+        raise
+    _activate(lab, host, number, status_path)
+    return SimResult(0, "", err)
+
+
+def _activate(lab: SimLab, host: str, number: int, status_path: str | None) -> None:
+    with lab.update(host) as sim:
+        gen = sim.generation(number)
         sim.current = number
+        sim.profile = None
         sim.log("nixos-activation", f"switching to system configuration {gen.path}")
         # A switch restarts what the bad generation broke: failed units come back up.
         for unit, state in sim.units.items():
             if state == "failed":
                 sim.units[unit] = "active"
                 sim.log(unit, f"Started {unit}.")
-    out = (f"switching profile from version {previous} to {number}\n"
-           "activating the configuration...\nsetting up /etc...\nreloading user units for root...\n"
-           "restarting sysinit-reactivation.target\n")
-    return SimResult(0, "", out)
+        sim.units.pop(_SWITCH_UNIT, None)  # --collect: the transient unit is gone once it ended
+        if status_path is not None:
+            sim.run_files[status_path] = "0\n"
+
+
+def _switch_state(lab: SimLab, host: str, script: str) -> SimResult:
+    """labtui.ops.generations.switch_state_command: the status file (then removed), else whether the unit runs."""
+    status = generations.STATUS_FILE_RE.search(script)
+    if status is None:
+        return SimResult(1, "", "error: unsupported switch state query in the simulated lab\n")
+    with lab.update(host) as sim:
+        text = sim.run_files.pop(status.group(0), None)
+        running = sim.units.get(_SWITCH_UNIT) == "active"
+    if text is not None:
+        return SimResult(0, text)
+    return SimResult(0, "running\n" if running else "gone\n")
 
 
 def _diff(sim: SimHost, links: list[str]) -> SimResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +166,8 @@ class SimSshServers:
 
     async def _answer(self, host: str, command: str, process: asyncssh.SSHServerProcess[str]) -> int:
         answer = dispatch(self.lab, host, command)
+        if isinstance(answer, Awaitable):
+            answer = await self._until_closed(answer, process)
         if isinstance(answer, SimResult):
             if answer.stdout:
                 process.stdout.write(answer.stdout)
@@ -175,6 +177,23 @@ class SimSshServers:
             return answer.exit_status
         await self._stream(answer, process)
         return 0
+
+    @staticmethod
+    async def _until_closed(work: Awaitable[SimResult], process: asyncssh.SSHServerProcess[str]) -> SimResult:
+        """A command that takes time, cancelled if its session drops first (as a host's sshd ends it)."""
+        running = asyncio.ensure_future(work)
+        closed = asyncio.ensure_future(process.channel.wait_closed())
+        try:
+            await asyncio.wait({running, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
+        if running.cancelled():
+            raise ConnectionError("the session closed while the command ran")
+        return running.result()
 
     @staticmethod
     async def _drain_stdin(process: asyncssh.SSHServerProcess[str]) -> None:
@@ -225,6 +244,8 @@ class SimSshServers:
                 break
             if line:
                 answer = dispatch(self.lab, host, line)
+                if isinstance(answer, Awaitable):
+                    answer = await answer
                 if isinstance(answer, SimResult):
                     process.stdout.write((answer.stdout + answer.stderr).replace("\n", "\r\n"))
                 else:

@@ -6,10 +6,8 @@ shell (tests/support/sim_shell.py), so both see the same answers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from labtui.sim import ops, probe
-from labtui.sim.handlers import Handler, SimResult
+from labtui.sim.handlers import Answer, Handler, SimResult
 from labtui.sim.state import SimLab
 
 # Who answers a command, asked in order.
@@ -19,7 +17,7 @@ HANDLERS: tuple[Handler, ...] = (
 )
 
 
-def dispatch(lab: SimLab, host: str, command: str) -> SimResult | AsyncIterator[str]:
+def dispatch(lab: SimLab, host: str, command: str) -> Answer:
     """Hand `command` to the first handler that claims it; exit 127 like sh when none does."""
     for handle in HANDLERS:
         answer = handle(lab, host, command)

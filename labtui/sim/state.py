@@ -62,6 +62,8 @@ class SimHost:
     next_deploy: str = "ok"  # ok | activation-fails | breaks-ssh (magic rollback) | build-fails | push-fails
     reachable: bool = True
     journal: list[JournalEntry] = field(default_factory=list)
+    profile: int | None = None  # generation /nix/var/nix/profiles/system points to, when not `current`
+    run_files: dict[str, str] = field(default_factory=dict)  # files under /run written by commands (path -> text)
 
     def generation(self, number: int) -> Generation:
         for g in self.generations:

@@ -6,10 +6,10 @@ Commands are strings for a POSIX shell on the host, built with `shlex.quote` fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class HostState(StrEnum):
@@ -86,4 +86,20 @@ class RemoteShell(Protocol):
 
     def stream(self, host: str, command: str) -> AsyncIterator[str]:
         """Lines of stdout as they come (without the newline). Raises SshError subclasses."""
+        ...
+
+
+OutputStream = Literal["stdout", "stderr"]
+# Receives each line of a command's output as it arrives: (which stream, the line without its newline).
+LineSink = Callable[[OutputStream, str], None]
+
+
+class LineShell(Protocol):
+    """A RemoteShell that can also hand over a command's stdout and stderr line by line as they come
+    (`labtui exec --stream`, the TUI's exec view). `labtui.ssh.pool.SshPool` has it."""
+
+    async def run_lines(self, host: str, command: str, on_line: LineSink, *, timeout: float | None = None,
+                        input: str | None = None) -> int | None:
+        """Run `command`, calling `on_line` for every line of stdout and stderr; the exit status (None: killed
+        by a signal). Raises SshError subclasses (CommandTimeout when `timeout` passed: the command is ended)."""
         ...

@@ -20,7 +20,9 @@ from labtui.ssh.api import SshConfigError
 if TYPE_CHECKING:
     import asyncssh
 
-DEFAULT_KEEPALIVE_INTERVAL = 5.0
+# A cut link is noticed at most interval x (count_max + 1) seconds after the last packet from the host: 12 s,
+# within the ~15 s docs/status.md promises (asyncssh closes the connection on the third unanswered keepalive).
+DEFAULT_KEEPALIVE_INTERVAL = 4.0
 DEFAULT_KEEPALIVE_COUNT_MAX = 2
 DEFAULT_CONNECT_TIMEOUT = 10.0
 

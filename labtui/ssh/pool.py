@@ -11,8 +11,9 @@ What it guarantees:
   * jump hosts: labtui opens one connection per jump host itself (with the same key checking)
     and tunnels every host behind it through it; a jump host that is in the inventory reuses
     that host's own connection;
-  * keepalive (5 s x 2 by default) notices a dead host within about 15 s; reconnects use
-    exponential backoff with jitter, so a down host is not hammered;
+  * keepalive (4 s x 2 by default) notices a cut link within 12 s (docs/status.md promises ~15 s),
+    also under a running command; reconnects use exponential backoff with jitter, so a down host
+    is not hammered;
   * at most 8 channels at once per connection (OpenSSH's MaxSessions is 10), of which long-lived
     streams (journalctl -f) may hold 6, so probes and checks always find a free channel.
 
@@ -22,6 +23,7 @@ asyncssh is imported lazily: `labtui --help` must not pay for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -39,10 +41,13 @@ from labtui.ssh.api import (
     CommandTimeout,
     HostState,
     HostUnreachable,
+    LineSink,
+    OutputStream,
     SshConfigError,
     SshError,
 )
 from labtui.ssh.hostkeys import FilesFingerprint, files_fingerprint, host_key_error, read_known_hosts
+from labtui.ssh.lines import LineSplitter
 from labtui.ssh.options import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_KEEPALIVE_COUNT_MAX,
@@ -58,6 +63,10 @@ if TYPE_CHECKING:
 
 MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
 RESERVED_FOR_COMMANDS = 2  # channels streams can never take
+# A channel that fails this soon after being asked for met a connection that died between uses: one retry on a
+# fresh connection. Later, the connection died under the command (keepalive timeout, a cut link): retrying would
+# add a whole connect timeout before the host shows as down (issue 11: `status --watch` said `up` for 25 s).
+STALE_RETRY_WINDOW = 1.0
 
 
 class ChannelFailed(SshError):
@@ -88,6 +97,7 @@ class _Slot:
     name: str  # the name shown in errors: inventory name, or the jump host spec
     via: tuple[str, ...] = ()  # jump chain, outermost first (from the inventory; config adds its own)
     conn: asyncssh.SSHClientConnection | None = None  # while connected
+    client: object = None  # conn's asyncssh callbacks (_new_client): why it closed
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
     streams: asyncio.Semaphore = field(
@@ -183,6 +193,7 @@ class SshPool:
         for attempt in (1, 2):
             conn = await self._connection(slot)
             await self._acquire_channel(slot, command, timeout, deadline)
+            opened = time.monotonic()
             try:
                 try:
                     left = None if deadline is None else max(0.001, deadline - time.monotonic())
@@ -192,7 +203,7 @@ class SshPool:
                     raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
                                          "the connection is kept; the host may be overloaded") from None
                 except asyncssh.ChannelOpenError as exc:
-                    if conn.is_closed() and attempt == 1:
+                    if conn.is_closed() and attempt == 1 and time.monotonic() - opened < STALE_RETRY_WINDOW:
                         self._dropped(slot, conn, exc)
                         continue  # the connection died between uses: one fresh connection, then give up
                     raise self._channel_error(slot, conn, exc) from None
@@ -213,6 +224,67 @@ class SshPool:
             status = None if result.exit_signal or result.exit_status in (None, -1) else result.exit_status
             return CommandResult(status, _text(result.stdout), _text(result.stderr))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_lines(self, host: str, command: str, on_line: LineSink, *, timeout: float | None = None,
+                        input: str | None = None) -> int | None:
+        """Run `command`, handing each stdout/stderr line to `on_line` as it arrives (labtui.ssh.api.LineShell)."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        conn = await self._connection(slot)
+        await self._acquire_channel(slot, command, timeout, deadline)
+        try:
+            try:
+                proc = await conn.create_process(command, stdin=asyncssh.PIPE if input else asyncssh.DEVNULL,
+                                                 encoding=None)
+            except asyncssh.ChannelOpenError as exc:
+                raise self._channel_error(slot, conn, exc) from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while starting `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            try:
+                if input:
+                    proc.stdin.write(input.encode())
+                    proc.stdin.write_eof()
+
+                async def pump(reader: asyncssh.SSHReader[bytes], name: OutputStream) -> None:
+                    splitter = LineSplitter()
+                    while chunk := await reader.read(65536):
+                        for line in splitter.feed(chunk):
+                            on_line(name, line)
+                    for line in splitter.finish():
+                        on_line(name, line)
+
+                async def whole() -> None:
+                    await asyncio.gather(pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr"))
+                    await proc.wait()
+
+                left = None if deadline is None else max(0.001, deadline - time.monotonic())
+                try:
+                    await asyncio.wait_for(whole(), left)
+                except TimeoutError:
+                    with contextlib.suppress(Exception):  # best effort: OpenSSH passes the signal on (7.9+)
+                        proc.send_signal("KILL")
+                    raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
+                                         "the command was ended; the connection is kept") from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            finally:
+                proc.close()
+        finally:
+            slot.channels.release()
+        if proc.exit_status is None and proc.exit_signal is None:
+            await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+            if conn.is_closed() or slot.conn is not conn:
+                self._dropped(slot, conn, None)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`",
+                                      "labtui reconnects by itself")
+        return None if proc.exit_signal or proc.exit_status in (None, -1) else proc.exit_status
 
     async def stream(self, host: str, command: str) -> AsyncIterator[str]:
         """Stdout lines as they arrive, without newlines. Closing the iterator ends the remote command."""
@@ -338,6 +410,7 @@ class SshPool:
                 raise
             slot.connect_ms = (time.perf_counter() - started) * 1000.0
             slot.conn, slot.failures, slot.next_attempt = conn, 0, 0.0
+            slot.client = conn.get_owner()  # asyncssh forgets it once the connection closes
             slot.connected_at = time.time()
             slot.watcher = asyncio.get_running_loop().create_task(self._watch(slot, conn))
             self._set_state(slot, HostState.UP, None)
@@ -360,6 +433,7 @@ class SshPool:
         slot.conn = None
         if not conn.is_closed():
             conn.close()
+        exc = _lost_reason(slot) or exc
         error = HostUnreachable(slot.name, f"connection lost{': ' + _why(exc) if exc else ''}",
                                 "labtui reconnects by itself")
         # A drop is not a failed attempt: reconnect at once, backoff applies if that fails.
@@ -368,8 +442,9 @@ class SshPool:
 
     def _channel_error(self, slot: _Slot, conn: asyncssh.SSHClientConnection, exc: BaseException) -> SshError:
         if conn.is_closed():
+            why = _why((_lost_reason(slot) if slot.conn is conn else None) or exc)
             self._dropped(slot, conn, exc)
-            return HostUnreachable(slot.name, f"connection lost: {_why(exc)}", "labtui reconnects by itself")
+            return HostUnreachable(slot.name, f"connection lost: {why}", "labtui reconnects by itself")
         return ChannelFailed(slot.name, f"the server refused a new channel: {_why(exc)}",
                              "too many sessions open? (sshd MaxSessions)")
 
@@ -403,7 +478,8 @@ class SshPool:
         try:
             # The name as given (not preview.host): asyncssh matches ssh_config `Host` blocks on it.
             return await asyncssh.connect(target.hostname, port, tunnel=tunnel, known_hosts=known_hosts,
-                                          config=options.config_paths(settings, target), **kwargs)
+                                          config=options.config_paths(settings, target), client_factory=_new_client,
+                                          **kwargs)
         except asyncssh.HostKeyNotVerifiable:
             jump = options.tunnel_name(slot.via, target, preview)
             error, blocked = await host_key_error(slot.name, preview, known_paths, known_hosts, tunnel, jump)
@@ -474,6 +550,30 @@ class SshPool:
 
 
 # ----- helpers -----
+
+
+_client_class: type[asyncssh.SSHClient] | None = None
+
+
+def _new_client() -> asyncssh.SSHClient:
+    """asyncssh's client callbacks, keeping why the connection closed (e.g. "not responding to keepalive")."""
+    global _client_class
+    if _client_class is None:  # defined on first use: asyncssh is imported lazily
+        import asyncssh
+
+        class Client(asyncssh.SSHClient):
+            lost: Exception | None = None
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                self.lost = exc
+
+        _client_class = Client
+    return _client_class()
+
+
+def _lost_reason(slot: _Slot) -> Exception | None:
+    lost = getattr(slot.client, "lost", None)
+    return lost if isinstance(lost, Exception) else None
 
 
 def _short(command: str, limit: int = 60) -> str:

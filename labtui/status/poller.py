@@ -25,7 +25,7 @@ from labtui.status.model import HostStatus
 from labtui.status.parse import parse_probe
 from labtui.status.probe import PROBE_COMMAND, PROBE_SCRIPT
 
-# Above the keepalive detection time (about 15 s), so a host that dies under a probe shows as "down"
+# Above the keepalive detection time (at most 12 s), so a host that dies under a probe shows as "down"
 # (connection lost) rather than as a probe timing out; a truly hung probe still ends here.
 DEFAULT_PROBE_TIMEOUT = 20.0
 FLAKE_EVALUATIONS_AT_ONCE = 2  # nix evaluations are heavy; the poller never runs more than this
@@ -181,6 +181,10 @@ class StatusPoller:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # ----- internals -----
 
     async def _poll_loop(self, name: str) -> None:
@@ -190,8 +194,15 @@ class StatusPoller:
         while not self._closed:
             wake.clear()
             await self.probe_once(name)
+            if self.closed:
+                # close() cancelled this task, but a cancellation that lands as a connection or command
+                # completes can be swallowed on the way (asyncio.wait_for in Python 3.11 does that).
+                return
+            # asyncio.timeout, not wait_for: on Python 3.11 a task cancelled inside wait_for can sit
+            # until the timeout fires (close() then took a poll interval).
             try:
-                await asyncio.wait_for(wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await wake.wait()
             except TimeoutError:
                 pass
 

@@ -13,6 +13,8 @@ from textual.binding import Binding, BindingType
 
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action as DeployAction
+from labtui.runs.outcomes import NODE_LOOKS, QUEUED, RUN_LOOKS, RUNNING
+from labtui.tui.format import STATE_STYLE
 from labtui.tui.glyphs import Glyphs
 
 # How the help screen writes Textual's key names.
@@ -53,32 +55,38 @@ class Scope:
         return [a.binding() for a in self.actions if a.keys and a.bind]
 
 
-DASHBOARD = Scope("Dashboard", (
+# Keys that work on every full screen (not over a dialog): they open something new, never act on a hidden screen.
+GLOBAL = Scope("Everywhere", (
     Action("help", "question_mark", "Help", "keys and glyphs (this help)", "Help", footer=True),
-    Action("filter", "slash", "Filter", "filter: regex on names, @tag, !word negates; words are ANDed", "Filter",
-           footer=True),
-    Action("mark", "space", "Mark", "mark or unmark the selected host", "Mark host"),
-    Action("mark_all", "ctrl+a", "Mark all", "mark every shown host, or none", "Mark all shown"),
-    Action("details", "enter", "Details", "everything known about the selected host", "Details", per_host=True),
-    Action("deploy", "D", "Deploy", "deploy the marked hosts (or the selected one)", "Deploy", footer=True,
-           per_host=True),
-    Action("show_deploy", "p", "Deploy pane", "show the deploy pane of the current or last run", "Deploy pane"),
-    Action("logs", "l", "Logs", "follow the journal of the selected host", "Logs", footer=True, per_host=True),
-    Action("checks", "c", "Checks", "run the health checks of the selected host", "Checks", per_host=True),
-    Action("generations", "g", "Gens", "list the system generations of the selected host", "Generations",
-           per_host=True),
-    Action("refresh", "r", "Refresh", "probe the hosts again now (the marked ones, else all)", "Refresh"),
-    Action("sort", "s", "Sort", "sort by the next column (name, state, load, mem, disk, ...)", "Sort"),
-    Action("sort_reverse", "S", "Reverse sort", "reverse the sort order", "Reverse sort"),
-    Action("history", "h", "History", "past deploy runs from the journal", "History", footer=True),
-    Action("command_log", "at", "Cmds", "every command labtui ran, copyable", "Command log", footer=True),
-    Action("clear", "escape", "Clear", "close the filter, else clear it, else clear the marks",
-           "Clear filter and marks"),
-    Action("cancel_deploy", help="cancel the running deploy", title="Cancel deploy"),
+    Action("command_palette", "ctrl+p", help="command palette: this screen's actions, and any host's", bind=False),
     Action("toggle_ascii", help="toggle plain ASCII glyphs (for terminals without good Unicode)",
            title="ASCII glyphs"),
-    Action("command_palette", "ctrl+p", help="command palette: every action, also for any host", bind=False),
-    Action("quit", "q", "Quit", "leave labtui (asks first while a deploy runs)", "Quit", footer=True),
+    Action("screenshot", help="save an SVG picture of the screen in the current directory", title="Screenshot"),
+))
+
+# The dashboard screen's keys; its actions live on the app (it owns the fleet model and the controller).
+DASHBOARD = Scope("Dashboard", (
+    Action("app.filter", "slash", "Filter", "filter: regex on names, @tag, !word negates; words are ANDed", "Filter",
+           footer=True),
+    Action("app.mark", "space", "Mark", "mark or unmark the selected host, then move down", "Mark host"),
+    Action("app.mark_all", "ctrl+a", "Mark all", "mark every shown host, or none", "Mark all shown"),
+    Action("app.details", "enter", "Details", "everything known about the selected host", "Details", per_host=True),
+    Action("app.deploy", "D", "Deploy", "deploy the marked hosts (or the selected one)", "Deploy", footer=True,
+           per_host=True),
+    Action("app.show_deploy", "p", "Deploy pane", "show the deploy pane of the current or last run", "Deploy pane"),
+    Action("app.logs", "l", "Logs", "follow the journal of the selected host", "Logs", footer=True, per_host=True),
+    Action("app.checks", "c", "Checks", "run the health checks of the selected host", "Checks", per_host=True),
+    Action("app.generations", "g", "Gens", "list the system generations of the selected host", "Generations",
+           per_host=True),
+    Action("app.refresh", "r", "Refresh", "probe the hosts again now (the marked ones, else all)", "Refresh"),
+    Action("app.sort", "s", "Sort", "sort by the next column (name, state, load, mem, disk, ...)", "Sort"),
+    Action("app.sort_reverse", "S", "Reverse sort", "reverse the sort order", "Reverse sort"),
+    Action("app.history", "h", "History", "past deploy runs from the journal", "History", footer=True),
+    Action("app.command_log", "at", "Cmds", "every command labtui ran, copyable", "Command log", footer=True),
+    Action("app.clear", "escape", "Clear", "close the filter, else clear it, else clear the marks",
+           "Clear filter and marks"),
+    Action("app.cancel_deploy", help="cancel the running deploy", title="Cancel deploy"),
+    Action("app.quit", "q", "Quit", "leave labtui (asks first while a deploy runs)", "Quit", footer=True),
 ))
 
 TABLE = Scope("Tables", (
@@ -88,11 +96,18 @@ TABLE = Scope("Tables", (
 
 HOST_TABLE = Scope("", (*TABLE.actions, Action("scroll_bottom", "G", "Bottom", "go to the last row")))
 
+# Scrolling text (logs, checks, generations, deploy logs).
+TEXT_KEYS = Scope("", (
+    Action("scroll_down", "j", "Down", "scroll down"),
+    Action("scroll_up", "k", "Up", "scroll up"),
+))
+
 DETAILS = Scope("", (
     Action("app.pop_screen", "escape", "Back", footer=True),
-    Action("app.logs", "l", "Logs", footer=True),
-    Action("app.generations", "g", "Generations", footer=True),
-    Action("app.deploy", "D", "Deploy", footer=True),
+    Action("logs", "l", "Logs", footer=True),
+    Action("checks", "c", "Checks", footer=True),
+    Action("generations", "g", "Generations", footer=True),
+    Action("deploy", "D", "Deploy", footer=True),
 ))
 
 DEPLOY_DIALOG = Scope("Deploy dialog", (
@@ -109,8 +124,8 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
 DEPLOY_PANE = Scope("Deploy pane", (
     Action("app.pop_screen", "escape", "Back", "back to the dashboard (the deploy goes on)", footer=True),
     Action("open_log", "enter", "Host log", "the full log of the host", footer=True),
-    Action("first_failure", "f", "First failure", "the log of the first host that failed", footer=True),
-    Action("run_output", "o", "Run output", "output not tied to a host", footer=True),
+    Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
+    Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
 ), note="A row per host: stage, steps, time, the confirm (C) or activation (A)\n"
         "timeout counting down, a rollback badge that stays, the last output.")
@@ -122,7 +137,8 @@ HOST_LOG = Scope("Deploy log", (
 ))
 
 TEXT_VIEW = Scope("Logs, checks, generations", (
-    Action("app.pop_screen", "escape", "Back", "back (stops following)", footer=True),
+    Action("back", "escape", "Back", "close the filter, else clear it, else back (stops following)", footer=True),
+    Action("filter", "slash", "Filter", "show only the lines that match (a regex, any case)", footer=True),
     Action("copy", "y", "Copy", "copy what is shown", footer=True),
 ))
 
@@ -133,9 +149,10 @@ HISTORY = Scope("History", (
 ))
 
 COMMAND_LOG = Scope("Command log", (
-    Action("app.pop_screen", "escape", "Back", "back", footer=True),
+    Action("back", "escape", "Back", "close the filter, else clear it, else back", footer=True),
+    Action("filter", "slash", "Filter", "show only the commands that match", footer=True),
     Action("copy_one", "y,enter", "Copy line", "copy the command as you would run it", footer=True),
-    Action("copy_all", "Y", "Copy all", "copy every command", footer=True),
+    Action("copy_all", "Y", "Copy all", "copy every command shown", footer=True),
 ))
 
 HELP = Scope("", (Action("app.pop_screen", "escape,q,question_mark", "Close", footer=True),))
@@ -162,8 +179,8 @@ YES_NO_DIALOG = Scope("", (
 ))
 
 # The help screen's sections, in this order.
-HELP_SCOPES: tuple[Scope, ...] = (DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY, COMMAND_LOG,
-                                  TEXT_VIEW)
+HELP_SCOPES: tuple[Scope, ...] = (GLOBAL, DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY,
+                                  COMMAND_LOG, TEXT_VIEW)
 
 
 @dataclass(frozen=True)
@@ -173,15 +190,24 @@ class PaletteEntry:
     action: str  # run on the app
 
 
-def palette_entries(hosts: Iterable[str]) -> Iterator[PaletteEntry]:
-    """Every dashboard action, then each per-host action for every host."""
-    with_title = [a for a in DASHBOARD.actions if a.title]
-    for a in with_title:
-        yield PaletteEntry(a.title, a.help, a.action)
+def _on_screen(action: str) -> str:
+    """A screen's own action, run from the palette (which runs actions on the app)."""
+    return action if action.startswith(("app.", "screen.")) else f"screen.{action}"
+
+
+def palette_entries(scope: Scope | None, hosts: Iterable[str]) -> Iterator[PaletteEntry]:
+    """The active screen's actions, the global ones, then each per-host action for every host (they open a view of
+    that host, so they make sense on any screen)."""
+    for a in scope.actions if scope is not None else ():
+        if a.title:
+            yield PaletteEntry(a.title, a.help, _on_screen(a.action))
+    for a in GLOBAL.actions:
+        if a.title:
+            yield PaletteEntry(a.title, a.help, a.action)
+    per_host = [a for a in DASHBOARD.actions if a.per_host]
     for host in hosts:
-        for a in with_title:
-            if a.per_host:
-                yield PaletteEntry(f"{a.title} {host}", f"{a.title.lower()} of {host}", f"{a.action}_host({host!r})")
+        for a in per_host:
+            yield PaletteEntry(f"{a.title} {host}", f"{a.title.lower()} of {host}", f"{a.action}_host({host!r})")
 
 
 INTRO = "[b]labtui[/b]: the fleet at a glance, deploys you can watch, by keyboard."
@@ -199,12 +225,25 @@ def help_text(g: Glyphs) -> str:
                 out.append(f"  [b]{keys}[/b]{' ' * max(1, KEY_WIDTH - len(keys))}{a.help}")
         out += [f"  {line}" for line in scope.note.splitlines()]
         out.append("")
-    out += [
-        "[b]Glyphs[/b]",
-        f"  {g.up} up  {g.degraded} degraded  {g.down} down  {g.connecting} connecting  {g.running} running  "
-        f"{g.done} done",
-        f"  {g.queued} queued  {g.failed} failed  {g.rolled_back} rolled back  {g.drift} outdated  "
-        f"{g.reboot} reboot needed",
-        "  [b]name![/b] critical host (deploying it asks you to type its name)",
-    ]
+    out.append("[b]Glyphs[/b]")
+    hosts = [f"{getattr(g, attr)} {word}" for attr, word, _ in STATE_STYLE.values()]
+    hosts += [f"{g.drift} outdated", f"{g.in_sync} in sync", f"{g.reboot} reboot needed", f"{g.unknown} unknown",
+              f"{g.mark} marked"]
+    out += _wrapped("hosts", hosts)
+    deploys = [f"{look.mark(g.ascii)} {look.word}" for look in (RUNNING, QUEUED, *NODE_LOOKS.values())]
+    out += _wrapped("deploys", [*deploys, f"{g.stall} stalled (no output)"])
+    out += _wrapped("runs", [f"{look.mark(g.ascii)} {look.word}" for look in RUN_LOOKS.values()])
+    out.append("  [b]name![/b] critical host (deploying it asks you to type its name)")
     return "\n".join(out) + "\n"
+
+
+def _wrapped(label: str, items: list[str], width: int = 74) -> list[str]:
+    """`  label  a  b  c` lines of at most `width` columns, continued under the first item."""
+    lines, line = [], f"  {label:<8}"
+    for item in items:
+        if len(line) + len(item) + 2 > width and line.strip() != label:
+            lines.append(line.rstrip())
+            line = " " * 10
+        line += f"{item}  "
+    lines.append(line.rstrip())
+    return lines

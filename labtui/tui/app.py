@@ -10,31 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Iterator
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rich.color import ColorSystem
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual._compositor import CompositorUpdate
+from textual.app import App, ComposeResult, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import CommandLog
 from labtui.inventory.model import Host, Inventory
 from labtui.runs.events import Prompt
+from labtui.runs.outcomes import counts_text, run_look
 from labtui.status.model import HostStatus
+from labtui.text import harmless
 from labtui.tui import actions, filtering
 from labtui.tui import format as fmt
 from labtui.tui.controller import DeployController
-from labtui.tui.dashboard import DetailsScreen, HostDetails, HostTable, LabFooter
+from labtui.tui.dashboard import DashboardScreen, DetailsScreen, HostDetails, HostTable, LabFooter
 from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.details_model import HostExtras
@@ -42,6 +50,7 @@ from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDia
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
+from labtui.tui.screen_diff import ScreenDiff
 from labtui.tui.screens import (
     ChecksScreen,
     CommandLogScreen,
@@ -51,6 +60,7 @@ from labtui.tui.screens import (
     LogScreen,
 )
 from labtui.tui.sources import Sources
+from labtui.tui.terminal import HangupDriver
 
 AGE_TICK = 1.0  # data age and topbar refresh
 WIDE = 112  # from this width on, the details panel sits right of the table
@@ -74,12 +84,14 @@ class StatusChanged(Message):
 
 
 class LabCommands(Provider):
-    """The command palette: the action table's entries (every action, and the per-host ones for each host)."""
+    """The command palette: the action table's entries for the screen it was opened on (its own actions, the global
+    ones, and the per-host ones for each host): nothing acts on a screen that is not shown."""
 
     def _commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         app = self.app
         assert isinstance(app, LabApp)
-        for entry in actions.palette_entries(app.fleet.hosts):
+        scope = getattr(self.screen, "SCOPE", None)
+        for entry in actions.palette_entries(scope, app.fleet.hosts):
             yield entry.title, entry.help, partial(app.run_action, entry.action)
 
     async def discover(self) -> Hits:
@@ -98,11 +110,11 @@ class LabApp(App[None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses elsewhere keep it
     TITLE = "labtui"
     COMMANDS = App.COMMANDS | {LabCommands}
-    BINDINGS = actions.DASHBOARD.bindings()
+    BINDINGS = actions.GLOBAL.bindings()  # the dashboard's keys are its screen's (DashboardScreen)
 
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
                  command_log: CommandLog, subtitle: str, animate: bool) -> None:
-        super().__init__()
+        super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
         self.inventory = inventory
         self.sources = sources
         self.clock = clock
@@ -114,12 +126,17 @@ class LabApp(App[None]):
         self.fleet = Fleet(inventory.hosts)
         self.deploys = DeployController(self, sources.deploy, sources.history, clock)
         self.deploy_screen: DeployScreen | None = None
+        self._run_title = ""
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self.screen_diff = ScreenDiff()  # what the terminal shows: only changed cells are written
 
     # -- layout ------------------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
+    def get_default_screen(self) -> Screen[Any]:
+        return DashboardScreen()
+
+    def compose(self) -> ComposeResult:  # the dashboard's widgets (on the default screen)
         yield Static(id="topbar", classes="topbar")
         main = Horizontal(id="main")
         table = HostTable(self.fleet, self.glyphs, self.clock, id="hosts")
@@ -142,6 +159,7 @@ class LabApp(App[None]):
         return self.query_one("#details", HostDetails)
 
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, self._terminal_may_differ)
         if self.ascii_mode:
             self.add_class("-ascii")
         self._load_last_outcomes()
@@ -169,8 +187,24 @@ class LabApp(App[None]):
         except Exception:  # noqa: BLE001 - a journal problem must not stop the dashboard
             return
         for r in runs:
-            self.notify(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, follows it",
-                        title="labtui", timeout=10)
+            self.notify(harmless(f"deploy {r.run_id} of {', '.join(r.nodes)} is still running: h, then enter, "
+                                 "follows it"), title="labtui", timeout=10, markup=False)
+
+    # -- the terminal ------------------------------------------------------------------------------
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        """Textual's display step, with each compositor update cut down to the cells that change
+        (labtui.tui.screen_diff). Only when Textual is about to write to a real terminal."""
+        update: object = renderable  # a CompositorUpdate is a renderable Rich's types do not list
+        if (isinstance(update, CompositorUpdate) and self._driver is not None and not self.is_headless
+                and not self.is_inline and self._running and not self._closed and not self._batch_count):
+            cursor = self.screen.outer_size.clamp_offset(self.cursor_position)
+            update = self.screen_diff.reduce(update, (self.size.width, self.size.height), (cursor.x, cursor.y),
+                                             self.console._color_system or ColorSystem.TRUECOLOR)
+        super()._display(screen, update)  # type: ignore[arg-type]
+
+    def _terminal_may_differ(self, _app: App[Any]) -> None:
+        """After a suspend the terminal may show anything: the next frame is written in full."""
+        self.screen_diff.invalidate()
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, self.query_one("#main"), self.table, self.query_one("#details-box"),
@@ -298,8 +332,40 @@ class LabApp(App[None]):
         name = self.table.current
         return self.fleet.hosts.get(name) if name else None
 
+    def open_view(self, screen: Screen[Any]) -> None:
+        """Show a view; one of the same kind already on top is replaced, so views never stack up (`g` then `g`)."""
+        top = self.screen
+        if top is not self.screen_stack[0] and type(top) is type(screen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Over a dialog, the global keys wait: a dialog expects its answer first.
+        if action in ("help", "command_line") and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.glyphs))
+        self.open_view(HelpScreen(self.glyphs))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Textual's "Screenshot" saves to ~/Downloads, which a jump host rarely has: ours (actions.GLOBAL) replaces it.
+        return (c for c in super().get_system_commands(screen) if c.title != "Screenshot")
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        self.call_after_refresh(self._save_screenshot, filename, path)  # once the palette is gone
+
+    def _save_screenshot(self, filename: str | None, path: str | None) -> None:
+        name = filename or time.strftime("labtui-%Y%m%d-%H%M%S.svg", time.localtime(self.clock()))
+        target = Path(path or os.getcwd()) / name
+        try:
+            target.write_text(self.export_screenshot(), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot save the screenshot to {target}: {exc.strerror or exc}", severity="error",
+                        markup=False)
+            return
+        self.notify(f"screenshot saved: {target}", timeout=4, markup=False)  # a path may hold `[`
 
     def _filter_box(self) -> Input | None:
         return self.screen_stack[0].query_one_optional("#filter", Input)
@@ -322,7 +388,7 @@ class LabApp(App[None]):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         flt = filtering.parse(event.value)
         if flt.error:
-            self.notify(flt.error, severity="warning")
+            self.notify(harmless(flt.error), severity="warning", markup=False)
         self._close_filter()
 
     def _close_filter(self) -> None:
@@ -378,10 +444,10 @@ class LabApp(App[None]):
         text = self.details.render_text(self.inventory.get(name), self.fleet.statuses.get(name),
                                         self.extras.deploys(name, self.deploys.finished_runs),
                                         self.extras.generations(name))
-        self.push_screen(DetailsScreen(text))
+        self.open_view(DetailsScreen(name, text))
 
     def action_command_log(self) -> None:
-        self.push_screen(CommandLogScreen(self.command_log))
+        self.open_view(CommandLogScreen(self.command_log))
 
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
@@ -407,7 +473,7 @@ class LabApp(App[None]):
             self._not_available("logs")
             return
         stream = self.sources.ops.logs(self.inventory.get(name))
-        self.push_screen(LogScreen(f"journal of {name} (following; esc to stop)", stream))
+        self.open_view(LogScreen(f"journal of {name} (following; esc to stop)", stream))
 
     def action_checks(self) -> None:
         host = self._selected_host()
@@ -420,7 +486,7 @@ class LabApp(App[None]):
             self._not_available("checks")
             return
         host = self.inventory.get(name)
-        self.push_screen(ChecksScreen(host, partial(ops.checks, host), self.glyphs))
+        self.open_view(ChecksScreen(host, partial(ops.checks, host), self.glyphs))
 
     def action_generations(self) -> None:
         host = self._selected_host()
@@ -433,7 +499,7 @@ class LabApp(App[None]):
             self._not_available("generations")
             return
         host = self.inventory.get(name)
-        self.push_screen(GenerationsScreen(host, partial(ops.generations, host), self.glyphs))
+        self.open_view(GenerationsScreen(host, partial(ops.generations, host), self.glyphs))
 
     # -- history -------------------------------------------------------------------------------------
     def action_history(self) -> None:
@@ -441,7 +507,7 @@ class LabApp(App[None]):
         if history is None:
             self.notify("no deploy journal available", severity="warning")
             return
-        self.push_screen(HistoryScreen(history.list_runs, self.glyphs))
+        self.open_view(HistoryScreen(history.list_runs, self.glyphs))
 
     @on(HistoryScreen.RunChosen)
     def _open_past_run(self, message: HistoryScreen.RunChosen) -> None:
@@ -460,7 +526,7 @@ class LabApp(App[None]):
             for event in history.run_events(run_id):
                 run.apply(event)
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"cannot read run {run_id}: {exc}", severity="error")
+            self.notify(harmless(f"cannot read run {run_id}: {exc}"), severity="error", markup=False)
             return
         self.push_screen(DeployScreen(run, self.glyphs, self.clock, title=f"run {run_id} (replayed)", live=False))
 
@@ -511,6 +577,7 @@ class LabApp(App[None]):
         return await future
 
     async def show_run(self, run: RunView, title: str) -> None:
+        self._run_title = title
         self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers, title=title)
         await self.push_screen(self.deploy_screen)
         gc.freeze()  # the pane's widgets are long-lived too (see on_mount)
@@ -528,7 +595,8 @@ class LabApp(App[None]):
             self.pop_screen()
 
     def run_failed(self, message: str) -> None:
-        self.notify(message, severity="error", timeout=10)
+        # The message may quote a host or a tool (an SSH error, a supervisor's failure): never markup.
+        self.notify(harmless(message), severity="error", timeout=10, markup=False)
 
     def run_ended(self, run: RunView) -> None:
         for name, view in run.nodes.items():
@@ -537,10 +605,11 @@ class LabApp(App[None]):
         if self.deploy_screen is not None and self.deploy_screen.is_mounted:
             self.deploy_screen.sync()
             self.deploy_screen.focus_first_failure()
-        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(run.counts().items()))
-        severity: SeverityLevel = ("information" if run.outcome == "succeeded" else "error" if run.outcome == "failed"
-                                   else "warning")
-        self.notify(f"deploy {run.outcome}: {counts}", title="labtui", severity=severity, timeout=8)
+        counts = counts_text(run.counts())
+        tone = run_look(run.outcome).tone
+        severity: SeverityLevel = "information" if tone == "good" else "error" if tone == "bad" else "warning"
+        if self.screen is not self.deploy_screen:  # on the pane, its summary says it (a toast would cover it)
+            self.notify(f"deploy {run_look(run.outcome).word}: {counts}", title="labtui", severity=severity, timeout=8)
         self.bell()
         self._update_topbar()
         self._show_details()
@@ -549,16 +618,19 @@ class LabApp(App[None]):
         self._extras_for = None
 
     def action_show_deploy(self) -> None:
-        screen = self.deploy_screen
-        if screen is None:
+        run = self.deploys.active_run
+        if run is None:
             self.notify("no deploy yet in this session; h shows the history", severity="information")
             return
-        if self.screen is not screen:
-            if screen in self.screen_stack:
-                while self.screen is not screen:
-                    self.pop_screen()
-            else:
-                self.push_screen(screen)
+        screen = self.deploy_screen
+        if screen is not None and screen in self.screen_stack:
+            while self.screen is not screen:
+                self.pop_screen()
+            return
+        # A popped screen is gone for good (Textual removes its widgets): show the run on a new one.
+        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers,
+                                          title=self._run_title)
+        self.push_screen(self.deploy_screen)
 
     @on(DeployScreen.CancelRequested)
     def _cancel_requested(self) -> None:
@@ -581,6 +653,11 @@ class LabApp(App[None]):
             await self.deploys.cancel()
 
     # -- quit ------------------------------------------------------------------------------------
+    def terminal_gone(self, return_code: int) -> None:
+        """The terminal hung up (or SIGTERM): quit now, asking nothing. A running deploy goes on in its
+        supervisor process (what the quit dialog's `leave` does)."""
+        self.exit(return_code=return_code)
+
     async def action_quit(self) -> None:
         if not self.deploys.running:
             self.exit()

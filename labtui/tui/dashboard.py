@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from labtui.inventory.model import Host
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.details_model import PastDeploy
@@ -177,7 +178,7 @@ class HostTable(DataTable[Text | str]):
 
 
 class HostDetails(Static):
-    """Everything known about the selected host."""
+    """Everything known about the selected host (what the host reported is made harmless: labtui.text)."""
 
     def __init__(self, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
@@ -213,9 +214,9 @@ class HostDetails(Static):
         # A degraded host's error names its failed units, shown on their own line below.
         repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
         if st.error and not repeats_units:
-            out.append(f"{st.error}\n", style=rich_style("$error"))
+            out.append(f"{harmless(st.error)}\n", style=rich_style("$error"))
             if st.hint:
-                out.append(f"hint: {st.hint}\n", style="italic")
+                out.append(f"hint: {harmless(st.hint)}\n", style="italic")
         if st.answered_at is None:
             return out
         age = self.clock() - st.answered_at
@@ -224,13 +225,13 @@ class HostDetails(Static):
         # What needs attention first: it must stay visible in the small 80x24 panel.
         if st.failed_units:
             out.append("failed ", style="bold")
-            out.append(", ".join(st.failed_units) + "\n", style=rich_style("$error"))
+            out.append(", ".join(harmless(u) for u in st.failed_units) + "\n", style=rich_style("$error"))
         self._drift_and_reboot(out, st)
         out.append("gen    ", style="bold")
-        gen_date = f" ({st.generation_date[:10]})" if st.generation_date else ""
+        gen_date = f" ({harmless(st.generation_date[:10])})" if st.generation_date else ""
         out.append(f"{st.generation if st.generation is not None else '-'}{gen_date}")
         if st.nixos_version:
-            out.append(f"  nixos {st.nixos_version}")
+            out.append(f"  nixos {harmless(st.nixos_version)}")
         out.append("\n")
         current = st.current_system.path if st.current_system else st.system_profile
         out.append("system ", style="bold")
@@ -244,19 +245,20 @@ class HostDetails(Static):
             out.append(f"{fmt.percent(st.mem_used_percent)} of {fmt.human_bytes(st.mem_total_bytes)}\n")
         for d in st.disks:
             out.append("disk   ", style="bold")
-            out.append(f"{d.mount} ", style="")
+            out.append(f"{harmless(d.mount)} ", style="")
             out.append(f"{d.percent:.0f}%", style=rich_style(fmt.level_style(d.percent, 80, 90)))
             out.append(f" of {fmt.human_bytes(d.total_bytes)}\n")
         out.append("uptime ", style="bold")
         out.append(f"{fmt.duration(st.uptime_s)}")
         if st.system_running:
-            out.append(f"  systemd {st.system_running}", style="" if st.system_running == "running" else "yellow")
+            out.append(f"  systemd {harmless(st.system_running)}",
+                       style="" if st.system_running == "running" else "yellow")
         out.append("\n")
         if generations:
             out.append("generations", style="bold")
             out.append("  (g: all)\n", style="dim")
             for line in generations[:6]:
-                out.append(f"{line.rstrip()}\n")
+                out.append(f"{harmless(line.rstrip())}\n")
         if deploys:
             out.append("last deploys\n", style="bold")
             for ts, outcome, what in deploys[:5]:
@@ -264,10 +266,10 @@ class HostDetails(Static):
                 when = _dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
                 out.append(f"  {when} ")
                 out.append(f"{glyph} {word}", style=rich_style(style))
-                out.append(f" {what}\n", style="dim")
+                out.append(f" {harmless(what)}\n", style="dim")
         for key, why in sorted(st.missing.items()):
             if key not in ("drift", "flake_path"):
-                out.append(f"{key}: {why}\n", style="dim")
+                out.append(f"{harmless(key)}: {harmless(why)}\n", style="dim")
         return out
 
     def _drift_and_reboot(self, out: Text, st: HostStatus) -> None:
@@ -280,7 +282,7 @@ class HostDetails(Static):
             out.append(f"{g.in_sync} in sync with the flake\n", style="green")
         else:
             reason = st.missing.get("drift") or st.missing.get("flake_path") or "flake not evaluated yet"
-            out.append(f"{g.unknown} unknown ({reason})\n", style="dim")
+            out.append(f"{g.unknown} unknown ({harmless(reason)})\n", style="dim")
         out.append("reboot ", style="bold")
         if st.reboot_needed:
             booted = st.booted_system.kernel if st.booted_system else None
@@ -294,16 +296,42 @@ class HostDetails(Static):
             out.append("unknown\n", style="dim")
 
 
+class DashboardScreen(Screen[None]):
+    """The fleet dashboard, the app's first screen. It owns the dashboard's keys, so they never act while another
+    screen is shown; its widgets come from the app's compose (mounted before the first frame) and what the keys do
+    lives on the app, which owns the fleet model and the deploy controller."""
+
+    BINDINGS = actions.DASHBOARD.bindings()
+    SCOPE = actions.DASHBOARD
+
+
 class DetailsScreen(Screen[None]):
-    """The details panel's text, full screen (enter on a host)."""
+    """The details panel's text of one host, full screen (enter on a host); its keys act on that host."""
 
     BINDINGS = actions.DETAILS.bindings()
+    SCOPE = actions.DETAILS
 
-    def __init__(self, text: Text) -> None:
+    def __init__(self, host: str, text: Text) -> None:
         super().__init__()
+        self.host = host
         self.text = text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self.text, id="details-full")
         yield Footer()
+
+    async def _run(self, action: str) -> None:
+        await self.app.run_action(f"app.{action}_host({self.host!r})")
+
+    async def action_logs(self) -> None:
+        await self._run("logs")
+
+    async def action_checks(self) -> None:
+        await self._run("checks")
+
+    async def action_generations(self) -> None:
+        await self._run("generations")
+
+    async def action_deploy(self) -> None:
+        await self._run("deploy")

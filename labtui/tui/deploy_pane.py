@@ -1,5 +1,8 @@
 """The deploy pane: one row per host of a run (stage, steps, time, countdown, last output), the highlighted host's
-output below, the summary when it ends; and a host's full deploy log."""
+output below, the summary when it ends; and a host's full deploy log.
+
+Output lines and messages are what hosts and deploy tools printed: shown through `labtui.text.harmless` (as Rich
+Text or Log lines, never markup), at the moment they are drawn."""
 
 from __future__ import annotations
 
@@ -7,18 +10,23 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets.data_table import ColumnKey
 
+from labtui.runs.outcomes import counts_text, is_failure
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
+from labtui.tui.widgets import KeyLog
 
 Clock = Callable[[], float]
 
@@ -37,12 +45,19 @@ def compact_line(line: str) -> str:
     """`🚀 ℹ️ [deploy] [INFO] Building…` -> `deploy: Building…` for the narrow last-output column.
 
     The emoji go (their width differs between terminals and would shift the columns); the level
-    stays only when it says something (WARN, ERROR)."""
+    stays only when it says something (WARN, ERROR). Control characters are shown escaped."""
+    line = harmless(line)
     m = _DEPLOY_RS_TAG.match(line)
     if not m:
         return line.strip()
     level = "" if m.group(2) == "INFO" else f" {m.group(2)}"
     return f"{m.group(1)}{level}: {line[m.end():]}"
+
+
+def tail_line(line: str) -> str:
+    """A line for the output panel: deploy-rs' tags shortened as by compact_line, other lines as they are
+    (indentation kept), control characters shown escaped."""
+    return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
 
 
 def ascii_line(line: str) -> str:
@@ -60,6 +75,7 @@ DEPLOY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("line", "LAST OUTPUT"),
 )
 COUNTDOWN_BAR = 8
+LINE_MIN = 12  # the last-output column never gets narrower
 
 
 class DeployTable(DataTable[Text | str]):
@@ -72,17 +88,24 @@ class DeployTable(DataTable[Text | str]):
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
-        self._line_width = 40
 
     def on_mount(self) -> None:
         for key, label in DEPLOY_COLUMNS:
-            self.add_column(label, key=key)
+            # The last-output column has the width the others leave (set by sync): no sideways scrolling.
+            self.add_column(label, key=key, width=LINE_MIN if key == "line" else None)
         self.sync()
 
-    def _fit_line_column(self) -> None:
+    def _fit_line_column(self, rows: list[list[Text | str]]) -> int:
         """The last-output column gets what the other columns leave of the pane's width."""
-        used = sum(col.get_render_width(self) for key, col in self.columns.items() if key.value != "line")
-        self._line_width = max(12, self.size.width - used - 2 * self.cell_padding - 1)
+        used = 0
+        for i, (_, label) in enumerate(DEPLOY_COLUMNS[:-1]):
+            used += max([cell_len(label), *(cell_len(str(cells[i])) for cells in rows)]) + 2 * self.cell_padding
+        width = max(LINE_MIN, self.scrollable_content_region.width - used - 2 * self.cell_padding)
+        column = self.columns.get(ColumnKey("line"))
+        if column is not None and column.width != width:
+            column.width = width
+            self._require_update_dimensions = True
+        return width
 
     @property
     def current(self) -> str | None:
@@ -93,21 +116,24 @@ class DeployTable(DataTable[Text | str]):
 
     def sync(self) -> None:
         """Add rows for new hosts and re-render every row (cheap: a handful of hosts)."""
-        self._fit_line_column()
         now = self.clock()
-        for name, view in self.run.nodes.items():
-            cells = self.cells(view, now)
+        rows = {name: self.cells(view, now) for name, view in self.run.nodes.items()}
+        width = self._fit_line_column(list(rows.values()))
+        for name, cells in rows.items():
+            line = cells[-1]
+            if isinstance(line, Text):
+                line.truncate(width, overflow="ellipsis")
             if name not in self.rows:
                 self.add_row(*cells, key=name)
             else:
                 for (key, _), cell in zip(DEPLOY_COLUMNS, cells, strict=True):
-                    self.update_cell(name, key, cell, update_width=True)
+                    self.update_cell(name, key, cell, update_width=key != "line")
 
     def cells(self, v: NodeView, now: float) -> list[Text | str]:
         g = self.glyphs
         if v.outcome:
             glyph, word, style = fmt.outcome_cell(g, v.outcome)
-            where = f" ({v.outcome_stage})" if v.outcome in ("failed",) and v.outcome_stage else ""
+            where = ""
             before, after = v.generations.get("before"), v.generations.get("after")
             if before is not None and after is not None and before != after:
                 where += f" {before}{'→' if g is not ASCII else '->'}{after}"
@@ -117,19 +143,20 @@ class DeployTable(DataTable[Text | str]):
             status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
-            status, stage = styled(spin, "$warning"), styled(v.stage, "$warning")
+            status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
         reached, total = v.progress()
-        pstyle = "$error" if v.outcome in ("failed", "rolled_back") else "$success" if v.outcome else "$warning"
+        pstyle = "$error" if is_failure(v.outcome) else "$success" if v.outcome else "$warning"
         progress = styled(g.bar_full * reached + g.bar_empty * (total - reached), pstyle)
         elapsed = fmt.duration(v.elapsed(now), precise=True) if v.started is not None else "-"
         timer = self._timer_cell(v, now)
         if v.stall is not None:
             line = styled(f"{g.stall} no output for {v.stall.seconds:.0f}s: {v.stall.hint}", "$warning")
-        elif v.outcome in ("failed", "rolled_back") and v.message:
-            line = styled(v.message, "$error")
+        elif is_failure(v.outcome) and v.message:
+            # Where it ended, then why: `push: Failed to push profile…` (the stage column keeps the outcome word).
+            where = f"{v.outcome_stage}: " if v.outcome_stage and not v.message.startswith(v.outcome_stage) else ""
+            line = styled(harmless(f"{where}{v.message}"), "$error")
         else:
             line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
-        line.truncate(self._line_width, overflow="ellipsis")
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 
     def _timer_cell(self, v: NodeView, now: float) -> Text:
@@ -200,8 +227,8 @@ class DeployScreen(Screen[None]):
         view = self.run.nodes[self._tail_node]
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
-        if lines and self.glyphs is ASCII:
-            lines = [ascii_line(line) for line in lines]
+        # deploy-rs' tags shortened as in the last-output column: more of each line fits (enter: the lines as printed)
+        lines = [ascii_line(line) if self.glyphs is ASCII else tail_line(line) for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
@@ -232,9 +259,11 @@ class DeployScreen(Screen[None]):
         head.append(self.title_text or f"{run.method or 'deploy'}", style="bold")
         head.append(f"  {fmt.duration(run.elapsed(now), precise=True)}")
         counts = run.counts()
-        head.append("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())))
-        if run.run_id:  # last: on a narrow terminal it is the part that gets cut
+        head.append("  " + counts_text(counts))
+        width = self.size.width - 2
+        if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
             head.append(f"  run {run.run_id}", style="dim")
+        head.truncate(width, overflow="ellipsis")
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output).
         self.query_one("#run-header", Static).update(head, layout=False)
@@ -245,7 +274,7 @@ class DeployScreen(Screen[None]):
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
                                            f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
             elif run.run_lines:
-                summary = Text(run.run_lines[-1], style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style="dim")
             else:
                 summary = ""
         else:
@@ -255,6 +284,9 @@ class DeployScreen(Screen[None]):
             box = self.query_one("#run-summary", Static)
             box.update(summary)
             box.set_class(not run.running, "-done")
+            # The summary took rows from the output panel: keep its last line in view.
+            tail = self.query_one("#tail", Log)
+            self.call_after_refresh(tail.scroll_end, animate=False)
         # The footer rebuilds its keys on every bindings refresh: only when what they depend on changed.
         actions = (self.live and run.running, run.first_failure() is not None)
         if actions != self._actions:
@@ -272,21 +304,16 @@ class DeployScreen(Screen[None]):
         g = self.glyphs
         run = self.run
         out = Text()
-        outcome = run.outcome or "finished"
-        style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(outcome, "")
-        glyph = {"succeeded": g.done, "failed": g.failed, "cancelled": g.cancelled}.get(outcome, g.dot)
-        out.append(f"{glyph} run {outcome}", style=f"bold {style}")
+        glyph, word, style = fmt.run_cell(g, run.outcome)
+        out.append(f"{glyph} run {word}", style=f"bold {rich_style(style)}")
         out.append(f" in {fmt.duration(run.elapsed(self.clock()), precise=True)}: ")
-        parts = []
-        for key, n in sorted(run.counts().items()):
-            parts.append(f"{n} {key.replace('_', ' ')}")
-        out.append(", ".join(parts))
+        out.append(counts_text(run.counts()))
         first = run.first_failure()
         if first:
             view = run.nodes[first]
             out.append(f"\nfirst failure: {first}", style="bold red")
             if view.message:
-                out.append(f": {view.message}", style="red")
+                out.append(f": {harmless(view.message)}", style="red")
             out.append("  (f: its log)", style="dim")
         return out
 
@@ -327,7 +354,7 @@ class HostLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
-        yield Log(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -351,8 +378,7 @@ class HostLogScreen(Screen[None]):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
-        if batch and self.ascii_mode:
-            batch = [ascii_line(line) for line in batch]
+        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [harmless(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 
@@ -363,7 +389,8 @@ class HostLogScreen(Screen[None]):
 
     def action_copy(self) -> None:
         lines, _ = self._source()
-        self.app.copy_to_clipboard("\n".join(lines))
+        # Harmless too: a pasted escape sequence (`ESC [201~` ends a bracketed paste) could run in a shell.
+        self.app.copy_to_clipboard("\n".join(harmless(line) for line in lines))
         self.notify(f"copied {len(lines)} lines")
 
 

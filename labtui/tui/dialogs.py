@@ -17,6 +17,7 @@ from labtui.deploy.methods.deploy_rs import DeployRs
 from labtui.deploy.request import Action
 from labtui.inventory.model import Host
 from labtui.runs.events import Prompt
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui.format import short_store_path
 from labtui.tui.sources import MODES, DeployChoice
@@ -227,17 +228,18 @@ class PlanDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label(Text("The plan deploy-rs printed", style="bold"))
-            table: DataTable[str] = DataTable(id="plan", cursor_type="none", show_cursor=False)
+            table: DataTable[Text] = DataTable(id="plan", cursor_type="none", show_cursor=False)
             yield table
-            yield Label(self.prompt.question)
+            yield Label(Text(harmless(self.prompt.question)))  # deploy-rs's words: Text, never markup
             yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
 
     def on_mount(self) -> None:
         table = self.query_one("#plan", DataTable)
         table.add_columns("node", "profile", "ssh to", "as user", "store path")
-        for e in self.prompt.plan:
+        for e in self.prompt.plan:  # read from deploy-rs's output: Text cells (a str cell is markup), harmless
             via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
-            table.add_row(e.node, e.profile, via, e.user or "-", short_store_path(e.path))
+            table.add_row(*(Text(harmless(cell)) for cell in (e.node, e.profile, via, e.user or "-",
+                                                               short_store_path(e.path))))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -254,7 +256,7 @@ class PasswordDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="narrow"):
-            yield Label(Text.assemble(("sudo password", "bold"), (" for ", ""), (self.host, "bold")))
+            yield Label(Text.assemble(("sudo password", "bold"), (" for ", ""), (harmless(self.host), "bold")))
             yield Input(password=True, id="password")
             yield Static("[b]enter[/b] send  [b]esc[/b] cancel the deploy", id="dialog-keys")
 

@@ -1,5 +1,8 @@
 """How values read on screen: short fixed-width cells, glyph and style per state and outcome, the text of the ops
-views (checks, generations, journal entries). Pure functions over the core's types; Rich text, no Textual."""
+views (checks, generations, journal entries). Pure functions over the core's types; Rich text, no Textual.
+
+Text from hosts goes on screen through `labtui.text.harmless` (control characters shown escaped) and as Rich
+`Text` or plain `Log` lines, never as markup: a unit called `[bold]x` reads `[bold]x`."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ from rich.text import Text
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogEntry, LogItem
+from labtui.runs.outcomes import Look, node_look, run_look
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
+from labtui.text import harmless
 from labtui.tui.glyphs import Glyphs
 
 # Theme variables cannot go into Rich Text styles; these plain ANSI names degrade well on 16/256 colours.
@@ -39,15 +44,9 @@ STATE_STYLE: dict[HostState, tuple[str, str, str]] = {
     HostState.HOST_KEY_CHANGED: ("key", "KEY CHANGED", "$error"),
 }
 
-# Deploy outcome -> (glyph attribute, short word, style).
-OUTCOME_STYLE: dict[str, tuple[str, str, str]] = {
-    "succeeded": ("done", "ok", "$success"),
-    "dry_activated": ("dry", "dry", "$secondary"),
-    "rolled_back": ("rolled_back", "rolled back", "$warning"),
-    "failed": ("failed", "failed", "$error"),
-    "not_deployed": ("queued", "skipped", "$text-muted"),
-    "cancelled": ("cancelled", "cancelled", "$text-muted"),
-}
+# An outcome's tone (labtui.runs.outcomes, the one table of words and glyphs) -> style.
+TONE_STYLE: dict[str, str] = {"good": "$success", "bad": "$error", "warn": "$warning", "muted": "$text-muted",
+                              "info": "$secondary", "busy": "$warning"}
 
 
 def state_cell(g: Glyphs, state: HostState) -> tuple[str, str, str]:
@@ -55,11 +54,20 @@ def state_cell(g: Glyphs, state: HostState) -> tuple[str, str, str]:
     return getattr(g, glyph_attr), word, style
 
 
+def _cell(g: Glyphs, look: Look) -> tuple[str, str, str]:
+    return look.mark(g.ascii), look.word, TONE_STYLE[look.tone]
+
+
 def outcome_cell(g: Glyphs, outcome: str | None) -> tuple[str, str, str]:
+    """(glyph, word, style) of a node outcome; ("", "", "") for none."""
     if outcome is None:
         return "", "", ""
-    glyph_attr, word, style = OUTCOME_STYLE.get(outcome, ("unknown", outcome, "$text-muted"))
-    return getattr(g, glyph_attr), word, style
+    return _cell(g, node_look(outcome))
+
+
+def run_cell(g: Glyphs, outcome: str | None) -> tuple[str, str, str]:
+    """(glyph, word, style) of a run outcome; None: running."""
+    return _cell(g, run_look(outcome))
 
 
 def duration(seconds: float | None, *, precise: bool = False) -> str:
@@ -123,7 +131,7 @@ def short_store_path(path: str | None) -> str:
     """`/nix/store/abcd…-nixos-system-x` -> `abcd…-nixos-system-x` with the hash cut to 7 chars."""
     if not path:
         return "-"
-    name = path.rsplit("/", 1)[-1]
+    name = harmless(path.rsplit("/", 1)[-1])
     digest, _, rest = name.partition("-")
     return f"{digest[:7]}-{rest}" if rest else name
 
@@ -139,12 +147,15 @@ _PRIO = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 
 
 def log_line(item: LogItem) -> str:
-    """A journal entry as one line (`Nov 26 12:00:01 nginx.service[warn]: ...`), a notice between dashes."""
+    """A journal entry as one line (`Nov 26 12:00:01 nginx.service[warn]: ...`), a notice between dashes.
+
+    Anyone on the host can write the journal (`logger`): unit and message are made harmless (a newline in a
+    message shows as `\\x0a`, so one entry stays one line)."""
     if isinstance(item, LogEntry):
         when = _dt.datetime.fromtimestamp(item.ts).strftime("%b %d %H:%M:%S")
         prio = _PRIO[item.priority] if 0 <= item.priority < len(_PRIO) else str(item.priority)
-        return f"{when} {item.unit}[{prio}]: {item.message}"
-    return f"-- {item.message} --"
+        return f"{when} {harmless(item.unit)}[{prio}]: {harmless(item.message.rstrip(chr(10)))}"
+    return f"-- {harmless(item.message)} --"
 
 
 def check_lines(results: Iterable[CheckResult]) -> list[str]:
@@ -152,7 +163,8 @@ def check_lines(results: Iterable[CheckResult]) -> list[str]:
     lines = []
     for r in results:
         mark = "PASS" if r.ok else "FAIL"
-        lines.append(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  ({r.attempts} attempt(s), {r.duration:.1f}s)")
+        lines.append(harmless(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  "
+                              f"({r.attempts} attempt(s), {r.duration:.1f}s)"))
     return sorted(lines, key=lambda line: line.startswith("PASS"))
 
 
@@ -164,8 +176,8 @@ def generation_lines(gens: Iterable[GenerationInfo]) -> list[str]:
     """The generations view: a header, then newest first."""
     lines = [f"{'GEN':>5}  {'DATE':<19} {'NIXOS':<28} {'KERNEL':<10} FLAGS"]
     for g in sorted(gens, key=lambda g: g.number, reverse=True):
-        lines.append(f"{g.number:>5}  {g.date[:19]:<19} {g.nixos_version:<28} {g.kernel or '-':<10} "
-                     f"{' '.join(_flags(g))}")
+        lines.append(harmless(f"{g.number:>5}  {g.date[:19]:<19} {g.nixos_version:<28} {g.kernel or '-':<10} "
+                              f"{' '.join(_flags(g))}"))
     return lines
 
 
@@ -175,4 +187,4 @@ def compact_generation(g: GenerationInfo) -> str:
     flags = _flags(g)
     if g.current:
         flags = ["current"] + [f for f in flags if f not in ("current", "booted", "next-boot")]
-    return " ".join([f"{g.number:>4}", g.date[:10], g.kernel or "-", *flags])
+    return harmless(" ".join([f"{g.number:>4}", g.date[:10], g.kernel or "-", *flags]))

@@ -1,9 +1,13 @@
 """Full screens besides the dashboard and the deploy pane: a host's journal, checks and generations, the deploy
-history, the command log and the help."""
+history, the command log and the help.
+
+What hosts sent is shown through `labtui.text.harmless`, as Log lines or Rich Text (a DataTable reads a str cell
+as markup: cells are Text)."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from rich.text import Text
@@ -12,37 +16,42 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Footer, Input, Log, Static
 
 from labtui.commandlog import CommandLog, CommandRecord
 from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogItem, LogStream
+from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs
 from labtui.tui.sources import RunSummary
+from labtui.tui.widgets import KeyLog, KeyTable, ViewFilter, line_matcher
 
 LOG_FLUSH = 0.1
 LOG_MAX_LINES = 20_000
 
 
 class TextScreen(Screen[None]):
-    """A text shown as it arrives (checks, generations): a title, the lines, copy."""
+    """A text shown as it arrives (journal, checks, generations): a title, the lines, `/` to filter, copy."""
 
     BINDINGS = actions.TEXT_VIEW.bindings()
+    SCOPE = actions.TEXT_VIEW
 
     def __init__(self, title: str, lines: list[str] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.initial = lines or []
         self._all: list[str] = []
+        self._matcher: re.Pattern[str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="stream-title", classes="topbar")
-        yield Log(id="stream", max_lines=LOG_MAX_LINES)
+        yield KeyLog(id="stream", max_lines=LOG_MAX_LINES)
+        yield ViewFilter()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -56,11 +65,57 @@ class TextScreen(Screen[None]):
 
     def write(self, lines: list[str]) -> None:
         self._all.extend(lines)
-        self.query_one(Log).write_lines(lines)
+        shown = lines if self._matcher is None else [line for line in lines if self._matcher.search(line)]
+        if shown:
+            self.query_one(Log).write_lines(shown)
+
+    def replace(self, old: str, lines: list[str]) -> None:
+        """Take `old` (a "running…" line) away and show `lines` instead."""
+        if old in self._all:
+            self._all.remove(old)
+            self._rewrite()
+        self.write(lines)
+
+    @property
+    def shown_lines(self) -> list[str]:
+        return self._all if self._matcher is None else [line for line in self._all if self._matcher.search(line)]
+
+    def _rewrite(self) -> None:
+        log = self.query_one(Log)
+        log.clear()
+        log.write_lines(self.shown_lines)
+        title = Text(self.title_text, style="bold")
+        if self._matcher is not None:
+            title.append(f"  filter {self._matcher.pattern} ({len(self.shown_lines)}/{len(self._all)} lines)",
+                         style="yellow")
+        self.query_one("#stream-title", Static).update(title)
+
+    def action_filter(self) -> None:
+        self.query_one(ViewFilter).open(self._matcher.pattern if self._matcher is not None else "")
+
+    @on(Input.Changed, ".view-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._matcher = line_matcher(event.value)
+        self._rewrite()
+
+    @on(Input.Submitted, ".view-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(ViewFilter).close()
+        self.query_one(Log).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one(ViewFilter)
+        if box.is_open:
+            self._filter_submitted()
+        elif self._matcher is not None:
+            box.value = ""  # Input.Changed clears the filter
+        else:
+            self.app.pop_screen()
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard("\n".join(self._all))
-        self.notify(f"copied {len(self._all)} lines")
+        lines = self.shown_lines
+        self.app.copy_to_clipboard("\n".join(lines))
+        self.notify(f"copied {len(lines)} lines")
 
 
 class LogScreen(TextScreen):
@@ -90,7 +145,7 @@ class LogScreen(TextScreen):
         try:
             await self.stream.start()
         except Exception as exc:  # noqa: BLE001 - shown to the operator, the screen stays usable
-            self._pending.append(f"[labtui] stopped: {exc}")
+            self._pending.append(f"[labtui] stopped: {harmless(str(exc))}")
 
     def _flush(self) -> None:
         if self._pending:
@@ -102,7 +157,8 @@ class ChecksScreen(TextScreen):
     """A host's health checks, run when the screen opens; failures first."""
 
     def __init__(self, host: Host, run: Callable[[], AsyncIterator[CheckResult]], glyphs: Glyphs) -> None:
-        super().__init__(f"health checks of {host.name}", [f"running checks on {host.name}{glyphs.ellipsis}"])
+        self.waiting = f"running checks on {host.name}{glyphs.ellipsis}"
+        super().__init__(f"health checks of {host.name}", [self.waiting])
         self.host = host
         self.run = run
 
@@ -113,19 +169,23 @@ class ChecksScreen(TextScreen):
     async def _run_checks(self) -> None:
         name = self.host.name
         if not self.host.checks:
-            self.write([f"{name} has no health checks; declare them in labtui.toml ([hosts.{name}] checks)"])
+            self.replace(self.waiting,
+                         [f"{name} has no health checks; declare them in labtui.toml ([hosts.{name}] checks)"])
             return
         try:
-            self.write(fmt.check_lines([r async for r in self.run()]))
+            results = [r async for r in self.run()]
         except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
-            self.write([f"checks failed: {exc}"])
+            self.replace(self.waiting, [f"checks failed: {harmless(str(exc))}"])
+            return
+        self.replace(self.waiting, fmt.check_lines(results))
 
 
 class GenerationsScreen(TextScreen):
     """A host's system generations, listed when the screen opens."""
 
     def __init__(self, host: Host, load: Callable[[], Awaitable[list[GenerationInfo]]], glyphs: Glyphs) -> None:
-        super().__init__(f"system generations of {host.name}", [f"running generations on {host.name}{glyphs.ellipsis}"])
+        self.waiting = f"listing the generations of {host.name}{glyphs.ellipsis}"
+        super().__init__(f"system generations of {host.name}", [self.waiting])
         self.load = load
 
     def begin(self) -> None:
@@ -134,15 +194,18 @@ class GenerationsScreen(TextScreen):
     @work(group="ops", exit_on_error=False)
     async def _list(self) -> None:
         try:
-            self.write(fmt.generation_lines(await self.load()))
+            gens = await self.load()
         except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
-            self.write([f"generations failed: {exc}"])
+            self.replace(self.waiting, [f"generations failed: {harmless(str(exc))}"])
+            return
+        self.replace(self.waiting, fmt.generation_lines(gens))
 
 
 class HistoryScreen(Screen[None]):
     """Past deploy runs from the journal; Enter asks the app to open one (RunChosen)."""
 
     BINDINGS = actions.HISTORY.bindings()
+    SCOPE = actions.HISTORY
 
     class RunChosen(Message):
         """Replay this run into the deploy pane, or follow it when it is still going."""
@@ -161,7 +224,7 @@ class HistoryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         title = "deploy history" + (f" of {self.host}" if self.host else "")
         yield Static(Text(title, style="bold"), classes="topbar")
-        yield DataTable(id="history", cursor_type="row")
+        yield KeyTable(id="history", cursor_type="row")
         yield Static(id="history-empty")
         yield Footer()
 
@@ -181,22 +244,20 @@ class HistoryScreen(Screen[None]):
         try:
             self.runs = self.load()
         except Exception as exc:  # noqa: BLE001 - a broken journal must not take the TUI down
-            self.query_one("#history-empty", Static).update(f"cannot read the journal: {exc}")
+            self.query_one("#history-empty", Static).update(Text(f"cannot read the journal: {harmless(str(exc))}"))
             return
         g = self.glyphs
         for run in self.runs:
             when = _dt.datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M")
-            glyph, word, style = fmt.outcome_cell(g, run.outcome) if run.outcome else (g.running, "running", "$warning")
-            if run.outcome == "failed":
-                glyph, word, style = g.failed, "failed", "$error"
+            glyph, word, style = fmt.run_cell(g, run.outcome)
             hosts = Text()
             for i, node in enumerate(run.nodes):
                 if i:
                     hosts.append(" ")
                 ng, _, ns = fmt.outcome_cell(g, run.node_outcomes.get(node))
-                hosts.append(f"{ng}{node}" if ng else node, style=rich_style(ns))
-            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), run.method, hosts, run.run_id,
-                          key=run.run_id)
+                hosts.append(f"{ng}{harmless(node)}" if ng else harmless(node), style=rich_style(ns))
+            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), Text(harmless(run.method)), hosts,
+                          Text(harmless(run.run_id)), key=run.run_id)
         self.query_one("#history-empty", Static).update("" if self.runs else "No deploys recorded yet.")
 
     @on(DataTable.RowSelected, "#history")
@@ -211,19 +272,23 @@ class HistoryScreen(Screen[None]):
 
 
 class CommandLogScreen(Screen[None]):
-    """Every command labtui ran (lazygit's `@`), newest last; y copies one, Y copies all (OSC 52)."""
+    """Every command labtui ran (lazygit's `@`), newest last; `/` filters, y copies one, Y copies all (OSC 52)."""
 
     BINDINGS = actions.COMMAND_LOG.bindings()
+    SCOPE = actions.COMMAND_LOG
+    TITLE_TEXT = "command log: every command labtui ran (copy and run by hand)"
 
     def __init__(self, log: CommandLog) -> None:
         super().__init__()
         self.commands = log
         self._unsubscribe: Callable[[], None] | None = None
+        self._matcher: re.Pattern[str] | None = None
+        self._shown: list[CommandRecord] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("command log: every command labtui ran (copy and run by hand)", style="bold"),
-                     classes="topbar")
-        yield DataTable(id="commands", cursor_type="row")
+        yield Static(Text(self.TITLE_TEXT, style="bold"), id="commands-title", classes="topbar")
+        yield KeyTable(id="commands", cursor_type="row")
+        yield ViewFilter("filter: a regex on host and command, any case  (enter: keep, esc: close)")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -231,10 +296,9 @@ class CommandLogScreen(Screen[None]):
         table.add_column("TIME", key="time")
         table.add_column("WHERE", key="where")
         table.add_column("COMMAND", key="command")
-        for record in self.commands.records():
-            self._add(record)
-        table.move_cursor(row=table.row_count - 1)
+        self._rebuild()
         table.focus()
+
         def added(record: CommandRecord) -> None:  # from any task: drawn on the app's loop
             self.app.call_later(self._add, record)
 
@@ -244,14 +308,57 @@ class CommandLogScreen(Screen[None]):
         if self._unsubscribe:
             self._unsubscribe()
 
+    def _matches(self, record: CommandRecord) -> bool:
+        return self._matcher is None or bool(self._matcher.search(f"{record.where} {record.command}"))
+
+    def _rebuild(self) -> None:
+        table = self.query_one("#commands", DataTable)
+        table.clear()
+        self._shown = []
+        for record in self.commands.records():
+            self._add(record)
+        table.move_cursor(row=table.row_count - 1)
+        title = Text(self.TITLE_TEXT, style="bold")
+        if self._matcher is not None:
+            title = Text("command log", style="bold")
+            title.append(f"  filter {self._matcher.pattern} ({len(self._shown)}/{len(self.commands.records())})",
+                         style="yellow")
+        self.query_one("#commands-title", Static).update(title)
+
     def _add(self, record: CommandRecord) -> None:
+        if not self._matches(record):
+            return
         table = self.query_one("#commands", DataTable)
         when = _dt.datetime.fromtimestamp(record.ts).strftime("%H:%M:%S")
         command = record.command if len(record.command) < 400 else record.command[:399] + "…"
-        table.add_row(when, record.where, command.replace("\n", "⏎"))
+        self._shown.append(record)
+        # Text cells: a str cell would be read as markup (`[` is common in commands and unit globs).
+        table.add_row(when, Text(harmless(record.where)), Text(harmless(command.replace("\n", "⏎"))))
 
     def _records(self) -> list[CommandRecord]:
-        return self.commands.records()
+        return list(self._shown)
+
+    def action_filter(self) -> None:
+        self.query_one(ViewFilter).open(self._matcher.pattern if self._matcher is not None else "")
+
+    @on(Input.Changed, ".view-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._matcher = line_matcher(event.value)
+        self._rebuild()
+
+    @on(Input.Submitted, ".view-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(ViewFilter).close()
+        self.query_one("#commands", DataTable).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one(ViewFilter)
+        if box.is_open:
+            self._filter_submitted()
+        elif self._matcher is not None:
+            box.value = ""
+        else:
+            self.app.pop_screen()
 
     @on(DataTable.RowSelected, "#commands")
     def _row_selected(self) -> None:
@@ -263,18 +370,19 @@ class CommandLogScreen(Screen[None]):
         if 0 <= table.cursor_row < len(records):
             text = records[table.cursor_row].copyable()
             self.app.copy_to_clipboard(text)
-            self.notify(f"copied: {fmt.truncate(text, 60)}")
+            self.notify(f"copied: {harmless(fmt.truncate(text, 60))}", markup=False)
 
     def action_copy_all(self) -> None:
-        text = "\n".join(r.copyable() for r in self._records())
-        self.app.copy_to_clipboard(text)
-        self.notify(f"copied {len(self._records())} commands")
+        records = self._records()
+        self.app.copy_to_clipboard("\n".join(r.copyable() for r in records))
+        self.notify(f"copied {len(records)} commands")
 
 
 class HelpScreen(Screen[None]):
     """Every key (from the action table) and the glyphs."""
 
     BINDINGS = actions.HELP.bindings()
+    SCOPE = actions.HELP
 
     def __init__(self, glyphs: Glyphs) -> None:
         super().__init__()

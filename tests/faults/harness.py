@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from labtui.inventory.model import Host, Inventory
+from labtui.inventory.model import Host, Inventory, SshTarget
 from labtui.text import is_harmless
 from tests.support import in_ci
 
@@ -64,7 +64,10 @@ def run_cli(argv: Sequence[str], *, stdin: str = "") -> CliResult:
     sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
+            try:
+                code = main(list(argv))
+            except SystemExit as exit_:  # argparse's usage errors: the process would exit so
+                code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         sys.stdin = old_stdin
     return CliResult(code, out.getvalue(), err.getvalue())
@@ -88,12 +91,15 @@ def assert_no_traceback(result: CliResult) -> None:
     assert "Error:" not in result.err or result.err.startswith("labtui:"), result.err
 
 
-def assert_one_line_error(result: CliResult, code: int, *needles: str) -> str:
-    """The fault was reported as one `labtui: error: ...` line with exit `code`; returns that line."""
+def assert_one_line_error(result: CliResult, code: int, *needles: str, hint: bool = False) -> str:
+    """The fault was reported as one `labtui: error: ...` line with exit `code`; returns that line.
+
+    `hint=True`: a line with the fix may follow (SSH errors print the command to try below the error)."""
     assert_no_traceback(result)
     assert result.code == code, (result.code, result.err)
     lines = [line for line in result.err.splitlines() if line.strip()]
-    assert len(lines) == 1, result.err
+    assert len(lines) == 1 or (hint and len(lines) == 2), result.err
+    assert is_harmless(result.err, keep_newlines=True), result.err
     line = lines[0]
     assert line.startswith("labtui: error: "), line
     for needle in needles:
@@ -110,8 +116,11 @@ def assert_harmless_output(result: CliResult) -> None:
 
 def journal_integrity(path: Path) -> str:
     """SQLite's own check of the journal file: `ok` when nothing is damaged."""
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:  # too damaged to be checked at all
+        return str(exc)
 
 
 def needs_root(why: str) -> None:
@@ -142,6 +151,7 @@ class HostileHosts:
         self.thread.start()
         self.servers = self.call(_make(SshServers, root))
         self.home: Path | None = None
+        self.refusing: list[Any] = []
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -151,6 +161,10 @@ class HostileHosts:
         if self.home is not None:
             self.use_as_operator(self.home)  # its host key too
         return server.host(user="root")
+
+    def start_refusing(self, name: str, reason: str) -> Host:
+        """A host whose SSH server disconnects at authentication with `reason` (the client shows it)."""
+        return self.call(_refusing(self, name, reason))
 
     def inventory(self, *hosts: Host) -> Inventory:
         return Inventory(flake=".", hosts=tuple(hosts))
@@ -169,9 +183,33 @@ class HostileHosts:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.call(self.servers.close(), timeout=10)
+        for server in self.refusing:
+            self.loop.call_soon_threadsafe(server.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+async def _refusing(hosts: HostileHosts, name: str, reason: str) -> Host:
+    import asyncssh
+
+    class Refuse(asyncssh.SSHServer):
+        def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+            self.conn = conn
+
+        def begin_auth(self, username: str) -> bool:
+            self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, reason)
+            return True
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await asyncssh.create_server(Refuse, "127.0.0.1", 0, server_host_keys=[key])
+    hosts.refusing.append(server)
+    port = server.sockets[0].getsockname()[1]
+    with open(hosts.servers.known_hosts_path, "a") as f:
+        f.write(f"[127.0.0.1]:{port} {key.export_public_key().decode().strip()}\n")
+    if hosts.home is not None:
+        hosts.use_as_operator(hosts.home)
+    return Host(name=name, hostname="127.0.0.1", ssh=SshTarget(hostname="127.0.0.1", port=port, user="root"))
 
 
 async def _make(factory: Callable[[Path], T], root: Path) -> T:

@@ -104,3 +104,15 @@ async def test_reboot_only_needed_hosts(lab, shell, inventory):
     assert not lab.load("db1").reboot_needed
     [run] = Journal.open().list_runs(host="db1")
     assert (run.action, run.outcome, run.nodes) == ("reboot", "succeeded", {"db1": "succeeded"})
+
+
+async def test_rollback_without_systemd_run_says_so(lab, shell, inventory):
+    from labtui.sim.ops import configure_host
+
+    configure_host(lab, "web1", systemd_run=False)
+    out, err = Tty(), Tty()
+    code = await rollback.execute(parse("rollback", "web1", "--yes"), inventory, shell, out=out, err=err)
+    assert code == 0 and lab.load("web1").current == 2
+    assert "labtui: web1 has no systemd-run: the switch ran in the SSH session" in err.getvalue()
+    detail = Journal.open().get_run(Journal.open().list_runs(host="web1")[0].run_id)
+    assert "no systemd-run on this host" in detail.output() and "--switch-generation 2" in " ".join(detail.argv[0])

@@ -153,3 +153,24 @@ async def test_detached_deploy_hook_factory_over_ssh(lab, over_ssh):
     assert events[-1] == NodeResult(ts=events[-1].ts, node="web1", profile="system", outcome="rolled_back",
                                     stage="health", message=events[-1].message)
     assert "new failed units: sshd.service" in events[-1].message and lab.load("web1").current == 3
+
+
+async def test_rollback_survives_a_network_restart_over_ssh(lab, over_ssh):
+    """The switch restarts the network (every SSH session to the host drops, the host is away for a while): under
+    systemd-run it goes on, and labtui reconnects and reads how it ended."""
+    inventory, pool, _ = over_ssh
+    configure_host(lab, "db1", switch_seconds=1.0, switch_drops_network=0.5)
+    outcome = await switch_generation(pool, inventory.get("db1"), 2, from_generation=3, poll_interval=0.1)
+    assert outcome.ok and outcome.detached and outcome.dropped, outcome.output
+    assert "connection lost" in outcome.dropped
+    assert lab.load("db1").current == 2
+
+
+async def test_in_session_switch_is_cut_by_a_network_restart_over_ssh(lab, over_ssh):
+    inventory, pool, _ = over_ssh
+    configure_host(lab, "db1", switch_seconds=1.0, switch_drops_network=0.5, systemd_run=False)
+    outcome = await switch_generation(pool, inventory.get("db1"), 2, from_generation=3, poll_interval=0.1)
+    assert not outcome.ok and outcome.detached is False, outcome.output
+    assert "interrupted it" in outcome.output
+    sim = lab.load("db1")
+    assert (sim.current, sim.profile) == (3, 2)

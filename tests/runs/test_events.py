@@ -10,9 +10,12 @@ import pytest
 from labtui.runs.events import (
     EVENT_TYPES,
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
+    FailedBuild,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -25,6 +28,7 @@ from labtui.runs.events import (
     Rollback,
     RollbackResult,
     RunEvent,
+    RunningBuild,
     RunResult,
     RunStarted,
     StageChanged,
@@ -54,6 +58,11 @@ ONE_OF_EACH: list[RunEvent] = [
                      duration=2.5),
     RebootProgress(ts=1.0, node="web1", phase="down", message="SSH went away", elapsed=3.0),
     RollbackResult(ts=1.0, node="web1", from_generation=43, to_generation=42, ok=True, message="switched"),
+    ExecResult(ts=1.0, node="web1", exit_code=None, duration=2.0, timed_out=True, error="did not finish"),
+    BuildProgress(ts=1.0, node="web1", built=2, to_build=5, fetched=1, to_fetch=3, bytes_fetched=10,
+                  bytes_to_fetch=30, running=[RunningBuild(drv="/nix/store/a-x.drv", name="x", phase="buildPhase",
+                                                           last_line="cc -c x.c", started=0.5)],
+                  failed=[FailedBuild(drv="/nix/store/b-y.drv", name="y", reason="with exit code 1", tail=["e"])]),
 ]
 
 

@@ -21,6 +21,8 @@ A handler gets `(command, stdin)` and returns any of: a str (stdout, exit 0); a 
 `(exit_status, stdout, stderr)`; a `labtui.sim.handlers.SimResult` / `labtui.ssh.api.CommandResult`;
 an async iterator of lines (streamed until the client closes); or an awaitable of one of these
 (e.g. `async def` that never returns: a hanging command). `None` means "command not found" (127).
+A handler may also answer `bytes` (or a tuple with bytes, or an async iterator of bytes lines): sent as they
+are (binary output, invalid UTF-8).
 `delay` adds a delay before every answer; `LatencyProxy(server.port, delay)` adds real network
 latency in front of a server, and its `freeze()` silently stops all traffic (a dead link).
 Servers accept direct-tcpip (port forwarding) so they can be jump hosts.
@@ -84,7 +86,7 @@ class TestSshServer:
             lambda: _Server(self), "127.0.0.1", self.port,
             server_host_keys=[self.host_key],
             authorized_client_keys=asyncssh.import_authorized_keys(self.authorized_keys),
-            process_factory=self._process, encoding="utf-8", errors="replace",
+            process_factory=self._process, encoding=None,  # bytes: answers may be binary
             keepalive_interval=0,
         )
         self.port = self._acceptor.sockets[0].getsockname()[1]
@@ -124,7 +126,7 @@ class TestSshServer:
         command = process.command or ""
         self.commands.append(command)
         try:
-            stdin = await process.stdin.read()
+            stdin = (await process.stdin.read()).decode("utf-8", "replace")
             if self.delay:
                 await asyncio.sleep(self.delay)
             answer = self.handler(command, stdin)
@@ -132,14 +134,14 @@ class TestSshServer:
                 answer = await answer
             if hasattr(answer, "__aiter__"):
                 async for line in answer:
-                    process.stdout.write(line + "\n")
+                    process.stdout.write(_bytes(line) + b"\n")
                 process.exit(0)
                 return
             status, out, err = _normalise(answer, command)
             if out:
-                process.stdout.write(out)
+                process.stdout.write(_bytes(out))
             if err:
-                process.stderr.write(err)
+                process.stderr.write(_bytes(err))
             process.exit(status)
         except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, BrokenPipeError, ConnectionError):
             process.exit(255)
@@ -147,11 +149,15 @@ class TestSshServer:
             pass  # the client went away
 
 
-def _normalise(answer: Any, command: str) -> tuple[int, str, str]:
+def _bytes(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+
+
+def _normalise(answer: Any, command: str) -> tuple[int, str | bytes, str | bytes]:
     if answer is None:
         word = command.split()[0] if command.split() else command
         return 127, "", f"sh: 1: {word}: not found\n"
-    if isinstance(answer, str):
+    if isinstance(answer, (str, bytes)):
         return 0, answer, ""
     if isinstance(answer, tuple):
         return int(answer[0]), answer[1], answer[2] if len(answer) > 2 else ""

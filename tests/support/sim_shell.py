@@ -7,7 +7,7 @@ servers (labtui.sim.server). Both answer through labtui.sim.shell.dispatch, so t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from labtui.sim.handlers import SimResult
 from labtui.sim.shell import dispatch
@@ -29,6 +29,11 @@ class SimShell:
                   input: str | None = None) -> CommandResult:
         self._check_reachable(host)
         answer = dispatch(self.lab, host, command)
+        if isinstance(answer, Awaitable):
+            try:
+                answer = await asyncio.wait_for(answer, timeout)
+            except TimeoutError:
+                raise CommandTimeout(host, f"command did not finish within {timeout} s") from None
         if isinstance(answer, SimResult):
             return CommandResult(answer.exit_status, answer.stdout, answer.stderr)
         lines: list[str] = []
@@ -46,6 +51,8 @@ class SimShell:
     async def stream(self, host: str, command: str) -> AsyncIterator[str]:
         self._check_reachable(host)
         answer = dispatch(self.lab, host, command)
+        if isinstance(answer, Awaitable):
+            answer = await answer
         if isinstance(answer, SimResult):
             for line in answer.stdout.splitlines():
                 yield line

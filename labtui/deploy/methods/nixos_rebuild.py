@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from labtui.deploy.build import BuildTarget
 from labtui.deploy.commands import nixos_rebuild_command
 from labtui.deploy.methods.base import DeployMethod, Job
 from labtui.deploy.parse import OutputParser
@@ -40,6 +41,13 @@ class NixosRebuild(DeployMethod):
             jobs.append(Job(name=node, nodes=[node], targets=[(node, None)], argv=argv, method=self.name,
                             hosts={node: hosts[node]}, extra_env=env))
         return jobs
+
+    def build_targets(self, host: Host, profile: str | None, request: DeployRequest) -> list[BuildTarget]:
+        """`nixosConfigurations.HOST.config.system.build.toplevel`, what nixos-rebuild builds."""
+        if not host.in_nixos_configurations:
+            return []
+        return [BuildTarget(host.name, None, ("nixosConfigurations", host.name, "config", "system", "build",
+                                              "toplevel"))]
 
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         return NixosRebuildParser(job.nodes[0], request.action)

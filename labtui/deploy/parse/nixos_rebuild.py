@@ -119,7 +119,9 @@ class NixosRebuildParser:
             if exit_code == 0:  # units failed but nixos-rebuild still exited 0
                 message = f"activation reported problems: {why}; the host is on the new generation"
         else:
-            outcome = "not_deployed"
+            # Its own build or copy failed: `failed` at that stage (nothing was activated); an evaluation error or
+            # a cancel: `not_deployed`, as deploy-rs's.
+            outcome = "failed" if stage in ("build", "push") and not cancelled else "not_deployed"
             why = self._first_error or _exit_text(exit_code, cancelled)
             message = (f"{stage or 'nixos-rebuild'} failed: {why}" if not cancelled
                        else f"cancelled during {stage or 'start'}")
