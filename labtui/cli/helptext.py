@@ -6,7 +6,8 @@ Each verb module says, next to its `configure`:
     EXIT_STATUS: ExitStatus = {0: "every host deployed", 1: "a host failed or was rolled back"}
 
 Status 2 (usage or configuration error) and 130 (interrupted) mean the same for every verb and are added
-unless the verb says otherwise. tests/cli/test_help.py holds every verb to this (docs/extending.md).
+unless the verb says otherwise. An optional `NOTES` string is shown above the examples.
+tests/cli/test_help.py holds every verb to this (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def exit_status(module: ModuleType) -> dict[int, str]:
     return {**COMMON_EXIT_STATUS, **dict(getattr(module, "EXIT_STATUS", {}))}
 
 
-def render(examples_: Examples, status: Mapping[int, str]) -> str:
-    lines = ["examples:"]
+def render(examples_: Examples, status: Mapping[int, str], notes: str = "") -> str:
+    lines = [notes, ""] if notes else []
+    lines.append("examples:")
     for command, what in examples_:
         lines += [f"  {command}", f"      {what}"]
     lines += ["", "exit status:"]
@@ -54,7 +56,7 @@ def render(examples_: Examples, status: Mapping[int, str]) -> str:
 
 
 def verb_epilog(name: str, module: ModuleType) -> str:
-    return render(examples(module), exit_status(module))
+    return render(examples(module), exit_status(module), str(getattr(module, "NOTES", "")))
 
 
 def top_epilog() -> str:

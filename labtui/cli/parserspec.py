@@ -105,7 +105,8 @@ def _positionals(parser: argparse.ArgumentParser) -> tuple[Positional, ...]:
         choices = tuple(str(c) for c in action.choices) if action.choices else ()
         metavar = _metavar(action)
         out.append(Positional(name=metavar, help=action.help or "", value=_kind(metavar, choices),
-                              repeated=action.nargs in ("*", "+", argparse.REMAINDER), choices=choices,
+                              repeated=action.nargs in ("*", "+", argparse.REMAINDER, argparse.PARSER),
+                              choices=choices,
                               optional=action.nargs in ("*", "?")))
     return tuple(out)
 
