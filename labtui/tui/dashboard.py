@@ -160,7 +160,7 @@ class HostTable(DataTable[Text | str]):
             st.drift, styled(g.unknown, "$text-muted"))
         boot = (styled(g.reboot, "$warning") if st.reboot_needed
                 else styled("-", "$text-muted") if st.reboot_needed is False else styled(g.unknown, "$text-muted"))
-        fail = styled(str(len(st.failed_units)), "$error") if st.failed_units else styled("0", "$text-muted")
+        fail = styled(str(st.failed_units_count), "$error") if st.failed_units else styled("0", "$text-muted")
         return [
             state,
             title,
@@ -225,7 +225,8 @@ class HostDetails(Static):
         # What needs attention first: it must stay visible in the small 80x24 panel.
         if st.failed_units:
             out.append("failed ", style="bold")
-            out.append(", ".join(harmless(u) for u in st.failed_units) + "\n", style=rich_style("$error"))
+            more = f" and {st.failed_units_more} more" if st.failed_units_more else ""
+            out.append(", ".join(harmless(u) for u in st.failed_units) + more + "\n", style=rich_style("$error"))
         self._drift_and_reboot(out, st)
         out.append("gen    ", style="bold")
         gen_date = f" ({harmless(st.generation_date[:10])})" if st.generation_date else ""

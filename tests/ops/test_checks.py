@@ -166,7 +166,7 @@ async def test_results_stream_as_they_finish(shell, clock):
     gate = asyncio.Event()
 
     class SlowShell:
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             if "slow" in command:
                 await gate.wait()
             return await shell.run(host, "false" if "fast" in command else "true", timeout=timeout)
@@ -225,7 +225,7 @@ async def test_wrong_ssh_settings_fail_at_once(clock):
     from labtui.ssh.api import AuthFailed
 
     class RefusingShell:
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             raise AuthFailed(host, "root@web1.lan refused every key offered")
 
     result = await run_check(inv_host("web1"), spec("unit", retries=5, unit="nginx.service"), RefusingShell(),
