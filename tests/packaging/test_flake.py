@@ -163,3 +163,71 @@ def test_an_out_of_range_dependency_without_a_tested_release_fails_evaluation(fl
                stand_in=_stand_in(tmp_path, **{"tomli-w": "1.0.0"}), cwd=tmp_path)
     assert proc.returncode != 0
     assert "nixpkgs has tomli-w 1.0.0; labtui needs >=1.2,<2: update the flake's nixpkgs input" in proc.stderr
+
+
+HOME_MANAGER = r"""
+let
+  module = import %(module)s { self.packages.x86_64-linux.default = "labtui-package"; };
+  lib = {
+    mkEnableOption = what: { type = "bool"; description = what; };
+    mkOption = o: o;
+    types.package = "package";
+    literalExpression = e: e;
+    mkIf = condition: content: { _type = "if"; inherit condition content; };
+  };
+  pkgs = {
+    stdenv.hostPlatform.system = "x86_64-linux";
+    formats.toml = { }: { type = "toml"; generate = name: value: { inherit name value; }; };
+  };
+  evaluate = settings: module {
+    inherit lib pkgs;
+    config.programs.labtui = { enable = true; package = "labtui-package"; inherit settings; };
+  };
+  with_settings = evaluate { hosts.web1 = { tags = [ "prod" ]; critical = true; }; deploy.parallel = 2; };
+in {
+  options = builtins.attrNames with_settings.options.programs.labtui;
+  default_package = with_settings.options.programs.labtui.package.default;
+  enabled = with_settings.config.condition;
+  packages = with_settings.config.content.home.packages;
+  file = with_settings.config.content.xdg.configFile."labtui/config.toml";
+  empty = (evaluate { }).config.content.xdg.configFile."labtui/config.toml".condition;
+}
+"""
+
+
+def test_the_home_manager_module_writes_config_toml() -> None:
+    """programs.labtui: the package, and settings as ~/.config/labtui/config.toml (only when there are some)."""
+    tool = require_tool("nix-instantiate", "evaluates the Home Manager module")
+    expr = HOME_MANAGER % {"module": REPO / "nix" / "home-manager.nix"}
+    proc = subprocess.run([tool, "--eval", "--strict", "--json", "--expr", expr], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["options"] == ["enable", "package", "settings"]
+    assert out["default_package"] == "labtui-package" and out["packages"] == ["labtui-package"]
+    assert out["enabled"] is True and out["empty"] is False
+    assert out["file"] == {"_type": "if", "condition": True, "content": {"source": {
+        "name": "labtui-config.toml",
+        "value": {"deploy": {"parallel": 2}, "hosts": {"web1": {"critical": True, "tags": ["prod"]}}}}}}
+
+
+def test_the_documented_home_manager_settings_are_a_valid_config(tmp_path) -> None:
+    """The settings example of docs/install.md (and of the module) is a config.toml labtui accepts."""
+    import tomli_w
+
+    from labtui.cli.common import config_schema
+    from labtui.inventory.config import parse_config
+
+    settings = {
+        "defaults": {"poll_interval": 5, "jump_host": "bastion"},
+        "hosts": {"web1": {"tags": ["prod", "web"], "critical": True}},
+        "tags": {"web": {"checks": [{"kind": "unit", "unit": "nginx.service"}]}},
+        "deploy": {"parallel": 4},
+    }
+    for text in ((REPO / "docs" / "install.md").read_text(), (REPO / "nix" / "home-manager.nix").read_text()):
+        assert 'hosts.web1 = { tags = [ "prod" "web" ]; critical = true; };' in text
+        assert 'tags.web.checks = [ { kind = "unit"; unit = "nginx.service"; } ];' in text
+    path = tmp_path / "config.toml"
+    path.write_bytes(tomli_w.dumps(settings).encode())
+    config = parse_config(path, config_schema())
+    assert config.deploy.parallel == 4
