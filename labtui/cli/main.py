@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "status": ("labtui.cli.status", "live status of hosts over SSH (reachable, load, memory, disk, drift, reboot)"),
     "check": ("labtui.cli.check", "run the health checks of hosts"),
     "logs": ("labtui.cli.logs", "show or follow a host's journal"),
+    "diff": ("labtui.cli.diff", "what a deploy would change on each host: packages, sizes, reboot (nothing deployed)"),
     "deploy": ("labtui.cli.deploy", "deploy hosts with deploy-rs or nixos-rebuild"),
     "history": ("labtui.cli.history", "past deploy runs from the journal"),
     "parse-log": ("labtui.cli.parse_log", "turn a saved deploy-rs log into events and a per-node summary"),

@@ -41,7 +41,6 @@ from labtui.errors import UserError
 from labtui.inventory.model import Inventory
 from labtui.runs.events import (
     GOOD_OUTCOMES,
-    BuildProgress,
     NodeResult,
     NodeState,
     Output,
@@ -389,46 +388,25 @@ class DeployRun:
         targets = [t for node, profile in self.request.targets
                    for t in METHODS.get(self.request.method or self.hosts[node].method).build_targets(
                        self.hosts[node], profile, self.request)]
-        if not targets:
-            return []
-        for node in dict.fromkeys(t.node for t in targets):
-            self._queue.put_nowait(StageChanged(ts=time.time(), node=node, profile=None, stage="build"))
-        failed: dict[str, tuple[str, str]] = {}  # node -> (stage, message)
-        try:
-            evaluated, errors = await build.evaluate(self.flake, targets)
-            for key, error in errors.items():
-                failed.setdefault(next(t.node for t in targets if t.key == key), ("eval", error))
-            plans = await build.plan({k: e for k, e in evaluated.items() if e.target.node not in failed})
-            todo = {node: p for node, p in plans.items() if not p.nothing_to_do}
-            for p in plans.values():
-                if p.nothing_to_do:
-                    self._queue.put_nowait(BuildProgress(ts=time.time(), node=p.node, built=0, to_build=0, done=True))
-            if todo:
-                parser = build.BuildParser(todo)
-                runner = CommandRunner(build.realise_argv(d for p in todo.values() for d in p.drvs), parser,
-                                       env=self._env, timings=replace(self._timings, stall_after=None))
-                self._build_runner = runner
-                async for event in runner.events():
-                    if isinstance(event, Output) and self._on_raw is not None:
-                        self._on_raw("build", event.line + "\n")
-                    if not isinstance(event, (NodeResult, RunResult)):
-                        self._queue.put_nowait(event)
-                if self._cancelled:
-                    return list(plans)
-                invalid = await build.invalid_paths([o for p in todo.values() for o in p.outs])
-                for node, p in todo.items():
-                    if invalid & set(p.outs):
-                        failed[node] = ("build", parser.failure_of(node))
-        except build.BuildError as exc:
+
+        def emit(event: RunEvent) -> None:
+            if isinstance(event, Output) and self._on_raw is not None:
+                self._on_raw("build", event.line + "\n")
+            self._queue.put_nowait(event)
+
+        def on_runner(runner: CommandRunner | None) -> None:
+            self._build_runner = runner
+
+        outcome = await build.run_build(self.flake, targets, emit, env=self._env, timings=self._timings,
+                                        on_runner=on_runner)
+        if outcome.problem and outcome.problem != "cancelled":
             tools = ", ".join(sorted({j.method for j in self.jobs}))
-            self._queue.put_nowait(Output(ts=time.time(), node=None, stage="build", source="raw",
-                                          line=f"labtui: could not build ahead ({exc}); {tools} builds as usual"))
-        finally:
-            self._build_runner = None
-        for node, (stage, message) in failed.items():
+            emit(Output(ts=time.time(), node=None, stage="build", source="raw",
+                        line=f"labtui: could not build ahead ({outcome.problem}); {tools} builds as usual"))
+        for node, (stage, message) in outcome.failed.items():
             self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
                                               stage=stage, message=message))
-        return list(failed)
+        return list(outcome.failed)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""
