@@ -61,6 +61,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation-timeout", type=int, metavar="S", help="override activationTimeout")
     parser.add_argument("--stall-after", type=float, metavar="S", default=120.0,
                         help="report a stall after S seconds without output (default 120; 0 disables)")
+    parser.add_argument("--waves", metavar="SIZES",
+                        help="deploy in waves, e.g. `1,25%%,100%%`: hosts done after each wave, as counts or shares; "
+                             "a wave starts only when every host of the one before deployed and passed its health "
+                             "checks (--health-gate report at least; with rollback a failed wave is rolled back)")
     parser.add_argument("--health-gate", choices=HEALTH_GATES, default="off",
                         help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
                              "host back to its previous generation (default off)")
@@ -103,10 +107,17 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     options = DeployRsOptions(skip_checks=args.skip_checks, confirm_timeout=args.confirm_timeout,
                               activation_timeout=args.activation_timeout)
-    return DeployRequest(targets=parse_targets(inventory, target_tokens(args)), method=args.method, action=action,
+    targets = parse_targets(inventory, target_tokens(args))
+    waves: list[list[str]] = []
+    if args.waves:
+        from labtui.deploy.waves import plan_waves
+
+        waves = plan_waves(list(dict.fromkeys(node for node, _ in targets)), args.waves)
+    return DeployRequest(targets=targets, method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first)
+                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first,
+                         waves=waves)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,8 +185,13 @@ def show_diff_and_ask(args: argparse.Namespace, inventory: Inventory, request: D
         if not answer_means_yes(line, critical & set(nodes)):
             print("labtui: not deploying", file=sys.stderr)
             return None
+    waves = request.waves
+    if waves and args.waves:  # the skipped hosts leave the plan
+        from labtui.deploy.waves import plan_waves
+
+        waves = plan_waves(nodes, args.waves)
     # Asked already (with the diff in front of the operator): deploy-rs need not ask again.
-    return replace(request, targets=targets, interactive=False)
+    return replace(request, targets=targets, interactive=False, waves=waves)
 
 
 def _stderr_is_tty() -> bool:

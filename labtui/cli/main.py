@@ -125,6 +125,25 @@ def _check_flake_options(args: argparse.Namespace) -> None:
                                 f"drop --{option}")
 
 
+def join_dash_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`--since -1h` as `--since=-1h` for the verb's options whose values may start with `-` (argparse would read
+    `-1h` as an option and say `expected one argument`)."""
+    if not options:
+        return argv
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+            break
+        if token in options:
+            value = next(tokens, None)
+            out.append(token if value is None else f"{token}={value}")
+            continue
+        out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in HIDDEN_VERBS:
@@ -132,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     verb = _selected_verb(argv)
     try:
         parser, module = build_parser(verb if verb in VERBS else None)
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_dash_values(argv, getattr(module, "DASH_VALUES", ())))
         if args.verb is None:
             module = importlib.import_module(TUI_MODULE)
         elif module is None:  # the verb was not where _selected_verb looked (`--fla X status`): parse again

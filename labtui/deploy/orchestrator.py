@@ -51,6 +51,8 @@ from labtui.runs.events import (
     RunResult,
     RunStarted,
     StageChanged,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
@@ -58,6 +60,8 @@ from labtui.runs.locks import HostLocks
 DEFAULT_PARALLEL = 4
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
+# Rolls a node of a failed wave back (node, why) -> its events, ending with its NodeResult (health gate `rollback`).
+WaveRollback = Callable[[str, str], AsyncIterator[RunEvent]]
 
 
 def default_parallel(inventory: Inventory) -> int:
@@ -73,8 +77,13 @@ class DeployRun:
                  ask_password: Callable[[str | None, str], Awaitable[str | None]] | None = None,
                  post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
                  on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
-                 env: dict[str, str] | None = None, probe: Probe | None = None) -> None:
+                 env: dict[str, str] | None = None, probe: Probe | None = None,
+                 wave_rollback: WaveRollback | None = None) -> None:
+        if request.waves and request.atomic:
+            raise UserError("--waves and --atomic do not go together: an atomic run deploys every host in one "
+                            "deploy-rs process; drop one of them")
         self.request = request
+        self.wave_rollback = wave_rollback
         self.inventory = inventory
         self.run_id = run_id or new_run_id()
         self.post_node = post_node
@@ -96,6 +105,7 @@ class DeployRun:
         self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
         self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
+        self._outcomes: dict[str, str] = {}  # node -> its latest final outcome (a wave goes on when all are good)
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -183,7 +193,7 @@ class DeployRun:
             if node is not None and node != job.name and node not in job.nodes:
                 continue
             runner.answer("yes" if yes else "no")
-            self._queue.put_nowait(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
+            self._put(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
     def send_password(self, hostname: str, password: str | None) -> None:
@@ -226,7 +236,8 @@ class DeployRun:
             nodes = self.request.nodes()
             methods = sorted({j.method for j in self.jobs})
             yield RunStarted(ts=time.time(), run_id=self.run_id, method=",".join(methods), nodes=nodes,
-                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs)
+                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs,
+                             waves=[list(w) for w in self.request.waves])
             finals: dict[tuple[str, str | None], NodeResult] = {}
             worker = asyncio.ensure_future(self._run_jobs())
             try:
@@ -275,7 +286,7 @@ class DeployRun:
         state = await probe_node(self.probe, node, "before")
         if node in self._activating:
             state = replace(state, path=None, generation=None, error="the probe answered after activation began")
-        self._queue.put_nowait(state)
+        self._put(state)
 
     async def probe_after(self) -> list[NodeState]:
         """Every node's running system now (after the run); [] without a probe. Never raises."""
@@ -295,7 +306,7 @@ class DeployRun:
                     failure = await self._check_gate
                     if failure is not None and not self._cancelled:
                         for node in job.nodes:
-                            self._queue.put_nowait(NodeResult(
+                            self._put(NodeResult(
                                 ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
                                 message=failure))
                         return
@@ -304,7 +315,7 @@ class DeployRun:
                 skipped = [n for n in job.nodes if n in self._cancelled_nodes]
                 if skipped:  # cancelled while it waited for a slot
                     for node in skipped:
-                        self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                        self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
                                                           stage=None, message="cancelled before it started"))
                     return
                 try:
@@ -315,11 +326,11 @@ class DeployRun:
                     if self._checks_for_others(job) and not self._check_gate.done():
                         self._check_gate.set_result(f"could not run the flake check: {exc}")
                     now = time.time()
-                    self._queue.put_nowait(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                    self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
                                                   stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
                                                   source="raw"))
                     for node in job.nodes:
-                        self._queue.put_nowait(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                        self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
                                                           stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
@@ -328,21 +339,32 @@ class DeployRun:
                 left = [t for t in self.request.targets if t[0] not in unbuilt]
                 if unbuilt and self.request.atomic:  # an atomic run deploys all of them or none
                     for node in dict.fromkeys(n for n, _ in left):
-                        self._queue.put_nowait(NodeResult(
+                        self._put(NodeResult(
                             ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="build",
                             message=f"not deployed: the atomic run needs every host built ({', '.join(unbuilt)} not)"))
                     left = []
                 self.jobs = self._plan(left) if unbuilt and left else ([] if unbuilt else self.jobs)
             if self._cancelled:
                 return
-            await asyncio.gather(*(run_job(job) for job in self.jobs))
-            # Hooks may start more hooks' worth of events; wait for all of them.
-            while hooks:
-                await hooks.pop(0)
+            if not self.request.waves:
+                await asyncio.gather(*(run_job(job) for job in self.jobs))
+                # Hooks may start more hooks' worth of events; wait for all of them.
+                while hooks:
+                    await hooks.pop(0)
+                return
+            for number, wave in enumerate(self.request.waves, 1):
+                if self.cancelled:  # (a property: mypy would take the check above for this one)
+                    return
+                self._put(WaveStarted(ts=time.time(), wave=number, waves=len(self.request.waves), nodes=list(wave)))
+                await asyncio.gather(*(run_job(job) for job in self.jobs if set(job.nodes) & set(wave)))
+                while hooks:  # the wave's health gate
+                    await hooks.pop(0)
+                if not await self._wave_passed(number, wave):
+                    return
         finally:
             for task in probes:  # a probe still waiting for its host does not hold up the result
                 task.cancel()
-            self._queue.put_nowait(None)
+            self._queue.put_nowait(None)  # the end
 
     async def _run_one(self, job: Job, hooks: list[asyncio.Task[None]]) -> None:
         single = job.name if job.name != "atomic" else None
@@ -378,7 +400,7 @@ class DeployRun:
                     self._gating[key] = False
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
-            self._queue.put_nowait(event)
+            self._put(event)
 
     async def _prebuild(self) -> list[str]:
         """Build every target with labtui's own build (see the module docstring); the nodes that did not build
@@ -392,7 +414,7 @@ class DeployRun:
         def emit(event: RunEvent) -> None:
             if isinstance(event, Output) and self._on_raw is not None:
                 self._on_raw("build", event.line + "\n")
-            self._queue.put_nowait(event)
+            self._put(event)
 
         def on_runner(runner: CommandRunner | None) -> None:
             self._build_runner = runner
@@ -404,9 +426,48 @@ class DeployRun:
             emit(Output(ts=time.time(), node=None, stage="build", source="raw",
                         line=f"labtui: could not build ahead ({outcome.problem}); {tools} builds as usual"))
         for node, (stage, message) in outcome.failed.items():
-            self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
                                               stage=stage, message=message))
         return list(outcome.failed)
+
+    @property
+    def cancelled(self) -> bool:
+        """The operator cancelled the whole run."""
+        return self._cancelled
+
+    async def _wave_passed(self, number: int, wave: list[str]) -> bool:
+        """After a wave: go on when each of its nodes ended well; else stop the run here (and roll the wave back
+        when the run has a wave rollback)."""
+        bad = {node: self._outcomes.get(node) for node in wave if self._outcomes.get(node) not in GOOD_OUTCOMES}
+        if not bad:
+            self._put(WaveResult(ts=time.time(), wave=number, ok=True))
+            return True
+        if self._cancelled:
+            return False
+        reason = f"wave {number} failed: " + ", ".join(
+            f"{node} {(outcome or 'no result').replace('_', ' ')}" for node, outcome in bad.items())
+        rolled: list[str] = []
+        if self.wave_rollback is not None:
+            for node in [n for n in wave if self._outcomes.get(n) == "succeeded"]:
+                try:
+                    async for event in self.wave_rollback(node, reason):
+                        self._put(event)
+                except Exception as exc:  # a broken rollback: say so on the node, keep going with the others
+                    self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="failed", stage="health",
+                                         message=f"{reason}; its rollback failed: {exc}"))
+                if self._outcomes.get(node) == "rolled_back":
+                    rolled.append(node)
+        self._put(WaveResult(ts=time.time(), wave=number, ok=False, message=reason, rolled_back=rolled))
+        later = [node for w in self.request.waves[number:] for node in w]
+        for node in later:
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed", stage=None,
+                                 message=f"not deployed: {reason}"))
+        return False
+
+    def _put(self, event: RunEvent) -> None:
+        if isinstance(event, NodeResult):
+            self._outcomes[event.node] = event.outcome
+        self._queue.put_nowait(event)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""
@@ -428,12 +489,12 @@ class DeployRun:
                 if isinstance(event, NodeResult) and event.node == provisional.node:
                     final = event
                     continue
-                self._queue.put_nowait(event)
+                self._put(event)
         except Exception as exc:  # a broken hook must not leave the node looking fine
             final = replace(provisional, ts=time.time(), outcome="failed", stage="health",
                             message=f"post-deploy hook failed: {exc}")
         if not self._gating.pop((provisional.node, provisional.profile), False):
-            self._queue.put_nowait(final)
+            self._put(final)
 
     async def _password(self, hostname: str) -> str | None:
         node = self.node_for_hostname(hostname)
@@ -441,7 +502,7 @@ class DeployRun:
             return await self._ask_password(node, hostname)
         waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._password_waiters[hostname] = waiter
-        self._queue.put_nowait(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
+        self._put(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
         try:
             return await waiter
         finally:

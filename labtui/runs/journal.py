@@ -49,12 +49,14 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
 from labtui.runs.locks import pid_alive
 from labtui.runs.state import StateError, journal_error, state_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
 BUSY_TIMEOUT = 10.0
 P = ParamSpec("P")
@@ -95,7 +97,8 @@ CREATE TABLE IF NOT EXISTS runs (
     argv TEXT NOT NULL DEFAULT '[]',      -- JSON list of argv lists (one per process)
     outcome TEXT,                          -- succeeded | failed | cancelled; NULL while running
     exit_code INTEGER,
-    supervisor_pid INTEGER                 -- the process running it, to tell running from lost
+    supervisor_pid INTEGER,                -- the process running it, to tell running from lost
+    waves TEXT NOT NULL DEFAULT '[]'       -- JSON list of the nodes of each wave (schema 2); [] without waves
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -113,11 +116,28 @@ CREATE TABLE IF NOT EXISTS nodes (
     current_stage TEXT,
     started REAL,
     ended REAL,
+    wave INTEGER,                          -- its wave, 1-based (schema 2); NULL without waves
     PRIMARY KEY (run_id, node, profile)
 );
 CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 """
+# Columns each schema version added to an older journal: (version, table, column, declaration).
+_MIGRATIONS: tuple[tuple[int, str, str, str], ...] = (
+    (2, "runs", "waves", "TEXT NOT NULL DEFAULT '[]'"),
+    (2, "nodes", "wave", "INTEGER"),
+)
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a journal of schema `version` (0: new) up to SCHEMA_VERSION: the tables, then each newer column."""
+    conn.executescript(_SCHEMA)  # a new journal gets the current tables; an old one keeps its own
+    for step, table, column, declaration in _MIGRATIONS:
+        if step > version:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 @dataclass(frozen=True)
 class RunHeader:
@@ -131,6 +151,7 @@ class RunHeader:
     revision: str | None = None
     dirty: bool | None = None
     argv: list[list[str]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the plan of waves, [] without
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,7 @@ class NodeRecord:
     stages: dict[str, list[float | None]]  # stage -> [start, end]
     started: float | None
     ended: float | None
+    wave: int | None = None  # its wave (1-based) in a run with waves
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -169,6 +191,7 @@ class RunSummary:
     nodes: dict[str, str | None] = field(default_factory=dict)  # "node" or "node.profile" -> outcome
     # The same, unambiguous for dotted node names: (node, profile or None, outcome or None while running).
     targets: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the run's plan of waves ([] without)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -228,8 +251,7 @@ class Journal:
                 raise StateError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
                                  "or move the file away", path)
             if version < SCHEMA_VERSION:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                migrate(conn, version)
             return cls(conn, path, timeout=timeout)
         except BaseException as exc:
             if conn is not None:
@@ -317,7 +339,7 @@ class Journal:
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
-                  started: float | None = None) -> None:
+                  started: float | None = None, waves: list[list[str]] | None = None) -> None:
         """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once)."""
         with self._tx():
             self._db.execute(
@@ -328,21 +350,24 @@ class Journal:
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
+            if waves:
+                self._set_waves(run_id, waves)
 
     def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None) -> None:
         """`begin_run` from a RunHeader."""
         self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
                        targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
-                       argv=header.argv, supervisor_pid=supervisor_pid)
+                       argv=header.argv, supervisor_pid=supervisor_pid, waves=header.waves)
 
     def record(self, run_id: str, event: RunEvent) -> None:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
         match event:
             case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
-                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress():
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress() \
+                    | WaveStarted():
                 pass  # progress only (an exec's outcome is its node_result): the events file has them
-            case Rollback():
-                pass  # the node_result that follows carries the outcome
+            case Rollback() | WaveResult():
+                pass  # the node_results that follow carry the outcomes
             case GenerationSwitched(node=str(node)):
                 old, new = event.from_generation, event.to_generation
                 if new > old or self._action(run_id) == "rollback":
@@ -368,6 +393,8 @@ class Journal:
                         if not self._rows(run_id, node, None):
                             self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)",
                                              (run_id, node))
+                    if event.waves:
+                        self._set_waves(run_id, event.waves)
             case StageChanged():
                 with self._tx():
                     nodes = [event.node] if event.node else self._open_nodes(run_id)
@@ -385,6 +412,13 @@ class Journal:
                     self._finish_run(run_id, event)
             case _:
                 assert_never(event)
+
+    def _set_waves(self, run_id: str, waves: list[list[str]]) -> None:
+        """The run's plan of waves: on the run, and each node's wave on its rows."""
+        self._db.execute("UPDATE runs SET waves=? WHERE run_id=?", (json.dumps(waves), run_id))
+        for number, nodes in enumerate(waves, 1):
+            for node in nodes:
+                self._db.execute("UPDATE nodes SET wave=? WHERE run_id=? AND node=?", (number, run_id, node))
 
     def _finish_run(self, run_id: str, event: RunResult) -> None:
         self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
@@ -528,7 +562,7 @@ class Journal:
             run_id=row["run_id"], operator=row["operator"], started=row["started"], ended=row["ended"],
             flake=row["flake"], revision=row["revision"], dirty=None if row["dirty"] is None else bool(row["dirty"]),
             method=row["method"], action=row["action"], outcome=row["outcome"], exit_code=row["exit_code"],
-            state=state, nodes=nodes, targets=targets)
+            state=state, nodes=nodes, targets=targets, waves=json.loads(row["waves"] or "[]"))
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
@@ -537,7 +571,7 @@ class Journal:
             stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
-            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"])
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"], wave=row["wave"])
 
 
 def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:

@@ -113,3 +113,38 @@ def test_deploy_diff_shows_changes_skips_unchanged_hosts_and_asks(testbed):
     assert "skipping host1: already running what the flake would deploy" in proc.stderr
     assert testbed.state("host1").generation == before["host1"]
     assert testbed.state("host2").generation == before["host2"] + 1
+
+
+def test_waves_stop_at_an_unhealthy_wave_and_roll_it_back(testbed, tmp_path):
+    import uuid
+
+    config = tmp_path / "labtui.toml"
+    config.write_text('[[defaults.checks]]\nkind = "command"\nname = "ready"\n'
+                      'command = "test ! -e /run/testbed/unhealthy"\nretries = 0\ntimeout = 10\n')
+    unhealthy = testbed.dir / "host2" / "state" / "unhealthy"
+    write(testbed, FleetSettings(tag=f"w-{uuid.uuid4().hex[:8]}", packages=V2))
+    before = {h: testbed.state(h) for h in testbed.hosts}
+    unhealthy.write_text("")
+    try:
+        proc = testbed.labtui("--config", str(config), "deploy", "host1", "host2", "host3", "--waves", "1,2,100%",
+                              "--health-gate", "rollback", "--yes", "--skip-checks", "--json")
+    finally:
+        unhealthy.unlink(missing_ok=True)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert events[0]["event"] == "run_started" and events[0]["waves"] == [["host1"], ["host2"], ["host3"]]
+    assert [(e["wave"], e["ok"]) for e in events if e["event"] == "wave_result"] == [(1, True), (2, False)]
+    results = {e["node"]: e for e in events if e["event"] == "node_result"}
+    assert results["host1"]["outcome"] == "succeeded"
+    assert results["host2"]["outcome"] == "rolled_back" and "ready" in results["host2"]["message"]
+    assert results["host3"]["outcome"] == "not_deployed"
+    testbed.settle()
+    after = {h: testbed.state(h) for h in testbed.hosts}
+    assert after["host1"].generation == before["host1"].generation + 1  # wave 1 stays deployed
+    assert after["host2"].current_system == before["host2"].current_system  # back where it was
+    assert after["host2"].path == before["host2"].path
+    assert after["host3"] == before["host3"]  # never touched
+    run_id = events[0]["run_id"]
+    shown = json.loads(testbed.labtui("history", "show", run_id, "--json").stdout)
+    assert shown["waves"] == [["host1"], ["host2"], ["host3"]]
+    assert {n["node"]: n["wave"] for n in shown["node_details"]} == {"host1": 1, "host2": 2, "host3": 3}
