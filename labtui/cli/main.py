@@ -37,7 +37,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
     "completion": ("labtui.cli.completion", "print the shell completion script for bash, zsh or fish"),
 }
-# Verbs that read no flake: they do not take --flake/--config (given before the verb, they are refused).
+# Verbs that read no flake: --flake/--config are not among their options. Given before the verb they are the
+# global setting an alias carries (`alias lab='labtui --flake ~/lab'`), so every verb accepts them there.
 NO_FLAKE_VERBS = frozenset({"history", "parse-log", "demo", "completion"})
 TUI_MODULE = "labtui.cli.tui"
 # Internal entry points, not in --help: `main(argv) -> int` of the module gets the arguments after the verb.
@@ -117,14 +118,6 @@ def build_parser(selected: str | None, *, every_verb: bool = False) -> tuple[arg
     return parser, module
 
 
-def _check_flake_options(args: argparse.Namespace) -> None:
-    if args.verb in NO_FLAKE_VERBS:
-        for option in ("flake", "config"):
-            if getattr(args, option, None) is not None:
-                raise UserError(f"`labtui {args.verb}` reads no flake, so --{option} means nothing to it; "
-                                f"drop --{option}")
-
-
 def join_dash_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
     """`--since -1h` as `--since=-1h` for the verb's options whose values may start with `-` (argparse would read
     `-1h` as an option and say `expected one argument`)."""
@@ -158,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
             parser, module = build_parser(args.verb)
             args = parser.parse_args(argv)
         assert module is not None
-        _check_flake_options(args)
         set_color_mode(args.color)
         return int(module.run(args) or 0)
     except UserError as exc:

@@ -79,7 +79,8 @@ def render(spec: CliSpec) -> str:
         "Every verb prints one line saying what, where and how to fix on a user error, never a traceback. "
         + esc("`labtui VERB --help` shows what this page says of VERB."),
         ".SH OPTIONS",
-        "These go before or after the verb; --flake and --config only with verbs that read a flake.",
+        "These go before the verb (for every verb, as an alias carries them) or after it; after it, --flake and "
+        "--config only with verbs that read a flake.",
     ]
     for option in spec.options:
         lines += _option(option)

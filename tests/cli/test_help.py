@@ -67,8 +67,11 @@ def test_no_flake_verbs_read_no_flake():
         assert "load_inventory" not in text and "run_over_ssh" not in text, verb
 
 
-def test_flake_before_a_verb_that_reads_none_is_one_line(capsys):
-    assert cli_main.main(["--flake", ".", "history"]) == EXIT_USAGE
-    err = capsys.readouterr().err
-    assert err == ("labtui: error: `labtui history` reads no flake, so --flake means nothing to it; "
-                   "drop --flake\n")
+def test_flake_before_the_verb_is_global_after_it_only_where_it_means_something(capsys):
+    """`alias lab='labtui --flake ~/lab'` works for every verb; `labtui history --flake X` is a usage error."""
+    assert cli_main.main(["--flake", ".", "history"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        cli_main.main(["history", "--flake", "."])
+    assert exit_.value.code == EXIT_USAGE
+    assert "unrecognized arguments: --flake" in capsys.readouterr().err
