@@ -14,6 +14,7 @@ import pytest
 from labtui.cli import completion, manpage
 from labtui.cli.main import VERBS, main
 from labtui.cli.parserspec import cli_spec
+from labtui.deploy.methods import METHODS
 from labtui.inventory.cache import JsonCache
 from labtui.inventory.flakeref import resolve_flake
 from tests.support import require_tool
@@ -81,7 +82,7 @@ def bash_complete(line: str, cwd: Path) -> list[str]:
 def test_bash_completes_verbs_options_choices_and_hosts(cached_fleet, tmp_path):
     assert bash_complete("labtui dep", tmp_path) == ["deploy"]
     assert "--method" in bash_complete("labtui deploy --me", tmp_path)
-    assert bash_complete("labtui deploy --method ", tmp_path) == ["deploy-rs", "nixos-rebuild"]
+    assert bash_complete("labtui deploy --method ", tmp_path) == list(METHODS.names())
     assert bash_complete("labtui --color n", tmp_path) == ["never"]
     assert bash_complete("labtui history --fl", tmp_path) == []  # history reads no flake
     assert bash_complete("labtui completion ", tmp_path) == ["bash", "zsh", "fish"]
@@ -105,7 +106,7 @@ def test_fish_completes_verbs_choices_and_hosts(cached_fleet, tmp_path):
         return [row.split("\t")[0] for row in proc.stdout.splitlines()]
 
     assert offered("labtui dep", tmp_path) == ["deploy"]
-    assert offered("labtui deploy --method ", tmp_path) == ["deploy-rs", "nixos-rebuild"]
+    assert offered("labtui deploy --method ", tmp_path) == sorted(METHODS.names())  # fish sorts
     assert offered("labtui deploy ", cached_fleet) == ["db1", "web1", "web2"]
 
 
