@@ -79,16 +79,18 @@ class ConfirmWindow(Event):
     node: str
     profile: str
     seconds: int
+    source: str = ""  # where `seconds` came from: "flake", "--confirm-timeout", "log", "deploy-rs's default"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ActivationWindow(Event):
-    """The target's `wait` started: activation must create the canary within `seconds`."""
+    """deploy-rs started the target's `wait` (`Creating activation waiter`): activation must end within `seconds`."""
 
     kind: ClassVar[str] = "activation_window"
     node: str
     profile: str
     seconds: int
+    source: str = ""  # where `seconds` came from, as for confirm_window
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,6 +56,10 @@ class NixosRebuildParser:
         pass  # it asks nothing
 
     @property
+    def follow_after_exit(self) -> float | None:
+        return None  # nothing it starts outlives it
+
+    @property
     def results(self) -> dict[tuple[str, str | None], NodeResult]:
         return {(self.node, PROFILE): self._result} if self._result else {}
 
