@@ -48,8 +48,10 @@ STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh C
               "(deploy-rs#226): set sshOpts = [\"-oControlMaster=no\" \"-oControlPath=/nowhere\"] for the node, "
               "or cancel and retry")
 
-# rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8).
-SUDO_PROMPT_RE = re.compile(r"\(sudo for (?P<host>[^)]*)\) Password: ?$")
+# rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8), and nixos-rebuild-ng's getpass prompt
+# for --ask-sudo-password (`[sudo] password for user@host: `, §14).
+SUDO_PROMPT_RE = re.compile(r"(?:\(sudo for (?P<host>[^)]*)\) Password: ?|"
+                            r"\[sudo\] password for (?:[^@\s]+@)?(?P<ng_host>[^:\s]+): ?)$")
 
 
 # Asked for a sudo password: (hostname from the prompt) -> the password, or None to cancel the run.
@@ -421,7 +423,8 @@ class CommandRunner:
         if match:
             self._pty_text = ""
             if not self.awaiting_password:
-                self._password_task = asyncio.get_running_loop().create_task(self._answer_password(match["host"]))
+                host = match["host"] or match["ng_host"]
+                self._password_task = asyncio.get_running_loop().create_task(self._answer_password(host))
             return
         # Any other question on the terminal (ssh's key passphrase or host-key check) waits for an answer
         # nobody can type: show it, so the stall that follows has a visible reason.

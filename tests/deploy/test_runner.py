@@ -185,6 +185,23 @@ async def test_sudo_password_through_the_pty_is_never_logged():
     assert "hunter2" not in everything
 
 
+async def test_nixos_rebuild_ng_sudo_prompt_is_answered_for_its_host():
+    """nixos-rebuild-ng --ask-sudo-password asks `[sudo] password for user@host: ` with getpass, on the terminal."""
+    script = SUDO_SCRIPT.replace("(sudo for web1.lab) Password: ", "[sudo] password for deploy@web1.lab: ")
+    asked: list[str] = []
+
+    async def ask(hostname: str) -> str:
+        asked.append(hostname)
+        return "hunter2-secret"
+
+    parser = RecordingParser()
+    raw: list[str] = []
+    runner = CommandRunner(py(script), parser, use_pty=True, ask_password=ask, on_raw=raw.append)
+    await collect(runner)
+    assert asked == ["web1.lab"] and "password accepted" in parser.lines
+    assert "hunter2" not in "".join(raw)
+
+
 async def test_sudo_password_refused_cancels():
     async def ask(hostname: str) -> None:
         return None
