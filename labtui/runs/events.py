@@ -213,6 +213,17 @@ class PromptAnswered(Event):
 # ---- around the deploy: probes, health checks, rollbacks, reboots ----------------------------------------
 
 
+@dataclass(frozen=True)
+class SystemState:
+    """What a host runs, as a probe reads it on the host (not an event: `NodeState` carries it)."""
+
+    path: str | None  # /run/current-system: the system that runs now
+    generation: int | None  # the system profile's generation that runs, when it is one of them
+    profile_generation: int | None = None  # what the system profile points to: the generation that boots next
+    profile_path: str | None = None  # that generation's store path
+    activating: bool = False  # an activation (deploy-rs's activate-rs activate/revoke) still runs on the host
+
+
 @dataclass(frozen=True, kw_only=True)
 class NodeState(Event):
     """A node's running system before or after the deploy (from the optional probe)."""
@@ -220,8 +231,10 @@ class NodeState(Event):
     kind: ClassVar[str] = "node_state"
     node: str
     when: Literal["before", "after"]
-    path: str | None = None
-    generation: int | None = None
+    path: str | None = None  # what runs (/run/current-system)
+    generation: int | None = None  # its generation number, when it is one of the system profile's
+    profile_generation: int | None = None  # the system profile's generation (boots next)
+    profile_path: str | None = None
     error: str = ""
 
 

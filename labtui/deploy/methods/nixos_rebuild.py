@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from labtui.deploy.commands import NixosRebuildTool, nixos_rebuild_command
-from labtui.deploy.methods.base import DeployMethod, Job
+from labtui.deploy.methods.base import DeployMethod, Job, LogTimeouts
 from labtui.deploy.parse import OutputParser
 from labtui.deploy.parse.nixos_rebuild import NixosRebuildParser
 from labtui.deploy.request import Action, DeployRequest
@@ -94,7 +94,8 @@ class NixosRebuild(DeployMethod):
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         return NixosRebuildParser(job.nodes[0], request.action)
 
-    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action) -> OutputParser:
+    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action, *,
+                   timeouts: LogTimeouts | None = None) -> OutputParser:
         if not targets or len(targets) != 1:
             raise UserError("a nixos-rebuild log is about one host: name it with --targets HOST")
         return NixosRebuildParser(targets[0][0], action)

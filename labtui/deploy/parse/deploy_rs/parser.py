@@ -147,10 +147,13 @@ class DeployRsParser:
                  dry_activate: bool = False, boot: bool = False,
                  confirm_sources: dict[tuple[str, str], str] | None = None,
                  activation_sources: dict[tuple[str, str], str] | None = None,
-                 default_source: str = DEFAULT_SOURCE) -> None:
+                 default_source: str = DEFAULT_SOURCE,
+                 default_confirm: tuple[int, str] | None = None,
+                 default_activation: tuple[int, str] | None = None) -> None:
         """`confirm_timeouts`/`activation_timeouts` per (node, profile); `*_sources` say where each came from (the
-        flake, a command-line option, ...) and `default_source` where the rest come from (deploy-rs's defaults);
-        the events and messages name the source. A `-d` log's constructed commands override them (source `log`)."""
+        flake, a command-line option, ...). Targets without one get `default_confirm`/`default_activation`
+        ((seconds, source), e.g. an option given to `labtui parse-log`), else deploy-rs's defaults (`default_source`).
+        The events and messages name the source. A `-d` log's constructed commands override all (source `log`)."""
         self._targets: list[_Target] = []
         self._index: dict[Key, _Target] = {}
         for node, profile in targets or []:
@@ -164,6 +167,8 @@ class DeployRsParser:
             "confirm": {k: v for k, v in (confirm_sources or {}).items()},
             "activation": {k: v for k, v in (activation_sources or {}).items()}}
         self._default_source = default_source
+        self._defaults = {"confirm": default_confirm or (DEFAULT_CONFIRM_TIMEOUT, default_source),
+                          "activation": default_activation or (DEFAULT_ACTIVATION_TIMEOUT, default_source)}
         self.dry_activate = dry_activate
         self.boot = boot
         self.plan: list[PlanEntry] = []  # deploy-rs's plan, once printed (with or without --interactive)
@@ -374,12 +379,11 @@ class DeployRsParser:
 
     def _window(self, which: str, t: _Target) -> tuple[int, str]:
         """The confirm or activation timeout of `t` and where it came from ("" when the caller did not say)."""
-        table, default = ((self._confirm_timeouts, DEFAULT_CONFIRM_TIMEOUT) if which == "confirm"
-                          else (self._activation_timeouts, DEFAULT_ACTIVATION_TIMEOUT))
+        table = self._confirm_timeouts if which == "confirm" else self._activation_timeouts
         for key in ((t.node, t.profile), (t.node, None)):
             if key in table:
                 return table[key], self._sources[which].get(key, "")
-        return default, self._default_source
+        return self._defaults[which]
 
     def _seconds(self, which: str, t: _Target) -> str:
         """`30 s (deploy-rs's default)`: a timeout as messages give it, with its source."""
