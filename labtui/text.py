@@ -47,4 +47,69 @@ def is_harmless(text: str, *, keep_newlines: bool = False) -> bool:
     return harmless(text, keep_newlines=keep_newlines) == text
 
 
-__all__ = ["harmless", "harmless_bytes", "is_harmless"]
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how many more there were (a field from a host can be huge)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + truncation_note(len(text) - limit)
+
+
+def truncation_note(more: int) -> str:
+    """What replaces the cut-off rest of a field or line."""
+    return f"\u2026 [{more} more characters truncated]"
+
+
+def was_truncated(text: str) -> bool:
+    """Whether `text` ends with a `truncation_note` (clip or LineCutter cut it)."""
+    return text.endswith(" more characters truncated]")
+
+
+class LineCutter:
+    """Streamed text split into lines of at most `limit` characters (without their newline).
+
+    A longer line is cut and ends with `truncation_note`; what is cut off is counted, never kept, so memory stays
+    within `limit` whatever a host sends (64 MB without a newline, say). `feed` returns the lines it completed;
+    `pending` is the line started but not ended yet (a prompt), `take_pending` returns and forgets it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._parts: list[str] = []
+        self._size = 0
+        self._more = 0
+
+    def feed(self, text: str) -> list[str]:
+        lines: list[str] = []
+        start = 0
+        while True:
+            end = text.find("\n", start)
+            self._add(text[start:] if end < 0 else text[start:end])
+            if end < 0:
+                return lines
+            lines.append(self.take_pending())
+            start = end + 1
+
+    @property
+    def pending(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def has_pending(self) -> bool:
+        return self._size > 0 or self._more > 0
+
+    def take_pending(self) -> str:
+        line = "".join(self._parts) + (truncation_note(self._more) if self._more else "")
+        self._parts, self._size, self._more = [], 0, 0
+        return line
+
+    def _add(self, piece: str) -> None:
+        room = self.limit - self._size
+        if len(piece) > room:
+            self._more += len(piece) - max(room, 0)
+            piece = piece[:max(room, 0)]
+        if piece:
+            self._parts.append(piece)
+            self._size += len(piece)
+
+
+__all__ = ["LineCutter", "clip", "harmless", "harmless_bytes", "is_harmless", "truncation_note", "was_truncated"]

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from labtui.errors import UserError
 from labtui.text import harmless
 
 if TYPE_CHECKING:
@@ -74,14 +75,29 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     return inventory
 
 
-def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody) -> int:
-    """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool."""
+# How long verbs that wait for hosts (status, logs) give them by default; `--timeout S` changes it.
+DEFAULT_HOST_TIMEOUT = 20.0
+MAX_HOST_TIMEOUT = 86400.0
+
+
+def check_timeout(seconds: float, option: str = "--timeout") -> float:
+    """A timeout from the command line: a finite number of seconds, more than 0 (nan, inf refused)."""
+    if not 0 < seconds <= MAX_HOST_TIMEOUT:  # False for nan too
+        raise UserError(f"{option} must be a number of seconds more than 0 and at most {MAX_HOST_TIMEOUT:g}, "
+                        f"not {seconds:g}")
+    return seconds
+
+
+def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody, *, connect_timeout: float | None = None) -> int:
+    """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool
+    (`connect_timeout`: seconds to connect and log in, default the pool's)."""
     import asyncio
 
     from labtui.ops.runtime import with_ssh_pool
 
     inventory = load_inventory(args)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell),
+                                     connect_timeout=connect_timeout))
 
 
 def print_json(obj: Any, stream: IO[str] | None = None) -> None:
@@ -98,6 +114,18 @@ def use_color(stream: IO[str] | None = None) -> bool:
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36",
            "dim": "2", "bold": "1"}
+
+
+# An outcome's tone (labtui.runs.outcomes) as a terminal colour.
+TONE_COLOR = {"good": "green", "bad": "red", "warn": "yellow", "muted": "dim", "info": "cyan", "busy": "cyan"}
+
+
+def outcome_color(outcome: str | None, *, run: bool = False) -> str:
+    """The colour of a node (or, with run=True, a run) outcome; None: still running."""
+    from labtui.runs.outcomes import node_look, run_look
+
+    look = run_look(outcome) if run or outcome is None else node_look(outcome)
+    return TONE_COLOR[look.tone]
 
 
 def paint(text: str, color: str | None, enabled: bool) -> str:

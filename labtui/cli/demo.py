@@ -6,7 +6,9 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (also: LABTUI_ASCII=1)")
+    # SUPPRESS: without it here, `labtui --ascii demo` would have its top-level --ascii reset to False.
+    parser.add_argument("--ascii", action="store_true", default=argparse.SUPPRESS,
+                        help="plain ASCII glyphs (also: LABTUI_ASCII=1; `labtui --ascii demo` works too)")
     parser.add_argument("--keep", action="store_true", help="keep the demo lab's directory after quitting")
     parser.add_argument("--dir", metavar="PATH", help="build the demo lab in PATH instead of a temporary directory")
     parser.add_argument("--no-ticker", action="store_true", help="no background activity (loads, journal lines)")

@@ -7,14 +7,13 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from labtui.cli.common import add_json_flag, paint, print_json, render_table, use_color
+from labtui.cli.common import TONE_COLOR, add_json_flag, outcome_color, paint, print_json, render_table, use_color
 from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.runs.journal import Journal
+    from labtui.runs.state import StateError
 
-_COLOR = {"succeeded": "green", "dry_activated": "green", "failed": "red", "rolled_back": "yellow",
-          "not_deployed": "yellow", "cancelled": "yellow", "running": "cyan", "lost": "red"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,38 +26,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labtui.errors import UserError
+    """The journal's runs. When it cannot be opened or read (damaged, a directory, a read-only or full disk), the
+    line saying why goes first, then what can still be read (the file read-only, or the runs' own files): exit 2."""
     from labtui.runs.journal import Journal
+    from labtui.runs.state import JournalDamaged, StateError
 
-    journal = Journal.open()
     try:
-        if args.what[:1] == ["show"]:
-            if len(args.what) != 2:
-                raise UserError("usage: labtui history show RUN (run ids are listed by `labtui history`)")
-            return show(journal, args.what[1], as_json=args.json, follow=not args.no_follow)
-        if len(args.what) > 1:
-            raise UserError("give at most one host: `labtui history [HOST]`, or `labtui history show RUN`")
-        host = args.what[0] if args.what else None
-        runs = journal.list_runs(host, limit=args.limit)
-        if args.json:
-            print_json([r.to_dict() for r in runs])
-            return 0
-        if not runs:
-            print("no deploys recorded yet" + (f" for {host}" if host else ""))
-            return 0
-        color = use_color(sys.stdout)
-        rows, colors = [], []
-        for r in runs:
-            state = r.outcome or r.state
-            took = f"{(r.ended or time.time()) - r.started:.0f}s"
-            nodes = " ".join(f"{n}:{(o or '…').replace('_', '-')}" for n, o in r.nodes.items())
-            rows.append([r.run_id, _when(r.started), r.operator, r.method, r.action, state, took, nodes])
-            colors.append([None, None, None, None, None, _COLOR.get(state), None, None])
-        print(render_table(["RUN", "STARTED", "OPERATOR", "METHOD", "ACTION", "OUTCOME", "TIME", "NODES"], rows,
-                           max_width=160, colors=colors, color=color))
-        return 0
+        journal = Journal.open()
+    except StateError as exc:
+        return _recover(args, exc)
+    try:
+        return _run(args, journal)
+    except JournalDamaged as exc:  # a damaged page found while reading
+        return _recover(args, exc)
     finally:
         journal.close()
+
+
+def _recover(args: argparse.Namespace, problem: StateError) -> int:
+    from labtui.runs.journal import Journal
+    from labtui.runs.state import StateError
+
+    print(f"labtui: error: {harmless(problem.message)}", file=sys.stderr, flush=True)
+    journal = Journal.recovered()
+    try:
+        _run(args, journal)
+    except StateError:
+        pass  # what could be read is shown; the line above says why the rest is not
+    finally:
+        journal.close()
+    return problem.exit_code
+
+
+def _run(args: argparse.Namespace, journal: Journal) -> int:
+    from labtui.errors import UserError
+
+    if args.what[:1] == ["show"]:
+        if len(args.what) != 2:
+            raise UserError("usage: labtui history show RUN (run ids are listed by `labtui history`)")
+        return show(journal, args.what[1], as_json=args.json, follow=not args.no_follow)
+    if len(args.what) > 1:
+        raise UserError("give at most one host: `labtui history [HOST]`, or `labtui history show RUN`")
+    host = args.what[0] if args.what else None
+    runs = journal.list_runs(host, limit=args.limit)
+    if args.json:
+        print_json([r.to_dict() for r in runs])
+        return 0
+    if not runs:
+        print("no deploys recorded yet" + (f" for {host}" if host else ""))
+        return 0
+    color = use_color(sys.stdout)
+    rows, colors = [], []
+    for r in runs:
+        state = r.outcome or r.state
+        took = f"{(r.ended or time.time()) - r.started:.0f}s"
+        nodes = " ".join(f"{n}:{o or 'running'}" for n, o in r.nodes.items())
+        rows.append([r.run_id, _when(r.started), r.operator, r.method, r.action, state, took, nodes])
+        colors.append([None, None, None, None, None, _state_color(state), None, None])
+    print(render_table(["RUN", "STARTED", "OPERATOR", "METHOD", "ACTION", "OUTCOME", "TIME", "NODES"], rows,
+                       max_width=160, colors=colors, color=color))
+    return 0
 
 
 def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
@@ -69,7 +96,7 @@ def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
         return 0
     color = use_color(sys.stdout)
     state = s.outcome or s.state
-    print(f"run {s.run_id}  {paint(state, _COLOR.get(state), color)}"
+    print(f"run {s.run_id}  {paint(state, _state_color(state), color)}"
           + (f" (exit {s.exit_code})" if s.exit_code is not None else ""))
     print(f"  operator {s.operator}, started {_when(s.started)}"
           + (f", ended {_when(s.ended)} ({s.ended - s.started:.0f}s)" if s.ended else ""))
@@ -90,8 +117,8 @@ def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
             gens = f"{n.before_generation or '?'} -> {n.after_generation or '?'}"
         stages = " ".join(f"{name} {(end or time.time()) - start:.0f}s" for name, (start, end) in n.stages.items()
                           if start is not None)
-        rows.append([n.node, n.profile or "", n.outcome or "…", n.stage or "", gens, stages, n.message])
-        colors.append([None, None, _COLOR.get(n.outcome or ""), None, None, None, None])
+        rows.append([n.node, n.profile or "", n.outcome or "running", n.stage or "", gens, stages, n.message])
+        colors.append([None, None, outcome_color(n.outcome), None, None, None, None])
     print()
     print(render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "GENERATION", "STAGES", "MESSAGE"], rows,
                        max_width=160, colors=colors, color=color))
@@ -118,6 +145,11 @@ def _follow(run_id: str) -> int:
     print(f"\n--- run {run_id} is still running; following it (Ctrl-C to stop following) ---")
     printer = Printer(sys.stdout)
     return asyncio.run(follow(DetachedRun(run_id), printer, cancel_on_interrupt=False))
+
+
+def _state_color(state: str) -> str:
+    """A run's outcome, or its state while it has none (running)."""
+    return TONE_COLOR["busy"] if state == "running" else outcome_color(state, run=True)
 
 
 def terminal_text(output: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,15 +69,21 @@ def render(inventory: Inventory) -> bytes:
 def run(args: argparse.Namespace) -> int:
     from labtui.inventory.config import default_config_path
     from labtui.inventory.loader import load
+    from labtui.paths import config_dir, open_private, private_dir
 
     inventory = load(flake=args.flake, config=None, use_config=False)
     flake_dir = Path(inventory.flake_dir) if inventory.flake_dir else None
     path = Path(args.config).expanduser() if args.config else default_config_path(flake_dir)
     content = render(inventory)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # "xb" refuses to replace a file that appeared meanwhile; --force truncates deliberately.
-        with path.open("wb" if args.force else "xb") as stream:
+        if config_dir() in path.parents:
+            private_dir(path.parent, base=config_dir())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL refuses to replace a file that appeared meanwhile; --force truncates deliberately. The file names
+        # the fleet's hosts: 0600 whatever the umask, like every file labtui writes.
+        flags = os.O_WRONLY | (os.O_TRUNC if args.force else os.O_EXCL)
+        with open(open_private(path, flags), "wb") as stream:
             stream.write(content)
     except FileExistsError:
         raise UserError(f"{path} already exists; edit it, or pass --force to replace it") from None

@@ -17,14 +17,17 @@ import os
 import sys
 from typing import assert_never
 
+from labtui.cli.common import outcome_color
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -40,6 +43,8 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.text import harmless
 
@@ -112,15 +117,15 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
         case Output():
             return "output", f"{where:<20} {event.line}", "dim"
         case NodeResult():
-            colour = {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(event.outcome, "red")
-            return "result", f"{where:<20} {event.outcome}: {event.message}", colour
+            return "result", f"{where:<20} {event.outcome}: {event.message}", outcome_color(event.outcome)
         case RunResult():
-            colour = "green" if event.outcome == "succeeded" else "red"
+            colour = outcome_color(event.outcome, run=True)
             tail = f": {event.message}" if event.message else ""
             code = event.exit_code if event.exit_code is not None else "unknown"
             return "run", f"{event.outcome} (exit {code}){tail}", colour
         case (RunStarted() | Stall() | PasswordPrompt() | PromptAnswered() | NodeState() | CheckResultEvent()
-              | RebootProgress() | RollbackResult()):
+              | RebootProgress() | RollbackResult() | ExecResult() | BuildProgress()
+              | WaveStarted() | WaveResult()):
             return event.kind, json.dumps(event.to_dict()), None  # parsers do not emit these
         case _:
             assert_never(event)
@@ -153,8 +158,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     if results:
         rows = [[r.node, r.profile or "-", r.outcome, r.stage or "-", r.message] for r in results]
-        colours = [[None, None, {"succeeded": "green", "dry_activated": "green", "not_deployed": "dim"}.get(
-            r.outcome, "red"), None, None] for r in results]
+        colours = [[None, None, outcome_color(r.outcome), None, None] for r in results]
         width = os.get_terminal_size().columns if sys.stdout.isatty() else 120
         print(render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "MESSAGE"], rows, max_width=width,
                            colors=colours, color=color))

@@ -9,13 +9,15 @@ import time
 from collections import defaultdict, deque
 from typing import IO, assert_never
 
-from labtui.cli.common import paint, render_table, use_color
+from labtui.cli.common import outcome_color, paint, render_table, use_color
 from labtui.runs.events import (
     GOOD_OUTCOMES,
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -31,12 +33,11 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.text import harmless
 
-OUTCOME_COLOR: dict[str | None, str] = {"succeeded": "green", "dry_activated": "green", "rolled_back": "yellow",
-                                        "failed": "red", "not_deployed": "yellow", "cancelled": "yellow",
-                                        None: "dim"}
 _ROLLBACK_TEXT = {"auto": "activation failed: rolling back (auto rollback)",
                   "magic": "no confirmation in time: the target rolled back (magic rollback)",
                   "revoke": "revoked: rolled back because another node failed",
@@ -51,6 +52,12 @@ def describe_check(event: CheckResultEvent) -> str:
 
 def describe_reboot(event: RebootProgress) -> str:
     return f"reboot {event.phase}" + (f": {event.message}" if event.message else "")
+
+
+def describe_exec(event: ExecResult) -> str:
+    if event.error:
+        return f"exec: {'timed out' if event.timed_out else 'failed'} after {event.duration:.1f}s: {event.error}"
+    return f"exec: exit {event.exit_code if event.exit_code is not None else 'unknown'} in {event.duration:.1f}s"
 
 
 def describe_rollback(event: RollbackResult) -> str:
@@ -72,6 +79,7 @@ class Printer:
         self.started: dict[str, float] = {}
         self.tails: dict[str | None, deque[str]] = defaultdict(lambda: deque(maxlen=12))
         self.run_started: float | None = None
+        self.build_counts: dict[str, tuple[int, int, int, bool]] = {}
 
     def note(self, text: str) -> None:
         print(f"labtui: {harmless(text)}", file=sys.stderr, flush=True)
@@ -94,6 +102,10 @@ class Printer:
                 self._line(ts, None, f"deploy run {event.run_id}: {', '.join(event.nodes)} ({event.method})", "bold")
                 for argv in event.argvs or ([event.argv] if event.argv else []):
                     self._line(ts, None, "$ " + shlex.join(argv), "dim")
+                if event.waves:
+                    from labtui.deploy.waves import describe_plan
+
+                    self._line(ts, None, f"in {len(event.waves)} waves: {describe_plan(event.waves)}", "bold")
             case StageChanged():
                 self.started.setdefault(event.node or "", ts)
                 self._line(ts, _who(event.node, event.profile), event.stage)
@@ -149,15 +161,46 @@ class Printer:
                 self._line(ts, event.node, describe_reboot(event))
             case RollbackResult():
                 self._line(ts, event.node, describe_rollback(event))
+            case BuildProgress():
+                self._build_progress(event)
+            case WaveStarted():
+                self._line(ts, None, f"wave {event.wave}/{event.waves}: {', '.join(event.nodes)}", "bold")
+            case WaveResult():
+                if event.ok:
+                    self._line(ts, None, f"wave {event.wave} done: every host deployed and healthy", "green")
+                else:
+                    rolled = f"; rolled back: {', '.join(event.rolled_back)}" if event.rolled_back else ""
+                    self._line(ts, None, f"{event.message}; stopping here{rolled}", "red")
+            case ExecResult():
+                self._line(ts, event.node, describe_exec(event), "green" if event.exit_code == 0 else "red")
             case _:
                 assert_never(event)
 
+    def _build_progress(self, event: BuildProgress) -> None:
+        """A line when the node's counts move (not for each log line of a running build, unless --verbose)."""
+        from labtui.deploy.build import summary
+
+        key = (event.built, event.fetched, len(event.failed), event.done)
+        if not self.verbose and self.build_counts.get(event.node) == key:
+            return
+        self.build_counts[event.node] = key
+        text = summary(event)
+        if self.verbose and event.running and not event.done:
+            last = event.running[0]
+            text += f": {harmless(last.last_line)}" if last.last_line else ""
+        self._line(event.ts, event.node, text, "red" if event.failed else ("green" if event.done else None))
+        if event.failed and event.done:
+            for failed in event.failed:
+                for line in failed.tail[-12:]:
+                    self.stream.write(f"    {paint(harmless(line), 'dim', self.color)}\n")
+            self.stream.flush()
+
     def _node_result(self, event: NodeResult) -> None:
         self.results[(event.node, event.profile)] = event
-        text = event.outcome.replace("_", " ")
+        text: str = event.outcome
         if event.outcome not in GOOD_OUTCOMES:
-            text = f"{text.upper()} at {event.stage or '?'}" + (f": {event.message}" if event.message else "")
-        self._line(event.ts, _who(event.node, event.profile), text, OUTCOME_COLOR.get(event.outcome))
+            text = f"{text} at {event.stage or '?'}" + (f": {event.message}" if event.message else "")
+        self._line(event.ts, _who(event.node, event.profile), text, outcome_color(event.outcome))
         if event.outcome in ("failed", "rolled_back") and not self.verbose and self.tails[event.node]:
             for line in self.tails[event.node]:
                 self.stream.write(f"    {paint(harmless(line), 'dim', self.color)}\n")
@@ -167,13 +210,13 @@ class Printer:
         for (node, profile), result in self.results.items():
             took = result.ts - self.started.get(node, self.run_started or result.ts)
             rows.append([node, profile or "", result.outcome, result.stage or "", f"{took:.0f}s", result.message])
-            colors.append([None, None, OUTCOME_COLOR.get(result.outcome), None, None, None])
+            colors.append([None, None, outcome_color(result.outcome), None, None, None])
         if rows:
             self.stream.write("\n" + render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "TIME", "MESSAGE"], rows,
                                                   max_width=120, colors=colors, color=self.color) + "\n")
         total = event.ts - (self.run_started or event.ts)
         self._line(event.ts, None, f"run {event.outcome} in {total:.0f}s (exit {event.exit_code})",
-                   OUTCOME_COLOR.get(event.outcome))
+                   outcome_color(event.outcome, run=True))
 
 
 def _who(node: str | None, profile: str | None) -> str | None:

@@ -63,12 +63,13 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     from labtui.ops.clock import REAL_CLOCK
     from labtui.ops.privilege import privilege_for
     from labtui.ops.reboot import REBOOT_COMMAND, outcomes, reboot_hosts, reboot_needed
-    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
     from labtui.runs.events import CheckResultEvent, NodeResult, RebootProgress
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.wave < 1:
         raise UserError("--wave must be 1 or more")
+    check_journal()
     hosts = select_hosts(inventory, target_tokens(args))
     if args.only_needed:
         needed = await asyncio.gather(*(reboot_needed(shell, h.name) for h in hosts))

@@ -48,10 +48,11 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         rollback_target,
         switch_generation,
     )
-    from labtui.ops.runtime import OpsRecord, confirm, sudo_passwords
+    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
     from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
 
     out, err = out or sys.stdout, err or sys.stderr
+    check_journal()
     host = select_host(inventory, args.host)
     gens = await list_generations(shell, host.name)
     current = current_of(gens)

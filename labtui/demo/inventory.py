@@ -11,7 +11,7 @@ from pathlib import Path
 
 from labtui.demo.lab import DEMO_HOSTS, DemoHostSpec
 from labtui.inventory.merge import ssh_target
-from labtui.inventory.model import CheckSpec, Host, Inventory, Profile
+from labtui.inventory.model import CheckSpec, DeployConfig, Host, Inventory, Profile
 
 # Short magic-rollback windows so a demo deploy (and a broken one's rollback) takes seconds, not minutes.
 DEMO_CONFIRM_TIMEOUT = 8
@@ -66,5 +66,6 @@ def demo_inventory(flake_dir: Path, ports: dict[str, int], key: Path, known_host
             in_nixos_configurations=True,
             sources={"hostname": "node", "tags": "labtui.toml", "critical": "labtui.toml"},
         ))
+    # The simulated flake has no real Nix behind it: the emulated deploy-rs "builds".
     return Inventory(flake=str(flake_dir), hosts=tuple(hosts), flake_dir=str(flake_dir), revision="demo",
-                     dirty=False)
+                     dirty=False, deploy=DeployConfig(build_first=False))

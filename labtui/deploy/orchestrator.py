@@ -10,6 +10,11 @@ nixos-rebuild one per host.
 parser could not attribute get the node of their process), each node's final `node_result`, and
 `run_result` last: `succeeded` only when every node succeeded or was dry-activated.
 
+With `request.prebuild`, labtui first builds every target itself (labtui.deploy.build: one evaluation, one
+`nix-store --realise` for all nodes, `build_progress` per node); a node whose profile does not evaluate or
+build ends `not_deployed` at `eval`/`build` with the failed derivation and its last log line, the others go
+on to deploy-rs / nixos-rebuild, which find their profiles built.
+
 The post-node hook (`post_node`): after a node's deploy-rs/nixos-rebuild result says `succeeded`, the
 run calls `post_node(node, result)` and forwards every event the async iterator yields. If the hook
 yields a `NodeResult` for that node, it REPLACES the provisional one as the node's final outcome (a health
@@ -29,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from labtui.deploy.methods import METHODS, Job, profiles_of
-from labtui.deploy.probe import Probe, judge, probe_node
+from labtui.deploy.probe import EARLY_STAGES, Probe, judge, probe_node
 from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import UserError
@@ -47,6 +52,8 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     SystemState,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
@@ -58,6 +65,8 @@ SETTLE_POLL = 2.0
 SETTLE_MARGIN = 60.0
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
+# Rolls a node of a failed wave back (node, why) -> its events, ending with its NodeResult (health gate `rollback`).
+WaveRollback = Callable[[str, str], AsyncIterator[RunEvent]]
 
 
 def default_parallel(inventory: Inventory) -> int:
@@ -73,8 +82,13 @@ class DeployRun:
                  ask_password: Callable[[str | None, str], Awaitable[str | None]] | None = None,
                  post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
                  on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
-                 env: dict[str, str] | None = None, probe: Probe | None = None) -> None:
+                 env: dict[str, str] | None = None, probe: Probe | None = None,
+                 wave_rollback: WaveRollback | None = None) -> None:
+        if request.waves and request.atomic:
+            raise UserError("--waves and --atomic do not go together: an atomic run deploys every host in one "
+                            "deploy-rs process; drop one of them")
         self.request = request
+        self.wave_rollback = wave_rollback
         self.inventory = inventory
         self.run_id = run_id or new_run_id()
         self.post_node = post_node
@@ -89,14 +103,17 @@ class DeployRun:
         self._env = env
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
         self._cancelled = False
+        self._cancelled_nodes: set[str] = set()  # cancelled one by one (the rest of the run goes on)
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
         self._check_gate: asyncio.Future[str | None]  # None: the first process's flake check passed
         self._gating: dict[tuple[str, str | None], bool] = {}  # results held by the post-node hook: superseded?
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
-        self.jobs = self._plan()
+        self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
+        self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
+        self._outcomes: dict[str, str] = {}  # node -> its latest final outcome (a wave goes on when all are good)
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -122,12 +139,12 @@ class DeployRun:
             return inventory.flake_dir
         return inventory.flake
 
-    def _plan(self) -> list[Job]:
+    def _plan(self, targets: list[tuple[str, str | None]]) -> list[Job]:
         r = self.request
-        if not r.targets:
+        if not targets:
             raise UserError("nothing to deploy: name at least one host (HOST, HOST.PROFILE, a glob or @tag)")
         by_method: dict[str, list[tuple[str, str | None]]] = {}
-        for node, profile in r.targets:
+        for node, profile in targets:
             host = self.hosts[node]
             profiles_of(host, profile)  # validates the profile name
             method = METHODS.get(r.method or host.method)
@@ -135,8 +152,8 @@ class DeployRun:
             by_method.setdefault(method.name, []).append((node, profile))
         jobs: list[Job] = []
         for method in METHODS:  # in registration order
-            targets = by_method.get(method.name)
-            if targets is None:
+            mine = by_method.get(method.name)
+            if mine is None:
                 continue
             if r.action not in method.actions:
                 others = [m.name for m in METHODS if r.action in m.actions]
@@ -146,7 +163,7 @@ class DeployRun:
                 able = [m.name for m in METHODS if m.supports_atomic]
                 raise UserError(f"--atomic needs {' or '.join(able)} (it revokes succeeded nodes); drop --atomic or "
                                 f"use --method {able[0]}")
-            jobs += method.plan(replace(r, targets=targets, flake=self.flake), self.hosts)
+            jobs += method.plan(replace(r, targets=mine, flake=self.flake), self.hosts)
         return jobs
 
     def node_for_hostname(self, hostname: str) -> str | None:
@@ -184,7 +201,7 @@ class DeployRun:
             if node is not None and node != job.name and node not in job.nodes:
                 continue
             runner.answer("yes" if yes else "no")
-            self._queue.put_nowait(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
+            self._put(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
     def send_password(self, hostname: str, password: str | None) -> None:
@@ -193,13 +210,28 @@ class DeployRun:
         if waiter is not None and not waiter.done():
             waiter.set_result(password)
 
-    async def cancel(self) -> None:
-        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start."""
+    async def cancel(self, node: str | None = None) -> None:
+        """Stop the run: running processes get SIGINT/SIGTERM/SIGKILL, waiting ones never start. With `node`, only
+        that node's process (or, when it is still waiting for a slot, it never starts); a node that shares its
+        process with others (an atomic run) cannot be stopped alone: the run is."""
+        if node is not None:
+            jobs = [j for j in self.jobs if node in j.nodes]
+            if jobs and all(len(j.nodes) == 1 for j in jobs):
+                self._cancelled_nodes.add(node)
+                gate = getattr(self, "_check_gate", None)
+                if gate is not None and any(self._checks_for_others(j) for j in jobs):
+                    # The other nodes wait for this process's flake check: stop it once the check is done.
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(gate)
+                runners = [r for j, r in list(self._runners.items()) if j in jobs]
+                await asyncio.gather(*(runner.cancel() for runner in runners))
+                return
         self._cancelled = True
         for waiter in self._password_waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
-        await asyncio.gather(*(runner.cancel() for runner in list(self._runners.values())))
+        runners = [*self._runners.values(), *([self._build_runner] if self._build_runner else [])]
+        await asyncio.gather(*(runner.cancel() for runner in runners))
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -212,7 +244,8 @@ class DeployRun:
             nodes = self.request.nodes()
             methods = sorted({j.method for j in self.jobs})
             yield RunStarted(ts=time.time(), run_id=self.run_id, method=",".join(methods), nodes=nodes,
-                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs)
+                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs,
+                             waves=[list(w) for w in self.request.waves])
             finals: dict[tuple[str, str | None], NodeResult] = {}
             worker = asyncio.ensure_future(self._run_jobs())
             try:
@@ -238,17 +271,22 @@ class DeployRun:
             reported = {node for node, _ in finals}
             for node in nodes:
                 if node not in reported:
-                    result = NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
-                                        stage=None, message="cancelled before it started" if self._cancelled
+                    cancelled = self._cancelled or node in self._cancelled_nodes
+                    result = NodeResult(ts=time.time(), node=node, profile=None,
+                                        outcome="cancelled" if cancelled else "not_deployed", stage=None,
+                                        message="cancelled before it started" if cancelled
                                         else "no result from the deploy process")
                     finals[(node, None)] = result
                     yield result
             ok = all(r.outcome in GOOD_OUTCOMES for r in finals.values())
-            outcome: RunOutcome = "cancelled" if self._cancelled else ("succeeded" if ok else "failed")
-            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome.replace('_', ' ')}"
+            # Cancelled, the run or every node that did not succeed: the operator stopped it, nothing failed.
+            bad_outcomes = {r.outcome for r in finals.values() if r.outcome not in GOOD_OUTCOMES}
+            cancelled = self._cancelled or (bool(bad_outcomes) and bad_outcomes <= {"cancelled"})
+            outcome: RunOutcome = "cancelled" if cancelled else ("succeeded" if ok else "failed")
+            bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
-            if self._cancelled:
+            if cancelled:
                 message = "cancelled by the operator" + (f": {message}" if message else "")
             yield RunResult(ts=time.time(), outcome=outcome, message=message,
                             exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
@@ -262,7 +300,7 @@ class DeployRun:
             event, state = replace(event, path=None, generation=None, profile_generation=None, profile_path=None,
                                    error="the probe answered after activation began"), None
         self._before[node] = state
-        self._queue.put_nowait(event)
+        self._put(event)
 
     async def probe_after(self) -> list[NodeState]:
         """Every node's running system now, for a run whose `events()` did not ask already (they do, before the
@@ -278,8 +316,8 @@ class DeployRun:
         if self.probe is None or self._cancelled:
             return
         self._after_done = True
-        nodes = [n for n in self.request.nodes()
-                 if any(r.node == n and r.outcome != "not_deployed" for r in finals.values())]
+        nodes = [n for n in self.request.nodes() if any(r.node == n and r.outcome not in ("not_deployed", "cancelled")
+                                                         and r.stage not in EARLY_STAGES for r in finals.values())]
         if not nodes:
             return
         out: asyncio.Queue[RunEvent | None] = asyncio.Queue()
@@ -344,11 +382,17 @@ class DeployRun:
                     failure = await self._check_gate
                     if failure is not None and not self._cancelled:
                         for node in job.nodes:
-                            self._queue.put_nowait(NodeResult(
+                            self._put(NodeResult(
                                 ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
                                 message=failure))
                         return
                 if self._cancelled:
+                    return
+                skipped = [n for n in job.nodes if n in self._cancelled_nodes]
+                if skipped:  # cancelled while it waited for a slot
+                    for node in skipped:
+                        self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                                                          stage=None, message="cancelled before it started"))
                     return
                 try:
                     await self._run_one(job, hooks)
@@ -358,22 +402,45 @@ class DeployRun:
                     if self._checks_for_others(job) and not self._check_gate.done():
                         self._check_gate.set_result(f"could not run the flake check: {exc}")
                     now = time.time()
-                    self._queue.put_nowait(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                    self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
                                                   stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
                                                   source="raw"))
                     for node in job.nodes:
-                        self._queue.put_nowait(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                        self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
                                                           stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
-            await asyncio.gather(*(run_job(job) for job in self.jobs))
-            # Hooks may start more hooks' worth of events; wait for all of them.
-            while hooks:
-                await hooks.pop(0)
+            if self.request.prebuild and not self._cancelled:
+                unbuilt = await self._prebuild()
+                left = [t for t in self.request.targets if t[0] not in unbuilt]
+                if unbuilt and self.request.atomic:  # an atomic run deploys all of them or none
+                    for node in dict.fromkeys(n for n, _ in left):
+                        self._put(NodeResult(
+                            ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="build",
+                            message=f"not deployed: the atomic run needs every host built ({', '.join(unbuilt)} not)"))
+                    left = []
+                self.jobs = self._plan(left) if unbuilt and left else ([] if unbuilt else self.jobs)
+            if self._cancelled:
+                return
+            if not self.request.waves:
+                await asyncio.gather(*(run_job(job) for job in self.jobs))
+                # Hooks may start more hooks' worth of events; wait for all of them.
+                while hooks:
+                    await hooks.pop(0)
+                return
+            for number, wave in enumerate(self.request.waves, 1):
+                if self.cancelled:  # (a property: mypy would take the check above for this one)
+                    return
+                self._put(WaveStarted(ts=time.time(), wave=number, waves=len(self.request.waves), nodes=list(wave)))
+                await asyncio.gather(*(run_job(job) for job in self.jobs if set(job.nodes) & set(wave)))
+                while hooks:  # the wave's health gate
+                    await hooks.pop(0)
+                if not await self._wave_passed(number, wave):
+                    return
         finally:
             for task in probes:  # a probe still waiting for its host does not hold up the result
                 task.cancel()
-            self._queue.put_nowait(None)
+            self._queue.put_nowait(None)  # the end
 
     async def _run_one(self, job: Job, hooks: list[asyncio.Task[None]]) -> None:
         single = job.name if job.name != "atomic" else None
@@ -403,6 +470,9 @@ class DeployRun:
                 self._activating.add(event.node)
             if isinstance(event, RunResult):
                 continue  # the run's outcome is decided over all jobs
+            if isinstance(event, NodeResult) and event.outcome == "not_deployed" and (
+                    self._cancelled or event.node in self._cancelled_nodes):
+                event = replace(event, outcome="cancelled")  # stopped by the operator before it was activated
             if isinstance(event, NodeResult):
                 key = (event.node, event.profile)
                 if key in self._gating:
@@ -411,7 +481,74 @@ class DeployRun:
                     self._gating[key] = False
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
-            self._queue.put_nowait(event)
+            self._put(event)
+
+    async def _prebuild(self) -> list[str]:
+        """Build every target with labtui's own build (see the module docstring); the nodes that did not build
+        (their node_result is sent). When Nix cannot even be asked, the deploy tools build as they always do."""
+        from labtui.deploy import build
+
+        targets = [t for node, profile in self.request.targets
+                   for t in METHODS.get(self.request.method or self.hosts[node].method).build_targets(
+                       self.hosts[node], profile, self.request)]
+
+        def emit(event: RunEvent) -> None:
+            if isinstance(event, Output) and self._on_raw is not None:
+                self._on_raw("build", event.line + "\n")
+            self._put(event)
+
+        def on_runner(runner: CommandRunner | None) -> None:
+            self._build_runner = runner
+
+        outcome = await build.run_build(self.flake, targets, emit, env=self._env, timings=self._timings,
+                                        on_runner=on_runner)
+        if outcome.problem and outcome.problem != "cancelled":
+            tools = ", ".join(sorted({j.method for j in self.jobs}))
+            emit(Output(ts=time.time(), node=None, stage="build", source="raw",
+                        line=f"labtui: could not build ahead ({outcome.problem}); {tools} builds as usual"))
+        for node, (stage, message) in outcome.failed.items():
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+                                              stage=stage, message=message))
+        return list(outcome.failed)
+
+    @property
+    def cancelled(self) -> bool:
+        """The operator cancelled the whole run."""
+        return self._cancelled
+
+    async def _wave_passed(self, number: int, wave: list[str]) -> bool:
+        """After a wave: go on when each of its nodes ended well; else stop the run here (and roll the wave back
+        when the run has a wave rollback)."""
+        bad = {node: self._outcomes.get(node) for node in wave if self._outcomes.get(node) not in GOOD_OUTCOMES}
+        if not bad:
+            self._put(WaveResult(ts=time.time(), wave=number, ok=True))
+            return True
+        if self._cancelled:
+            return False
+        reason = f"wave {number} failed: " + ", ".join(
+            f"{node} {(outcome or 'no result').replace('_', ' ')}" for node, outcome in bad.items())
+        rolled: list[str] = []
+        if self.wave_rollback is not None:
+            for node in [n for n in wave if self._outcomes.get(n) == "succeeded"]:
+                try:
+                    async for event in self.wave_rollback(node, reason):
+                        self._put(event)
+                except Exception as exc:  # a broken rollback: say so on the node, keep going with the others
+                    self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="failed", stage="health",
+                                         message=f"{reason}; its rollback failed: {exc}"))
+                if self._outcomes.get(node) == "rolled_back":
+                    rolled.append(node)
+        self._put(WaveResult(ts=time.time(), wave=number, ok=False, message=reason, rolled_back=rolled))
+        later = [node for w in self.request.waves[number:] for node in w]
+        for node in later:
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed", stage=None,
+                                 message=f"not deployed: {reason}"))
+        return False
+
+    def _put(self, event: RunEvent) -> None:
+        if isinstance(event, NodeResult):
+            self._outcomes[event.node] = event.outcome
+        self._queue.put_nowait(event)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""
@@ -433,12 +570,12 @@ class DeployRun:
                 if isinstance(event, NodeResult) and event.node == provisional.node:
                     final = event
                     continue
-                self._queue.put_nowait(event)
+                self._put(event)
         except Exception as exc:  # a broken hook must not leave the node looking fine
             final = replace(provisional, ts=time.time(), outcome="failed", stage="health",
                             message=f"post-deploy hook failed: {exc}")
         if not self._gating.pop((provisional.node, provisional.profile), False):
-            self._queue.put_nowait(final)
+            self._put(final)
 
     async def _password(self, hostname: str) -> str | None:
         node = self.node_for_hostname(hostname)
@@ -446,7 +583,7 @@ class DeployRun:
             return await self._ask_password(node, hostname)
         waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._password_waiters[hostname] = waiter
-        self._queue.put_nowait(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
+        self._put(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
         try:
             return await waiter
         finally:

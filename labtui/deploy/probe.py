@@ -7,7 +7,8 @@ by whoever builds the run (labtui.ops.generations.generation_probe over SSH): wh
 system profile points to, and whether an activation still runs there.
 
 The before-probes run while deploy-rs evaluates and builds (they never delay the deploy). The after-probes run once
-every process has ended, before the run's result, for every node something was activated on (not `not_deployed`);
+every process has ended, before the run's result, for every node something was activated on (not `not_deployed`, not
+a build or copy failure);
 a node where an activation still runs (a target rolling back by itself) is asked again until it is done (bounded).
 Then `judge` compares before, after and the parser's result: when the host contradicts the tool's report, the probe
 wins and a new `node_result` says so. A failing probe is recorded as an error, never a failure.
@@ -25,6 +26,8 @@ from labtui.runs.events import NodeResult, NodeState, SystemState
 
 Probe = Callable[[str], Awaitable[SystemState | tuple[str | None, int | None]]]
 PROBE_TIMEOUT = 15.0
+# A result that ended in one of these stages never reached the host's system: nothing for a probe to settle.
+EARLY_STAGES = ("check", "eval", "build", "push")
 
 
 async def probe_node(probe: Probe, node: str, when: Literal["before", "after"],
@@ -52,7 +55,8 @@ def judge(result: NodeResult, before: SystemState | None, after: SystemState | N
 
     `planned`: the store path the deploy put in the system profile, when known (deploy-rs's plan). Only the
     `system` profile is probed, so results of other profiles are left alone."""
-    if before is None or after is None or result.profile not in (None, "system") or action == "dry-activate":
+    if before is None or after is None or result.profile not in (None, "system") or action == "dry-activate" \
+            or result.stage in EARLY_STAGES or result.outcome not in ("succeeded", "rolled_back", "failed"):
         return None
     profile_moved = after.profile_path != before.profile_path
     running_moved = after.path != before.path

@@ -42,11 +42,16 @@ from typing import Any, cast
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.deploy.parse import OutputParser
 from labtui.runs.events import Output, RunEvent, StageChanged, Stall
+from labtui.text import LineCutter
 
 # deploy-rs issue #226: an ssh ControlMaster from the operator's ssh config makes deploy-rs hang forever.
 STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh ControlMaster is the usual cause "
               "(deploy-rs#226): set sshOpts = [\"-oControlMaster=no\" \"-oControlPath=/nowhere\"] for the node, "
               "or cancel and retry")
+
+# Characters of one output line given to the parser and the events (a host's output can hold a line of any
+# length; output.log keeps every character).
+MAX_LINE = 64 * 1024
 
 # rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8), and nixos-rebuild-ng's getpass prompt
 # for --ask-sudo-password (`[sudo] password for user@host: `, §14).
@@ -98,7 +103,7 @@ class CommandRunner:
         self._exited = asyncio.Event()
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
+        self._lines = LineCutter(MAX_LINE)  # a line is parsed up to MAX_LINE characters; output.log keeps it all
         self._flush_handle: asyncio.TimerHandle | None = None
         self._out_fd: int | None = None
         self._pty_fd: int | None = None
@@ -351,8 +356,7 @@ class CommandRunner:
         self._on_raw(decoded)
         self._last_output = time.monotonic()
         self._stall_reported = False
-        text = self._partial + decoded
-        *lines, self._partial = text.split("\n")
+        lines = self._lines.feed(decoded)
         ts = self._clock()
         for line in lines:
             self._feed(line.removesuffix("\r"), ts)
@@ -364,14 +368,14 @@ class CommandRunner:
         if self._flush_handle:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if self._partial and not self._finished:
+        if self._lines.has_pending and not self._finished:
             self._flush_handle = asyncio.get_running_loop().call_later(self.timings.quiet_flush, self._flush_partial)
 
     def _flush_partial(self) -> None:
         """Feed a line that has no newline yet (a prompt) once the process went quiet."""
         self._flush_handle = None
-        if self._partial:
-            line, self._partial = self._partial, ""
+        if self._lines.has_pending:
+            line = self._lines.take_pending()
             self._feed(line, self._clock())
 
     def _feed(self, line: str, ts: float) -> None:

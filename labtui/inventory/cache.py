@@ -19,7 +19,7 @@ from typing import Any
 
 from labtui.commandlog import COMMAND_LOG
 from labtui.inventory.flakeref import FlakeRef, git_toplevel
-from labtui.paths import cache_dir
+from labtui.paths import cache_dir, open_private, private_dir
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,10 @@ class JsonCache:
     def store(self, fingerprint: str, data: dict[str, Any]) -> None:
         """Write atomically; a cache we cannot write is only slower, never an error."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, base=cache_dir())  # the fleet's names and addresses: 0700, files 0600
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"fingerprint": fingerprint, "data": data}))
+            with open(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as f:
+                f.write(json.dumps({"fingerprint": fingerprint, "data": data}))
             os.replace(tmp, self.path)
         except OSError:
             pass

@@ -62,7 +62,7 @@ def describe_inventory(inventory: Inventory, hosts: list[Host] | None = None) ->
         "config": inventory.config_path,
         "revision": inventory.revision,
         "dirty": inventory.dirty,
-        "deploy": {"parallel": inventory.deploy.parallel},
+        "deploy": {"parallel": inventory.deploy.parallel, "build_first": inventory.deploy.build_first},
         "warnings": list(inventory.warnings),
         "hosts": [describe_host(h) for h in (inventory.hosts if hosts is None else hosts)],
     }

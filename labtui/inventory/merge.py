@@ -26,7 +26,7 @@ from labtui.inventory.model import (
 )
 from labtui.inventory.nix import attr_path
 from labtui.inventory.sshopts import parse_ssh_opts
-from labtui.inventory.validate import check_hostname, check_jump_hosts, check_name, check_user
+from labtui.inventory.validate import check_hostname, check_jump_hosts, check_name, check_sudo, check_user
 
 # deploy-rs key -> (Profile field, default when unset at every level, expected JSON type).
 SETTINGS: dict[str, tuple[str, Any, type]] = {
@@ -204,6 +204,8 @@ def _node_host(node_name: str, node: Mapping[str, Any], deploy_settings: Mapping
                 source = profile.sources[field_name]
                 origin = {"profile": pwhere, "node": where, "deploy": "deploy"}.get(source, "the default")
                 check_user(kind, value, f"(from {origin}, for profile {pwhere})")
+        sudo_origin = {"profile": pwhere, "node": where, "deploy": "deploy"}.get(profile.sources["sudo"], "the default")
+        check_sudo(profile.sudo, f"(from {sudo_origin}.sudo, for host {node_name}, profile {pwhere})")
         # Every profile's sshOpts reach ssh through deploy-rs: a flag missing its value fails there too.
         opts = parse_ssh_opts(profile.ssh_opts, pwhere)
         if opts.jump_hosts:

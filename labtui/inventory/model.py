@@ -134,6 +134,7 @@ class DeployConfig:
     """The [deploy] table of labtui.toml: defaults for `labtui deploy`."""
 
     parallel: int | None = None  # hosts deployed at once; None: labtui.deploy's own default
+    build_first: bool = True  # labtui builds the profiles itself first (one build, progress per host)
 
 
 @dataclass(frozen=True)

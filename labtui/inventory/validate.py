@@ -58,6 +58,47 @@ def check_user(kind: str, value: object, where: str) -> str:
     return value
 
 
+# deploy-rs's `sudo`: a program (a name or an absolute path) and plain options, e.g. "sudo -u", "doas -u",
+# "/run/wrappers/bin/sudo -E -u", "sudo --preserve-env=PATH -u". deploy-rs puts it in front of the user name in
+# its remote commands, and so does labtui (ops/privilege.py), word by word, quoted.
+_SUDO_PROGRAM = re.compile(r"/?[A-Za-z0-9_][A-Za-z0-9_./+-]*")
+_SUDO_OPTION = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_./+=,:@-]*")
+
+
+def sudo_problem(value: str) -> str | None:
+    """Why `value` is refused as a sudo command ("it contains `;`"), or None when it is a program and plain options."""
+    if not value.strip():
+        return "it is empty"
+    program, *words = value.split(" ")
+    if "" in (program, *words):
+        return "it has leading, trailing or double spaces"
+    if program.startswith("-"):
+        return "it starts with an option, not a program name"
+    for token, pattern in ((program, _SUDO_PROGRAM), *((word, _SUDO_OPTION) for word in words)):
+        if not pattern.fullmatch(token):
+            return _characters(token) or f"{token!r} is not a plain option (`-u`, `--user=NAME`)"
+    return None
+
+
+def _characters(value: str) -> str | None:
+    for char, label in _DANGEROUS:
+        if char in value:
+            return f"it contains {label}"
+    bad = sorted({c for c in value if not (c.isascii() and c.isprintable())})
+    return "it contains " + ", ".join(repr(c) for c in bad) if bad else None
+
+
+def check_sudo(value: object, where: str) -> str:
+    """A deploy-rs `sudo` value: a program name plus plain options (`sudo -u`, `doas -u`), nothing a shell reads.
+    `where` names the host and where the value came from."""
+    problem = sudo_problem(value) if isinstance(value, str) else "it is not a string"
+    if problem is not None:
+        raise ConfigError(f"refusing sudo {value!r} {where}: {problem}, which could inject into the remote "
+                          "commands; use a program name and plain options, like \"sudo -u\" or \"doas -u\"")
+    assert isinstance(value, str)
+    return value
+
+
 def is_hostname(value: str) -> bool:
     """A DNS name, an IPv4 address, or an IPv6 address (optionally in brackets, with a %zone)."""
     if value.startswith("[") and value.endswith("]"):

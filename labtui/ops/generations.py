@@ -18,7 +18,8 @@ from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host
 from labtui.ops.privilege import privilege_for
 from labtui.runs.events import SystemState
-from labtui.ssh.api import CommandTimeout, HostUnreachable, RemoteShell, SshError
+from labtui.ssh.api import MAX_OUTPUT, CommandTimeout, HostUnreachable, RemoteShell, SshError
+from labtui.text import clip
 
 PROFILE = "/nix/var/nix/profiles/system"
 
@@ -101,9 +102,12 @@ async def list_generations(shell: RemoteShell, host: str, *, timeout: float = 30
     except SshError as exc:
         raise UserError(f"{host}: cannot list generations: {exc.message}", detail=exc.hint,
                         exit_code=EXIT_FAILED) from None
+    if result.truncated:
+        raise UserError(f"{host}: cannot list generations: the host answered more than {MAX_OUTPUT // 2**20} MB "
+                        "(truncated); look at /nix/var/nix/profiles on the host", exit_code=EXIT_FAILED)
     if not result.ok:
         reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
-        raise UserError(f"{host}: cannot list generations: {reason[0]}", exit_code=EXIT_FAILED)
+        raise UserError(f"{host}: cannot list generations: {clip(reason[0], 300)}", exit_code=EXIT_FAILED)
     gens = parse_generations(result.stdout)
     if not gens:
         raise UserError(f"{host}: no system generations under {PROFILE}-*-link; is it a NixOS host?",

@@ -19,8 +19,12 @@ from typing import Literal
 from labtui.errors import UserError
 from labtui.ops.clock import REAL_CLOCK, Clock
 from labtui.ops.retry import is_transient
-from labtui.ssh.api import RemoteShell, SshError
+from labtui.ssh.api import MAX_LINE, RemoteShell, SshError
+from labtui.text import clip, was_truncated
 
+# Per field of an entry (a line is at most MAX_LINE already): a message is shown whole up to here.
+MAX_MESSAGE = 16 * 1024
+MAX_FIELD = 512  # unit, host name, cursor
 PRIORITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\*?\[\]-]+$")
 _SINCE_RE = re.compile(r"^[A-Za-z0-9 :.+@-]+$")
@@ -124,6 +128,9 @@ def parse_journal_line(line: str) -> LogItem | None:
             data = json.loads(line)
         except json.JSONDecodeError:
             data = None
+            if was_truncated(line):
+                return LogNotice("stderr", f"a journal entry of more than {MAX_LINE} characters was skipped "
+                                           f"(truncated: {clip(line, 80)})")
         if isinstance(data, dict) and "__CURSOR" in data:
             try:
                 ts = int(data.get("__REALTIME_TIMESTAMP", 0)) / 1_000_000
@@ -134,9 +141,10 @@ def parse_journal_line(line: str) -> LogItem | None:
             except (TypeError, ValueError):
                 priority = 6
             unit = _text(data.get("_SYSTEMD_UNIT") or data.get("SYSLOG_IDENTIFIER") or data.get("_COMM") or "")
-            return LogEntry(cursor=str(data["__CURSOR"]), ts=ts, unit=unit, priority=priority,
-                            message=_text(data.get("MESSAGE")), hostname=_text(data.get("_HOSTNAME")))
-    return LogNotice("stderr", line)
+            return LogEntry(cursor=clip(str(data["__CURSOR"]), MAX_FIELD), ts=ts, unit=clip(unit, MAX_FIELD),
+                            priority=priority, message=clip(_text(data.get("MESSAGE")), MAX_MESSAGE),
+                            hostname=clip(_text(data.get("_HOSTNAME")), MAX_FIELD))
+    return LogNotice("stderr", clip(line, MAX_MESSAGE))
 
 
 async def read_journal(shell: RemoteShell, host: str, query: LogQuery, *, clock: Clock = REAL_CLOCK,

@@ -3,6 +3,9 @@
 deploy-rs prefixes remote commands with `<sudo> <user>` (default `sudo -u root`) only when the profile's
 `user` differs from the SSH user; with interactiveSudo it adds `-S -p ""` and pipes the password in.
 Generations, rollback and reboot act on the system profile, so the target user defaults to root.
+
+The `sudo` value comes from the flake: it is checked (a program name plus plain options,
+labtui.inventory.validate.check_sudo) and spliced word by word, each quoted, never as shell text.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 
 from labtui.inventory.model import DEFAULT_SUDO, Host
+from labtui.inventory.validate import check_sudo
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,10 @@ def privilege_for(host: Host) -> Privilege:
     interactive = bool(profile and profile.interactive_sudo)
     if login == target:
         return Privilege("", False)
+    # The inventory refused a bad value already; checked again here for hosts built elsewhere.
+    words = " ".join(shlex.quote(word) for word in check_sudo(sudo, f"(the sudo of host {host.name})").split(" "))
     if interactive:
         # deploy-rs: only the default sudo gets -S -p ""; a custom one must read stdin itself.
-        base = f'sudo -u {shlex.quote(target)} -S -p ""' if sudo == DEFAULT_SUDO else f"{sudo} {shlex.quote(target)}"
+        base = f'sudo -u {shlex.quote(target)} -S -p ""' if sudo == DEFAULT_SUDO else f"{words} {shlex.quote(target)}"
         return Privilege(base + " ", True)
-    return Privilege(f"{sudo} {shlex.quote(target)} ", False)
+    return Privilege(f"{words} {shlex.quote(target)} ", False)

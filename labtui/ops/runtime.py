@@ -17,11 +17,14 @@ from labtui.runs.events import NodeResult, Output, RunEvent, RunResult, RunStart
 from labtui.ssh.api import RemoteShell, SshError
 
 
-async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awaitable[int]]) -> int:
+async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awaitable[int]], *,
+                        connect_timeout: float | None = None) -> int:
     """Run `body(shell)` with one pooled SSH connection per host, closed afterwards."""
     from labtui.ssh.pool import SshPool  # asyncssh only when a verb really talks to hosts
 
-    async with SshPool(inventory.hosts) as pool:
+    pool = SshPool(inventory.hosts) if connect_timeout is None else SshPool(inventory.hosts,
+                                                                             connect_timeout=connect_timeout)
+    async with pool:
         try:
             return await body(pool)
         except SshError as exc:  # a host that cannot be reached at all: one line, not a traceback
@@ -70,6 +73,14 @@ def _operator() -> str:
         return "unknown"
 
 
+def check_journal() -> None:
+    """Raise the journal's one-line StateError now, before an action asks anything or changes a host, when it
+    could not be recorded (a full disk, a read-only state dir, a damaged journal)."""
+    from labtui.runs.journal import Journal
+
+    Journal.open().close()
+
+
 class OpsRecord:
     """A journal entry (`labtui history`) for an ops action that changed hosts, e.g. a rollback.
 
@@ -78,13 +89,19 @@ class OpsRecord:
     """
 
     def __init__(self, action: str, inventory: Inventory, hosts: Sequence[str], commands: Sequence[str], *,
-                 profile: str | None = "system") -> None:
-        from labtui.runs.files import RunFiles, new_run_id
+                 profile: str | None = "system", prefix_hosts: bool = False) -> None:
+        from labtui.runs.files import RunFiles, new_run_id, run_dir
         from labtui.runs.journal import Journal
+        from labtui.runs.state import state_error
 
         self.run_id = new_run_id()
-        self.journal = Journal.open()
-        self.files = RunFiles(self.run_id)
+        self.prefix_hosts = prefix_hosts  # output.log lines start with `HOST: ` (several hosts' output interleaves)
+        self.journal = Journal.open()  # a state dir that cannot be written: one line before anything changes
+        try:
+            self.files = RunFiles(self.run_id)
+        except OSError as exc:
+            self.journal.close()
+            raise state_error(exc, run_dir(self.run_id), "write the run's files in") from None
         self.journal.begin_run(self.run_id, operator=_operator(), method="labtui", action=action,
                                targets=[(h, profile) for h in hosts], flake=inventory.flake,
                                revision=inventory.revision, dirty=inventory.dirty,
@@ -95,7 +112,8 @@ class OpsRecord:
 
     def emit(self, event: RunEvent) -> None:
         if isinstance(event, Output):
-            self.files.raw(event.line + "\n")
+            prefix = f"{event.node}: " if self.prefix_hosts and event.node else ""
+            self.files.raw(f"{prefix}{event.line}\n")
         self.files.event(event)
         self.journal.record(self.run_id, event)
 

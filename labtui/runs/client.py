@@ -39,6 +39,7 @@ from labtui.runs.events import Output, RunEvent, RunResult, RunStarted, UnknownE
 from labtui.runs.files import events_path, make_run_dir, new_run_id, run_dir
 from labtui.runs.journal import Journal
 from labtui.runs.locks import pid_alive
+from labtui.runs.state import state_error
 
 START_TIMEOUT = 60.0  # seconds to wait for the supervisor to say it started
 SPEC_FILE = "request.pickle"
@@ -91,8 +92,9 @@ class DetachedRun:
     def send_password(self, hostname: str, password: str | None) -> None:
         _send(self.run_id, {"op": "password", "hostname": hostname, "password": password})
 
-    def cancel(self) -> None:
-        _send(self.run_id, {"op": "cancel"})
+    def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (the others go on)."""
+        _send(self.run_id, {"op": "cancel", "node": node} if node else {"op": "cancel"})
 
     def pending(self) -> dict[str, list[str]]:
         """What the run waits for right now: {"prompts": [job...], "passwords": [hostname...]}.
@@ -215,13 +217,19 @@ def supervisor_command(run_id: str, ready_fd: int) -> list[str]:
 def start_supervisor(payload: object, *, run_id: str | None = None) -> DetachedRun:
     """Start a supervisor for `payload` and wait until it runs (or raise its UserError, e.g. HostLocked)."""
     run_id = run_id or new_run_id()
-    directory = make_run_dir(run_id)
-    fd = os.open(directory / SPEC_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        pickle.dump(payload, f)
+    directory = run_dir(run_id)
+    try:
+        make_run_dir(run_id)
+        with os.fdopen(paths.open_private(directory / SPEC_FILE, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+            pickle.dump(payload, f)
+        log_path = directory / LOG_FILE
+        log = open(paths.open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab")
+    except OSError as exc:  # a full disk, a read-only state dir: one line, nothing started
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+        raise state_error(exc, directory, "write the run's files in") from None
     ready_r, ready_w = os.pipe()
-    log_path = directory / LOG_FILE
-    log = open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         try:
             proc = subprocess.Popen(supervisor_command(run_id, ready_w), stdin=subprocess.DEVNULL, stdout=log,

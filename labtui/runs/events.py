@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, get_args
 
 Stage = Literal["check", "eval", "build", "push", "activate", "confirm", "revoke", "health"]
-Outcome = Literal["succeeded", "dry_activated", "rolled_back", "failed", "not_deployed"]
-RunOutcome = Literal["succeeded", "failed", "cancelled"]
+# How they read for people (word, glyph): labtui.runs.outcomes, the one table every face uses.
+Outcome = Literal["succeeded", "dry_activated", "rolled_back", "failed", "not_deployed", "cancelled", "unknown"]
+RunOutcome = Literal["succeeded", "failed", "cancelled", "lost"]
 RollbackKind = Literal["auto", "magic", "revoke", "health"]
 RebootPhase = Literal["waiting", "rebooting", "down", "back", "starting", "checks", "done", "failed", "skipped"]
 
@@ -50,6 +51,7 @@ class RunStarted(Event):
     nodes: list[str]
     argv: list[str]
     argvs: list[list[str]] = field(default_factory=list)  # every process of the run (parallel: one per node)
+    waves: list[list[str]] = field(default_factory=list)  # the run's plan of waves ([]: all nodes at once)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +169,8 @@ class Output(Event):
     node: str | None
     stage: str | None
     line: str  # ANSI stripped
-    source: str = "local"  # local | activate | wait | revoke | confirm (deploy-rs tag), raw, tty, rollback
+    source: str = "local"  # local | activate | wait | revoke | confirm (deploy-rs tag), raw, tty, rollback,
+    #                        stdout | stderr (exec), build (a builder's line, `name> line`, from labtui's build)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,9 +278,87 @@ class RollbackResult(Event):
     message: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunningBuild:
+    """A derivation being built for a node (shared derivations are listed for every node that needs them)."""
+
+    drv: str
+    name: str  # the derivation's name without hash and `.drv` (what `nix build -L` prefixes its lines with)
+    phase: str = ""  # stdenv's phase when the builder reports it
+    last_line: str = ""  # the builder's last log line (ANSI kept; faces make it harmless)
+    started: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailedBuild:
+    drv: str
+    name: str
+    reason: str  # Nix's words: `with exit code 1`, `1 dependency failed`
+    tail: list[str] = field(default_factory=list)  # the builder's last log lines
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildProgress(Event):
+    """Where a node's build stands while labtui builds the profiles (one `nix-store --realise` for all nodes)."""
+
+    kind: ClassVar[str] = "build_progress"
+    node: str
+    built: int  # derivations of this node built so far
+    to_build: int  # derivations of this node this build builds (its share of Nix's plan)
+    fetched: int = 0  # store paths of this node substituted so far
+    to_fetch: int = 0
+    bytes_fetched: int = 0  # unpacked (NAR) bytes
+    bytes_to_fetch: int = 0
+    running: list[RunningBuild] = field(default_factory=list)
+    failed: list[FailedBuild] = field(default_factory=list)
+    done: bool = False  # Nix is done with this node's share (see `failed` for how it went)
+
+    @classmethod
+    def from_fields(cls, data: dict[str, Any]) -> Event:
+        data = dict(data)
+        data["running"] = [RunningBuild(**b) for b in data.get("running", [])]
+        data["failed"] = [FailedBuild(**b) for b in data.get("failed", [])]
+        return super().from_fields(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaveStarted(Event):
+    """A wave of the deploy starts (`--waves`): its nodes are deployed now, the next wave waits for their health."""
+
+    kind: ClassVar[str] = "wave_started"
+    wave: int  # 1-based
+    waves: int  # how many the plan has
+    nodes: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaveResult(Event):
+    """A wave ended: every node of it deployed and healthy (`ok`), or the run stops here."""
+
+    kind: ClassVar[str] = "wave_result"
+    wave: int
+    ok: bool
+    message: str = ""  # why it failed ("" when ok)
+    rolled_back: list[str] = field(default_factory=list)  # nodes of the wave rolled back because it failed
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecResult(Event):
+    """A command run on a host by `labtui exec` (or the TUI's exec) ended; its output came as `output` events
+    with source `stdout`/`stderr`."""
+
+    kind: ClassVar[str] = "exec_result"
+    node: str
+    exit_code: int | None  # None: it did not exit by itself (timeout, signal, lost connection, never started)
+    duration: float
+    timed_out: bool = False
+    error: str = ""  # why it did not run or did not finish ("" when it exited)
+
+
 RunEvent = (RunStarted | RunResult | StageChanged | ConfirmWindow | ActivationWindow | Confirmed | Rollback
             | GenerationSwitched | Prompt | Output | Stall | NodeResult | PasswordPrompt | PromptAnswered
-            | NodeState | CheckResultEvent | RebootProgress | RollbackResult)
+            | NodeState | CheckResultEvent | RebootProgress | RollbackResult | ExecResult | BuildProgress
+            | WaveStarted | WaveResult)
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in get_args(RunEvent)}
 

@@ -4,7 +4,8 @@
 - `events.jsonl`: the run's events, one JSON object a line (docs/events.md); faces follow a run by
   tailing this file (`labtui.runs.client.follow_run`).
 
-Run directories are private to the operator (0700, files 0600): output can name hosts, users and paths.
+Run directories are private to the operator (0700, files 0600, whatever the umask; a state dir left open to
+others is tightened): output can name hosts, users and paths.
 """
 
 from __future__ import annotations
@@ -47,14 +48,12 @@ def events_path(run_id: str) -> Path:
 
 
 def make_run_dir(run_id: str) -> Path:
-    """The run's directory, created private (0700) if needed."""
-    directory = run_dir(run_id)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory
+    """The run's directory, created private (0700) if needed, the state dir and `runs/` tightened on the way."""
+    return paths.private_dir(run_dir(run_id), base=paths.state_dir())
 
 
 def _append_private(path: Path) -> IO[str]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = paths.open_private(path, os.O_WRONLY | os.O_APPEND)
     return open(fd, "a", encoding="utf-8", errors="replace")
 
 

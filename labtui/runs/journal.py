@@ -5,25 +5,35 @@ one row per run and one per (run, node, profile), folded from the run's events a
 output and the events themselves are in the run's files (`labtui.runs.files`).
 
 The schema version lives in `PRAGMA user_version`; `Journal.open` creates or migrates it.
+
+The journal is private (0600 in a 0700 state dir, whatever the umask). A journal that cannot be opened (full disk,
+read-only or foreign state dir, a damaged file, a directory in its place, a lock held by another process) is a
+one-line `labtui.runs.state.StateError`; `Journal.recovered()` then reads what it can: the file read-only, or the
+runs from their own files (their events are the record; the journal is an index of them).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, assert_never
+from typing import Any, ParamSpec, TypeVar, assert_never
 
 from labtui import paths
 from labtui.errors import UserError
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -39,11 +49,39 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
-from labtui.runs.files import events_path, output_log_path
+from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
 from labtui.runs.locks import pid_alive
+from labtui.runs.state import StateError, journal_error, state_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
+BUSY_TIMEOUT = 10.0
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def busy_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("LABTUI_JOURNAL_TIMEOUT", BUSY_TIMEOUT)))
+    except ValueError:
+        return BUSY_TIMEOUT
+
+
+def _as_state_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite errors of a journal method as one-line StateErrors (a damaged page is found when it is read)."""
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            journal = args[0]
+            assert isinstance(journal, Journal)
+            raise journal_error(exc, journal.path, timeout=journal.timeout) from None
+
+    return wrapper
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,7 +97,8 @@ CREATE TABLE IF NOT EXISTS runs (
     argv TEXT NOT NULL DEFAULT '[]',      -- JSON list of argv lists (one per process)
     outcome TEXT,                          -- succeeded | failed | cancelled; NULL while running
     exit_code INTEGER,
-    supervisor_pid INTEGER                 -- the process running it, to tell running from lost
+    supervisor_pid INTEGER,                -- the process running it, to tell running from lost
+    waves TEXT NOT NULL DEFAULT '[]'       -- JSON list of the nodes of each wave (schema 2); [] without waves
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -77,11 +116,28 @@ CREATE TABLE IF NOT EXISTS nodes (
     current_stage TEXT,
     started REAL,
     ended REAL,
+    wave INTEGER,                          -- its wave, 1-based (schema 2); NULL without waves
     PRIMARY KEY (run_id, node, profile)
 );
 CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 """
+# Columns each schema version added to an older journal: (version, table, column, declaration).
+_MIGRATIONS: tuple[tuple[int, str, str, str], ...] = (
+    (2, "runs", "waves", "TEXT NOT NULL DEFAULT '[]'"),
+    (2, "nodes", "wave", "INTEGER"),
+)
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a journal of schema `version` (0: new) up to SCHEMA_VERSION: the tables, then each newer column."""
+    conn.executescript(_SCHEMA)  # a new journal gets the current tables; an old one keeps its own
+    for step, table, column, declaration in _MIGRATIONS:
+        if step > version:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 @dataclass(frozen=True)
 class RunHeader:
@@ -95,6 +151,7 @@ class RunHeader:
     revision: str | None = None
     dirty: bool | None = None
     argv: list[list[str]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the plan of waves, [] without
 
 
 @dataclass(frozen=True)
@@ -111,6 +168,7 @@ class NodeRecord:
     stages: dict[str, list[float | None]]  # stage -> [start, end]
     started: float | None
     ended: float | None
+    wave: int | None = None  # its wave (1-based) in a run with waves
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -133,6 +191,7 @@ class RunSummary:
     nodes: dict[str, str | None] = field(default_factory=dict)  # "node" or "node.profile" -> outcome
     # The same, unambiguous for dotted node names: (node, profile or None, outcome or None while running).
     targets: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the run's plan of waves ([] without)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -160,36 +219,127 @@ class RunDetail:
 class Journal:
     """SQLite journal of deploy runs. Safe to use from several processes at once (WAL, busy timeout)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, timeout: float | None = None) -> None:
         self._db = conn
         self.path = path
+        self.timeout = timeout if timeout is not None else busy_timeout()
+
+    @classmethod
+    def default_path(cls) -> Path:
+        return paths.state_dir() / "journal.sqlite"
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Journal:
-        path = Path(path) if path is not None else paths.state_dir() / "journal.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        """The journal for reading and writing, created private if needed; StateError (one line) when it cannot."""
+        default = path is None
+        path = Path(path) if path is not None else cls.default_path()
+        timeout = busy_timeout()
+        conn: sqlite3.Connection | None = None
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            paths.private_dir(path.parent, base=paths.state_dir() if default else None)
+            os.close(paths.open_private(path, os.O_RDWR))  # 0600 before SQLite creates it with the umask's mode
+            for suffix in ("-wal", "-shm"):  # SQLite gives these the journal's mode; older ones are tightened
+                paths.tighten(Path(f"{path}{suffix}"), paths.PRIVATE_FILE)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
+                                 "or move the file away", path)
+            if version < SCHEMA_VERSION:
+                migrate(conn, version)
+            return cls(conn, path, timeout=timeout)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise journal_error(exc, path, timeout=timeout) from None
+            if isinstance(exc, OSError):
+                raise state_error(exc, path, "open the journal") from None
+            raise
+
+    @classmethod
+    def recovered(cls, path: Path | str | None = None) -> Journal:
+        """What can still be read when `open` failed: the journal read-only when SQLite can read it, else an
+        in-memory journal of the runs rebuilt from their files (runs/<id>/events.jsonl)."""
+        path = Path(path) if path is not None else cls.default_path()
+        base = path.resolve().as_uri()
+        for uri in (f"{base}?mode=ro", f"{base}?immutable=1"):  # immutable: when no -shm can be made
+            conn = None
+            try:
+                if not path.is_file():
+                    break
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    raise sqlite3.DatabaseError("not this schema")
+                conn.execute("SELECT count(*) FROM runs").fetchone()
+                conn.execute("SELECT count(*) FROM nodes").fetchone()
+                return cls(conn, path)
+            except (sqlite3.Error, OSError):
+                if conn is not None:
+                    conn.close()
+        return cls.from_run_files(path)
+
+    @classmethod
+    def from_run_files(cls, path: Path | None = None) -> Journal:
+        """An in-memory journal of every run in the state dir, folded from its events file (read-only use)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise UserError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
-                            "or move the file away")
-        if version < SCHEMA_VERSION:
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        return cls(conn, path)
+        conn.executescript(_SCHEMA)
+        journal = cls(conn, path or cls.default_path())
+        try:
+            run_ids = sorted(p.name for p in runs_dir().iterdir() if p.is_dir())
+        except OSError:
+            run_ids = []
+        for run_id in run_ids:
+            journal._replay(run_id)
+        return journal
+
+    def _replay(self, run_id: str) -> None:
+        from labtui.runs.events import UnknownEvent, event_from_dict
+
+        try:
+            lines = events_path(run_id).read_text(errors="replace").splitlines()
+        except (OSError, StateError, UserError):
+            return
+        try:
+            pid: int | None = int((run_dir(run_id) / "supervisor.pid").read_text())
+        except (OSError, ValueError):
+            pid = None
+        begun = False
+        for line in lines:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (UnknownEvent, ValueError, TypeError, KeyError):
+                continue
+            try:
+                if not begun:
+                    if not isinstance(event, RunStarted):
+                        return  # not a run this version can read
+                    self.begin_run(run_id, operator="?", method=event.method, action="?",
+                                   targets=[(node, None) for node in event.nodes],
+                                   argv=event.argvs or ([event.argv] if event.argv else []),
+                                   supervisor_pid=pid, started=event.ts)
+                    begun = True
+                self.record(run_id, event)
+            except (sqlite3.Error, ValueError, TypeError, KeyError):
+                continue
 
     def close(self) -> None:
         self._db.close()
 
     # ---- writing ---------------------------------------------------------------------------------
 
+    @_as_state_errors
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
-                  started: float | None = None) -> None:
+                  started: float | None = None, waves: list[list[str]] | None = None) -> None:
         """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once)."""
         with self._tx():
             self._db.execute(
@@ -200,21 +350,24 @@ class Journal:
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
+            if waves:
+                self._set_waves(run_id, waves)
 
     def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None) -> None:
         """`begin_run` from a RunHeader."""
         self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
                        targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
-                       argv=header.argv, supervisor_pid=supervisor_pid)
+                       argv=header.argv, supervisor_pid=supervisor_pid, waves=header.waves)
 
     def record(self, run_id: str, event: RunEvent) -> None:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
         match event:
             case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
-                    | PromptAnswered() | CheckResultEvent() | RebootProgress():
-                pass  # progress only: the events file has them
-            case Rollback():
-                pass  # the node_result that follows carries the outcome
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress() \
+                    | WaveStarted():
+                pass  # progress only (an exec's outcome is its node_result): the events file has them
+            case Rollback() | WaveResult():
+                pass  # the node_results that follow carry the outcomes
             case GenerationSwitched(node=str(node)):
                 old, new = event.from_generation, event.to_generation
                 if new > old or self._action(run_id) == "rollback":
@@ -241,6 +394,8 @@ class Journal:
                         if not self._rows(run_id, node, None):
                             self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)",
                                              (run_id, node))
+                    if event.waves:
+                        self._set_waves(run_id, event.waves)
             case StageChanged():
                 with self._tx():
                     nodes = [event.node] if event.node else self._open_nodes(run_id)
@@ -258,6 +413,13 @@ class Journal:
                     self._finish_run(run_id, event)
             case _:
                 assert_never(event)
+
+    def _set_waves(self, run_id: str, waves: list[list[str]]) -> None:
+        """The run's plan of waves: on the run, and each node's wave on its rows."""
+        self._db.execute("UPDATE runs SET waves=? WHERE run_id=?", (json.dumps(waves), run_id))
+        for number, nodes in enumerate(waves, 1):
+            for node in nodes:
+                self._db.execute("UPDATE nodes SET wave=? WHERE run_id=? AND node=?", (number, run_id, node))
 
     def _finish_run(self, run_id: str, event: RunResult) -> None:
         self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
@@ -344,6 +506,7 @@ class Journal:
 
     # ---- reading ---------------------------------------------------------------------------------
 
+    @_as_state_errors
     def list_runs(self, host: str | None = None, limit: int = 50) -> list[RunSummary]:
         """Newest first; only runs that touched `host` when given."""
         if host:
@@ -354,6 +517,7 @@ class Journal:
             rows = self._db.execute("SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)).fetchall()
         return [self._summary(r) for r in rows]
 
+    @_as_state_errors
     def get_run(self, run_id: str) -> RunDetail:
         """One run by id or unique id prefix; UserError when unknown."""
         row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -370,11 +534,13 @@ class Journal:
         return RunDetail(self._summary(row), json.loads(row["argv"]), nodes,
                          output_log_path(row["run_id"]), events_path(row["run_id"]))
 
+    @_as_state_errors
     def running_runs(self) -> list[RunSummary]:
         """Runs still going on (their supervisor is alive), oldest first."""
         rows = self._db.execute("SELECT * FROM runs WHERE ended IS NULL ORDER BY started").fetchall()
         return [s for s in (self._summary(r) for r in rows) if s.state == "running"]
 
+    @_as_state_errors
     def last_outcome(self, host: str) -> NodeRecord | None:
         """The host's node record from its most recent finished deploy."""
         row = self._db.execute(
@@ -397,7 +563,7 @@ class Journal:
             run_id=row["run_id"], operator=row["operator"], started=row["started"], ended=row["ended"],
             flake=row["flake"], revision=row["revision"], dirty=None if row["dirty"] is None else bool(row["dirty"]),
             method=row["method"], action=row["action"], outcome=row["outcome"], exit_code=row["exit_code"],
-            state=state, nodes=nodes, targets=targets)
+            state=state, nodes=nodes, targets=targets, waves=json.loads(row["waves"] or "[]"))
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
@@ -406,7 +572,7 @@ class Journal:
             stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
-            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"])
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"], wave=row["wave"])
 
 
 def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:

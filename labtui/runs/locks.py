@@ -96,17 +96,23 @@ class HostLocks:
         return bool(self._fds)
 
     def acquire(self) -> None:
-        """Take every lock or none; raises HostLocked naming the holder."""
-        locks_dir().mkdir(parents=True, exist_ok=True)
+        """Take every lock or none; raises HostLocked naming the holder (StateError when the lock files cannot be
+        written: a full disk, a read-only state dir)."""
+        from labtui.runs.state import state_error
+
         try:
+            paths.private_dir(locks_dir(), base=paths.state_dir())
             for host in self.hosts:
                 self._acquire_one(host)
+        except OSError as exc:
+            self.release()
+            raise state_error(exc, locks_dir(), "take a deploy lock in") from None
         except BaseException:
             self.release()
             raise
 
     def _acquire_one(self, host: str) -> None:
-        fd = os.open(_lock_path(host), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = paths.open_private(_lock_path(host), os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -27,11 +27,13 @@ import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
+from labtui import paths
 from labtui.errors import UserError
 from labtui.runs.client import PID_FILE, socket_path
 from labtui.runs.events import Output, PasswordPrompt, RunEvent, RunResult
 from labtui.runs.files import RunFiles, run_dir
 from labtui.runs.journal import Journal, RunHeader
+from labtui.runs.state import state_error
 
 UNATTENDED_GRACE = 60.0  # seconds a question may wait with no face attached before it is declined
 
@@ -57,7 +59,9 @@ class SupervisedRun(Protocol):
 
     def send_password(self, hostname: str, password: str | None) -> None: ...
 
-    async def cancel(self) -> None: ...
+    async def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (a node that shares its process with others cancels the run)."""
+        ...
 
     async def probe_after(self) -> Sequence[RunEvent]:
         """Events to record once the result is out (e.g. where each node ended up); never raises."""
@@ -93,22 +97,31 @@ class Supervisor:
 
     async def main(self, build: BuildRun) -> int:
         directory = run_dir(self.run_id)
-        (directory / PID_FILE).write_text(str(os.getpid()))
-        files = RunFiles(self.run_id)
+        journal: Journal | None = None
+        files: RunFiles | None = None
         try:
+            with open(paths.open_private(directory / PID_FILE, os.O_WRONLY | os.O_TRUNC), "w") as pid_file:
+                pid_file.write(str(os.getpid()))
+            files = RunFiles(self.run_id)
+            # The journal first: a full disk, a damaged journal or one locked by another process stops the run
+            # before any host lock is taken or anything runs (the face shows the one line saying why).
+            journal = Journal.open()
             run, header = build(files)
-        except UserError as exc:
-            self.report_ready({"ok": False, "error": exc.message, "exit_code": exc.exit_code})
-            files.close()
+            journal.begin(self.run_id, header, supervisor_pid=os.getpid())
+        except (UserError, OSError) as exc:
+            failure = exc if isinstance(exc, UserError) else state_error(exc, directory, "write the run's files in")
+            if files is not None:
+                files.close()
+            if journal is not None:
+                journal.close()
             shutil.rmtree(directory, ignore_errors=True)  # nothing ran: no run to show in history
-            return exc.exit_code
+            self.report_ready({"ok": False, "error": failure.message, "exit_code": failure.exit_code})
+            return failure.exit_code
         self.run = run
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(run.cancel()))
         server = await self._serve()
-        journal = Journal.open()
-        journal.begin(self.run_id, header, supervisor_pid=os.getpid())
         self.report_ready({"ok": True, "run_id": self.run_id})
         ended = False
         try:
@@ -144,7 +157,7 @@ class Supervisor:
 
     async def _serve(self) -> asyncio.AbstractServer:
         path = socket_path(self.run_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.private_dir(path.parent, base=paths.runtime_dir())
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         server = await asyncio.start_unix_server(self._client, path=str(path))
@@ -181,7 +194,8 @@ class Supervisor:
                 elif op == "password":
                     run.send_password(str(message.get("hostname")), message.get("password"))
                 elif op == "cancel":
-                    asyncio.get_running_loop().create_task(run.cancel())
+                    node = message.get("node")
+                    asyncio.get_running_loop().create_task(run.cancel(node if isinstance(node, str) else None))
                 reply: dict[str, Any] = {"ok": True}
                 if op == "pending":
                     reply.update(prompts=run.pending_prompts, passwords=run.pending_passwords)

@@ -245,7 +245,8 @@ class LabEffects:
                 number = (newest.number + 1) if newest else 1
                 host.generations.append(Generation(
                     number=number, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    path=host.flake_path, nixos_version=base.nixos_version if base else "24.05",
+                    path=host.flake_path,
+                    nixos_version=_version_in(host.flake_path, node.name) or (base.nixos_version if base else "24.05"),
                     kernel=node.kernel or (base.kernel if base else "6.6.32")))
             if not boot:
                 host.current = number
@@ -289,3 +290,10 @@ def install_emulators(bin_dir: Path) -> Path:
         path.write_text(text)
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return bin_dir
+
+
+def _version_in(path: str, name: str) -> str | None:
+    """The NixOS version a system path's name carries (`…-nixos-system-web1-25.11.20251120.11e5974`), as the new
+    generation's `nixos-version` says it."""
+    marker = f"-nixos-system-{name}-"
+    return path.rsplit(marker, 1)[1] if marker in path else None

@@ -6,10 +6,10 @@ Commands are strings for a POSIX shell on the host, built with `shlex.quote` fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class HostState(StrEnum):
@@ -24,11 +24,18 @@ class HostState(StrEnum):
     HOST_KEY_CHANGED = "HOST KEY CHANGED"
 
 
+# A host decides how much it answers: what one command may return is capped, so a hostile or broken host cannot
+# fill the jump host's memory (issue 11: a 100 MB probe answer took 257 MB).
+MAX_OUTPUT = 4 * 1024 * 1024  # characters of stdout, and of stderr, one `run` keeps
+MAX_LINE = 64 * 1024  # characters of one line from `stream` (a longer one is cut, saying so)
+
+
 @dataclass(frozen=True)
 class CommandResult:
-    exit_status: int | None  # None: killed by a signal or the channel closed without a status
+    exit_status: int | None  # None: killed by a signal, the channel closed without a status, or truncated
     stdout: str
     stderr: str
+    truncated: bool = False  # the output went past `max_output`: the command was stopped, its output cut there
 
     @property
     def ok(self) -> bool:
@@ -80,10 +87,30 @@ class CommandTimeout(SshError):
 
 class RemoteShell(Protocol):
     async def run(self, host: str, command: str, *, timeout: float | None = None,
-                  input: str | None = None) -> CommandResult:
-        """Run `command` on `host` over its pooled connection. Raises SshError subclasses."""
+                  input: str | None = None, max_output: int = MAX_OUTPUT) -> CommandResult:
+        """Run `command` on `host` over its pooled connection. Raises SshError subclasses.
+
+        At most `max_output` characters of stdout (and of stderr) are kept: past that, the command is stopped and
+        the result says `truncated`."""
         ...
 
     def stream(self, host: str, command: str) -> AsyncIterator[str]:
-        """Lines of stdout as they come (without the newline). Raises SshError subclasses."""
+        """Lines of stdout as they come (without the newline), each cut at MAX_LINE characters (saying so).
+        Raises SshError subclasses."""
+        ...
+
+
+OutputStream = Literal["stdout", "stderr"]
+# Receives each line of a command's output as it arrives: (which stream, the line without its newline).
+LineSink = Callable[[OutputStream, str], None]
+
+
+class LineShell(Protocol):
+    """A RemoteShell that can also hand over a command's stdout and stderr line by line as they come
+    (`labtui exec --stream`, the TUI's exec view). `labtui.ssh.pool.SshPool` has it."""
+
+    async def run_lines(self, host: str, command: str, on_line: LineSink, *, timeout: float | None = None,
+                        input: str | None = None) -> int | None:
+        """Run `command`, calling `on_line` for every line of stdout and stderr; the exit status (None: killed
+        by a signal). Raises SshError subclasses (CommandTimeout when `timeout` passed: the command is ended)."""
         ...

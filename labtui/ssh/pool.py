@@ -23,6 +23,7 @@ asyncssh is imported lazily: `labtui --help` must not pay for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -35,15 +36,20 @@ from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.inventory.model import Host, SshTarget
 from labtui.ssh import options
 from labtui.ssh.api import (
+    MAX_LINE,
+    MAX_OUTPUT,
     AuthFailed,
     CommandResult,
     CommandTimeout,
     HostState,
     HostUnreachable,
+    LineSink,
+    OutputStream,
     SshConfigError,
     SshError,
 )
 from labtui.ssh.hostkeys import FilesFingerprint, files_fingerprint, host_key_error, read_known_hosts
+from labtui.ssh.lines import LineSplitter
 from labtui.ssh.options import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_KEEPALIVE_COUNT_MAX,
@@ -53,6 +59,7 @@ from labtui.ssh.options import (
     ConfigFiles,
     parse_destination,
 )
+from labtui.text import LineCutter
 
 if TYPE_CHECKING:
     import asyncssh
@@ -63,6 +70,7 @@ RESERVED_FOR_COMMANDS = 2  # channels streams can never take
 # fresh connection. Later, the connection died under the command (keepalive timeout, a cut link): retrying would
 # add a whole connect timeout before the host shows as down (issue 11: `status --watch` said `up` for 25 s).
 STALE_RETRY_WINDOW = 1.0
+READ_CHUNK = 65536  # characters read from a channel at a time
 
 
 class ChannelFailed(SshError):
@@ -93,7 +101,8 @@ class _Slot:
     name: str  # the name shown in errors: inventory name, or the jump host spec
     via: tuple[str, ...] = ()  # jump chain, outermost first (from the inventory; config adds its own)
     conn: asyncssh.SSHClientConnection | None = None  # while connected
-    client: object = None  # conn's asyncssh callbacks (_new_client): why it closed
+    # The asyncssh callbacks (_new_client) of the last connection opened, which know why it closed.
+    client: tuple[asyncssh.SSHClientConnection, object] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
     streams: asyncio.Semaphore = field(
@@ -177,15 +186,15 @@ class SshPool:
     # ----- RemoteShell -----
 
     async def run(self, host: str, command: str, *, timeout: float | None = None,
-                  input: str | None = None) -> CommandResult:
-        """Run `command` over the host's connection. Raises SshError subclasses, never asyncssh's."""
+                  input: str | None = None, max_output: int = MAX_OUTPUT) -> CommandResult:
+        """Run `command` over the host's connection. Raises SshError subclasses, never asyncssh's.
+
+        Output past `max_output` characters (stdout or stderr) stops the command: the result is `truncated`."""
         import asyncssh
 
         slot = self._slot(host)
         self.command_log.remote(host, command)
         deadline = None if timeout is None else time.monotonic() + timeout
-        # No input: stdin is at EOF at once, so a command reading stdin cannot hang.
-        stdin = {"input": input} if input else {"stdin": asyncssh.DEVNULL}
         for attempt in (1, 2):
             conn = await self._connection(slot)
             await self._acquire_channel(slot, command, timeout, deadline)
@@ -193,9 +202,8 @@ class SshPool:
             try:
                 try:
                     left = None if deadline is None else max(0.001, deadline - time.monotonic())
-                    result = await conn.run(command, timeout=left, check=False,
-                                            encoding="utf-8", errors="replace", **stdin)
-                except asyncssh.TimeoutError:
+                    result = await asyncio.wait_for(_run_capped(conn, command, input, max_output), left)
+                except TimeoutError:
                     raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
                                          "the connection is kept; the host may be overloaded") from None
                 except asyncssh.ChannelOpenError as exc:
@@ -209,7 +217,7 @@ class SshPool:
                                           "labtui reconnects by itself") from None
             finally:
                 slot.channels.release()
-            if result.exit_status is None and result.exit_signal is None:
+            if result.exit_status is None and result.exit_signal is None and not result.truncated:
                 # The channel closed without an exit status: asyncssh returns instead of raising when
                 # the connection went away under a running command.
                 await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
@@ -218,8 +226,69 @@ class SshPool:
                     raise HostUnreachable(host, f"connection lost while running `{_short(command)}`",
                                           "labtui reconnects by itself")
             status = None if result.exit_signal or result.exit_status in (None, -1) else result.exit_status
-            return CommandResult(status, _text(result.stdout), _text(result.stderr))
+            return CommandResult(status, result.stdout, result.stderr, truncated=result.truncated)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_lines(self, host: str, command: str, on_line: LineSink, *, timeout: float | None = None,
+                        input: str | None = None) -> int | None:
+        """Run `command`, handing each stdout/stderr line to `on_line` as it arrives (labtui.ssh.api.LineShell)."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        conn = await self._connection(slot)
+        await self._acquire_channel(slot, command, timeout, deadline)
+        try:
+            try:
+                proc = await conn.create_process(command, stdin=asyncssh.PIPE if input else asyncssh.DEVNULL,
+                                                 encoding=None)
+            except asyncssh.ChannelOpenError as exc:
+                raise self._channel_error(slot, conn, exc) from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while starting `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            try:
+                if input:
+                    proc.stdin.write(input.encode())
+                    proc.stdin.write_eof()
+
+                async def pump(reader: asyncssh.SSHReader[bytes], name: OutputStream) -> None:
+                    splitter = LineSplitter()
+                    while chunk := await reader.read(65536):
+                        for line in splitter.feed(chunk):
+                            on_line(name, line)
+                    for line in splitter.finish():
+                        on_line(name, line)
+
+                async def whole() -> None:
+                    await asyncio.gather(pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr"))
+                    await proc.wait()
+
+                left = None if deadline is None else max(0.001, deadline - time.monotonic())
+                try:
+                    await asyncio.wait_for(whole(), left)
+                except TimeoutError:
+                    with contextlib.suppress(Exception):  # best effort: OpenSSH passes the signal on (7.9+)
+                        proc.send_signal("KILL")
+                    raise CommandTimeout(host, f"`{_short(command)}` did not finish within {timeout:g} s",
+                                         "the command was ended; the connection is kept") from None
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            finally:
+                proc.close()
+        finally:
+            slot.channels.release()
+        if proc.exit_status is None and proc.exit_signal is None:
+            await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+            if conn.is_closed() or slot.conn is not conn:
+                self._dropped(slot, conn, None)
+                raise HostUnreachable(host, f"connection lost while running `{_short(command)}`",
+                                      "labtui reconnects by itself")
+        return None if proc.exit_signal or proc.exit_status in (None, -1) else proc.exit_status
 
     async def stream(self, host: str, command: str) -> AsyncIterator[str]:
         """Stdout lines as they arrive, without newlines. Closing the iterator ends the remote command."""
@@ -232,9 +301,12 @@ class SshPool:
             try:
                 async with conn.create_process(command, stdin=asyncssh.DEVNULL, encoding="utf-8",
                                                errors="replace") as proc:
-                    async for line in proc.stdout:
-                        if line:  # the reader yields a final '' at EOF
-                            yield line[:-1] if line.endswith("\n") else line
+                    lines = LineCutter(MAX_LINE)  # a host may send a line of any length: never keep more
+                    while chunk := await proc.stdout.read(READ_CHUNK):
+                        for line in lines.feed(chunk):
+                            yield line
+                    if lines.has_pending:
+                        yield lines.take_pending()
                     await proc.wait()
                     if proc.exit_status is None and proc.exit_signal is None:
                         await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
@@ -345,7 +417,7 @@ class SshPool:
                 raise
             slot.connect_ms = (time.perf_counter() - started) * 1000.0
             slot.conn, slot.failures, slot.next_attempt = conn, 0, 0.0
-            slot.client = conn.get_owner()  # asyncssh forgets it once the connection closes
+            slot.client = (conn, conn.get_owner())  # asyncssh forgets the owner once the connection closes
             slot.connected_at = time.time()
             slot.watcher = asyncio.get_running_loop().create_task(self._watch(slot, conn))
             self._set_state(slot, HostState.UP, None)
@@ -368,7 +440,7 @@ class SshPool:
         slot.conn = None
         if not conn.is_closed():
             conn.close()
-        exc = _lost_reason(slot) or exc
+        exc = _lost_reason(slot, conn) or exc
         error = HostUnreachable(slot.name, f"connection lost{': ' + _why(exc) if exc else ''}",
                                 "labtui reconnects by itself")
         # A drop is not a failed attempt: reconnect at once, backoff applies if that fails.
@@ -377,7 +449,7 @@ class SshPool:
 
     def _channel_error(self, slot: _Slot, conn: asyncssh.SSHClientConnection, exc: BaseException) -> SshError:
         if conn.is_closed():
-            why = _why((_lost_reason(slot) if slot.conn is conn else None) or exc)
+            why = _why(_lost_reason(slot, conn) or exc)
             self._dropped(slot, conn, exc)
             return HostUnreachable(slot.name, f"connection lost: {why}", "labtui reconnects by itself")
         return ChannelFailed(slot.name, f"the server refused a new channel: {_why(exc)}",
@@ -487,6 +559,49 @@ class SshPool:
 # ----- helpers -----
 
 
+@dataclass(frozen=True)
+class _Ran:
+    exit_status: int | None
+    exit_signal: object
+    stdout: str
+    stderr: str
+    truncated: bool
+
+
+async def _run_capped(conn: asyncssh.SSHClientConnection, command: str, input: str | None, cap: int) -> _Ran:
+    """`conn.run`, keeping at most `cap` characters of each stream: past that the channel is closed (asyncssh's
+    flow control then stops the host from sending more) and the result says so."""
+    import asyncssh
+
+    # No input: stdin is at EOF at once, so a command reading stdin cannot hang.
+    async with conn.create_process(command, stdin=asyncssh.PIPE if input else asyncssh.DEVNULL, encoding="utf-8",
+                                   errors="replace") as proc:
+        if input:
+            proc.stdin.write(input)
+            proc.stdin.write_eof()
+        cut = False
+
+        async def read(stream: asyncssh.SSHReader[str]) -> str:
+            nonlocal cut
+            parts: list[str] = []
+            size = 0
+            while chunk := await stream.read(READ_CHUNK):
+                if size + len(chunk) > cap:
+                    parts.append(chunk[:cap - size])
+                    cut = True
+                    proc.close()  # ends the other stream's read too
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+            return "".join(parts)
+
+        stdout, stderr = await asyncio.gather(read(proc.stdout), read(proc.stderr))
+        if cut:
+            return _Ran(None, None, stdout, stderr, True)
+        await proc.wait()
+        return _Ran(proc.exit_status, proc.exit_signal, stdout, stderr, False)
+
+
 _client_class: type[asyncssh.SSHClient] | None = None
 
 
@@ -506,8 +621,11 @@ def _new_client() -> asyncssh.SSHClient:
     return _client_class()
 
 
-def _lost_reason(slot: _Slot) -> Exception | None:
-    lost = getattr(slot.client, "lost", None)
+def _lost_reason(slot: _Slot, conn: asyncssh.SSHClientConnection) -> Exception | None:
+    """Why `conn` closed, when asyncssh told its client (a keepalive timeout, the server's disconnect)."""
+    if slot.client is None or slot.client[0] is not conn:
+        return None
+    lost = getattr(slot.client[1], "lost", None)
     return lost if isinstance(lost, Exception) else None
 
 
@@ -521,9 +639,3 @@ def _why(exc: BaseException | None) -> str:
         return "closed"
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return " ".join(str(reason).split())
-
-
-def _text(value: str | bytes | None) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")

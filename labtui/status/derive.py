@@ -15,6 +15,7 @@ from labtui.status.parse import ProbeReport
 
 # `systemctl is-system-running` answers that mean "something needs a look".
 DEGRADED_SYSTEM_STATES = frozenset({"degraded", "maintenance"})
+UNITS_NAMED = 10  # failed units named in the one-line reason; the rest are counted
 
 
 class FlakePaths(Protocol):
@@ -34,8 +35,11 @@ def host_state(report: ProbeReport) -> tuple[HostState, str | None]:
     if not report.complete:
         return HostState.DEGRADED, "the probe output was cut short"
     if report.failed_units:
-        n = len(report.failed_units)
-        return HostState.DEGRADED, f"{n} failed unit{'s' if n != 1 else ''}: {', '.join(report.failed_units)}"
+        n = len(report.failed_units) + report.failed_units_more
+        names = ", ".join(report.failed_units[:UNITS_NAMED])
+        if n > UNITS_NAMED:
+            names += f" and {n - UNITS_NAMED} more"
+        return HostState.DEGRADED, f"{n} failed unit{'s' if n != 1 else ''}: {names}"
     if report.system_running in DEGRADED_SYSTEM_STATES:
         return HostState.DEGRADED, f"systemd says the system is {report.system_running}"
     return HostState.UP, None

@@ -62,6 +62,7 @@ def status_json(status: HostStatus, now: float | None = None) -> dict[str, Any]:
         "nixos_version": status.nixos_version,
         "system_running": status.system_running,
         "failed_units": list(status.failed_units),
+        "failed_units_more": status.failed_units_more,
         "boot_id": status.boot_id,
         "reboot_needed": status.reboot_needed,
         "drift": status.drift,

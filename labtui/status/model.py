@@ -57,7 +57,8 @@ class HostStatus:
     generation_date: str | None = None  # ISO 8601
     nixos_version: str | None = None
     system_running: str | None = None  # `systemctl is-system-running`: running, degraded, starting, ...
-    failed_units: tuple[str, ...] = ()
+    failed_units: tuple[str, ...] = ()  # at most labtui.status.parse.MAX_FAILED_UNITS names
+    failed_units_more: int = 0  # how many more units failed than are named above
     boot_id: str | None = None
     reboot_needed: bool | None = None  # None: unknown
     drift: Drift = "unknown"
@@ -66,6 +67,10 @@ class HostStatus:
     # time.time() of the last probe that answered; the probed fields above are that old. None: never.
     # (On a failed probe labtui keeps the last known values; observed_at is then the failure's time.)
     answered_at: float | None = None
+
+    @property
+    def failed_units_count(self) -> int:
+        return len(self.failed_units) + self.failed_units_more
 
     @property
     def mem_used_percent(self) -> float | None:

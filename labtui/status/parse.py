@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from labtui.status.model import DiskUsage, SystemLink
 from labtui.status.probe import PROBE_VERSION
+from labtui.text import clip
 
 _T = TypeVar("_T")
 
@@ -40,6 +41,10 @@ REPORTED_FIELDS = ("hostname", "uptime_s", "load", "cpus", "mem_total_bytes", "m
                    "current_system", "booted_system", "system_profile", "generation", "generation_date",
                    "nixos_version", "system_running", "failed_units", "boot_id")
 DISK_MOUNTS = ("/", "/nix")
+# Bounds on what one probe answer can make labtui keep (the host decides what it sends).
+MAX_LINE = 4096  # characters of one `key<TAB>value` line; a longer value is not used, and says why
+MAX_FAILED_UNITS = 100  # unit names kept; the rest are counted (`failed_units_more`)
+MAX_UNIT_NAME = 256  # characters of one unit name (systemd allows 255)
 _GENERATION_LINK = re.compile(r"(?:^|/)system-(\d+)-link$")
 
 
@@ -64,6 +69,7 @@ class ProbeReport:
     nixos_version: str | None = None
     system_running: str | None = None
     failed_units: tuple[str, ...] = ()
+    failed_units_more: int = 0  # failed units beyond the MAX_FAILED_UNITS names kept
     boot_id: str | None = None
     missing: dict[str, str] = field(default_factory=dict)
     ignored_lines: int = 0  # lines after the marker that were not understood
@@ -80,8 +86,10 @@ class _Builder:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.failed_units: list[str] = []
+        self.failed_units_more = 0
         self.failed_units_listed = False
         self.missing: dict[str, str] = {}
+        self.too_long: dict[str, int] = {}  # key -> length of its line, past MAX_LINE
 
 
 def parse_probe(lines: Iterable[str]) -> ProbeReport:
@@ -103,11 +111,18 @@ def parse_probe(lines: Iterable[str]) -> ProbeReport:
         key, sep, value = line.partition("\t")
         if not sep or not key:
             report.ignored_lines += 1
+        elif key == "failed-unit":
+            if len(raw.failed_units) < MAX_FAILED_UNITS:
+                raw.failed_units.append(clip(value, MAX_UNIT_NAME))
+            else:
+                raw.failed_units_more += 1
+        elif len(line) > MAX_LINE:
+            raw.too_long.setdefault(key[:64], len(line))
         elif key == "missing":
             name, _, reason = value.partition("\t")
             raw.missing[name] = reason or "not reported"
-        elif key == "failed-unit":
-            raw.failed_units.append(value)
+        elif key == "failed-units-more":
+            raw.failed_units_more += int(value) if value.isdigit() and len(value) < 10 else 0
         elif key == "failed-units-listed":
             raw.failed_units_listed = True
         else:
@@ -126,6 +141,8 @@ def _fill(report: ProbeReport, raw: _Builder) -> None:
         reason = f"probe output version {report.version} is not understood by this labtui (wants {PROBE_VERSION})"
         missing.update({name: reason for name in REPORTED_FIELDS})
         return
+    for key, length in raw.too_long.items():
+        raw.missing.setdefault(key, f"the host sent {length} characters for it (over {MAX_LINE}: not used)")
     for key, reason in raw.missing.items():
         if key.startswith("disk:"):
             missing[f"disks:{key[5:]}"] = reason
@@ -171,6 +188,7 @@ def _fill(report: ProbeReport, raw: _Builder) -> None:
     report.system_running = typed("system_running", "system-running", _text)
     if raw.failed_units_listed:
         report.failed_units = tuple(raw.failed_units)
+        report.failed_units_more = raw.failed_units_more
     report.boot_id = typed("boot_id", "boot-id", _text)
 
     absent = "not in the probe output (it was cut short)" if not report.complete else "not reported by the host"

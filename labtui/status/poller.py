@@ -23,7 +23,8 @@ from labtui.ssh.api import HostState, HostUnreachable, RemoteShell, SshError
 from labtui.status.derive import FlakePaths, status_from_error, status_from_report, with_flake
 from labtui.status.model import HostStatus
 from labtui.status.parse import parse_probe
-from labtui.status.probe import PROBE_COMMAND, PROBE_SCRIPT
+from labtui.status.probe import PROBE_COMMAND, PROBE_MAX_OUTPUT, PROBE_SCRIPT
+from labtui.text import clip
 
 # Above the keepalive detection time (at most 12 s), so a host that dies under a probe shows as "down"
 # (connection lost) rather than as a probe timing out; a truly hung probe still ends here.
@@ -226,7 +227,8 @@ class StatusPoller:
             if callable(connect):
                 await connect(name)
             started = time.perf_counter()
-            result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout)
+            result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout,
+                                          max_output=PROBE_MAX_OUTPUT)
         except SshError as exc:
             return status_from_error(name, exc, previous=previous)
         except Exception as exc:  # noqa: BLE001 - a broken shell must not kill this host's loop
@@ -234,9 +236,13 @@ class StatusPoller:
         rtt_ms = (time.perf_counter() - started) * 1000.0
         report = parse_probe(result.stdout.splitlines())
         status = status_from_report(name, report, rtt_ms=rtt_ms)
-        if report.version is None:
+        if result.truncated:
+            status = replace(status, state=HostState.DEGRADED,
+                             error=f"the probe answered more than {PROBE_MAX_OUTPUT // 1024} KB: read up to there "
+                                   "(truncated), the rest ignored")
+        elif report.version is None:
             detail = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])[-1]
-            status = replace(status, error=f"the probe gave no readable output: {detail}")
+            status = replace(status, error=f"the probe gave no readable output: {clip(detail, 200)}")
         return status
 
     def _merge_flake(self, status: HostStatus) -> HostStatus:

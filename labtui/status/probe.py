@@ -16,6 +16,9 @@ MARKER = f"labtui-probe {PROBE_VERSION}"  # first line of the output
 # The command the login shell runs; the script comes on stdin. `labtui-probe 1` become $1 and $2
 # of the script, which lets handlers of simulated hosts recognise the probe from the command alone.
 PROBE_COMMAND = f"/bin/sh -s {MARKER}"
+# What labtui reads of a probe's answer (a normal one is about 2 KB): a host answering more is cut there, and
+# shown degraded with that as the reason.
+PROBE_MAX_OUTPUT = 256 * 1024
 
 # Keep this script free of bash-isms (checked by running it with dash in the tests) and of
 # anything slower than reading /proc: it runs every few seconds on every host.
@@ -99,9 +102,16 @@ if have systemctl; then
   else missing system-running 'systemctl is-system-running gave no answer'; fi
   if _failed=$(systemctl list-units --failed --plain --no-legend 2>/dev/null); then
     kv failed-units-listed yes
-    printf '%s\n' "$_failed" | while read -r _unit _rest; do
-      [ -n "$_unit" ] && kv failed-unit "$_unit"
-    done
+    # At most 100 names (a host with thousands of failed units still answers in a few KB), then how many more.
+    printf '%s\n' "$_failed" | {
+      _n=0
+      while read -r _unit _rest; do
+        [ -n "$_unit" ] || continue
+        _n=$((_n + 1))
+        [ "$_n" -le 100 ] && kv failed-unit "$_unit"
+      done
+      [ "$_n" -gt 100 ] && kv failed-units-more "$((_n - 100))"
+    }
   else missing failed-units 'systemctl list-units --failed did not work (systemd not running?)'; fi
 else
   missing system-running 'systemctl: command not found (no systemd)'

@@ -13,6 +13,8 @@ from textual.binding import Binding, BindingType
 
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action as DeployAction
+from labtui.runs.outcomes import NODE_LOOKS, QUEUED, RUN_LOOKS, RUNNING
+from labtui.tui.format import STATE_STYLE
 from labtui.tui.glyphs import Glyphs
 
 # How the help screen writes Textual's key names.
@@ -159,6 +161,7 @@ PLAN_DIALOG = Scope("", (
     Action("answer(True)", "y", "Deploy", footer=True),
     Action("answer(False)", "n", "Cancel", footer=True),
     Action("answer(False)", "escape", "Cancel"),
+    Action("expand", "e", "Full paths", footer=True),
 ))
 
 PASSWORD_DIALOG = Scope("", (Action("cancel", "escape", "Cancel", footer=True),))
@@ -223,12 +226,25 @@ def help_text(g: Glyphs) -> str:
                 out.append(f"  [b]{keys}[/b]{' ' * max(1, KEY_WIDTH - len(keys))}{a.help}")
         out += [f"  {line}" for line in scope.note.splitlines()]
         out.append("")
-    out += [
-        "[b]Glyphs[/b]",
-        f"  {g.up} up  {g.degraded} degraded  {g.down} down  {g.connecting} connecting  {g.running} running  "
-        f"{g.done} done",
-        f"  {g.queued} queued  {g.failed} failed  {g.rolled_back} rolled back  {g.drift} outdated  "
-        f"{g.reboot} reboot needed",
-        "  [b]name![/b] critical host (deploying it asks you to type its name)",
-    ]
+    out.append("[b]Glyphs[/b]")
+    hosts = [f"{getattr(g, attr)} {word}" for attr, word, _ in STATE_STYLE.values()]
+    hosts += [f"{g.drift} outdated", f"{g.in_sync} in sync", f"{g.reboot} reboot needed", f"{g.unknown} unknown",
+              f"{g.mark} marked"]
+    out += _wrapped("hosts", hosts)
+    deploys = [f"{look.mark(g.ascii)} {look.word}" for look in (RUNNING, QUEUED, *NODE_LOOKS.values())]
+    out += _wrapped("deploys", [*deploys, f"{g.stall} stalled (no output)"])
+    out += _wrapped("runs", [f"{look.mark(g.ascii)} {look.word}" for look in RUN_LOOKS.values()])
+    out.append("  [b]name![/b] critical host (deploying it asks you to type its name)")
     return "\n".join(out) + "\n"
+
+
+def _wrapped(label: str, items: list[str], width: int = 74) -> list[str]:
+    """`  label  a  b  c` lines of at most `width` columns, continued under the first item."""
+    lines, line = [], f"  {label:<8}"
+    for item in items:
+        if len(line) + len(item) + 2 > width and line.strip() != label:
+            lines.append(line.rstrip())
+            line = " " * 10
+        line += f"{item}  "
+    lines.append(line.rstrip())
+    return lines

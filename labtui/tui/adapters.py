@@ -19,6 +19,7 @@ from labtui.runs.client import DetachedRun, is_running
 from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
+from labtui.runs.outcomes import is_failure
 from labtui.ssh.api import RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
 
@@ -26,7 +27,7 @@ LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
 
 
 # -- deploys -----------------------------------------------------------------------------------------
-def deploy_request(choice: DeployChoice) -> DeployRequest:
+def deploy_request(choice: DeployChoice, *, prebuild: bool = False) -> DeployRequest:
     """The orchestrator's DeployRequest for what the operator chose in the dialog."""
     options = DeployRsOptions(
         skip_checks=choice.skip_checks,
@@ -42,6 +43,7 @@ def deploy_request(choice: DeployChoice) -> DeployRequest:
         atomic=choice.mode == "atomic" and method.supports_atomic,
         parallel=1 if choice.mode == "atomic" else None,
         interactive=choice.show_plan and method.supports_interactive,
+        prebuild=prebuild,
     )
 
 
@@ -99,7 +101,8 @@ class CoreDeployStarter:
 
     async def start(self, hosts: Sequence[Host], choice: DeployChoice, ask_password: PasswordAsker) -> RunHandle:
         # It waits for the supervisor to say it runs: off the UI loop.
-        run = await asyncio.to_thread(start_detached, deploy_request(choice), self.inventory)
+        request = deploy_request(choice, prebuild=self.inventory.deploy.build_first)
+        run = await asyncio.to_thread(start_detached, request, self.inventory)
         return RunHandle(run, ask_password, detachable=self.survives_quit)
 
 
@@ -125,11 +128,11 @@ class JournalHistory(HistorySource):
             outcomes: dict[str, str] = {}
             for key, outcome in s.nodes.items():
                 node = key.split(".", 1)[0]
-                if outcome and outcomes.get(node) not in ("failed", "rolled_back"):
+                if outcome and not is_failure(outcomes.get(node)):  # a node's worst profile outcome
                     outcomes[node] = outcome
             out.append(RunSummary(run_id=s.run_id, started=s.started, finished=s.ended,
                                   method=f"{s.method} {s.action}", nodes=nodes,
-                                  outcome=s.outcome if s.state != "lost" else "failed", node_outcomes=outcomes))
+                                  outcome=s.outcome if s.state != "lost" else "lost", node_outcomes=outcomes))
         return out
 
     def running_runs(self) -> list[RunSummary]:

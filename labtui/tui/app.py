@@ -24,6 +24,7 @@ from rich.text import Text
 from textual import on, work
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
+from textual.color import Color, ColorParseError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
@@ -36,6 +37,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from labtui.commandlog import CommandLog
 from labtui.inventory.model import Host, Inventory
 from labtui.runs.events import Prompt
+from labtui.runs.outcomes import counts_text, run_look
 from labtui.status.model import HostStatus
 from labtui.text import harmless
 from labtui.tui import actions, filtering
@@ -60,6 +62,7 @@ from labtui.tui.screens import (
 )
 from labtui.tui.sources import Sources
 from labtui.tui.terminal import HangupDriver
+from labtui.tui.widgets import use_ascii_scrollbars
 
 AGE_TICK = 1.0  # data age and topbar refresh
 WIDE = 112  # from this width on, the details panel sits right of the table
@@ -114,6 +117,11 @@ class LabApp(App[None]):
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
                  command_log: CommandLog, subtitle: str, animate: bool) -> None:
         super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
+        fmt.use_colour(not self.no_color)  # NO_COLOR: weight (bold, reverse) carries what colour would
+        if self.console.color_system in ("standard", "windows") and not self.no_color:
+            # 16 colours: the terminal's own ANSI colours (Textual's theme would be mapped onto them, turning warnings
+            # red and errors magenta, the selected row white on cyan).
+            self.theme = "ansi-dark"
         self.inventory = inventory
         self.sources = sources
         self.clock = clock
@@ -159,6 +167,7 @@ class LabApp(App[None]):
 
     def on_mount(self) -> None:
         self.app_resume_signal.subscribe(self, self._terminal_may_differ)
+        use_ascii_scrollbars(self.ascii_mode)
         if self.ascii_mode:
             self.add_class("-ascii")
         self._load_last_outcomes()
@@ -230,7 +239,12 @@ class LabApp(App[None]):
     @property
     def _muted(self) -> str:
         """The theme's $primary-muted (inline styles cannot name CSS variables)."""
-        return self.get_css_variables().get("primary-muted", "#3b5a7a")
+        value = self.get_css_variables().get("primary-muted", "#3b5a7a")
+        try:
+            Color.parse(value)
+        except ColorParseError:  # an ANSI theme's "ansi_blue 50%": its colour without the blend
+            value = value.split()[0]
+        return value
 
     def _fit_table(self) -> None:
         if not self._wide:
@@ -272,22 +286,22 @@ class LabApp(App[None]):
         counts = self.fleet.counts()
         bar = Text()
         bar.append("labtui ", style="bold")
-        bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style="dim")
+        bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style=rich_style("$text-muted"))
         bar.append(f"  {counts.total} hosts ")
         for state, n in counts.states:
             glyph, _, style = fmt.state_cell(g, state)
             bar.append(f" {n}{glyph}", style=rich_style(style))
         if counts.filter_text:
-            bar.append(f"  filter {counts.filter_text} ({counts.shown}/{counts.total})", style="yellow")
+            bar.append(f"  filter {counts.filter_text} ({counts.shown}/{counts.total})", style=rich_style("$warning"))
         if counts.marked:
             bar.append(f"  {counts.marked} marked", style="bold")
         if counts.sort_key != "name" or counts.sort_reverse:
             arrow = g.arrow_down if counts.sort_reverse else g.arrow_up
-            bar.append(f"  sort {counts.sort_key}{arrow}", style="dim")
+            bar.append(f"  sort {counts.sort_key}{arrow}", style=rich_style("$text-muted"))
         run = self.deploys.active_run
         if run is not None and run.running:
             done = sum(1 for v in run.nodes.values() if v.done)
-            bar.append(f"  {g.running} deploy {done}/{len(run.nodes)} (p)", style="bold yellow")
+            bar.append(f"  {g.running} deploy {done}/{len(run.nodes)} (p)", style=rich_style("bold $warning"))
         self.query_one("#topbar", Static).update(bar)
 
     def _load_last_outcomes(self) -> None:
@@ -448,8 +462,12 @@ class LabApp(App[None]):
     def action_command_log(self) -> None:
         self.open_view(CommandLogScreen(self.command_log))
 
+    def on_unmount(self) -> None:
+        use_ascii_scrollbars(False)
+
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
+        use_ascii_scrollbars(self.ascii_mode)
         self.set_class(self.ascii_mode, "-ascii")
         self.glyphs = pick(self.ascii_mode)
         self.table.glyphs = self.glyphs
@@ -604,10 +622,11 @@ class LabApp(App[None]):
         if self.deploy_screen is not None and self.deploy_screen.is_mounted:
             self.deploy_screen.sync()
             self.deploy_screen.focus_first_failure()
-        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(run.counts().items()))
-        severity: SeverityLevel = ("information" if run.outcome == "succeeded" else "error" if run.outcome == "failed"
-                                   else "warning")
-        self.notify(f"deploy {run.outcome}: {counts}", title="labtui", severity=severity, timeout=8)
+        counts = counts_text(run.counts())
+        tone = run_look(run.outcome).tone
+        severity: SeverityLevel = "information" if tone == "good" else "error" if tone == "bad" else "warning"
+        if self.screen is not self.deploy_screen:  # on the pane, its summary says it (a toast would cover it)
+            self.notify(f"deploy {run_look(run.outcome).word}: {counts}", title="labtui", severity=severity, timeout=8)
         self.bell()
         self._update_topbar()
         self._show_details()

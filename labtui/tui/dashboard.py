@@ -160,7 +160,7 @@ class HostTable(DataTable[Text | str]):
             st.drift, styled(g.unknown, "$text-muted"))
         boot = (styled(g.reboot, "$warning") if st.reboot_needed
                 else styled("-", "$text-muted") if st.reboot_needed is False else styled(g.unknown, "$text-muted"))
-        fail = styled(str(len(st.failed_units)), "$error") if st.failed_units else styled("0", "$text-muted")
+        fail = styled(str(st.failed_units_count), "$error") if st.failed_units else styled("0", "$text-muted")
         return [
             state,
             title,
@@ -194,7 +194,7 @@ class HostDetails(Static):
         g = self.glyphs
         out = Text()
         if host is None:
-            out.append("No host selected.", style="dim")
+            out.append("No host selected.", style=rich_style("$text-muted"))
             return out
         state = st.state if st else HostState.CONNECTING
         glyph, word, style = fmt.state_cell(g, state)
@@ -204,12 +204,12 @@ class HostDetails(Static):
             out.append("  CRITICAL", style="bold " + rich_style("$error"))
         out.append("\n")
         tags = " ".join(f"@{t}" for t in host.tags) or "-"
-        out.append(f"{host.ssh.destination}", style="dim")
+        out.append(f"{host.ssh.destination}", style=rich_style("$text-muted"))
         if host.ssh.port:
-            out.append(f":{host.ssh.port}", style="dim")
-        out.append(f"  {host.method}  {tags}\n", style="dim")
+            out.append(f":{host.ssh.port}", style=rich_style("$text-muted"))
+        out.append(f"  {host.method}  {tags}\n", style=rich_style("$text-muted"))
         if st is None:
-            out.append("waiting for the first probe…\n", style="dim")
+            out.append("waiting for the first probe…\n", style=rich_style("$text-muted"))
             return out
         # A degraded host's error names its failed units, shown on their own line below.
         repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
@@ -221,11 +221,12 @@ class HostDetails(Static):
             return out
         age = self.clock() - st.answered_at
         rtt = f"  rtt {st.rtt_ms:.0f} ms" if st.rtt_ms is not None else ""
-        out.append(f"data {fmt.duration(age)} old{rtt}\n", style="dim")
+        out.append(f"data {fmt.duration(age)} old{rtt}\n", style=rich_style("$text-muted"))
         # What needs attention first: it must stay visible in the small 80x24 panel.
         if st.failed_units:
             out.append("failed ", style="bold")
-            out.append(", ".join(harmless(u) for u in st.failed_units) + "\n", style=rich_style("$error"))
+            more = f" and {st.failed_units_more} more" if st.failed_units_more else ""
+            out.append(", ".join(harmless(u) for u in st.failed_units) + more + "\n", style=rich_style("$error"))
         self._drift_and_reboot(out, st)
         out.append("gen    ", style="bold")
         gen_date = f" ({harmless(st.generation_date[:10])})" if st.generation_date else ""
@@ -235,7 +236,7 @@ class HostDetails(Static):
         out.append("\n")
         current = st.current_system.path if st.current_system else st.system_profile
         out.append("system ", style="bold")
-        out.append(f"{fmt.short_store_path(current)}\n", style="dim")
+        out.append(f"{fmt.short_store_path(current)}\n", style=rich_style("$text-muted"))
         if st.load:
             cpus = f" ({st.cpus} cpus)" if st.cpus else ""
             out.append("load   ", style="bold")
@@ -252,11 +253,11 @@ class HostDetails(Static):
         out.append(f"{fmt.duration(st.uptime_s)}")
         if st.system_running:
             out.append(f"  systemd {harmless(st.system_running)}",
-                       style="" if st.system_running == "running" else "yellow")
+                       style=rich_style("" if st.system_running == "running" else "$warning"))
         out.append("\n")
         if generations:
             out.append("generations", style="bold")
-            out.append("  (g: all)\n", style="dim")
+            out.append("  (g: all)\n", style=rich_style("$text-muted"))
             for line in generations[:6]:
                 out.append(f"{harmless(line.rstrip())}\n")
         if deploys:
@@ -266,34 +267,32 @@ class HostDetails(Static):
                 when = _dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
                 out.append(f"  {when} ")
                 out.append(f"{glyph} {word}", style=rich_style(style))
-                out.append(f" {harmless(what)}\n", style="dim")
+                out.append(f" {harmless(what)}\n", style=rich_style("$text-muted"))
         for key, why in sorted(st.missing.items()):
             if key not in ("drift", "flake_path"):
-                out.append(f"{harmless(key)}: {harmless(why)}\n", style="dim")
+                out.append(f"{harmless(key)}: {harmless(why)}\n", style=rich_style("$text-muted"))
         return out
 
     def _drift_and_reboot(self, out: Text, st: HostStatus) -> None:
         g = self.glyphs
         out.append("drift  ", style="bold")
         if st.drift == "outdated":
-            out.append(f"{g.drift} outdated", style="yellow")
-            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style="dim")
+            out.append(f"{g.drift} outdated", style=rich_style("$warning"))
+            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style=rich_style("$text-muted"))
         elif st.drift == "in sync":
-            out.append(f"{g.in_sync} in sync with the flake\n", style="green")
+            out.append(f"{g.in_sync} in sync with the flake\n", style=rich_style("$success"))
         else:
             reason = st.missing.get("drift") or st.missing.get("flake_path") or "flake not evaluated yet"
-            out.append(f"{g.unknown} unknown ({harmless(reason)})\n", style="dim")
+            out.append(f"{g.unknown} unknown ({harmless(reason)})\n", style=rich_style("$text-muted"))
         out.append("reboot ", style="bold")
         if st.reboot_needed:
-            booted = st.booted_system.kernel if st.booted_system else None
-            now_k = st.current_system.kernel if st.current_system else None
-            detail = (f" (booted {fmt.short_store_path(booted)}, current {fmt.short_store_path(now_k)})"
-                      if booted and now_k else "")
-            out.append(f"{g.reboot} needed{detail}\n", style="yellow")
+            reason = fmt.reboot_reason(st.current_system, st.booted_system, "->" if g.ascii else "→")
+            detail = f": {reason}" if reason else ""
+            out.append(f"{g.reboot} needed{detail}\n", style=rich_style("$warning"))
         elif st.reboot_needed is False:
-            out.append("not needed\n", style="dim")
+            out.append("not needed\n", style=rich_style("$text-muted"))
         else:
-            out.append("unknown\n", style="dim")
+            out.append("unknown\n", style=rich_style("$text-muted"))
 
 
 class DashboardScreen(Screen[None]):

@@ -14,9 +14,11 @@ from typing import assert_never
 
 from labtui.runs.events import (
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -32,13 +34,15 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
+from labtui.runs.outcomes import is_failure
 
 # Lines kept per host for the log view; older lines are dropped (the journal keeps the full log).
 MAX_LINES_PER_NODE = 20_000
 # Stages drawn in the progress indicator, in the order a deploy goes through them.
 PROGRESS_STAGES = ("check", "eval", "build", "push", "activate", "confirm")
-FAILED_OUTCOMES = ("failed", "rolled_back")
 
 
 @dataclass
@@ -78,6 +82,8 @@ class NodeView:
     last_line: str = ""
     stall: Stall | None = None
     generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
+    build: BuildProgress | None = None  # the latest progress of labtui's own build of this node
+    wave: int | None = None  # its wave (1-based) when the run has waves
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -138,6 +144,9 @@ class RunView:
         self.outcome: str | None = None
         self.exit_code: int | None = None
         self.prompt: Prompt | None = None
+        self.waves: list[list[str]] = []  # the run's plan of waves ([] without)
+        self.wave: int | None = None  # the wave being deployed
+        self.wave_results: dict[int, WaveResult] = {}
         self.stalls: list[Stall] = []
         self.rollbacks: list[Rollback] = []
         self.events_seen = 0
@@ -165,6 +174,10 @@ class RunView:
                 self.started = event.ts
                 for n in event.nodes:
                     self._node(n)
+                self.waves = [list(w) for w in event.waves]
+                for number, nodes in enumerate(self.waves, 1):
+                    for n in nodes:
+                        self._node(n).wave = number
             case StageChanged():
                 targets = [self._node(event.node)] if event.node else [v for v in self.nodes.values() if not v.done]
                 for view in targets:
@@ -210,7 +223,7 @@ class RunView:
                 for view in self.nodes.values():
                     if view.outcome is None:
                         # The run ended without a word on this host: it never got deployed.
-                        view.outcome = "cancelled" if event.outcome == "cancelled" else "not_deployed"
+                        view.outcome = {"cancelled": "cancelled", "lost": "unknown"}.get(event.outcome, "not_deployed")
                         view.finished = event.ts
             case Prompt():
                 self.prompt = event
@@ -231,10 +244,36 @@ class RunView:
             case RebootProgress():
                 if event.message:
                     self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+            case BuildProgress():
+                self._build(event)
+            case WaveStarted():
+                self.wave = event.wave
+                self.apply_lines(None, [f"labtui: wave {event.wave}/{event.waves}: {', '.join(event.nodes)}"])
+            case WaveResult():
+                self.wave_results[event.wave] = event
+                self.apply_lines(None, [f"labtui: wave {event.wave} done: every host healthy" if event.ok
+                                        else f"labtui: {event.message}; the run stops here"])
+            case ExecResult():
+                self.apply_lines(event.node, [f"labtui: exit {event.exit_code}" if not event.error
+                                              else f"labtui: {event.error}"])
             case GenerationSwitched() | PasswordPrompt() | PromptAnswered():
                 pass  # the output line says it / asked by the face / the face answered it
             case _:
                 assert_never(event)
+
+    def _build(self, event: BuildProgress) -> None:
+        from labtui.deploy.build import summary
+
+        view = self._node(event.node)
+        self._start(view, event.ts)
+        view.build = event
+        view.last_line = summary(event)
+        view.stall = None
+        if event.done and event.failed:
+            for failed in event.failed:
+                if failed.tail:
+                    self.apply_lines(event.node, [f"labtui: last log lines of {failed.name}:",
+                                                  *(f"  {line}" for line in failed.tail)])
 
     def _output(self, event: Output) -> None:
         if event.node:
@@ -270,8 +309,9 @@ class RunView:
         return self.outcome is None
 
     def first_failure(self) -> str | None:
+        """The first host (in the run's order) that ended in anything but success, or saw a rollback."""
         for view in self.nodes.values():
-            if view.outcome in FAILED_OUTCOMES or view.rollback:
+            if is_failure(view.outcome) or view.rollback:
                 return view.node
         return None
 

@@ -10,13 +10,16 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets.data_table import ColumnKey
 
+from labtui.runs.outcomes import counts_text, is_failure
 from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
@@ -51,6 +54,12 @@ def compact_line(line: str) -> str:
     return f"{m.group(1)}{level}: {line[m.end():]}"
 
 
+def tail_line(line: str) -> str:
+    """A line for the output panel: deploy-rs' tags shortened as by compact_line, other lines as they are
+    (indentation kept), control characters shown escaped."""
+    return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
+
+
 def ascii_line(line: str) -> str:
     """A deploy-rs line for terminals without good Unicode: tags instead of emoji, `?` for the rest."""
     return compact_line(line).encode("ascii", "replace").decode("ascii")
@@ -66,6 +75,7 @@ DEPLOY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("line", "LAST OUTPUT"),
 )
 COUNTDOWN_BAR = 8
+LINE_MIN = 12  # the last-output column never gets narrower
 
 
 class DeployTable(DataTable[Text | str]):
@@ -78,17 +88,24 @@ class DeployTable(DataTable[Text | str]):
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
-        self._line_width = 40
 
     def on_mount(self) -> None:
         for key, label in DEPLOY_COLUMNS:
-            self.add_column(label, key=key)
+            # The last-output column has the width the others leave (set by sync): no sideways scrolling.
+            self.add_column(label, key=key, width=LINE_MIN if key == "line" else None)
         self.sync()
 
-    def _fit_line_column(self) -> None:
+    def _fit_line_column(self, rows: list[list[Text | str]]) -> int:
         """The last-output column gets what the other columns leave of the pane's width."""
-        used = sum(col.get_render_width(self) for key, col in self.columns.items() if key.value != "line")
-        self._line_width = max(12, self.size.width - used - 2 * self.cell_padding - 1)
+        used = 0
+        for i, (_, label) in enumerate(DEPLOY_COLUMNS[:-1]):
+            used += max([cell_len(label), *(cell_len(str(cells[i])) for cells in rows)]) + 2 * self.cell_padding
+        width = max(LINE_MIN, self.scrollable_content_region.width - used - 2 * self.cell_padding)
+        column = self.columns.get(ColumnKey("line"))
+        if column is not None and column.width != width:
+            column.width = width
+            self._require_update_dimensions = True
+        return width
 
     @property
     def current(self) -> str | None:
@@ -99,50 +116,55 @@ class DeployTable(DataTable[Text | str]):
 
     def sync(self) -> None:
         """Add rows for new hosts and re-render every row (cheap: a handful of hosts)."""
-        self._fit_line_column()
         now = self.clock()
-        for name, view in self.run.nodes.items():
-            cells = self.cells(view, now)
+        rows = {name: self.cells(view, now) for name, view in self.run.nodes.items()}
+        width = self._fit_line_column(list(rows.values()))
+        for name, cells in rows.items():
+            line = cells[-1]
+            if isinstance(line, Text):
+                line.truncate(width, overflow="ellipsis")
             if name not in self.rows:
                 self.add_row(*cells, key=name)
             else:
                 for (key, _), cell in zip(DEPLOY_COLUMNS, cells, strict=True):
-                    self.update_cell(name, key, cell, update_width=True)
+                    self.update_cell(name, key, cell, update_width=key != "line")
 
     def cells(self, v: NodeView, now: float) -> list[Text | str]:
         g = self.glyphs
         if v.outcome:
             glyph, word, style = fmt.outcome_cell(g, v.outcome)
-            where = f" ({v.outcome_stage})" if v.outcome in ("failed",) and v.outcome_stage else ""
+            where = ""
             before, after = v.generations.get("before"), v.generations.get("after")
             if before is not None and after is not None and before != after:
                 where += f" {before}{'→' if g is not ASCII else '->'}{after}"
             status = styled(glyph, style)
             stage = styled(f"{word}{where}", style)
         elif v.stage == "queued":
-            status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
+            waiting = f"wave {v.wave}" if v.wave is not None and v.wave != self.run.wave else "queued"
+            status, stage = styled(g.queued, "$secondary"), styled(waiting, "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
             status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
         reached, total = v.progress()
-        pstyle = "$error" if v.outcome in ("failed", "rolled_back") else "$success" if v.outcome else "$warning"
+        pstyle = "$error" if is_failure(v.outcome) else "$success" if v.outcome else "$warning"
         progress = styled(g.bar_full * reached + g.bar_empty * (total - reached), pstyle)
         elapsed = fmt.duration(v.elapsed(now), precise=True) if v.started is not None else "-"
         timer = self._timer_cell(v, now)
         if v.stall is not None:
             line = styled(f"{g.stall} no output for {v.stall.seconds:.0f}s: {v.stall.hint}", "$warning")
-        elif v.outcome in ("failed", "rolled_back") and v.message:
-            line = styled(harmless(v.message), "$error")
+        elif is_failure(v.outcome) and v.message:
+            # Where it ended, then why: `push: Failed to push profile…` (the stage column keeps the outcome word).
+            where = f"{v.outcome_stage}: " if v.outcome_stage and not v.message.startswith(v.outcome_stage) else ""
+            line = styled(harmless(f"{where}{v.message}"), "$error")
         else:
             line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
-        line.truncate(self._line_width, overflow="ellipsis")
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 
     def _timer_cell(self, v: NodeView, now: float) -> Text:
         """The countdown while a window is open; once rolled back, a badge that stays."""
         g = self.glyphs
         if v.rollback:
-            return Text(f"{g.rolled_back} {v.rollback} rollback", style="bold reverse yellow")
+            return Text(f"{g.rolled_back} {v.rollback} rollback", style=rich_style("bold reverse $warning"))
         active = v.active_window(now)
         if active is None:
             if v.confirmed:
@@ -206,7 +228,8 @@ class DeployScreen(Screen[None]):
         view = self.run.nodes[self._tail_node]
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
-        lines = [ascii_line(line) for line in lines] if self.glyphs is ASCII else [harmless(line) for line in lines]
+        # deploy-rs' tags shortened as in the last-output column: more of each line fits (enter: the lines as printed)
+        lines = [ascii_line(line) if self.glyphs is ASCII else tail_line(line) for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
@@ -236,10 +259,16 @@ class DeployScreen(Screen[None]):
         head = Text()
         head.append(self.title_text or f"{run.method or 'deploy'}", style="bold")
         head.append(f"  {fmt.duration(run.elapsed(now), precise=True)}")
+        if run.waves:
+            failed = [r for r in run.wave_results.values() if not r.ok]
+            head.append(f"  wave {run.wave or 1}/{len(run.waves)}" + (" stopped" if failed else ""),
+                        style="bold red" if failed else "bold")
         counts = run.counts()
-        head.append("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())))
-        if run.run_id:  # last: on a narrow terminal it is the part that gets cut
-            head.append(f"  run {run.run_id}", style="dim")
+        head.append("  " + counts_text(counts))
+        width = self.size.width - 2
+        if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
+            head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
+        head.truncate(width, overflow="ellipsis")
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output).
         self.query_one("#run-header", Static).update(head, layout=False)
@@ -248,9 +277,10 @@ class DeployScreen(Screen[None]):
             if stalls:
                 s = stalls[0]
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
-                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
+                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}",
+                                           style=rich_style("$warning"))
             elif run.run_lines:
-                summary = Text(harmless(run.run_lines[-1]), style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style=rich_style("$text-muted"))
             else:
                 summary = ""
         else:
@@ -260,6 +290,9 @@ class DeployScreen(Screen[None]):
             box = self.query_one("#run-summary", Static)
             box.update(summary)
             box.set_class(not run.running, "-done")
+            # The summary took rows from the output panel: keep its last line in view.
+            tail = self.query_one("#tail", Log)
+            self.call_after_refresh(tail.scroll_end, animate=False)
         # The footer rebuilds its keys on every bindings refresh: only when what they depend on changed.
         actions = (self.live and run.running, run.first_failure() is not None)
         if actions != self._actions:
@@ -277,22 +310,17 @@ class DeployScreen(Screen[None]):
         g = self.glyphs
         run = self.run
         out = Text()
-        outcome = run.outcome or "finished"
-        style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(outcome, "")
-        glyph = {"succeeded": g.done, "failed": g.failed, "cancelled": g.cancelled}.get(outcome, g.dot)
-        out.append(f"{glyph} run {outcome}", style=f"bold {style}")
+        glyph, word, style = fmt.run_cell(g, run.outcome)
+        out.append(f"{glyph} run {word}", style=rich_style(f"bold {style}"))
         out.append(f" in {fmt.duration(run.elapsed(self.clock()), precise=True)}: ")
-        parts = []
-        for key, n in sorted(run.counts().items()):
-            parts.append(f"{n} {key.replace('_', ' ')}")
-        out.append(", ".join(parts))
+        out.append(counts_text(run.counts()))
         first = run.first_failure()
         if first:
             view = run.nodes[first]
-            out.append(f"\nfirst failure: {first}", style="bold red")
+            out.append(f"\nfirst failure: {first}", style=rich_style("bold $error"))
             if view.message:
-                out.append(f": {harmless(view.message)}", style="red")
-            out.append("  (f: its log)", style="dim")
+                out.append(f": {harmless(view.message)}", style=rich_style("$error"))
+            out.append("  (f: its log)", style=rich_style("$text-muted"))
         return out
 
     @on(DataTable.RowSelected, "#deploy-rows")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from labtui.deploy.methods import METHODS, DeployMethod
 from labtui.deploy.methods.deploy_rs import DeployRs
@@ -19,7 +19,7 @@ from labtui.inventory.model import Host
 from labtui.runs.events import Prompt
 from labtui.text import harmless
 from labtui.tui import actions
-from labtui.tui.format import short_store_path
+from labtui.tui.format import rich_style, short_store_path
 from labtui.tui.sources import MODES, DeployChoice
 
 
@@ -228,18 +228,38 @@ class PlanDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label(Text("The plan deploy-rs printed", style="bold"))
-            table: DataTable[Text] = DataTable(id="plan", cursor_type="none", show_cursor=False)
-            yield table
+            with VerticalScroll(id="plan-box"):
+                yield Static(id="plan")
             yield Label(Text(harmless(self.prompt.question)))  # deploy-rs's words: Text, never markup
-            yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
+            yield Static("[b]y[/b] deploy  [b]n[/b] cancel  [b]e[/b] full store paths", id="dialog-keys")
+
+    full_paths = False
 
     def on_mount(self) -> None:
-        table = self.query_one("#plan", DataTable)
-        table.add_columns("node", "profile", "ssh to", "as user", "store path")
-        for e in self.prompt.plan:  # read from deploy-rs's output: Text cells (a str cell is markup), harmless
+        self._show()
+
+    def on_resize(self) -> None:
+        self._show()
+
+    def plan_text(self, width: int) -> Text:
+        """Each target on a line (node.profile, where it goes, as whom), its store path under it: the hash prefix
+        and the name kept whole as far as the width allows (e: the full paths, wrapped)."""
+        out = Text()
+        for i, e in enumerate(self.prompt.plan):  # read from deploy-rs's output: Text (never markup), harmless
             via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
-            table.add_row(*(Text(harmless(cell)) for cell in (e.node, e.profile, via, e.user or "-",
-                                                               short_store_path(e.path))))
+            out.append("\n" if i else "")
+            out.append(harmless(f"{e.node}.{e.profile}"), style="bold")
+            out.append(harmless(f"  ssh {via}  as {e.user or '-'}\n"))
+            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2))
+            out.append(f"  {path}", style=rich_style("$text-muted"))
+        return out
+
+    def _show(self) -> None:
+        self.query_one("#plan", Static).update(self.plan_text(self.query_one("#plan-box").size.width or 70))
+
+    def action_expand(self) -> None:
+        self.full_paths = not self.full_paths
+        self._show()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from labtui.runs.outcomes import NODE_LOOKS, QUEUED, RUNNING
+
 
 @dataclass(frozen=True)
 class Glyphs:
@@ -42,11 +44,14 @@ class Glyphs:
     spinner: tuple[str, ...]
     ellipsis: str
     dot: str
+    ascii: bool = False  # outcome glyphs come from labtui.runs.outcomes: which of its two columns
 
 
 UNICODE = Glyphs(
     up="●", degraded="▲", down="✖", connecting="◌", auth="⚿", key="⚠",
-    running="⏵", done="✔", queued="⏸", failed="✘", rolled_back="↺", dry="◇", cancelled="⊘", stall="⌛",
+    running=RUNNING.glyph, done=NODE_LOOKS["succeeded"].glyph, queued=QUEUED.glyph, failed=NODE_LOOKS["failed"].glyph,
+    rolled_back=NODE_LOOKS["rolled_back"].glyph, dry=NODE_LOOKS["dry_activated"].glyph,
+    cancelled=NODE_LOOKS["cancelled"].glyph, stall="⌛",
     mark="▌", unmark=" ", drift="≠", in_sync="=", reboot="⟳", unknown="?",
     bar_full="█", bar_empty="░", bar_left="", bar_right="",
     arrow_up="▲", arrow_down="▼",
@@ -55,11 +60,13 @@ UNICODE = Glyphs(
 
 ASCII = Glyphs(
     up="o", degraded="!", down="x", connecting=".", auth="A", key="K",
-    running=">", done="+", queued="-", failed="X", rolled_back="R", dry="d", cancelled="c", stall="S",
+    running=RUNNING.ascii, done=NODE_LOOKS["succeeded"].ascii, queued=QUEUED.ascii, failed=NODE_LOOKS["failed"].ascii,
+    rolled_back=NODE_LOOKS["rolled_back"].ascii, dry=NODE_LOOKS["dry_activated"].ascii,
+    cancelled=NODE_LOOKS["cancelled"].ascii, stall="S",
     mark="*", unmark=" ", drift="~", in_sync="=", reboot="B", unknown="?",
     bar_full="#", bar_empty=".", bar_left="[", bar_right="]",
     arrow_up="^", arrow_down="v",
-    spinner=("|", "/", "-", "\\"), ellipsis="~", dot="-",
+    spinner=("|", "/", "-", "\\"), ellipsis="~", dot="-", ascii=True,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from labtui.inventory.model import Host, Inventory, Profile, SshTarget
+from labtui.inventory.model import DeployConfig, Host, Inventory, Profile, SshTarget
 
 DEFAULT_HOSTS = "web1,web2,db1:critical"
 
@@ -29,7 +29,9 @@ def make_inventory(spec: str = DEFAULT_HOSTS, flake: str = ".") -> Inventory:
     for item in spec.split(","):
         name, *flags = item.split(":")
         hosts.append(make_host(name, critical="critical" in flags, interactive_sudo="sudo" in flags))
-    return Inventory(flake=flake, hosts=tuple(hosts), revision="0123abc", dirty=False)
+    # No real flake behind these hosts: the emulated deploy-rs builds, not labtui.
+    return Inventory(flake=flake, hosts=tuple(hosts), revision="0123abc", dirty=False,
+                     deploy=DeployConfig(build_first=False))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,7 @@ def test_echo_yes_deploys_and_history_shows_it(emulated, fleet, monkeypatch, cap
 def test_no_declines(emulated, fleet, monkeypatch, capsys):
     emulated.scenario({"web1": "success"})
     code, out, _ = labtui(monkeypatch, capsys, "deploy", "web1", stdin="no\n")
-    assert code == 1 and "NOT DEPLOYED" in out
+    assert code == 1 and "not_deployed" in out
 
 
 def test_critical_host_needs_its_name(emulated, fleet, monkeypatch, capsys):
@@ -85,7 +85,7 @@ def test_yes_does_not_ask_and_json_lines(emulated, fleet, monkeypatch, capsys):
     assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_result"
     assert all("--interactive" not in argv for argv in events[0]["argvs"])
     finals = {e["node"]: e["outcome"] for e in events if e["event"] == "node_result"}
-    assert finals == {"web1": "succeeded", "web2": "not_deployed"}
+    assert finals == {"web1": "succeeded", "web2": "failed"}  # its own build failed
 
 
 def test_summary_table_for_people(emulated, fleet, monkeypatch, capsys):

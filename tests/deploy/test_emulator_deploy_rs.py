@@ -167,8 +167,8 @@ def test_stages_strictly_sequential(emu):
     ("breaks-ssh", [], "rolled_back", "magic"),
     ("magic-timeout-lost", [], "failed", None),
     ("activation-timeout", [], "failed", None),
-    ("build-fails", [], "not_deployed", None),
-    ("push-fails", [], "not_deployed", None),
+    ("build-fails", [], "failed", None),
+    ("push-fails", [], "failed", None),
     ("check-fails", [], "not_deployed", None),
     ("eval-fails", [], "not_deployed", None),
     ("success", ["--dry-activate"], "dry_activated", None),
@@ -362,8 +362,8 @@ def _lab(tmp_path, next_deploy="ok"):
     ("ok", ["--dry-activate"], 7, [7], "dry_activated"),
     ("activation-fails", [], 7, [7], "rolled_back"),
     ("breaks-ssh", [], 7, [7], "rolled_back"),
-    ("build-fails", [], 7, [7], "not_deployed"),
-    ("push-fails", [], 7, [7], "not_deployed"),
+    ("build-fails", [], 7, [7], "failed"),
+    ("push-fails", [], 7, [7], "failed"),
 ])
 def test_lab_state_follows_the_deploy(emu, tmp_path, next_deploy, args, current, generations, outcome):
     lab = _lab(tmp_path, next_deploy)
@@ -376,6 +376,7 @@ def test_lab_state_follows_the_deploy(emu, tmp_path, next_deploy, args, current,
     assert host.current == current and [g.number for g in host.generations] == generations
     if current == 8:
         assert host.generation(8).path == host.flake_path
+        assert host.generation(8).nixos_version == "24.05.2"  # what the new system's nixos-version says
     # the plan shows the lab's closure
     assert "activatable-nixos-system-web1-24.05.2" in proc.stdout
 

@@ -46,8 +46,8 @@ def rebuild(tmp_path):
     ("success", "dry-activate", 0, "dry_activated", "activate"),
     ("activation-fails", "switch", 1, "failed", "activate"),
     ("breaks-ssh", "switch", 255, "failed", "activate"),
-    ("build-fails", "switch", 1, "not_deployed", "build"),
-    ("push-fails", "switch", 1, "not_deployed", "push"),
+    ("build-fails", "switch", 1, "failed", "build"),
+    ("push-fails", "switch", 1, "failed", "push"),
     ("eval-fails", "switch", 1, "not_deployed", "eval"),
     ("check-fails", "switch", 0, "succeeded", "activate"),  # nixos-rebuild runs no flake checks
 ])
@@ -69,7 +69,7 @@ def test_without_sudo_a_non_root_user_cannot_switch(tmp_path):
     assert proc.returncode == 1 and "Permission denied" in proc.stdout
     parser = NixosRebuildParser("web1", "switch")
     result = [e for e in parse_lines(parser, proc.stdout.splitlines(), 1) if isinstance(e, NodeResult)][0]
-    assert result.outcome == "not_deployed" and "Permission denied" in result.message
+    assert result.outcome == "failed" and "Permission denied" in result.message
 
 
 def test_usage_errors(tmp_path):

@@ -60,7 +60,7 @@ def test_sighup_mid_run_then_journal_and_history(emulated, capsys):
     assert "Activating profile" in detail.output()
     assert main(["history"]) == 0
     out = capsys.readouterr().out
-    assert run.run_id in out and "web1.system:succeeded" in out and "web2.system:rolled-back" in out
+    assert run.run_id in out and "web1.system:succeeded" in out and "web2.system:rolled_back" in out
 
 
 def test_hangup_while_deploy_rs_asks_declines_after_grace(emulated, monkeypatch):

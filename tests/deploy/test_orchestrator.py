@@ -66,8 +66,8 @@ async def test_success(emulated):
 @pytest.mark.parametrize("scenario, outcome, stage, rollback", [
     ("activation-fails", "rolled_back", "activate", "auto"),
     ("magic-timeout", "rolled_back", None, "magic"),
-    ("build-fails", "not_deployed", "build", None),
-    ("push-fails", "not_deployed", "push", None),
+    ("build-fails", "failed", "build", None),
+    ("push-fails", "failed", "push", None),
     ("check-fails", "not_deployed", "check", None),
 ])
 async def test_failure_scenarios(emulated, scenario, outcome, stage, rollback):
@@ -151,7 +151,30 @@ async def test_cancel_a_hanging_deploy(emulated):
     events = await run_all(run, on_event)
     assert time.monotonic() - started < 10
     assert (events[-1].outcome, events[-1].exit_code) == ("cancelled", 130)
-    assert outcomes(events)["web1"] in ("not_deployed", "failed")
+    assert outcomes(events)["web1"] in ("cancelled", "failed")  # failed: it was stopped while activating
+
+
+async def test_cancel_one_node_the_others_go_on(emulated):
+    """One node cancelled while it runs, another while it waits for a slot: both `cancelled`, the third deploys."""
+    emulated.scenario({"web1": "hang", "web2": "success", "db1": "success"})
+    run = deploy(["web1", "web2", "db1"], parallel=2)
+    cancels: list[str] = []
+
+    def on_event(event):
+        if isinstance(event, StageChanged) and event.node == "web1" and not cancels:
+            cancels.append("web1")
+            loop = asyncio.get_running_loop()
+            loop.create_task(run.cancel("db1"))  # queued behind web1 and web2 (parallel 2)
+            loop.create_task(run.cancel("web1"))
+
+    events = await run_all(run, on_event)
+    final = outcomes(events)
+    assert final["db1"] == "cancelled" and final["web2"] == "succeeded"
+    assert final["web1"] in ("cancelled", "failed")  # failed only when it was stopped while activating
+    if final["web1"] == "cancelled":
+        assert (events[-1].outcome, events[-1].exit_code) == ("cancelled", 130)
+    db1 = [e for e in events if isinstance(e, NodeResult) and e.node == "db1"][-1]
+    assert db1.message == "cancelled before it started"
 
 
 async def test_stall_event_on_a_silent_stage(emulated):

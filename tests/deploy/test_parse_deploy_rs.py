@@ -63,8 +63,8 @@ CASES = [
     ("interleaved-panic", 1, [("nas", "system")], {("nas", "system"): ("succeeded", "confirm")}, "succeeded"),
     ("session-lost", 1, [("gw", "system")], {("gw", "system"): ("failed", "activate")}, "failed"),
     ("build-fails", 1, [WEB1, ("web2", "system")],
-     {WEB1: ("not_deployed", "build"), ("web2", "system"): ("not_deployed", "build")}, "failed"),
-    ("push-fails", 1, [WEB1], {WEB1: ("not_deployed", "push")}, "failed"),
+     {WEB1: ("not_deployed", "build"), ("web2", "system"): ("failed", "build")}, "failed"),
+    ("push-fails", 1, [WEB1], {WEB1: ("failed", "push")}, "failed"),
     ("check-fails", 1, [WEB1], {WEB1: ("not_deployed", "check")}, "failed"),
     ("eval-fails", 1, [WEB1], {WEB1: ("not_deployed", "eval")}, "failed"),
     ("dry-activate", 0, [WEB1, ("web2", "system")],
@@ -77,7 +77,7 @@ CASES = [
      {WEB1: ("succeeded", "confirm"), ("web1", "home"): ("succeeded", "confirm")}, "succeeded"),
     ("interactive-declined", 1, [WEB1], {WEB1: ("not_deployed", "eval")}, "cancelled"),
     ("legacy-timeout-exit0", 0, None, {("pi", "system"): ("rolled_back", "confirm")}, "failed"),
-    ("legacy-push-fails", 1, None, {("pi", "system"): ("not_deployed", "push")}, "failed"),
+    ("legacy-push-fails", 1, None, {("pi", "system"): ("failed", "push")}, "failed"),
     ("activation-timeout", 1, None, {("db1", "system"): ("failed", "activate")}, "failed"),
     ("no-auto-rollback", 1, [WEB1], {WEB1: ("failed", "activate")}, "failed"),
 ]
@@ -344,7 +344,7 @@ def test_2026_format_build_failure():
         "❌ [deploy] [ERROR] Failed to build profile system on node XYZ: Build exited with status 1",
     ]
     _p, events = run(lines, 1)
-    assert final(events) == {("XYZ", "system"): ("not_deployed", "build")}
+    assert final(events) == {("XYZ", "system"): ("failed", "build")}
 
 
 def test_events_round_trip_through_json():

@@ -51,13 +51,13 @@ def test_eval_failure_is_not_deployed():
     assert "services.nginxx" in result.message
 
 
-def test_push_failure_is_not_deployed():
+def test_push_failure_is_failed_at_push():
     lines = ["building the system configuration...", "copying 2 paths...",
              "ssh: connect to host 10.0.0.11 port 22: Connection refused",
              "error: failed to start SSH connection to 'deploy@10.0.0.11'"]
     _p, events = run(lines, 1)
     result = of(events, NodeResult)[0]
-    assert (result.outcome, result.stage) == ("not_deployed", "push")
+    assert (result.outcome, result.stage) == ("failed", "push")
     assert "failed to start SSH connection" in result.message
 
 

@@ -30,10 +30,10 @@ EXPECTED = {
     "parallel-one-failing-b": ("failed", "activate"),
     "switch-failure": ("failed", "activate"),
     "test-failure": ("failed", "activate"),
-    "build-failure": ("not_deployed", "build"),
+    "build-failure": ("failed", "build"),
     "eval-error": ("not_deployed", "eval"),
-    "host-down": ("not_deployed", "push"),
-    "host-down-verbose": ("not_deployed", "push"),
+    "host-down": ("failed", "push"),
+    "host-down-verbose": ("failed", "push"),
     "remote-sudo-missing": ("not_deployed", "activate"),
 }
 
@@ -69,7 +69,7 @@ def test_outcome_of_each_recorded_run(name):
     # against the host's real state
     if result.outcome == "succeeded" and action_of(run.argv) in ("switch", "test"):
         assert run.running_changed(host)
-    if result.outcome in ("not_deployed", "dry_activated"):
+    if result.outcome in ("not_deployed", "dry_activated") or result.stage in ("build", "push"):
         assert not run.running_changed(host) and not run.changed(host)
 
 
@@ -134,12 +134,12 @@ NG_EXPECTED = {
     "deprecated-flag": ("switch", 0, "succeeded", "activate", "activated"),
     "dry-activate": ("dry-activate", 0, "dry_activated", "activate", "dry activation"),
     "switch-failure": ("switch", 4, "failed", "activate", "the following units failed: nginx.service"),
-    "host-down": ("switch", 1, "not_deployed", "push", "cannot connect to 'root@web1.lab'"),
+    "host-down": ("switch", 1, "failed", "push", "cannot connect to 'root@web1.lab'"),
     "sudo-missing": ("switch", 127, "not_deployed", "activate", "`sudo` is not installed on web1"),
     "sudo-password": ("switch", 1, "not_deployed", "activate", "sudo on web1 needs a password"),
     "eval-error": ("switch", 1, "not_deployed", "eval", "does not exist"),
-    "build-failure": ("switch", 1, "not_deployed", "build", "builder for"),
-    "nix-too-old": ("switch", 1, "not_deployed", "build", "needs Nix 2.18 or newer"),
+    "build-failure": ("switch", 1, "failed", "build", "builder for"),
+    "nix-too-old": ("switch", 1, "failed", "build", "needs Nix 2.18 or newer"),
 }
 
 

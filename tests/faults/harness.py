@@ -64,7 +64,10 @@ def run_cli(argv: Sequence[str], *, stdin: str = "") -> CliResult:
     sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
+            try:
+                code = main(list(argv))
+            except SystemExit as exit_:  # argparse's usage errors: the process would exit so
+                code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         sys.stdin = old_stdin
     return CliResult(code, out.getvalue(), err.getvalue())
@@ -113,8 +116,11 @@ def assert_harmless_output(result: CliResult) -> None:
 
 def journal_integrity(path: Path) -> str:
     """SQLite's own check of the journal file: `ok` when nothing is damaged."""
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:  # too damaged to be checked at all
+        return str(exc)
 
 
 def needs_root(why: str) -> None:

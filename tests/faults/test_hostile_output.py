@@ -234,7 +234,7 @@ def test_deploy_progress_escapes_output_messages_and_the_plan():
         import re
 
         assert is_harmless(re.sub(r"\x1b\[[0-9;]*m", "", text), keep_newlines=True), text
-        assert f"switching {SHOWN}" in text and f"FAILED at activate: {SHOWN}" in text
+        assert f"switching {SHOWN}" in text and f"failed at activate: {SHOWN}" in text
 
 
 def test_parse_log_escapes_a_saved_log(tmp_path):

@@ -36,7 +36,7 @@ def spec(kind, retries=0, **params):
     (spec("load", max_per_cpu=True), "`max_per_cpu` must be a number"),
     (spec("command", command=" "), "non-empty"),
     (spec("ping"), "unknown kind"),
-    (CheckSpec(kind="unit", name="n", params={"unit": "a.service"}, period=0), "positive"),
+    (CheckSpec(kind="unit", name="n", params={"unit": "a.service"}, period=0), "more than 0"),
 ])
 def test_validate_rejects_bad_definitions(bad, fragment):
     problem = validate_check(bad)
@@ -166,7 +166,7 @@ async def test_results_stream_as_they_finish(shell, clock):
     gate = asyncio.Event()
 
     class SlowShell:
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             if "slow" in command:
                 await gate.wait()
             return await shell.run(host, "false" if "fast" in command else "true", timeout=timeout)
@@ -225,7 +225,7 @@ async def test_wrong_ssh_settings_fail_at_once(clock):
     from labtui.ssh.api import AuthFailed
 
     class RefusingShell:
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             raise AuthFailed(host, "root@web1.lan refused every key offered")
 
     result = await run_check(inv_host("web1"), spec("unit", retries=5, unit="nginx.service"), RefusingShell(),

@@ -70,7 +70,7 @@ async def test_host_back_with_a_new_host_key_fails_at_once(lab, shell):
     state = {"down_seen": False}
 
     class KeyChangedAfterReboot:
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             if not lab.load(host).reachable:
                 state["down_seen"] = True
             if state["down_seen"] and lab.load(host).reachable:

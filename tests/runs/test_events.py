@@ -10,9 +10,12 @@ import pytest
 from labtui.runs.events import (
     EVENT_TYPES,
     ActivationWindow,
+    BuildProgress,
     CheckResultEvent,
     Confirmed,
     ConfirmWindow,
+    ExecResult,
+    FailedBuild,
     GenerationSwitched,
     NodeResult,
     NodeState,
@@ -25,17 +28,22 @@ from labtui.runs.events import (
     Rollback,
     RollbackResult,
     RunEvent,
+    RunningBuild,
     RunResult,
     RunStarted,
     StageChanged,
     Stall,
     UnknownEvent,
+    WaveResult,
+    WaveStarted,
     event_from_dict,
 )
 
 ONE_OF_EACH: list[RunEvent] = [
     RunStarted(ts=1.0, run_id="r", method="deploy-rs", nodes=["web1"], argv=["deploy", ".#web1"],
-               argvs=[["deploy", ".#web1"]]),
+               argvs=[["deploy", ".#web1"]], waves=[["web1"]]),
+    WaveStarted(ts=1.0, wave=1, waves=2, nodes=["web1"]),
+    WaveResult(ts=2.0, wave=1, ok=False, message="wave 1 failed: web1 failed", rolled_back=["web1"]),
     RunResult(ts=2.0, outcome="failed", exit_code=None, message="web1 rolled back"),
     StageChanged(ts=1.1, node=None, profile=None, stage="eval"),
     ConfirmWindow(ts=1.2, node="web1", profile="system", seconds=30),
@@ -54,6 +62,11 @@ ONE_OF_EACH: list[RunEvent] = [
                      duration=2.5),
     RebootProgress(ts=1.0, node="web1", phase="down", message="SSH went away", elapsed=3.0),
     RollbackResult(ts=1.0, node="web1", from_generation=43, to_generation=42, ok=True, message="switched"),
+    ExecResult(ts=1.0, node="web1", exit_code=None, duration=2.0, timed_out=True, error="did not finish"),
+    BuildProgress(ts=1.0, node="web1", built=2, to_build=5, fetched=1, to_fetch=3, bytes_fetched=10,
+                  bytes_to_fetch=30, running=[RunningBuild(drv="/nix/store/a-x.drv", name="x", phase="buildPhase",
+                                                           last_line="cc -c x.c", started=0.5)],
+                  failed=[FailedBuild(drv="/nix/store/b-y.drv", name="y", reason="with exit code 1", tail=["e"])]),
 ]
 
 

@@ -125,7 +125,7 @@ class HangingShell:
     def __init__(self, inner: SimShell) -> None:
         self.inner = inner
 
-    async def run(self, host, command, *, timeout=None, input=None) -> CommandResult:
+    async def run(self, host, command, *, timeout=None, input=None, max_output=None) -> CommandResult:
         if host == "slow":
             await asyncio.sleep(3600)
         return await self.inner.run(host, command, timeout=timeout, input=input)
@@ -148,7 +148,7 @@ async def test_a_hanging_host_does_not_stall_the_others(tmp_path):
 
 async def test_probe_that_is_not_understood_degrades(tmp_path):
     class Broken(SimShell):
-        async def run(self, host, command, *, timeout=None, input=None):
+        async def run(self, host, command, *, timeout=None, input=None, max_output=None):
             return CommandResult(127, "", "sh: 1: /bin/sh: not found\n")
 
     poller = StatusPoller([inventory_host("web1")], Broken(make_lab(tmp_path, "web1")))

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable
 from labtui.sim.handlers import SimResult
 from labtui.sim.shell import dispatch
 from labtui.sim.state import SimLab
-from labtui.ssh.api import CommandResult, CommandTimeout, HostUnreachable
+from labtui.ssh.api import MAX_OUTPUT, CommandResult, CommandTimeout, HostUnreachable
 
 
 class SimShell:
@@ -26,7 +26,7 @@ class SimShell:
             raise HostUnreachable(host, "connection refused (simulated host is down)")
 
     async def run(self, host: str, command: str, *, timeout: float | None = None,
-                  input: str | None = None) -> CommandResult:
+                  input: str | None = None, max_output: int = MAX_OUTPUT) -> CommandResult:
         self._check_reachable(host)
         answer = dispatch(self.lab, host, command)
         if isinstance(answer, Awaitable):
@@ -35,6 +35,8 @@ class SimShell:
             except TimeoutError:
                 raise CommandTimeout(host, f"command did not finish within {timeout} s") from None
         if isinstance(answer, SimResult):
+            if max(len(answer.stdout), len(answer.stderr)) > max_output:
+                return CommandResult(None, answer.stdout[:max_output], answer.stderr[:max_output], truncated=True)
             return CommandResult(answer.exit_status, answer.stdout, answer.stderr)
         lines: list[str] = []
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from labtui.deploy.build import BuildTarget
 from labtui.deploy.parse import OutputParser
 from labtui.deploy.request import Action, DeployRequest
 from labtui.errors import ToolMissing, UserError
@@ -73,6 +74,11 @@ class DeployMethod(ABC):
     @abstractmethod
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         """A fresh parser for the output of `job`."""
+
+    def build_targets(self, host: Host, profile: str | None, request: DeployRequest) -> list[BuildTarget]:
+        """The flake attributes this method would build for (host, profile), for labtui to build them first
+        (labtui.deploy.build); [] when labtui should leave building to the method (remote builds, no flake)."""
+        return []
 
     def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action, *,
                    timeouts: LogTimeouts | None = None) -> OutputParser:

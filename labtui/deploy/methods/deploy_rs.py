@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from labtui.deploy.build import BuildTarget
 from labtui.deploy.commands import deploy_rs_argv
 from labtui.deploy.methods.base import DeployMethod, Job, LogTimeouts, profiles_of
 from labtui.deploy.parse import OutputParser
@@ -102,6 +103,13 @@ class DeployRs(DeployMethod):
             p.interactive_sudo for node, prof in targets for p in profiles_of(hosts[node], prof))
         return Job(name=name, nodes=nodes, targets=targets, argv=argv, method=self.name,
                    hosts={n: hosts[n] for n in nodes}, use_pty=use_pty, after_check=skip_checks)
+
+    def build_targets(self, host: Host, profile: str | None, request: DeployRequest) -> list[BuildTarget]:
+        """`deploy.nodes.NODE.profiles.PROFILE.path`, what deploy-rs builds; not for profiles built on the target."""
+        if not host.in_deploy or request.options.remote_build:
+            return []
+        return [BuildTarget(host.name, p.name, ("deploy", "nodes", host.name, "profiles", p.name, "path"))
+                for p in profiles_of(host, profile) if not p.remote_build]
 
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         o = request.options

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from labtui.deploy.build import BuildTarget
 from labtui.deploy.commands import NixosRebuildTool, nixos_rebuild_command
 from labtui.deploy.methods.base import DeployMethod, Job, LogTimeouts
 from labtui.deploy.parse import OutputParser
@@ -90,6 +91,13 @@ class NixosRebuild(DeployMethod):
             jobs.append(Job(name=node, nodes=[node], targets=[(node, None)], argv=argv, method=self.name,
                             hosts={node: host}, extra_env=env, use_pty=ask))
         return jobs
+
+    def build_targets(self, host: Host, profile: str | None, request: DeployRequest) -> list[BuildTarget]:
+        """`nixosConfigurations.HOST.config.system.build.toplevel`, what nixos-rebuild builds."""
+        if not host.in_nixos_configurations:
+            return []
+        return [BuildTarget(host.name, None, ("nixosConfigurations", host.name, "config", "system", "build",
+                                              "toplevel"))]
 
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         return NixosRebuildParser(job.nodes[0], request.action)

@@ -264,7 +264,9 @@ class NixosRebuildParser:
                 what = "setting the system profile" if self._step == "profile" else "reaching the host's systemd"
                 message = f"{what} failed: {why}; nothing was changed"
         else:
-            outcome = "not_deployed"
+            # Its own build or copy failed: `failed` at that stage (nothing was activated); an evaluation error:
+            # `not_deployed`, as deploy-rs's.
+            outcome = "failed" if stage in ("build", "push") else "not_deployed"
             why = self._why(exit_code)
             what = {"push": f"copying the system to {self.node}", "eval": "evaluation", "build": "build"}.get(
                 stage or "", "nixos-rebuild")

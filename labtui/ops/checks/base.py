@@ -17,6 +17,7 @@ from labtui.inventory.model import CheckSpec, Host
 from labtui.inventory.schema import Param, ParamProblem
 from labtui.ops.retry import is_transient
 from labtui.ssh.api import CommandResult, RemoteShell, SshError
+from labtui.text import clip
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,15 @@ class CheckResult:
                 "attempts": self.attempts, "message": self.message, "duration": round(self.duration, 3)}
 
 
+MAX_MESSAGE = 1024  # characters of a check's one-line reason
+
+
 class CheckFailed(Exception):
     """One attempt failed; the message says why in a few words. `permanent`: retrying cannot help
     (wrong SSH settings, keys or host key), so the check stops at once."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(clip(message, MAX_MESSAGE))  # it may quote the host's output
         self.permanent = permanent
 
 

@@ -7,8 +7,9 @@ node, mixes in nix, ssh and switch-to-configuration output, can exit 0 after a r
 follows one run's merged stdout+stderr and reports what really happened to every node/profile.
 
 Outcome rules (also in docs/events.md):
-- check/eval/build/push failure: every target `not_deployed` (deploy-rs builds all, then pushes all,
-  then activates one by one, so nothing was activated);
+- build/push failure: the target whose build or push failed `failed` at that stage, every other target
+  `not_deployed` (deploy-rs builds all, then pushes all, then activates one by one, so nothing was activated);
+  check/eval failure (the flake, no one target): every target `not_deployed`;
 - an activation failure: that profile `rolled_back` when a rollback was seen (or is implied by the
   target's exit status), else `failed`; profiles after it `not_deployed`; profiles before it
   `rolled_back` (kind revoke) when deploy-rs revoked them;
@@ -737,7 +738,8 @@ class DeployRsParser:
         if t is not None:
             t.stage = stage
             t.status = "failed"
-            events: list[RunEvent] = [self._result(t, "not_deployed", ts, reason, stage=stage)]
+            # Its own step failed: `failed` at that stage (nothing was activated); the others are `not_deployed`.
+            events: list[RunEvent] = [self._result(t, "failed", ts, reason, stage=stage)]
             self._failure = (stage or "error", stage, f"not deployed: {stage} of {t.label} failed")
             self._run_reason = f"{stage} of {t.label} failed: {reason}"
         else:

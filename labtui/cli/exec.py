@@ -1,0 +1,184 @@
+"""`labtui exec HOST|@TAG... -- COMMAND [ARG...]`: run one command on many hosts at once.
+
+Over the persistent SSH connections, at most `--parallel` hosts at a time, each with `--timeout`. Output is
+grouped per host as each one finishes, or interleaved with host prefixes (`--stream`); `--json` gives every
+host's exit code, stdout, stderr and duration. Every exec is a run in the journal (`labtui history`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO, TYPE_CHECKING
+
+from labtui.cli.common import TARGETS_HELP, paint, print_json, use_color
+from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+
+if TYPE_CHECKING:
+    from labtui.inventory.model import Host, Inventory
+    from labtui.ops.exec import HostExec
+    from labtui.ssh.api import LineShell, RemoteShell
+
+EPILOG = """\
+examples:
+  labtui exec @web -- uptime
+  labtui exec 'web*' db1 --sudo -- systemctl restart nginx
+  labtui exec '*' --stream --timeout 30 -- journalctl -u nginx -n 20
+  labtui exec @prod --json -- sh -c 'df -h / | tail -1'
+
+Each word after `--` is quoted for the remote shell: use `sh -c '...'` for pipes and redirections.
+
+exit status:
+  0  the command exited 0 on every host
+  1  it failed, timed out or could not run on at least one host
+  2  usage or configuration error (nothing was run)
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    add_options(parser)
+    # Everything from the first host on: hosts, `--`, the command (options between hosts and `--` are re-read).
+    parser.add_argument("words", nargs=argparse.PARSER, metavar="TARGET... -- COMMAND [ARG]",
+                        help=f"the hosts ({TARGETS_HELP}), then `--` and the command")
+
+
+def add_options(parser: argparse.ArgumentParser, *, keep: bool = False) -> None:
+    """The options; `keep`: no defaults (re-reading options written after the hosts keeps the earlier ones)."""
+    from labtui.ops.exec import DEFAULT_PARALLEL, DEFAULT_TIMEOUT
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if keep else value
+
+    parser.add_argument("--parallel", type=int, metavar="N", default=default(DEFAULT_PARALLEL),
+                        help=f"run on at most N hosts at once (default {DEFAULT_PARALLEL})")
+    parser.add_argument("--timeout", type=float, metavar="S", default=default(DEFAULT_TIMEOUT),
+                        help=f"end the command on a host after S seconds (default {DEFAULT_TIMEOUT:g}; 0: no limit)")
+    parser.add_argument("--sudo", action="store_true", default=default(False),
+                        help="run it as root through the host's sudo settings, like deploy-rs (interactiveSudo "
+                             "hosts ask for their password first)")
+    parser.add_argument("--stream", action="store_true", default=default(False),
+                        help="print lines as they arrive, prefixed with the host, instead of grouped per host")
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="machine-readable JSON on stdout")
+
+
+def split_words(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(targets, command) from `words`; options written between the hosts and `--` are applied to `args`."""
+    words: list[str] = list(args.words)
+    if "--" not in words:
+        raise UserError("put `--` between the hosts and the command, e.g. `labtui exec web1 -- uptime`")
+    cut = words.index("--")
+    before, command = words[:cut], words[cut + 1:]
+    late = argparse.ArgumentParser(prog="labtui exec", add_help=False)
+    add_options(late, keep=True)
+    late.add_argument("targets", nargs="*")
+    late.parse_intermixed_args(before, namespace=args)
+    targets: list[str] = args.targets
+    if not targets:
+        raise UserError("name at least one host before `--` (HOST, a glob like `web*`, or @tag)")
+    return targets, command
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from labtui.cli.common import load_inventory
+    from labtui.inventory.select import select_hosts
+    from labtui.ops.exec import command_line
+    from labtui.ops.runtime import with_ssh_pool
+
+    targets, argv = split_words(args)
+    command_line(argv)  # no command: one line, before any host is contacted
+    args.hosts = targets  # the flake may come from them (`./lab#web1`)
+    inventory = load_inventory(args)
+    hosts = select_hosts(inventory, targets)
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, hosts, argv, shell)))
+
+
+async def execute(args: argparse.Namespace, inventory: Inventory, hosts: list[Host], argv: list[str],
+                  shell: RemoteShell, *, lines: LineShell | None = None, out: IO[str] | None = None,
+                  err: IO[str] | None = None) -> int:
+    """Run `argv` on `hosts` and print it; the exit status. `lines` defaults to `shell` when it can stream."""
+    import time
+
+    from labtui.ops.exec import ExecCollector, exec_on_hosts, remote_command
+    from labtui.ops.runtime import OpsRecord, sudo_passwords
+    from labtui.runs.events import ExecResult, NodeResult, Output
+    from labtui.text import harmless
+
+    out, err = out or sys.stdout, err or sys.stderr
+    if args.parallel < 1:
+        raise UserError(f"--parallel must be at least 1, got {args.parallel}")
+    if args.timeout < 0:
+        raise UserError(f"--timeout must be 0 (no limit) or more seconds, got {args.timeout:g}")
+    if lines is None and hasattr(shell, "run_lines"):
+        lines = shell  # type: ignore[assignment]  # the SSH pool is a LineShell too
+    passwords = sudo_passwords(hosts) if args.sudo else {}
+    commands = [remote_command(h, argv, sudo=args.sudo) for h in hosts]
+    record = OpsRecord("exec", inventory, [h.name for h in hosts], commands, profile=None, prefix_hosts=True)
+    collector = ExecCollector([h.name for h in hosts])
+    color = use_color(out) and not args.json
+    width = max(len(h.name) for h in hosts)
+    finals: list[NodeResult] = []
+    try:
+        async for event in exec_on_hosts(hosts, shell, argv, sudo=args.sudo, timeout=args.timeout or None,
+                                         parallel=args.parallel, passwords=passwords, lines=lines):
+            record.emit(event)
+            done = collector.apply(event)
+            if done is None:
+                continue
+            if isinstance(event, ExecResult):
+                finals.append(NodeResult(ts=time.time(), node=done.host, profile=None,
+                                         outcome="succeeded" if done.ok else "failed", stage=None,
+                                         message=_verdict(done)))
+            if args.json:
+                continue
+            if args.stream and isinstance(event, Output):
+                mark = "!" if event.source == "stderr" else "|"
+                out.write(f"{paint(done.host.ljust(width), 'bold', color)} {mark} {harmless(event.line)}\n")
+            elif isinstance(event, ExecResult) and args.stream:
+                out.write(paint(f"{done.host.ljust(width)} = {_verdict(done)}", _shade(done), color) + "\n")
+            elif isinstance(event, ExecResult):
+                _print_group(out, done, color)
+            out.flush()
+    finally:
+        record.finish(finals)
+    results = collector.results()
+    if args.json:
+        print_json({"ok": collector.ok, "command": argv, "sudo": args.sudo, "run_id": record.run_id,
+                    "hosts": [r.to_dict() for r in results]}, out)
+    else:
+        failed = [r for r in results if not r.ok]
+        summary = f"{len(results) - len(failed)}/{len(results)} hosts succeeded"
+        if failed:
+            summary += "; failed: " + ", ".join(f"{r.host} ({r.status()})" for r in failed)
+        out.write(paint(summary, "green" if not failed else "red", color) + "\n")
+        err.write(f"labtui: recorded as run {record.run_id} (`labtui history show {record.run_id}`)\n")
+    return EXIT_OK if collector.ok else EXIT_FAILED
+
+
+def _verdict(result: HostExec) -> str:
+    from labtui.text import harmless
+
+    text = f"{result.status()} in {result.duration or 0.0:.1f}s"
+    if result.error and result.exit_code is None:
+        text += f": {harmless(result.error)}"
+    if result.truncated:
+        text += " (output cut for display: the journal keeps all of it)"
+    return text
+
+
+def _shade(result: HostExec) -> str:
+    return "green" if result.ok else "red"
+
+
+def _print_group(out: IO[str], result: HostExec, color: bool) -> None:
+    from labtui.text import harmless
+
+    out.write(paint(f"== {result.host}: {_verdict(result)}", _shade(result), color) + "\n")
+    for line in result.stdout:
+        out.write(harmless(line) + "\n")
+    for line in result.stderr:
+        out.write(paint(harmless(line), "yellow", color) + "\n")
