@@ -137,9 +137,8 @@ async def test_after_the_exit_the_parser_follows_what_the_program_left_running()
     parser = FollowingParser(bound=30.0)
     runner = CommandRunner(py(ORPHAN.format(child=child)), parser, timings=RunnerTimings(exit_drain=0.0))
     events = await collect(runner)
+    # (under load the orphan may be done before the exit is handled: then there is nothing left to follow)
     assert parser.lines_at_finish == ["parent done", "target still going", "END"]
-    notes = [e.line for e in events if isinstance(e, Output) and e.source == "labtui"]
-    assert len(notes) == 1 and "following it until it ends (at most 30 s)" in notes[0]
     assert isinstance(events[-1], RunResult) and events[-1].exit_code == 0
 
 
@@ -152,6 +151,8 @@ async def test_the_follow_after_the_exit_is_bounded():
     events = await collect(runner)
     assert time.monotonic() - started < 5
     assert parser.lines_at_finish is not None and "END" not in parser.lines_at_finish
+    notes = [e.line for e in events if isinstance(e, Output) and e.source == "labtui"]
+    assert len(notes) == 1 and "following it until it ends (at most 0 s)" in notes[0]
     assert isinstance(events[-1], RunResult)
     await asyncio.wait_for(runner.late_output_done.wait(), 10)  # the orphan is ended afterwards
 
