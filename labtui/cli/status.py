@@ -72,8 +72,8 @@ async def _main(args: argparse.Namespace, hosts: list[Host], resolver: FlakePath
     from labtui.ssh.pool import SshPool
     from labtui.status.poller import StatusPoller
 
-    pool = SshPool(hosts, connect_timeout=min(10.0, args.timeout))
-    poller = StatusPoller(hosts, pool, resolver, probe_timeout=args.timeout)
+    pool = SshPool(hosts, connect_timeout=min(10.0, args.timeout), keepalive_between_polls_only=True)
+    poller = StatusPoller(hosts, pool, resolver, probe_timeout=args.timeout, follow=args.watch)
     try:
         if args.watch:
             await _watch(args, poller, [h.name for h in hosts])

@@ -417,11 +417,15 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     elif defaults.method is not None and defaults.method in possible:
         changes["method"] = defaults.method
     if own.hostname is not None or own.ssh_user is not None:
+        key = "hostname" if own.hostname is not None else "ssh_user"
         if host.in_deploy:
-            key = "hostname" if own.hostname is not None else "ssh_user"
             flake_key = "hostname" if key == "hostname" else "sshUser"
             raise ConfigError(f"`{key}` in {where} would differ from what deploy-rs uses; "
                               f"set {flake_key} in deploy.nodes.{host.name} of the flake instead")
+        if host.colmena is not None:
+            option = "targetHost" if key == "hostname" else "targetUser"
+            raise ConfigError(f"`{key}` in {where} would differ from what colmena uses; "
+                              f"set deployment.{option} of the hive's node {host.name} instead")
         hostname = own.hostname or host.hostname
         changes["hostname"] = hostname
         changes["ssh"] = replace(host.ssh, hostname=hostname, user=own.ssh_user or host.ssh.user)

@@ -1,6 +1,6 @@
-"""Emulated `deploy` (deploy-rs) and `nixos-rebuild` executables for the tests and the demo.
+"""Emulated `deploy` (deploy-rs), `nixos-rebuild` and `colmena` executables for the tests and the demo.
 
-`install_emulators(bin_dir)` writes two small executable wrappers into `bin_dir`; put it first on
+`install_emulators(bin_dir)` writes three small executable wrappers into `bin_dir`; put it first on
 PATH and labtui runs them exactly like the real programs (same argv, same output, same exit codes).
 
 What they do is set by the environment:
@@ -284,11 +284,12 @@ sys.exit(main(sys.argv[1:]))
 
 
 def install_emulators(bin_dir: Path) -> Path:
-    """Write executable `deploy` and `nixos-rebuild` into `bin_dir` (created if needed); returns it."""
+    """Write executable `deploy`, `nixos-rebuild` and `colmena` into `bin_dir` (created if needed); returns it."""
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     root = str(Path(__file__).resolve().parents[2])
-    for name, module in (("deploy", "labtui.sim.deploy_rs"), ("nixos-rebuild", "labtui.sim.nixos_rebuild")):
+    for name, module in (("deploy", "labtui.sim.deploy_rs"), ("nixos-rebuild", "labtui.sim.nixos_rebuild"),
+                         ("colmena", "labtui.sim.colmena")):
         path = bin_dir / name
         text = _WRAPPER.format(python=sys.executable, name=name, module=module)
         # make labtui importable even when it is not installed in that interpreter

@@ -15,6 +15,7 @@ from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Stati
 from labtui.deploy.methods import METHODS, DeployMethod
 from labtui.deploy.methods.deploy_rs import DeployRs
 from labtui.deploy.request import Action
+from labtui.errors import UserError
 from labtui.inventory.model import Host
 from labtui.runs.events import Prompt
 from labtui.text import harmless
@@ -57,6 +58,15 @@ _OPTIONS: tuple[tuple[str, str, Callable[[DeployMethod], bool]], ...] = (
 )
 
 
+def _can_deploy(method: DeployMethod, hosts: list[Host]) -> bool:
+    for host in hosts:
+        try:
+            method.validate(host)
+        except UserError:
+            return False
+    return True
+
+
 class DeployDialog(ModalScreen[DeployChoice | None]):
     """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard.
 
@@ -67,8 +77,10 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
         super().__init__()
         self.hosts = hosts
-        self.methods = list(METHODS)
-        self.default_method = default_method if default_method in METHODS else self.methods[0].name
+        # The methods that can deploy every chosen host (a Colmena hive node needs colmena, ...); all if none can.
+        self.methods = [m for m in METHODS if _can_deploy(m, hosts)] or list(METHODS)
+        names = [m.name for m in self.methods]
+        self.default_method = default_method if default_method in names else names[0]
         # Every action some method has, in Action's order; those the chosen method lacks are disabled.
         self.actions = [a.value for a in Action if any(a in m.actions for m in self.methods)]
 

@@ -103,6 +103,18 @@ def duration(seconds: float | None, *, precise: bool = False) -> str:
     return f"{int(seconds)}s"
 
 
+STALE_POLLS = 3  # data older than this many poll intervals is stale (shown in the warning colour)
+
+
+def data_age(age: float, poll_interval: float | None) -> tuple[str, bool]:
+    """How old a host's data is, coarsely: `<15s` while it is fresh (younger than three poll intervals),
+    the age itself once stale. (text, stale). A ticking age would repaint every row every second."""
+    limit = STALE_POLLS * max(poll_interval or 0.0, 1.0)
+    if age <= limit:
+        return f"<{duration(limit)}", False
+    return duration(age), True
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}%"
 

@@ -126,3 +126,22 @@ def test_since_takes_what_journalctl_takes(host, since):
     host(lambda: ENTRY)
     result = run_cli(["logs", "web1", "--since", since])
     assert result.code == 0 and "app.service: hello" in result.out, result.text
+
+
+@pytest.mark.parametrize("answer", ["never", "garbage", "binary", "escapes"])
+def test_status_of_a_hostile_host_is_one_row_and_a_note(hostile_hosts, monkeypatch, answer):
+    async def never(command, stdin):
+        await asyncio.Event().wait()
+
+    answers = {"never": never,
+               "garbage": lambda command, stdin: "labtui-probe 1\nload: many\nmem: -5 x\n" + "?" * 5000,
+               "binary": lambda command, stdin: (0, os.urandom(4096), os.urandom(512)),
+               "escapes": lambda command, stdin: "\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\n" * 50}
+    use_fleet(monkeypatch, hostile_hosts.inventory(hostile_hosts.start("web1", answers[answer])))
+    started = time.monotonic()
+    result = run_cli(["status", "--no-drift", "--timeout", "2"])
+    assert_no_traceback(result)
+    assert_harmless_output(result)
+    assert result.code == 1 and time.monotonic() - started < 15
+    row = result.out.splitlines()[1].split()
+    assert row[0] == "web1" and row[1] in ("down", "degraded"), result.out
