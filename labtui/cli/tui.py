@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         from labtui.tui.assemble import build_app, core_sources
 
         pool = SshPool(inventory.hosts, keepalive_between_polls_only=True)
-        sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory))
+        sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory), lines=pool)
         app = build_app(inventory, sources, ascii_mode=ascii_requested(args.ascii))
         try:
             await app.run_async()
