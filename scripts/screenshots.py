@@ -136,7 +136,7 @@ async def take(out: Path) -> list[Path]:
         assert demo.inventory is not None
         for size in ((80, 24), (120, 40)):
             sources = demo_sources(demo)
-            app = build_app(demo.inventory, sources, subtitle="demo lab")
+            app = build_app(demo.inventory, sources, subtitle="demo lab", ansi_colours=False)
             try:
                 async with app.run_test(size=size) as pilot:
                     await _until(pilot, partial(_all_answered, app), "the first status of every host")

@@ -136,6 +136,7 @@ class RunView:
         self.run_id: str | None = None
         self.method: str | None = None
         self.argv: list[str] = []
+        self.processes = 0  # deploy processes of the run (one for several hosts: atomic)
         self.nodes: dict[str, NodeView] = {}
         self.run_lines: deque[str] = deque(maxlen=MAX_LINES_PER_NODE)
         self.run_total_lines = 0
@@ -171,6 +172,7 @@ class RunView:
         match event:
             case RunStarted():
                 self.run_id, self.method, self.argv = event.run_id, event.method, list(event.argv)
+                self.processes = len(event.argvs) or 1
                 self.started = event.ts
                 for n in event.nodes:
                     self._node(n)
