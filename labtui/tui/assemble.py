@@ -46,8 +46,13 @@ def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePat
 def demo_sources(demo: DemoLab) -> Sources:
     """The core's sources on the running demo lab: its SSH servers, its simulated flake, its emulated deploys
     (which die with the demo, so quitting does not leave them running)."""
-    assert demo.inventory is not None, "start the demo lab first"
+    from dataclasses import replace
+
+    from labtui.sim.preview import SimPreview
+
+    assert demo.inventory is not None and demo.lab is not None, "start the demo lab first"
     pool = demo.pool or demo.make_pool()
-    # The simulated flake has no Nix behind it: no closure diffs in the demo.
-    return core_sources(demo.inventory, pool, lines=pool, previews=False, resolver=demo.resolver(),
-                        deploys_survive_quit=False)
+    sources = core_sources(demo.inventory, pool, lines=pool, previews=False, resolver=demo.resolver(),
+                           deploys_survive_quit=False)
+    # The simulated flake has no Nix behind it: the deploy dialog's diffs come from the lab's state.
+    return replace(sources, preview=SimPreview(demo.lab))

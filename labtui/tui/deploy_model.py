@@ -84,6 +84,7 @@ class NodeView:
     generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
     build: BuildProgress | None = None  # the latest progress of labtui's own build of this node
     wave: int | None = None  # its wave (1-based) when the run has waves
+    build_lines: dict[str, str] = field(default_factory=dict)  # drv -> the builder's last line already shown
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -269,6 +270,14 @@ class RunView:
         view = self._node(event.node)
         self._start(view, event.ts)
         view.build = event
+        # The host's own output: its running builds' lines as the progress samples them (every line of every
+        # builder is in the run's output, `o`).
+        sampled = [f"{b.name}> {b.last_line}" for b in event.running
+                   if b.last_line and view.build_lines.get(b.drv) != b.last_line]
+        for b in event.running:
+            view.build_lines[b.drv] = b.last_line
+        if sampled:
+            self.apply_lines(event.node, sampled)
         view.last_line = summary(event)
         view.stall = None
         if event.done and event.failed:
