@@ -849,6 +849,9 @@ class LabApp(App[None]):
                                                           parallel=default_parallel(self.inventory)))
         if choice is None:
             return
+        # The dialog may have left out hosts that already run what the flake would deploy: they are not part of the
+        # run (no typed name for them, no row waiting for a question they will never ask).
+        hosts = [h for h in hosts if h.name in choice.hosts]
         critical = [h.name for h in hosts if h.critical]
         if critical and not await self.push_screen_wait(TypeNameDialog(critical)):
             self.notify("deploy cancelled")
