@@ -320,11 +320,11 @@ class RunView:
         return self.outcome is None
 
     def first_failure(self) -> str | None:
-        """The first host (in the run's order) that ended in anything but success, or saw a rollback."""
-        for view in self.nodes.values():
-            if is_failure(view.outcome) or view.rollback:
-                return view.node
-        return None
+        """The host that first ended in anything but success or saw a rollback (by the time it ended; hosts still
+        going, then those that never started, after, each in the run's order)."""
+        failing = [(view.finished is None, view.finished or 0.0, i, view.node)
+                   for i, view in enumerate(self.nodes.values()) if is_failure(view.outcome) or view.rollback]
+        return min(failing)[3] if failing else None
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

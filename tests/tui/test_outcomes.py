@@ -106,6 +106,16 @@ def test_any_non_success_is_a_failure_to_jump_to():
     assert run.nodes["a"].outcome == "unknown" and run.first_failure() == "a"
 
 
+def test_the_first_failure_is_the_first_in_time():
+    """Hosts the run never reached (not_deployed when it ends) come after the one whose failure ended it."""
+    run = RunView(["a", "b", "c"])
+    run.apply(NodeResult(ts=5, node="c", profile=None, outcome="failed", stage="push", message="cannot connect"))
+    run.apply(NodeResult(ts=9, node="b", profile=None, outcome="rolled_back", stage="confirm", message=""))
+    assert run.first_failure() == "c"
+    run.apply(RunResult(ts=10, outcome="failed", exit_code=1))
+    assert run.nodes["a"].outcome == "not_deployed" and run.first_failure() == "c"
+
+
 class CancelledHistory(HistorySource):
     def list_runs(self, host=None):
         return [RunSummary(run_id="r1", started=FROZEN_NOW - 60, finished=FROZEN_NOW - 50, method="deploy-rs switch",
