@@ -361,7 +361,8 @@ class PlanDialog(ModalScreen[bool]):
             via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
             out.append("\n" if i else "")
             out.append(harmless(f"{e.node}.{e.profile}"), style="bold")
-            out.append(harmless(f"  ssh {via}  as {e.user or '-'}\n"))
+            out.append(harmless(f"  ssh {via}  as {e.user or '-'}"))
+            out.append("\n")
             path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2))
             out.append(f"  {path}", style=rich_style("$text-muted"))
         return out

@@ -6,7 +6,7 @@ from labtui.runs.events import PlanEntry, Prompt
 from labtui.status.model import SystemLink
 from labtui.tui import format as fmt
 from labtui.tui.dashboard import DetailsScreen
-from labtui.tui.dialogs import PlanDialog
+from labtui.tui.dialogs import PlanDialog, YesNoDialog
 from labtui.tui.fleet import Fleet
 from labtui.tui.screens import GenerationsScreen, HistoryScreen, LogScreen
 from labtui.tui.sources import HistorySource, RunSummary
@@ -52,6 +52,7 @@ async def test_plan_dialog_keeps_hash_and_name_and_expands(tmp_path):
         shown = dialog.query_one("#plan").render().plain if hasattr(dialog.query_one("#plan").render(), "plain") \
             else str(dialog.query_one("#plan").render())
         assert "6grh1qk…-activatable-nixos-system-grey-area-" in shown
+        assert "ssh root@127.0.0.1  as root\n  6grh1qk…" in shown  # a line each, no escaped newline (\x0a)
         await pilot.press("e")
         await pilot.pause()
         assert dialog.full_paths and PATH in dialog.plan_text(70).plain
@@ -145,3 +146,19 @@ def test_sort_by_load_sorts_by_the_load_column(tmp_path):
     fleet.set_sort("load", reverse=True)
     loads = [fleet.statuses[n].load[0] for n in fleet.shown if fleet.statuses[n].load]
     assert loads == sorted(loads, reverse=True)  # the 1-minute load the LOAD column shows, not per CPU
+
+
+async def test_a_long_question_wraps_inside_its_dialog(tmp_path):
+    """The rollback question names generations and dates: at 80x24 it wraps, never runs under the border."""
+    question = ("Roll back little-rascal? It switches from generation 63 (2026-11-27) to generation 61 "
+                "(2026-11-18), which it keeps as the current one until the next deploy.")
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        app.push_screen(YesNoDialog(question))
+        await pilot.pause()
+        dialog = app.screen.query_one("#dialog")
+        label = app.screen.query_one("#dialog > Label")
+        assert label.region.height >= 2 and label.region.right <= dialog.content_region.right
+        shown = " ".join(line.strip() for line in str(label.render()).splitlines())
+        assert "until the next deploy." in shown
