@@ -183,7 +183,8 @@ class DeployTable(DataTable[Text | str]):
 class DeployScreen(Screen[None]):
     """One row per host of a run; Enter opens the host's log; summary and `f` when it ends."""
 
-    BINDINGS = actions.DEPLOY_PANE.bindings()
+    SCOPE = actions.DEPLOY_PANE
+    BINDINGS = SCOPE.bindings()
 
     class CancelRequested(Message):
         """The operator asked to cancel the run shown, or one host of it (the app asks to confirm, then cancels)."""

@@ -40,6 +40,12 @@ def _shown_bindings(app) -> dict[str, str]:
     return shown
 
 
+def _footer_actions(screen) -> set[str]:
+    """The footer actions of the screen's scope that it allows now (check_action)."""
+    return {a.action for a in screen.SCOPE.actions
+            if a.footer and a.keys and screen.check_action(a.action, ()) is not False}
+
+
 class OneRunHistory(HistorySource):
     def list_runs(self, host=None):
         return [RunSummary(run_id=f"r{i}", started=FROZEN_NOW - 3600 * i, finished=FROZEN_NOW - 3600 * i + 20,
@@ -135,6 +141,8 @@ async def test_footer_shows_only_keys_of_the_screen_shown(tmp_path):
             shown = _shown_bindings(app)
             scope = app.screen.SCOPE
             assert set(shown.values()) <= {a.action for a in scope.actions} | GLOBAL_ACTIONS, (key, shown)
+            # ... and every key the screen offers in its footer is there (a table's own enter hides none)
+            assert _footer_actions(app.screen) <= set(shown.values()), (key, shown)
             assert "D" not in shown or cls is DetailsScreen
             await pilot.press("escape")
             await pilot.pause()
@@ -173,6 +181,7 @@ async def test_p_brings_the_deploy_pane_back_alive(tmp_path):
         await pilot.pause()
         pane = app.screen
         assert isinstance(pane, DeployScreen) and pane.is_mounted
+        assert {"open_log", "cancel_run", "cancel_host"} <= _footer_actions(pane) <= set(_shown_bindings(app).values())
         run.feed_all([e for e in events if e.ts > t0 + 3])
         await app.deploys.run_done.wait()
         await pilot.pause()
