@@ -224,12 +224,16 @@ def log_line(item: LogItem) -> str:
 
 
 def check_lines(results: Iterable[CheckResult]) -> list[str]:
-    """One line per check, failures first."""
+    """One line per check, failures first; columns as wide as their longest entry, so the message fits 80 columns."""
+    results = list(results)
+    name_w = max((len(r.check) for r in results), default=0)
+    kind_w = max((len(r.kind) for r in results), default=0)
     lines = []
     for r in results:
         mark = "PASS" if r.ok else "FAIL"
-        lines.append(harmless(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  "
-                              f"({r.attempts} attempt(s), {r.duration:.1f}s)"))
+        tries = f"{r.attempts} attempts, " if r.attempts > 1 else ""
+        lines.append(harmless(f"{mark}  {r.check:<{name_w}}  {r.kind:<{kind_w}}  {r.message}  "
+                              f"({tries}{r.duration:.1f}s)"))
     return sorted(lines, key=lambda line: line.startswith("PASS"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labtui.ops.checks.base import CheckResult
 from labtui.runs.events import PlanEntry, Prompt
 from labtui.status.model import SystemLink
 from labtui.tui import format as fmt
@@ -23,6 +24,16 @@ def test_store_paths_keep_the_hash_prefix_and_the_name():
     assert cut.startswith("6grh1qk…-activatable-nixos-system-") and cut.endswith("…") and len(cut) == 40
     assert fmt.short_store_path("/nix/store/abcdefghijabcdefghijabcdefghijab-linux-6.6.63/bzImage") == \
         "abcdefg…-linux-6.6.63/bzImage"
+
+
+def test_check_lines_fit_80_columns():
+    results = [CheckResult("nas", "zfs-scrub", "unit", False, 2, "zfs-scrub.service is failed", 0.12),
+               CheckResult("nas", "disk /nix", "disk", False, 2, "disk /nix 91% (max 90%)", 0.05),
+               CheckResult("nas", "memory", "memory", True, 1, "memory 78% (max 90%)", 0.01)]
+    lines = fmt.check_lines(results)
+    assert lines[0] == "FAIL  zfs-scrub  unit    zfs-scrub.service is failed  (2 attempts, 0.1s)"
+    assert lines[-1] == "PASS  memory     memory  memory 78% (max 90%)  (0.0s)"
+    assert all(len(line) <= 80 for line in lines)
 
 
 def test_reboot_reason_says_what_differs():
