@@ -337,10 +337,11 @@ class DeployScreen(Screen[None]):
         first = run.first_failure()
         if first:
             view = run.nodes[first]
+            # The key before the message: a long message wraps and may be cut at the bottom, never the key.
             out.append(f"\nfirst failure: {first}", style=rich_style("bold $error"))
+            out.append(" (f: its log)", style=rich_style("$text-muted"))
             if view.message:
                 out.append(f": {harmless(view.message)}", style=rich_style("$error"))
-            out.append("  (f: its log)", style=rich_style("$text-muted"))
         return out
 
     @on(DataTable.RowSelected, "#deploy-rows")

@@ -83,7 +83,7 @@ async def test_a_push_failure_reads_failed_with_a_first_failure_line_and_f(tmp_p
         assert str(table.get_cell("printer-pi", "st")) == "∅"  # not the queued glyph
         summary = pane.summary_text().plain
         assert "run failed" in summary and "1 failed, 1 not_deployed" in summary
-        assert "first failure: grey-area: Failed to push profile" in summary
+        assert "first failure: grey-area (f: its log): Failed to push profile" in summary
         assert not app._notifications  # the summary says it; no toast over it
         await pilot.press("o")  # no output outside the hosts': no key for it, no empty screen
         assert app.screen is pane
@@ -180,3 +180,6 @@ async def test_after_a_run_the_output_panel_shows_its_last_line(tmp_path):
         assert tail.scroll_offset.y + tail.scrollable_content_region.height >= tail.line_count  # the end is in view
         assert not tail.show_horizontal_scrollbar
         assert "first failure: grey-area" in str(pane.query_one("#run-summary").render())
+        # the first failure's message whole at 80x24, to its last words
+        assert "Error waiting for confirmation event" in " ".join(
+            app.export_screenshot().replace("&#160;", " ").split())
