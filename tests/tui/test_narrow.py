@@ -7,11 +7,11 @@ from labtui.runs.events import PlanEntry, Prompt
 from labtui.status.model import SystemLink
 from labtui.tui import format as fmt
 from labtui.tui.dashboard import DetailsScreen
-from labtui.tui.dialogs import PlanDialog, YesNoDialog
+from labtui.tui.dialogs import DeployDialog, PlanDialog, YesNoDialog
 from labtui.tui.fleet import Fleet
 from labtui.tui.screens import GenerationsScreen, HistoryScreen, LogScreen
 from labtui.tui.sources import HistorySource, RunSummary
-from tests.support.frozen import FROZEN_NOW, frozen_app, frozen_lab
+from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, frozen_app, frozen_lab
 from tests.tui.test_flows import _select, _settle, wait_for
 
 SMALL = (80, 24)
@@ -173,3 +173,22 @@ async def test_a_long_question_wraps_inside_its_dialog(tmp_path):
         assert label.region.height >= 2 and label.region.right <= dialog.content_region.right
         shown = " ".join(line.strip() for line in str(label.render()).splitlines())
         assert "until the next deploy." in shown
+
+
+async def test_the_deploy_dialog_scrolls_at_60x20_and_keeps_its_keys_in_view(tmp_path):
+    from tests.tui.test_fleet_views import ScriptedPreview, diff
+
+    app = frozen_app(tmp_path, deploy=ScriptedDeploy(FrozenClock()), preview=ScriptedPreview([diff("grey-area")]))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("D")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployDialog))
+        dialog = app.screen.query_one("#dialog")
+        keys = app.screen.query_one("#dialog-keys")
+        assert dialog.max_scroll_y > 0  # taller than the terminal: it scrolls rather than cutting its end
+        assert keys.region.bottom <= dialog.content_region.bottom and keys.region.height >= 1
+        waves = app.screen.query_one("#waves")
+        waves.focus()
+        await pilot.pause()
+        assert dialog.content_region.contains_region(waves.region)  # a field reached by tab is scrolled into view
+        assert keys.region.bottom <= dialog.content_region.bottom
