@@ -153,7 +153,7 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
 
 DEPLOY_PANE = Scope("Deploy pane", (
     Action("app.pop_screen", "escape", "Back", "back to the dashboard (the deploy goes on)", footer=True),
-    Action("open_log", "enter", "Host log", "the full log of the host", footer=True, priority=True),
+    Action("open_log", "enter", "Host log", "the full log of the host", footer=True),
     Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
     Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
@@ -177,9 +177,7 @@ TEXT_VIEW = Scope("Logs, checks, generations", (
 
 HISTORY = Scope("History", (
     Action("app.pop_screen", "escape", "Back", "back", footer=True),
-    # priority: over the table's own enter, so the footer shows it (the screen has no text box to type enter in)
-    Action("open_run", "enter", "Open run", "replay a finished run, follow one still going", footer=True,
-           priority=True),
+    Action("open_run", "enter", "Open run", "replay a finished run, follow one still going", footer=True),
     Action("reload", "r", "Reload", "read the journal again", footer=True),
 ))
 
@@ -211,9 +209,10 @@ QUIT_DIALOG = Scope("", (
 
 COMMAND_LINE = Scope("", (
     Action("cancel", "escape", "Close", footer=True),
-    Action("older", "up", "Earlier", priority=True),
-    Action("newer", "down", "Later", priority=True),
-    Action("complete", "tab", "Complete", priority=True),
+    # The text box (dialogs.CommandInput) runs these itself, in the order typed (keys come in bursts over SSH).
+    Action("older", "up", "Earlier"),
+    Action("newer", "down", "Later"),
+    Action("complete", "tab", "Complete"),
 ))
 
 YES_NO_DIALOG = Scope("", (

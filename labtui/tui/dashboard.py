@@ -27,6 +27,7 @@ from labtui.tui.details_model import PastDeploy
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import Glyphs
+from labtui.tui.widgets import table_bindings
 
 # Column key -> header. Order is the display order.
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -85,10 +86,10 @@ class LabFooter(Footer):
         await self.recompose()
 
 
-class HostTable(DataTable[Text | str]):
+class HostTable(DataTable[Text | str], inherit_bindings=False):
     """One row per shown host of the fleet model; it keeps no state of its own but the cursor."""
 
-    BINDINGS = actions.HOST_TABLE.bindings()
+    BINDINGS = table_bindings(actions.HOST_TABLE)  # enter is the screen's
 
     def __init__(self, fleet: Fleet, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)

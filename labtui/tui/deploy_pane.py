@@ -27,7 +27,7 @@ from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
-from labtui.tui.widgets import KeyLog
+from labtui.tui.widgets import KeyLog, table_bindings
 
 Clock = Callable[[], float]
 
@@ -79,10 +79,10 @@ COUNTDOWN_BAR = 8
 LINE_MIN = 12  # the last-output column never gets narrower
 
 
-class DeployTable(DataTable[Text | str]):
+class DeployTable(DataTable[Text | str], inherit_bindings=False):
     """One row per host of a deploy run, re-rendered from a RunView on a timer."""
 
-    BINDINGS = actions.TABLE.bindings()
+    BINDINGS = table_bindings(actions.TABLE)  # enter is the screen's
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
@@ -445,8 +445,29 @@ class YesNoDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class CommandLine(ModalScreen[str | None]):
-    """The `:` line at the bottom (k9s): a command and hosts; up/down go through the lines typed before."""
+class CommandInput(Input):
+    """The command line's text box: it takes tab, up and down itself, in the order they were typed.
+
+    Textual inserts a typed letter in the box at once but looks up bindings only once the key has bubbled up to the
+    app: when keys come in one burst (over SSH), `rollb<tab>` completed the empty line. Keys are the table's."""
+
+    KEYS = {key: a.action for a in actions.COMMAND_LINE.actions if a.action != "cancel"
+            for key in a.keys.split(",")}
+
+    async def _on_key(self, event: events.Key) -> None:
+        action = self.KEYS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        await self.screen.run_action(action)
+
+
+class CommandLine(ModalScreen[str | None], inherit_bindings=False):
+    """The `:` line at the bottom (k9s): a command and hosts; up/down go through the lines typed before.
+
+    Its keys are its own (no Screen tab = next field: there is one field, and tab completes in it)."""
 
     BINDINGS = actions.COMMAND_LINE.bindings()
 
@@ -461,8 +482,8 @@ class CommandLine(ModalScreen[str | None]):
         with Vertical(id="command-line"):
             with Horizontal(id="command-row"):
                 yield Static(":", id="command-prompt")
-                yield Input(placeholder="deploy web1 | logs .#db1 | rollback web1 [GEN] | reboot nas | diff nas A [B]"
-                                        " | help", id="command")
+                yield CommandInput(placeholder="deploy web1 | logs .#db1 | rollback web1 [GEN] | reboot nas | diff nas"
+                                               " A [B] | help", id="command")
             yield Static("[b]enter[/b] run  [b]esc[/b] close  [b]tab[/b] complete  [b]up down[/b] earlier lines",
                          id="command-keys")
 
