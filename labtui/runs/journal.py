@@ -51,10 +51,10 @@ from labtui.runs.events import (
     Stall,
 )
 from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
-from labtui.runs.locks import pid_alive
+from labtui.runs.process import ProcessId
 from labtui.runs.state import StateError, journal_error, state_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
 BUSY_TIMEOUT = 10.0
 P = ParamSpec("P")
@@ -93,9 +93,10 @@ CREATE TABLE IF NOT EXISTS runs (
     method TEXT NOT NULL,
     action TEXT NOT NULL,
     argv TEXT NOT NULL DEFAULT '[]',      -- JSON list of argv lists (one per process)
-    outcome TEXT,                          -- succeeded | failed | cancelled; NULL while running
+    outcome TEXT,                          -- succeeded | failed | cancelled | lost; NULL while running
     exit_code INTEGER,
-    supervisor_pid INTEGER                 -- the process running it, to tell running from lost
+    supervisor_pid INTEGER,                -- the process running it, to tell running from lost
+    supervisor_start TEXT                  -- that process's start stamp (labtui.runs.process): pid reuse
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -113,11 +114,28 @@ CREATE TABLE IF NOT EXISTS nodes (
     current_stage TEXT,
     started REAL,
     ended REAL,
+    found_path TEXT,                       -- outcome unknown (run lost): what a later probe found running,
+    found_generation INTEGER,              -- its generation,
+    found_at REAL,                         -- and when
     PRIMARY KEY (run_id, node, profile)
 );
 CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 """
+
+# Schema version -> the statements that bring the version before it there (a new journal gets _SCHEMA at once).
+_MIGRATIONS = {
+    2: """
+ALTER TABLE runs ADD COLUMN supervisor_start TEXT;
+ALTER TABLE nodes ADD COLUMN found_path TEXT;
+ALTER TABLE nodes ADD COLUMN found_generation INTEGER;
+ALTER TABLE nodes ADD COLUMN found_at REAL;
+""",
+}
+
+# Why a node of a lost run has no outcome but `unknown` (docs/deploy.md, "When the supervisor vanishes").
+LOST_MESSAGE = ("the run's supervisor (pid {pid}) vanished while this was deployed; what the host runs is unknown "
+                "until a probe of it says")
 
 @dataclass(frozen=True)
 class RunHeader:
@@ -147,9 +165,23 @@ class NodeRecord:
     stages: dict[str, list[float | None]]  # stage -> [start, end]
     started: float | None
     ended: float | None
+    new_path: str | None = None  # the closure deploy-rs planned to deploy (its --interactive plan)
+    # outcome `unknown` (its run was lost): what a later probe found the host running, and when.
+    found_path: str | None = None
+    found_generation: int | None = None
+    found_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class LostRun:
+    """A run `reap_lost` ended: its vanished supervisor, when it was ended, the nodes it left `unknown`."""
+
+    supervisor_pid: int
+    ended: float
+    nodes: list[tuple[str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -228,8 +260,7 @@ class Journal:
                 raise StateError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
                                  "or move the file away", path)
             if version < SCHEMA_VERSION:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                _migrate(conn)
             return cls(conn, path, timeout=timeout)
         except BaseException as exc:
             if conn is not None:
@@ -286,9 +317,9 @@ class Journal:
         except (OSError, StateError, UserError):
             return
         try:
-            pid: int | None = int((run_dir(run_id) / "supervisor.pid").read_text())
-        except (OSError, ValueError):
-            pid = None
+            supervisor = ProcessId.parse((run_dir(run_id) / "supervisor.pid").read_text())
+        except OSError:
+            supervisor = None
         begun = False
         for line in lines:
             try:
@@ -302,7 +333,8 @@ class Journal:
                     self.begin_run(run_id, operator="?", method=event.method, action="?",
                                    targets=[(node, None) for node in event.nodes],
                                    argv=event.argvs or ([event.argv] if event.argv else []),
-                                   supervisor_pid=pid, started=event.ts)
+                                   supervisor_pid=supervisor.pid if supervisor else None,
+                                   supervisor_start=supervisor.start if supervisor else None, started=event.ts)
                     begun = True
                 self.record(run_id, event)
             except (sqlite3.Error, ValueError, TypeError, KeyError):
@@ -317,23 +349,29 @@ class Journal:
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
-                  started: float | None = None) -> None:
-        """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once)."""
+                  supervisor_start: str | None = None, started: float | None = None) -> None:
+        """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once).
+
+        `supervisor_pid` is the process that runs it (its start stamp is read unless given): once that process is
+        gone without recording an end, the run is lost (`reap_lost`)."""
+        if supervisor_pid is not None and supervisor_start is None:
+            supervisor_start = ProcessId.of(supervisor_pid).start
         with self._tx():
             self._db.execute(
                 "INSERT OR IGNORE INTO runs (run_id, operator, started, flake, revision, dirty, method, action, argv,"
-                " supervisor_pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " supervisor_pid, supervisor_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, operator, started or time.time(), flake, revision, None if dirty is None else int(dirty),
-                 method, action, json.dumps(argv or []), supervisor_pid))
+                 method, action, json.dumps(argv or []), supervisor_pid, supervisor_start))
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
 
-    def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None) -> None:
+    def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None,
+              supervisor_start: str | None = None) -> None:
         """`begin_run` from a RunHeader."""
         self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
                        targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
-                       argv=header.argv, supervisor_pid=supervisor_pid)
+                       argv=header.argv, supervisor_pid=supervisor_pid, supervisor_start=supervisor_start)
 
     def record(self, run_id: str, event: RunEvent) -> None:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
@@ -355,8 +393,11 @@ class Journal:
             case NodeState():  # the system profile's generation, from the probe
                 if not event.error and event.generation is not None:
                     when = event.when  # before | after
-                    self._update_nodes(run_id, event.node, None, system_only=True,
-                                       **{f"{when}_path": event.path, f"{when}_generation": event.generation})
+                    with self._tx():
+                        self._update_nodes(run_id, event.node, None, system_only=True,
+                                           **{f"{when}_path": event.path, f"{when}_generation": event.generation})
+                        # What a lost run left behind on this host is known now.
+                        self._found(event.node, event.path, event.generation, event.ts)
             case RollbackResult():  # a switch back (health gate, `labtui rollback`)
                 if event.ok:
                     self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)
@@ -396,13 +437,53 @@ class Journal:
                              (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
                               run_id, row["node"], row["profile"]))
 
-    def mark_lost(self, run_id: str, message: str) -> None:
-        """End a run whose supervisor died without recording an outcome."""
+    @_as_state_errors
+    def reap_lost(self, run_id: str | None = None) -> dict[str, LostRun]:
+        """End every run (or `run_id`) whose supervisor is provably gone without having recorded an end.
+
+        The run's outcome is `lost` (no exit code: none is known) and each node without a result is `unknown`, never
+        `failed` by guess: its deploy may have gone through. Returns the runs ended here, each with those nodes
+        (another process may reap the same run at the same moment: only one of them gets it)."""
+        query = "SELECT run_id, supervisor_pid, supervisor_start FROM runs WHERE ended IS NULL AND supervisor_pid " \
+                "IS NOT NULL" + (" AND run_id=?" if run_id else "")
+        reaped: dict[str, LostRun] = {}
+        for row in self._db.execute(query, (run_id,) if run_id else ()).fetchall():
+            if ProcessId(row["supervisor_pid"], row["supervisor_start"]).alive():
+                continue
+            now = time.time()
+            with self._tx():
+                ended = self._db.execute("UPDATE runs SET ended=?, outcome='lost', exit_code=NULL "
+                                         "WHERE run_id=? AND ended IS NULL", (now, row["run_id"]))
+                if ended.rowcount == 0:
+                    continue
+                message = LOST_MESSAGE.format(pid=row["supervisor_pid"])
+                nodes = self._db.execute("SELECT node, profile, stages FROM nodes WHERE run_id=? AND outcome IS NULL",
+                                         (row["run_id"],)).fetchall()
+                for node in nodes:
+                    self._db.execute(
+                        "UPDATE nodes SET outcome='unknown', message=?, ended=?, stages=? "
+                        "WHERE run_id=? AND node=? AND profile=?",
+                        (message, now, json.dumps(_close_stages(json.loads(node["stages"]), now)), row["run_id"],
+                         node["node"], node["profile"]))
+                reaped[row["run_id"]] = LostRun(row["supervisor_pid"], now,
+                                                [(n["node"], n["profile"] or None) for n in nodes])
+        return reaped
+
+    @_as_state_errors
+    def record_found(self, node: str, path: str | None, generation: int | None, ts: float | None = None) -> int:
+        """A probe of `node` says what it runs: put it on the node's `unknown` outcomes of lost runs that ended
+        before `ts` (the outcome stays `unknown`: what runs is not what the deploy did). How many were settled."""
+        if generation is None and path is None:
+            return 0
         with self._tx():
-            self._db.execute("UPDATE runs SET ended=?, outcome='failed' WHERE run_id=? AND ended IS NULL",
-                             (time.time(), run_id))
-            self._db.execute("UPDATE nodes SET outcome='failed', message=? WHERE run_id=? AND outcome IS NULL",
-                             (message, run_id))
+            return self._found(node, path, generation, time.time() if ts is None else ts)
+
+    def _found(self, node: str, path: str | None, generation: int | None, ts: float) -> int:
+        cursor = self._db.execute(
+            "UPDATE nodes SET found_path=?, found_generation=?, found_at=? WHERE node=? AND outcome='unknown' "
+            "AND found_at IS NULL AND profile IN ('', 'system') AND run_id IN "
+            "(SELECT run_id FROM runs WHERE outcome='lost' AND ended <= ?)", (path, generation, ts, node, ts))
+        return cursor.rowcount
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
@@ -514,12 +595,14 @@ class Journal:
         return self._node(row) if row else None
 
     def _summary(self, row: sqlite3.Row) -> RunSummary:
-        if row["ended"] is not None:
+        if row["outcome"] == "lost":
+            state = "lost"
+        elif row["ended"] is not None:
             state = "finished"
-        elif row["supervisor_pid"] is None or pid_alive(row["supervisor_pid"]):
+        elif row["supervisor_pid"] is None or ProcessId(row["supervisor_pid"], _start(row)).alive():
             state = "running"
         else:
-            state = "lost"
+            state = "lost"  # not reaped yet (reap_lost): shown as it is all the same
         rows = self._db.execute("SELECT node, profile, outcome FROM nodes WHERE run_id=? ORDER BY rowid",
                                 (row["run_id"],)).fetchall()
         nodes = {(r["node"] + (f".{r['profile']}" if r["profile"] else "")): r["outcome"] for r in rows}
@@ -532,12 +615,46 @@ class Journal:
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
+        keys = row.keys()
         return NodeRecord(
             node=row["node"], profile=row["profile"] or None, outcome=row["outcome"],
             stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
-            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"])
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"],
+            new_path=row["new_path"],
+            found_path=row["found_path"] if "found_path" in keys else None,
+            found_generation=row["found_generation"] if "found_generation" in keys else None,
+            found_at=row["found_at"] if "found_at" in keys else None)
+
+
+def _start(row: sqlite3.Row) -> str | None:
+    return row["supervisor_start"] if "supervisor_start" in row.keys() else None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the schema, or bring an older journal to SCHEMA_VERSION; one process does it, the others wait."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
+        else:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(_MIGRATIONS[step]):
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (no `;` inside them), without the comments."""
+    text = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [s.strip() for s in text.split(";") if s.strip()]
 
 
 def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:
