@@ -343,6 +343,11 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a write waits for another writer's lock (a run's recorder waits little and retries)."""
+        self.timeout = seconds
+        self._db.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+
     # ---- writing ---------------------------------------------------------------------------------
 
     @_as_state_errors
@@ -357,11 +362,13 @@ class Journal:
         if supervisor_pid is not None and supervisor_start is None:
             supervisor_start = ProcessId.of(supervisor_pid).start
         with self._tx():
-            self._db.execute(
+            created = self._db.execute(
                 "INSERT OR IGNORE INTO runs (run_id, operator, started, flake, revision, dirty, method, action, argv,"
                 " supervisor_pid, supervisor_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, operator, started or time.time(), flake, revision, None if dirty is None else int(dirty),
                  method, action, json.dumps(argv or []), supervisor_pid, supervisor_start))
+            if created.rowcount == 0:
+                return  # begun already (a recorder beginning it again): its node rows may have profiles by now
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
@@ -477,6 +484,12 @@ class Journal:
             return 0
         with self._tx():
             return self._found(node, path, generation, time.time() if ts is None else ts)
+
+    @_as_state_errors
+    def unknown_hosts(self) -> set[str]:
+        """Nodes left `unknown` by a lost run with nothing found on them yet (what `record_found` would settle)."""
+        rows = self._db.execute("SELECT DISTINCT node FROM nodes WHERE outcome='unknown' AND found_at IS NULL")
+        return {r["node"] for r in rows}
 
     def _found(self, node: str, path: str | None, generation: int | None, ts: float) -> int:
         cursor = self._db.execute(

@@ -22,12 +22,16 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
 
 from labtui import paths
 from labtui.runs.events import NodeResult, Output, RunEvent, RunResult
 from labtui.runs.files import events_path
 from labtui.runs.journal import LOST_MESSAGE, Journal
+
+T = TypeVar("T")
 
 
 def lost_ending(nodes: Iterable[tuple[str, str | None]], pid: int | None, ts: float | None = None) -> list[RunEvent]:
@@ -64,3 +68,39 @@ def settle_lost_runs(journal: Journal, run_id: str | None = None) -> list[str]:
             finally:
                 os.close(fd)
     return list(reaped)
+
+
+class FoundRecorder:
+    """Puts what probes find on the `unknown` nodes of lost runs (`Journal.record_found`), for faces that probe
+    hosts anyway (`labtui status`, the TUI): only hosts with such a node cost a journal write, once each.
+
+    Opens the journal only if there is one; a journal that cannot be written is left alone (status must not fail
+    for it)."""
+
+    def __init__(self, journal_path: Path | None = None) -> None:
+        """Call it before probing: runs found lost now are settled, and only probes after this moment count."""
+        self._path = journal_path or Journal.default_path()
+        self._waiting: set[str] = self._read(lambda journal: journal.unknown_hosts()) or set()
+
+    def see(self, host: str, path: str | None, generation: int | None, ts: float) -> None:
+        if generation is None and path is None:
+            return
+        if host not in self._waiting:
+            return
+        self._waiting.discard(host)
+        self._read(lambda journal: journal.record_found(host, path, generation, ts))
+
+    def _read(self, use: Callable[[Journal], T]) -> T | None:
+        if not self._path.is_file():
+            return None
+        try:
+            journal = Journal.open(self._path)
+        except Exception:  # noqa: BLE001 - damaged, locked, read-only: not this face's business
+            return None
+        try:
+            settle_lost_runs(journal)
+            return use(journal)
+        except Exception:  # noqa: BLE001 - as above
+            return None
+        finally:
+            journal.close()

@@ -3,10 +3,10 @@
 The supervisor hands every event and every chunk of raw output to a `RunRecorder` and goes on at once: the run
 never waits for a disk, nor for another process's lock on the journal. A writer thread appends them to the run's
 files (`events.jsonl`, `output.log`) and folds the events into the journal, each sink in order. When a write fails
-(a full disk, a read-only remount, the journal locked by another writer past its busy timeout), nothing is dropped:
-what is not written yet stays in memory, the recorder says once what it cannot write (`on_notice`, which the
-supervisor turns into an `output` event faces show) and retries with a growing pause; once a write goes through,
-everything held back is written in order, and it says that too. A line half-written when the disk filled up is cut
+(a full disk, a read-only remount, the journal locked by another writer), nothing is dropped: what is not written
+yet stays in memory, the recorder says once what it cannot write (an `output` event of the run, so faces show it;
+`on_notice` tells the supervisor) and retries with a growing pause; once a write goes through, everything held back
+is written in order, and it says that too. A line half-written when the disk filled up is cut
 off again (ftruncate) before the retry, so the files never hold a torn event.
 
 Faces do not need the files while the supervisor lives: it serves the events from `events` (memory) over its socket
@@ -26,10 +26,11 @@ from pathlib import Path
 
 from labtui import paths
 from labtui.errors import UserError
-from labtui.runs.events import RunEvent
+from labtui.runs.events import Output, RunEvent
 from labtui.runs.files import make_run_dir
 from labtui.runs.journal import Journal, RunHeader
 
+JOURNAL_WAIT = 1.0  # seconds one journal write waits for another writer's lock before it is retried later
 RETRY_FIRST = 0.5  # seconds before the first retry of a failed write; doubled up to RETRY_MAX
 RETRY_MAX = 10.0
 # After the run, how long the supervisor keeps retrying what it could not write before giving up on it
@@ -202,6 +203,8 @@ class RunRecorder:
             nonlocal done
             if self._journal is None:
                 self._journal = Journal.open(self._journal_path)
+                # Short waits for another writer's lock: the run's notice comes at once, the retries keep at it.
+                self._journal.set_busy_timeout(JOURNAL_WAIT)
                 if self.header is not None:  # the supervisor began the run; a new journal file lacks it
                     self._journal.begin(self.run_id, self.header, supervisor_pid=_pid(self._supervisor),
                                         supervisor_start=_start(self._supervisor))
@@ -231,14 +234,19 @@ class RunRecorder:
         return True
 
     def _notice(self, text: str) -> None:
+        """Say it in the run's own record (an `output` event, written like any other) and to the supervisor."""
         self._log(text)
+        self.event(Output(ts=time.time(), node=None, stage=None, line=text, source="raw"))
         try:
             self._on_notice(text)
-        except Exception:  # noqa: BLE001 - the loop may be gone at the very end: the log has it
+        except Exception:  # noqa: BLE001 - the loop may be gone at the very end: the record has it
             pass
 
     def _log(self, text: str) -> None:
-        print(time.strftime("%H:%M:%S ") + text, file=sys.stderr, flush=True)  # supervisor.log
+        try:
+            print(time.strftime("%H:%M:%S ") + text, file=sys.stderr, flush=True)  # supervisor.log
+        except (OSError, ValueError):
+            pass  # supervisor.log is on the same full disk: the run's events say it
 
 
 _WHAT = {"events": "events file", "output": "output log", "journal": "journal entry"}

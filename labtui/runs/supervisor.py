@@ -163,7 +163,8 @@ class Supervisor:
                 if isinstance(event, PasswordPrompt) or run.pending_prompts:
                     self._check_unattended()
         except Exception as exc:  # record it: nothing about a run may be lost
-            traceback.print_exc()
+            with contextlib.suppress(OSError):  # supervisor.log may be on a full disk
+                traceback.print_exc()
             if not self._finished:
                 now = time.time()
                 self._emit(Output(ts=now, node=None, stage=None, line=f"labtui: internal error: {exc}", source="raw"))
@@ -211,9 +212,10 @@ class Supervisor:
         self._loop.call_soon_threadsafe(self._notice, text)
 
     def _notice(self, text: str) -> None:
-        """The recorder's word about the record (cannot write / written again), as an event faces show."""
-        if self.recorder is not None and not self._finished:
-            self._emit(Output(ts=time.time(), node=None, stage=None, line=text, source="raw"))
+        """The recorder added its word about the record (cannot write / written again) to the events: wake the
+        faces following the run."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def _serve(self) -> asyncio.AbstractServer:
         path = socket_path(self.run_id)

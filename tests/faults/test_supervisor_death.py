@@ -140,3 +140,25 @@ def test_supervisor_killed_mid_activation_is_lost_with_its_node_unknown(emulated
     shown = capsys.readouterr().out
     assert "found running generation 43 (/nix/store/abc-nixos-system-web1)" in shown
     assert journal.get_run(run_id).nodes[0].outcome == "unknown"  # what runs is not what the deploy did
+
+
+def test_status_probe_records_what_a_lost_run_left_behind(hostile_hosts, monkeypatch, tmp_path):
+    from labtui.sim.state import SimLab
+    from tests.faults.harness import run_cli, use_fleet
+    from tests.ops.conftest import sim_host
+    from tests.support.asyncssh_server import lab_handler
+
+    lab = SimLab(tmp_path / "lab")
+    lab.save(sim_host("web1"))
+    host = lab.load("web1")
+    use_fleet(monkeypatch, hostile_hosts.inventory(hostile_hosts.start("web1", lab_handler(lab, "web1"))))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    journal = Journal.open()
+    journal.begin_run("lost-run", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)],
+                      supervisor_pid=dead.pid)
+    result = run_cli(["status", "--no-drift", "--timeout", "10"])
+    assert result.code == 0, result.text
+    node = journal.get_run("lost-run").nodes[0]
+    assert node.outcome == "unknown"  # settled lost by `status` itself, then found
+    assert node.found_generation == host.current and node.found_path == host.generation(host.current).path
