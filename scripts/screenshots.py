@@ -127,7 +127,9 @@ async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter) ->
 async def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shooter = Shooter(out)
-    demo = DemoLab(ticker=False)
+    # A fresh lab of its own (not the user's kept demo lab): the pictures show the demo as it starts.
+    lab_dir = tempfile.mkdtemp(prefix="labtui-screenshots-")
+    demo = DemoLab(lab_dir, ticker=False)
     await demo.start()
     demo.apply_env()
     try:
@@ -151,6 +153,7 @@ async def take(out: Path) -> list[Path]:
                 await sources.aclose()
     finally:
         await demo.close()
+        shutil.rmtree(lab_dir, ignore_errors=True)
     return shooter.files
 
 

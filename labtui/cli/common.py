@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from labtui.errors import UserError
 from labtui.text import harmless
 
 if TYPE_CHECKING:
@@ -74,14 +75,29 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     return inventory
 
 
-def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody) -> int:
-    """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool."""
+# How long verbs that wait for hosts (status, logs) give them by default; `--timeout S` changes it.
+DEFAULT_HOST_TIMEOUT = 20.0
+MAX_HOST_TIMEOUT = 86400.0
+
+
+def check_timeout(seconds: float, option: str = "--timeout") -> float:
+    """A timeout from the command line: a finite number of seconds, more than 0 (nan, inf refused)."""
+    if not 0 < seconds <= MAX_HOST_TIMEOUT:  # False for nan too
+        raise UserError(f"{option} must be a number of seconds more than 0 and at most {MAX_HOST_TIMEOUT:g}, "
+                        f"not {seconds:g}")
+    return seconds
+
+
+def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody, *, connect_timeout: float | None = None) -> int:
+    """The body of a verb that talks to hosts: `execute(args, inventory, shell)` over one SSH pool
+    (`connect_timeout`: seconds to connect and log in, default the pool's)."""
     import asyncio
 
     from labtui.ops.runtime import with_ssh_pool
 
     inventory = load_inventory(args)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell)))
+    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, shell),
+                                     connect_timeout=connect_timeout))
 
 
 def print_json(obj: Any, stream: IO[str] | None = None) -> None:

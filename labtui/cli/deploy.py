@@ -20,6 +20,7 @@ from labtui.deploy.request import HEALTH_GATES
 from labtui.text import harmless
 
 if TYPE_CHECKING:
+    from labtui.deploy.preview import Preview
     from labtui.deploy.request import DeployRequest
     from labtui.inventory.model import Inventory
     from labtui.runs.client import DetachedRun
@@ -46,12 +47,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation-timeout", type=int, metavar="S", help="override activationTimeout")
     parser.add_argument("--stall-after", type=float, metavar="S", default=120.0,
                         help="report a stall after S seconds without output (default 120; 0 disables)")
+    parser.add_argument("--waves", metavar="SIZES",
+                        help="deploy in waves, e.g. `1,25%%,100%%`: hosts done after each wave, as counts or shares; "
+                             "a wave starts only when every host of the one before deployed and passed its health "
+                             "checks (--health-gate report at least; with rollback a failed wave is rolled back)")
     parser.add_argument("--health-gate", choices=HEALTH_GATES, default="off",
                         help="after each host deployed, run its labtui.toml checks: report failures, or roll the "
                              "host back to its previous generation (default off)")
     parser.add_argument("--no-build-first", action="store_true",
                         help="let deploy-rs / nixos-rebuild build as they do, instead of labtui building every host's "
                              "profile first in one build with progress per host (labtui.toml [deploy] build_first)")
+    parser.add_argument("--diff", action="store_true",
+                        help="first build and show what the deploy would change on each host (like `labtui diff`), "
+                             "skip hosts that already run it, then ask")
+    parser.add_argument("--redeploy-unchanged", action="store_true",
+                        help="with --diff: deploy hosts that already run what the flake would deploy, too")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not ask the hosts for their generation before and after (journal only)")
     parser.add_argument("-y", "--yes", action="store_true",
@@ -83,10 +93,17 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     options = DeployRsOptions(skip_checks=args.skip_checks, confirm_timeout=args.confirm_timeout,
                               activation_timeout=args.activation_timeout)
-    return DeployRequest(targets=parse_targets(inventory, target_tokens(args)), method=args.method, action=action,
+    targets = parse_targets(inventory, target_tokens(args))
+    waves: list[list[str]] = []
+    if args.waves:
+        from labtui.deploy.waves import plan_waves
+
+        waves = plan_waves(list(dict.fromkeys(node for node, _ in targets)), args.waves)
+    return DeployRequest(targets=targets, method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first)
+                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first,
+                         waves=waves)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,9 +120,71 @@ def run(args: argparse.Namespace) -> int:
     for method in sorted({job.method for job in plan.jobs}):
         METHODS.get(method).find_program()
     critical = {node for node in request.nodes() if inventory.get(node).critical}
+    if args.diff:
+        narrowed = show_diff_and_ask(args, inventory, request, critical)
+        if narrowed is None:
+            return 0
+        request = narrowed
     detached = start_detached(request, inventory)
     printer = Printer(sys.stdout, json_lines=args.json, verbose=args.verbose)
     return asyncio.run(follow(detached, printer, critical=critical))
+
+
+def show_diff_and_ask(args: argparse.Namespace, inventory: Inventory, request: DeployRequest,
+                      critical: Set[str]) -> DeployRequest | None:
+    """`--diff`: build, print each host's diff, drop the hosts that run it already, ask. The request to deploy,
+    or None when there is nothing to deploy or the operator said no."""
+    import asyncio
+    from dataclasses import replace
+
+    from labtui.cli.common import print_json, use_color
+    from labtui.cli.diff import BuildLines, print_preview
+    from labtui.deploy.preview import preview
+    from labtui.errors import EXIT_FAILED, UserError
+    from labtui.ssh.pool import SshPool
+
+    hosts = [inventory.get(node) for node in request.nodes()]
+    lines = BuildLines(sys.stderr, verbose=args.verbose, enabled=args.verbose or _stderr_is_tty())
+
+    async def compare() -> Preview:
+        async with SshPool(inventory.hosts) as pool:
+            return await preview(inventory, hosts, pool, method=args.method, emit=lines.event)
+
+    result = asyncio.run(compare())
+    if args.json:
+        print_json({"preview": {"ok": result.ok, "hosts": [h.to_dict() for h in result.hosts]}}, sys.stdout)
+    else:
+        print_preview(result, sys.stdout, color=use_color(sys.stdout))
+    if result.problem:
+        raise UserError(f"cannot show what the deploy would change: {result.problem}", exit_code=EXIT_FAILED)
+    unchanged = {h.host for h in result.hosts if h.diff is not None and h.diff.unchanged}
+    if unchanged and not args.redeploy_unchanged:
+        print(f"labtui: skipping {', '.join(sorted(unchanged))}: already running what the flake would deploy "
+              "(--redeploy-unchanged deploys them anyway)", file=sys.stderr)
+    targets = [t for t in request.targets if t[0] not in unchanged or args.redeploy_unchanged]
+    if not targets:
+        print("labtui: nothing to deploy: every host runs what the flake would deploy", file=sys.stderr)
+        return None
+    nodes = list(dict.fromkeys(node for node, _ in targets))
+    if not args.yes:
+        line = ask_confirmation(nodes, critical & set(nodes))
+        if not answer_means_yes(line, critical & set(nodes)):
+            print("labtui: not deploying", file=sys.stderr)
+            return None
+    waves = request.waves
+    if waves and args.waves:  # the skipped hosts leave the plan
+        from labtui.deploy.waves import plan_waves
+
+        waves = plan_waves(nodes, args.waves)
+    # Asked already (with the diff in front of the operator): deploy-rs need not ask again.
+    return replace(request, targets=targets, interactive=False, waves=waves)
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 async def follow(run: DetachedRun, printer: Printer, *, critical: Set[str] = frozenset(), interactive: bool = True,

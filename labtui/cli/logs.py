@@ -1,14 +1,20 @@
-"""`labtui logs HOST [-u UNIT] [-p PRIORITY] [-n N] [-f] [--since TIME] [--grep TEXT] [--json]`."""
+"""`labtui logs HOST [-u UNIT] [-p PRIORITY] [-n N] [-f] [--since TIME] [--grep TEXT] [--timeout S] [--json]`.
+
+Without -f, a host that sends nothing for `--timeout` seconds (default as `labtui status`) is given up on with one
+line, exit 1: a journalctl that never answers must not hang the command. With -f, silence is normal (no new
+entries): the timeout then bounds connecting only, and a dead link is noticed by SSH keepalives.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import IO, TYPE_CHECKING
+from collections.abc import AsyncIterator
+from typing import IO, TYPE_CHECKING, TypeVar
 
-from labtui.cli.common import add_json_flag, paint, run_over_ssh, use_color
-from labtui.errors import EXIT_FAILED, EXIT_OK
+from labtui.cli.common import DEFAULT_HOST_TIMEOUT, add_json_flag, check_timeout, paint, run_over_ssh, use_color
+from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.inventory.select import select_host
 from labtui.text import harmless
 
@@ -19,6 +25,9 @@ if TYPE_CHECKING:
     from labtui.ssh.api import RemoteShell
 
 DEFAULT_LINES = 100
+# Options whose value may start with `-` (`--since -1h`): labtui.cli.main hands them to argparse as `--since=-1h`.
+DASH_VALUES = ("--since",)
+T = TypeVar("T")
 _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bold", 7: "dim"}
 
 
@@ -35,11 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="keep streaming new entries (reconnects and resumes if the host drops)")
     parser.add_argument("--since", metavar="TIME", help="as journalctl takes it: -1h, today, '2026-11-26 10:00'")
     parser.add_argument("--grep", metavar="TEXT", help="only entries whose message or unit contains TEXT")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_HOST_TIMEOUT, metavar="S",
+                        help="give up when the host sends nothing for S seconds (with -f: when connecting takes "
+                             f"longer) (default {DEFAULT_HOST_TIMEOUT:g})")
     add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_over_ssh(args, execute)
+    check_timeout(args.timeout)
+    return run_over_ssh(args, execute, connect_timeout=min(10.0, args.timeout))
 
 
 def format_entry(entry: LogEntry, *, color: bool) -> str:
@@ -67,8 +80,9 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     needle = (args.grep or "").lower()
     status = EXIT_OK
     shown = 0
-    async for item in read_journal(shell, host.name, query, clock=clock or REAL_CLOCK,
-                                   max_reconnects=None if args.follow else 3):
+    items = read_journal(shell, host.name, query, clock=clock or REAL_CLOCK, max_reconnects=None if args.follow else 3)
+    idle = None if args.follow else getattr(args, "timeout", DEFAULT_HOST_TIMEOUT)
+    async for item in _within(items, idle, host.name):
         if isinstance(item, LogEntry):
             if needle and needle not in item.message.lower() and needle not in item.unit.lower():
                 continue
@@ -84,3 +98,24 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     if not shown and status == EXIT_OK:
         err.write(f"labtui: {host.name}: no journal entries match\n")
     return status
+
+
+async def _within(items: AsyncIterator[T], idle: float | None, host: str) -> AsyncIterator[T]:
+    """`items`, given up on (the remote command ended) when none comes for `idle` seconds."""
+    import asyncio
+
+    iterator = aiter(items)
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(anext(iterator), idle)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UserError(f"{host} sent no journal entry for {idle:g} s; the host or its journalctl does not "
+                                "answer: check it, or give it longer with --timeout S", exit_code=EXIT_FAILED) from None
+            yield item
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()

@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "status": ("labtui.cli.status", "live status of hosts over SSH (reachable, load, memory, disk, drift, reboot)"),
     "check": ("labtui.cli.check", "run the health checks of hosts"),
     "logs": ("labtui.cli.logs", "show or follow a host's journal"),
+    "diff": ("labtui.cli.diff", "what a deploy would change on each host: packages, sizes, reboot (nothing deployed)"),
     "deploy": ("labtui.cli.deploy", "deploy hosts with deploy-rs or nixos-rebuild"),
     "history": ("labtui.cli.history", "past deploy runs from the journal"),
     "parse-log": ("labtui.cli.parse_log", "turn a saved deploy-rs log into events and a per-node summary"),
@@ -86,6 +87,25 @@ def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleT
     return parser, module
 
 
+def join_dash_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`--since -1h` as `--since=-1h` for the verb's options whose values may start with `-` (argparse would read
+    `-1h` as an option and say `expected one argument`)."""
+    if not options:
+        return argv
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+            break
+        if token in options:
+            value = next(tokens, None)
+            out.append(token if value is None else f"{token}={value}")
+            continue
+        out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in HIDDEN_VERBS:
@@ -93,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     verb = _selected_verb(argv)
     try:
         parser, module = build_parser(verb if verb in VERBS else None)
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_dash_values(argv, getattr(module, "DASH_VALUES", ())))
         if args.verb is None:
             module = importlib.import_module(TUI_MODULE)
         elif module is None:  # the verb was not where _selected_verb looked (`--fla X status`): parse again

@@ -43,6 +43,8 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.text import harmless
 
@@ -122,7 +124,8 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
             code = event.exit_code if event.exit_code is not None else "unknown"
             return "run", f"{event.outcome} (exit {code}){tail}", colour
         case (RunStarted() | Stall() | PasswordPrompt() | PromptAnswered() | NodeState() | CheckResultEvent()
-              | RebootProgress() | RollbackResult() | ExecResult() | BuildProgress()):
+              | RebootProgress() | RollbackResult() | ExecResult() | BuildProgress()
+              | WaveStarted() | WaveResult()):
             return event.kind, json.dumps(event.to_dict()), None  # parsers do not emit these
         case _:
             assert_never(event)

@@ -33,6 +33,8 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.text import harmless
 
@@ -100,6 +102,10 @@ class Printer:
                 self._line(ts, None, f"deploy run {event.run_id}: {', '.join(event.nodes)} ({event.method})", "bold")
                 for argv in event.argvs or ([event.argv] if event.argv else []):
                     self._line(ts, None, "$ " + shlex.join(argv), "dim")
+                if event.waves:
+                    from labtui.deploy.waves import describe_plan
+
+                    self._line(ts, None, f"in {len(event.waves)} waves: {describe_plan(event.waves)}", "bold")
             case StageChanged():
                 self.started.setdefault(event.node or "", ts)
                 self._line(ts, _who(event.node, event.profile), event.stage)
@@ -157,6 +163,14 @@ class Printer:
                 self._line(ts, event.node, describe_rollback(event))
             case BuildProgress():
                 self._build_progress(event)
+            case WaveStarted():
+                self._line(ts, None, f"wave {event.wave}/{event.waves}: {', '.join(event.nodes)}", "bold")
+            case WaveResult():
+                if event.ok:
+                    self._line(ts, None, f"wave {event.wave} done: every host deployed and healthy", "green")
+                else:
+                    rolled = f"; rolled back: {', '.join(event.rolled_back)}" if event.rolled_back else ""
+                    self._line(ts, None, f"{event.message}; stopping here{rolled}", "red")
             case ExecResult():
                 self._line(ts, event.node, describe_exec(event), "green" if event.exit_code == 0 else "red")
             case _:

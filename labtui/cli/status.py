@@ -14,15 +14,17 @@ from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from labtui.cli.common import (
+    DEFAULT_HOST_TIMEOUT,
     add_json_flag,
     add_target_arguments,
+    check_timeout,
     load_inventory,
     print_json,
     render_table,
     target_tokens,
     use_color,
 )
-from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
+from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_hosts
 from labtui.text import harmless
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from labtui.status.model import HostStatus
     from labtui.status.poller import StatusPoller
 
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = DEFAULT_HOST_TIMEOUT
 WATCH_REDRAW_EVERY = 0.25  # at most 4 redraws a second, however many hosts report
 
 STATE_COLORS = {"up": "green", "degraded": "yellow", "connecting": "dim"}
@@ -55,8 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    if not args.timeout > 0:
-        raise UserError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    check_timeout(args.timeout)
     inventory = load_inventory(args)
     hosts = select_hosts(inventory, target_tokens(args))
     if args.no_drift:
@@ -73,8 +74,8 @@ async def _main(args: argparse.Namespace, hosts: list[Host], resolver: FlakePath
     from labtui.ssh.pool import SshPool
     from labtui.status.poller import StatusPoller
 
-    pool = SshPool(hosts, connect_timeout=min(10.0, args.timeout))
-    poller = StatusPoller(hosts, pool, resolver, probe_timeout=args.timeout)
+    pool = SshPool(hosts, connect_timeout=min(10.0, args.timeout), keepalive_between_polls_only=True)
+    poller = StatusPoller(hosts, pool, resolver, probe_timeout=args.timeout, follow=args.watch)
     try:
         if args.watch:
             await _watch(args, poller, [h.name for h in hosts])

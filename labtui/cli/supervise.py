@@ -47,18 +47,23 @@ def build_deploy_run(deploy: DetachedDeploy, files: RawSink, run_id: str, *,
         shell = SshPool(inventory.hosts)
     probe = None
     post_node = None
+    wave_rollback = None
     if shell is not None:
+        from labtui.ops.gate import PostDeployGate
         from labtui.ops.generations import generation_probe
 
         probe = generation_probe(shell) if request.probe else None
         post_node = health_gate_for(request, inventory, shell)
+        if request.waves and isinstance(post_node, PostDeployGate) and post_node.policy == "rollback":
+            wave_rollback = post_node.roll_back_node  # a failed wave is rolled back as a whole
     multi = len(request.nodes()) > 1 and not request.atomic
     run = DeployRun(request, inventory, run_id=run_id, post_node=post_node, probe=probe,
-                    timings=deploy.runner_timings(), on_raw=job_output_writer(files, multi))
+                    timings=deploy.runner_timings(), on_raw=job_output_writer(files, multi),
+                    wave_rollback=wave_rollback)
     run.acquire_locks()
     header = RunHeader(operator=operator_name(), method=",".join(sorted({j.method for j in run.jobs})),
                        action=request.action.value, targets=request.targets, flake=run.flake,
-                       revision=inventory.revision, dirty=inventory.dirty, argv=run.argvs)
+                       revision=inventory.revision, dirty=inventory.dirty, argv=run.argvs, waves=request.waves)
     return run, header
 
 

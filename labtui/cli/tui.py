@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         from labtui.ssh.pool import SshPool
         from labtui.tui.assemble import build_app, core_sources
 
-        pool = SshPool(inventory.hosts)
+        pool = SshPool(inventory.hosts, keepalive_between_polls_only=True)
         sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory))
         app = build_app(inventory, sources, ascii_mode=ascii_requested(args.ascii))
         try:

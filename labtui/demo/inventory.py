@@ -16,7 +16,7 @@ from labtui.inventory.model import CheckSpec, DeployConfig, Host, Inventory, Pro
 # Short magic-rollback windows so a demo deploy (and a broken one's rollback) takes seconds, not minutes.
 DEMO_CONFIRM_TIMEOUT = 8
 DEMO_ACTIVATION_TIMEOUT = 30
-DEMO_POLL_INTERVAL = 2.0
+DEMO_POLL_INTERVAL = 5.0  # the normal refresh (labtui.inventory.model.DEFAULT_POLL_INTERVAL)
 SSH_USER = "root"
 
 
@@ -38,9 +38,10 @@ def demo_checks(spec: DemoHostSpec) -> tuple[CheckSpec, ...]:
     return tuple(checks)
 
 
-def demo_inventory(flake_dir: Path, ports: dict[str, int], key: Path, known_hosts: Path) -> Inventory:
+def demo_inventory(flake_dir: Path, ports: dict[str, int], key: Path, known_hosts: Path,
+                   specs: tuple[DemoHostSpec, ...] = DEMO_HOSTS) -> Inventory:
     hosts = []
-    for spec in DEMO_HOSTS:
+    for spec in specs:
         opts = demo_ssh_opts(ports[spec.name], key, known_hosts)
         profile = Profile(
             name="system",

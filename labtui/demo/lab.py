@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from labtui.sim.state import Generation, SimHost, SimLab, fake_store_path
@@ -87,6 +88,46 @@ DEMO_HOSTS: tuple[DemoHostSpec, ...] = (
 )
 
 SPECS = {spec.name: spec for spec in DEMO_HOSTS}
+DEFAULT_HOST_COUNT = len(DEMO_HOSTS)
+
+# Hosts beyond the cast (`labtui demo --hosts N`): a company fleet, mostly healthy, with now and then a
+# host that needs attention, so every state shows up at any size.
+_ROLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
+    ("web", ("server", "web", "prod"), ("nginx.service", "app.service"), "x86_64-linux"),
+    ("db", ("server", "db", "prod"), ("postgresql.service", "pgbackrest.service"), "x86_64-linux"),
+    ("cache", ("server", "cache"), ("redis.service",), "x86_64-linux"),
+    ("worker", ("server", "ci"), ("gitea-actions-runner.service", "nix-daemon.service"), "x86_64-linux"),
+    ("edge", ("edge", "prod"), ("haproxy.service", "fail2ban.service"), "x86_64-linux"),
+    ("store", ("server", "storage"), ("nfs-server.service", "smartd.service"), "x86_64-linux"),
+    ("kiosk", ("pi", "kiosk"), ("cage.service",), "aarch64-linux"),
+)
+
+
+def _fraction(name: str, what: str) -> float:
+    """A stable pseudo-random number in [0, 1) for a host and a property (no global randomness)."""
+    return int(hashlib.sha256(f"{name}/{what}".encode()).hexdigest()[:8], 16) / 2**32
+
+
+def generated_host(index: int) -> DemoHostSpec:
+    """The index-th host after the cast (0-based)."""
+    role, tags, units, arch = _ROLES[index % len(_ROLES)]
+    name = f"{role}-{index // len(_ROLES) + 1:03d}"
+    f = partial(_fraction, name)
+    cpus = 2 if arch == "aarch64-linux" else (4, 8, 16, 32)[int(f("cpus") * 4)]
+    return DemoHostSpec(
+        name=name, description=f"{role} host", tags=tags, arch=arch, cpus=cpus,
+        mem_gib=max(4, cpus * 4), mem_used=round(0.2 + 0.6 * f("mem"), 2), load=round(0.05 + 0.6 * f("load"), 2),
+        disks={"/": (round(0.15 + 0.6 * f("disk"), 2), 100), "/nix": (round(0.3 + 0.55 * f("nix"), 2), 400)},
+        generations=10 + int(f("gens") * 200), uptime_days=round(0.5 + 90 * f("up"), 1),
+        new_kernel="6.12.4" if index % 13 == 5 else None, drift=index % 9 == 4, units=units,
+        failed_units=("logrotate.service",) if index % 17 == 8 else (), reachable=index % 50 != 27)
+
+
+def fleet_specs(count: int = DEFAULT_HOST_COUNT) -> tuple[DemoHostSpec, ...]:
+    """The demo lab of `count` hosts: the cast first (as many as fit), then generated hosts."""
+    if count < 1:
+        raise ValueError("a demo lab has at least one host")
+    return DEMO_HOSTS[:count] + tuple(generated_host(i) for i in range(max(0, count - len(DEMO_HOSTS))))
 
 # NixOS release per generation age: older generations ran older releases.
 _RELEASES = (("24.05", "20240915"), ("24.11", "20250118"), ("25.05", "20250704"), ("25.11", "20251120"))
@@ -196,9 +237,9 @@ def unit_line(unit: str) -> str:
     return _UNIT_LINES.get(unit, f"{unit.removesuffix('.service')}: ok")
 
 
-def create_demo_lab(root: str | Path, *, now: float) -> SimLab:
+def create_demo_lab(root: str | Path, *, now: float, specs: tuple[DemoHostSpec, ...] = DEMO_HOSTS) -> SimLab:
     lab = SimLab(root)
     Path(root).mkdir(parents=True, exist_ok=True)
-    for spec in DEMO_HOSTS:
+    for spec in specs:
         lab.save(build_host(spec, now))
     return lab

@@ -12,14 +12,20 @@ from labtui.demo.lab import unit_line
 from labtui.sim.state import SimLab
 
 TICK = 1.5
+HOSTS_PER_TICK = 12  # a large lab's hosts change a few at a time, like a real fleet's
 
 
 def tick_once(lab: SimLab, rng: random.Random) -> None:
-    for name in lab.names():
+    names = lab.names()
+    if len(names) > HOSTS_PER_TICK:
+        names = rng.sample(names, HOSTS_PER_TICK)
+    for name in names:
         with lab.update(name) as host:
             if not host.reachable:
                 continue
-            one = max(0.01, host.load[0] * (1 + rng.uniform(-0.15, 0.15)) + rng.uniform(-0.05, 0.05))
+            # A random walk that returns towards a third of the CPUs, so a lab kept for weeks stays sane.
+            one = host.load[0] * (1 + rng.uniform(-0.15, 0.15)) + rng.uniform(-0.05, 0.05)
+            one = max(0.01, one + (host.cpus / 3 - one) * 0.05)
             # 5 and 15 minute averages follow the 1 minute one slowly, like the kernel's.
             host.load = [round(one, 2), round(host.load[1] * 0.9 + one * 0.1, 2),
                          round(host.load[2] * 0.97 + one * 0.03, 2)]

@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import json
 import shutil
+import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from labtui.closure.units import human_size
 from labtui.commandlog import COMMAND_LOG, CommandLog
@@ -46,8 +47,18 @@ from labtui.deploy.parse.nix_log import (
     SubstituteStopped,
     drv_name,
 )
+from labtui.deploy.runner import CommandRunner, RunnerTimings
 from labtui.inventory.nix import NIX_FLAGS, NIX_HOW_TO_GET, nix_string, nix_timeout, stderr_tail
-from labtui.runs.events import BuildProgress, FailedBuild, NodeResult, Output, RunEvent, RunningBuild
+from labtui.runs.events import (
+    BuildProgress,
+    FailedBuild,
+    NodeResult,
+    Output,
+    RunEvent,
+    RunningBuild,
+    RunResult,
+    StageChanged,
+)
 
 TAIL_LINES = 25  # a failed build's last log lines kept for the operator
 RECENT_TAILS = 64  # finished builds whose tails are kept a while
@@ -194,22 +205,35 @@ def parse_plan(output: str) -> Planned:
 
 
 async def plan(evaluated: Mapping[str, Evaluated], *, log: CommandLog = COMMAND_LOG) -> dict[str, NodePlan]:
-    """Each node's share of the build (a dry run per node, a few at a time)."""
+    """Each node's share of the build: one dry run for all first (usually nothing is left to do: done), else a
+    dry run per node (a few at a time) to know which node needs what."""
     by_node: dict[str, list[Evaluated]] = {}
     for item in evaluated.values():
         by_node.setdefault(item.target.node, []).append(item)
+    if not by_node:
+        return {}
+
+    async def dry_run(drvs: Sequence[str], what: str) -> Planned:
+        result = await run_process(dry_run_argv(drvs), log=log)
+        if result.returncode != 0:
+            raise BuildError(f"`nix-store --realise --dry-run` for {what} failed: "
+                             f"{stderr_tail(result.stderr + result.stdout, 1) or result.returncode}")
+        return parse_plan(result.stdout + "\n" + result.stderr)
+
+    def node_plan(node: str, items: list[Evaluated], planned: Planned | None) -> NodePlan:
+        return NodePlan(node, tuple(i.drv for i in items), tuple(i.out for i in items),
+                        frozenset(planned.will_build) if planned else frozenset(),
+                        frozenset(planned.will_fetch) if planned else frozenset(),
+                        (planned.unpacked_bytes or 0) if planned else 0)
+
+    everything = await dry_run([i.drv for items in by_node.values() for i in items], "every node")
+    if not everything.will_build and not everything.will_fetch:
+        return {node: node_plan(node, items, None) for node, items in by_node.items()}
     limit = asyncio.Semaphore(DRY_RUN_PARALLEL)
 
     async def one(node: str, items: list[Evaluated]) -> NodePlan:
-        drvs = tuple(i.drv for i in items)
         async with limit:
-            result = await run_process(dry_run_argv(drvs), log=log)
-        if result.returncode != 0:
-            raise BuildError(f"`nix-store --realise --dry-run` for {node} failed: "
-                             f"{stderr_tail(result.stderr + result.stdout, 1) or result.returncode}")
-        planned = parse_plan(result.stdout + "\n" + result.stderr)
-        return NodePlan(node, drvs, tuple(i.out for i in items), frozenset(planned.will_build),
-                        frozenset(planned.will_fetch), planned.unpacked_bytes or 0)
+            return node_plan(node, items, await dry_run([i.drv for i in items], node))
 
     plans = await asyncio.gather(*(one(node, items) for node, items in by_node.items()))
     return {p.node: p for p in plans}
@@ -455,6 +479,66 @@ class BuildParser:
         own = [f for d, f in self.tracker.failed.items() if d in plan.will_build and "dependency" not in f.reason]
         return own[0].tail if own else []
 
+
+
+@dataclass
+class BuildOutcome:
+    """What a build produced: each node's built outputs, and why the others did not build."""
+
+    evaluated: dict[str, Evaluated] = field(default_factory=dict)  # target key -> derivation and output
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # node -> (stage: eval | build, one line)
+    problem: str = ""  # Nix could not be asked at all (the caller decides what that means)
+
+    def outs(self, node: str) -> list[str]:
+        return [e.out for e in self.evaluated.values() if e.target.node == node]
+
+
+async def run_build(flake: str, targets: Sequence[BuildTarget], emit: Callable[[RunEvent], None], *,
+                    env: dict[str, str] | None = None, timings: RunnerTimings | None = None,
+                    on_runner: Callable[[CommandRunner | None], None] | None = None,
+                    log: CommandLog = COMMAND_LOG) -> BuildOutcome:
+    """Evaluate, plan and build `targets` (see the module docstring), handing every event to `emit` as it comes:
+    `stage` build per node, `build_progress`, builder lines. `on_runner` gets the build process while it runs
+    (to cancel it) and None after. Never raises for Nix's own failures: see BuildOutcome."""
+    outcome = BuildOutcome()
+    if not targets:
+        return outcome
+    for node in dict.fromkeys(t.node for t in targets):
+        emit(StageChanged(ts=time.time(), node=node, profile=None, stage="build"))
+    try:
+        evaluated, errors = await evaluate(flake, targets, log=log)
+        outcome.evaluated = evaluated
+        for key, error in errors.items():
+            outcome.failed.setdefault(next(t.node for t in targets if t.key == key), ("eval", error))
+        plans = await plan({k: e for k, e in evaluated.items() if e.target.node not in outcome.failed}, log=log)
+        todo = {node: p for node, p in plans.items() if not p.nothing_to_do}
+        for p in plans.values():
+            if p.nothing_to_do:
+                emit(BuildProgress(ts=time.time(), node=p.node, built=0, to_build=0, done=True))
+        if not todo:
+            return outcome
+        parser = BuildParser(todo)
+        runner = CommandRunner(realise_argv(d for p in todo.values() for d in p.drvs), parser, env=env,
+                               timings=replace(timings or RunnerTimings(), stall_after=None), command_log=log)
+        if on_runner is not None:
+            on_runner(runner)
+        try:
+            async for event in runner.events():
+                if not isinstance(event, (NodeResult, RunResult)):
+                    emit(event)
+        finally:
+            if on_runner is not None:
+                on_runner(None)
+        if runner.cancelled:
+            outcome.problem = "cancelled"
+            return outcome
+        invalid = await invalid_paths([o for p in todo.values() for o in p.outs], log=log)
+        for node, p in todo.items():
+            if invalid & set(p.outs):
+                outcome.failed[node] = ("build", parser.failure_of(node))
+    except BuildError as exc:
+        outcome.problem = str(exc)
+    return outcome
 
 
 def summary(progress: BuildProgress) -> str:

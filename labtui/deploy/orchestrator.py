@@ -41,7 +41,6 @@ from labtui.errors import UserError
 from labtui.inventory.model import Inventory
 from labtui.runs.events import (
     GOOD_OUTCOMES,
-    BuildProgress,
     NodeResult,
     NodeState,
     Output,
@@ -52,6 +51,8 @@ from labtui.runs.events import (
     RunResult,
     RunStarted,
     StageChanged,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
@@ -59,6 +60,8 @@ from labtui.runs.locks import HostLocks
 DEFAULT_PARALLEL = 4
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
+# Rolls a node of a failed wave back (node, why) -> its events, ending with its NodeResult (health gate `rollback`).
+WaveRollback = Callable[[str, str], AsyncIterator[RunEvent]]
 
 
 def default_parallel(inventory: Inventory) -> int:
@@ -74,8 +77,13 @@ class DeployRun:
                  ask_password: Callable[[str | None, str], Awaitable[str | None]] | None = None,
                  post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
                  on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
-                 env: dict[str, str] | None = None, probe: Probe | None = None) -> None:
+                 env: dict[str, str] | None = None, probe: Probe | None = None,
+                 wave_rollback: WaveRollback | None = None) -> None:
+        if request.waves and request.atomic:
+            raise UserError("--waves and --atomic do not go together: an atomic run deploys every host in one "
+                            "deploy-rs process; drop one of them")
         self.request = request
+        self.wave_rollback = wave_rollback
         self.inventory = inventory
         self.run_id = run_id or new_run_id()
         self.post_node = post_node
@@ -97,6 +105,7 @@ class DeployRun:
         self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
         self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
+        self._outcomes: dict[str, str] = {}  # node -> its latest final outcome (a wave goes on when all are good)
 
     # ---- planning ----------------------------------------------------------------------------------
 
@@ -192,7 +201,7 @@ class DeployRun:
             if node is not None and node != job.name and node not in job.nodes:
                 continue
             runner.answer("yes" if yes else "no")
-            self._queue.put_nowait(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
+            self._put(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
     def send_password(self, hostname: str, password: str | None) -> None:
@@ -235,7 +244,8 @@ class DeployRun:
             nodes = self.request.nodes()
             methods = sorted({j.method for j in self.jobs})
             yield RunStarted(ts=time.time(), run_id=self.run_id, method=",".join(methods), nodes=nodes,
-                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs)
+                             argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs,
+                             waves=[list(w) for w in self.request.waves])
             finals: dict[tuple[str, str | None], NodeResult] = {}
             worker = asyncio.ensure_future(self._run_jobs())
             try:
@@ -284,7 +294,7 @@ class DeployRun:
         state = await probe_node(self.probe, node, "before")
         if node in self._activating:
             state = replace(state, path=None, generation=None, error="the probe answered after activation began")
-        self._queue.put_nowait(state)
+        self._put(state)
 
     async def probe_after(self) -> list[NodeState]:
         """Every node's running system now (after the run); [] without a probe. Never raises."""
@@ -304,7 +314,7 @@ class DeployRun:
                     failure = await self._check_gate
                     if failure is not None and not self._cancelled:
                         for node in job.nodes:
-                            self._queue.put_nowait(NodeResult(
+                            self._put(NodeResult(
                                 ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
                                 message=failure))
                         return
@@ -313,7 +323,7 @@ class DeployRun:
                 skipped = [n for n in job.nodes if n in self._cancelled_nodes]
                 if skipped:  # cancelled while it waited for a slot
                     for node in skipped:
-                        self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                        self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
                                                           stage=None, message="cancelled before it started"))
                     return
                 try:
@@ -324,11 +334,11 @@ class DeployRun:
                     if self._checks_for_others(job) and not self._check_gate.done():
                         self._check_gate.set_result(f"could not run the flake check: {exc}")
                     now = time.time()
-                    self._queue.put_nowait(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                    self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
                                                   stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
                                                   source="raw"))
                     for node in job.nodes:
-                        self._queue.put_nowait(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                        self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
                                                           stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
@@ -337,21 +347,32 @@ class DeployRun:
                 left = [t for t in self.request.targets if t[0] not in unbuilt]
                 if unbuilt and self.request.atomic:  # an atomic run deploys all of them or none
                     for node in dict.fromkeys(n for n, _ in left):
-                        self._queue.put_nowait(NodeResult(
+                        self._put(NodeResult(
                             ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="build",
                             message=f"not deployed: the atomic run needs every host built ({', '.join(unbuilt)} not)"))
                     left = []
                 self.jobs = self._plan(left) if unbuilt and left else ([] if unbuilt else self.jobs)
             if self._cancelled:
                 return
-            await asyncio.gather(*(run_job(job) for job in self.jobs))
-            # Hooks may start more hooks' worth of events; wait for all of them.
-            while hooks:
-                await hooks.pop(0)
+            if not self.request.waves:
+                await asyncio.gather(*(run_job(job) for job in self.jobs))
+                # Hooks may start more hooks' worth of events; wait for all of them.
+                while hooks:
+                    await hooks.pop(0)
+                return
+            for number, wave in enumerate(self.request.waves, 1):
+                if self.cancelled:  # (a property: mypy would take the check above for this one)
+                    return
+                self._put(WaveStarted(ts=time.time(), wave=number, waves=len(self.request.waves), nodes=list(wave)))
+                await asyncio.gather(*(run_job(job) for job in self.jobs if set(job.nodes) & set(wave)))
+                while hooks:  # the wave's health gate
+                    await hooks.pop(0)
+                if not await self._wave_passed(number, wave):
+                    return
         finally:
             for task in probes:  # a probe still waiting for its host does not hold up the result
                 task.cancel()
-            self._queue.put_nowait(None)
+            self._queue.put_nowait(None)  # the end
 
     async def _run_one(self, job: Job, hooks: list[asyncio.Task[None]]) -> None:
         single = job.name if job.name != "atomic" else None
@@ -387,7 +408,7 @@ class DeployRun:
                     self._gating[key] = False
                     hooks.append(asyncio.ensure_future(self._gate(event)))
                     continue
-            self._queue.put_nowait(event)
+            self._put(event)
 
     async def _prebuild(self) -> list[str]:
         """Build every target with labtui's own build (see the module docstring); the nodes that did not build
@@ -397,46 +418,64 @@ class DeployRun:
         targets = [t for node, profile in self.request.targets
                    for t in METHODS.get(self.request.method or self.hosts[node].method).build_targets(
                        self.hosts[node], profile, self.request)]
-        if not targets:
-            return []
-        for node in dict.fromkeys(t.node for t in targets):
-            self._queue.put_nowait(StageChanged(ts=time.time(), node=node, profile=None, stage="build"))
-        failed: dict[str, tuple[str, str]] = {}  # node -> (stage, message)
-        try:
-            evaluated, errors = await build.evaluate(self.flake, targets)
-            for key, error in errors.items():
-                failed.setdefault(next(t.node for t in targets if t.key == key), ("eval", error))
-            plans = await build.plan({k: e for k, e in evaluated.items() if e.target.node not in failed})
-            todo = {node: p for node, p in plans.items() if not p.nothing_to_do}
-            for p in plans.values():
-                if p.nothing_to_do:
-                    self._queue.put_nowait(BuildProgress(ts=time.time(), node=p.node, built=0, to_build=0, done=True))
-            if todo:
-                parser = build.BuildParser(todo)
-                runner = CommandRunner(build.realise_argv(d for p in todo.values() for d in p.drvs), parser,
-                                       env=self._env, timings=replace(self._timings, stall_after=None))
-                self._build_runner = runner
-                async for event in runner.events():
-                    if isinstance(event, Output) and self._on_raw is not None:
-                        self._on_raw("build", event.line + "\n")
-                    if not isinstance(event, (NodeResult, RunResult)):
-                        self._queue.put_nowait(event)
-                if self._cancelled:
-                    return list(plans)
-                invalid = await build.invalid_paths([o for p in todo.values() for o in p.outs])
-                for node, p in todo.items():
-                    if invalid & set(p.outs):
-                        failed[node] = ("build", parser.failure_of(node))
-        except build.BuildError as exc:
+
+        def emit(event: RunEvent) -> None:
+            if isinstance(event, Output) and self._on_raw is not None:
+                self._on_raw("build", event.line + "\n")
+            self._put(event)
+
+        def on_runner(runner: CommandRunner | None) -> None:
+            self._build_runner = runner
+
+        outcome = await build.run_build(self.flake, targets, emit, env=self._env, timings=self._timings,
+                                        on_runner=on_runner)
+        if outcome.problem and outcome.problem != "cancelled":
             tools = ", ".join(sorted({j.method for j in self.jobs}))
-            self._queue.put_nowait(Output(ts=time.time(), node=None, stage="build", source="raw",
-                                          line=f"labtui: could not build ahead ({exc}); {tools} builds as usual"))
-        finally:
-            self._build_runner = None
-        for node, (stage, message) in failed.items():
-            self._queue.put_nowait(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
+            emit(Output(ts=time.time(), node=None, stage="build", source="raw",
+                        line=f"labtui: could not build ahead ({outcome.problem}); {tools} builds as usual"))
+        for node, (stage, message) in outcome.failed.items():
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed",
                                               stage=stage, message=message))
-        return list(failed)
+        return list(outcome.failed)
+
+    @property
+    def cancelled(self) -> bool:
+        """The operator cancelled the whole run."""
+        return self._cancelled
+
+    async def _wave_passed(self, number: int, wave: list[str]) -> bool:
+        """After a wave: go on when each of its nodes ended well; else stop the run here (and roll the wave back
+        when the run has a wave rollback)."""
+        bad = {node: self._outcomes.get(node) for node in wave if self._outcomes.get(node) not in GOOD_OUTCOMES}
+        if not bad:
+            self._put(WaveResult(ts=time.time(), wave=number, ok=True))
+            return True
+        if self._cancelled:
+            return False
+        reason = f"wave {number} failed: " + ", ".join(
+            f"{node} {(outcome or 'no result').replace('_', ' ')}" for node, outcome in bad.items())
+        rolled: list[str] = []
+        if self.wave_rollback is not None:
+            for node in [n for n in wave if self._outcomes.get(n) == "succeeded"]:
+                try:
+                    async for event in self.wave_rollback(node, reason):
+                        self._put(event)
+                except Exception as exc:  # a broken rollback: say so on the node, keep going with the others
+                    self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="failed", stage="health",
+                                         message=f"{reason}; its rollback failed: {exc}"))
+                if self._outcomes.get(node) == "rolled_back":
+                    rolled.append(node)
+        self._put(WaveResult(ts=time.time(), wave=number, ok=False, message=reason, rolled_back=rolled))
+        later = [node for w in self.request.waves[number:] for node in w]
+        for node in later:
+            self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="not_deployed", stage=None,
+                                 message=f"not deployed: {reason}"))
+        return False
+
+    def _put(self, event: RunEvent) -> None:
+        if isinstance(event, NodeResult):
+            self._outcomes[event.node] = event.outcome
+        self._queue.put_nowait(event)
 
     def _checks_for_others(self, job: Job) -> bool:
         """Whether `job` runs the flake check that its method's `after_check` jobs wait for (its first job)."""
@@ -458,12 +497,12 @@ class DeployRun:
                 if isinstance(event, NodeResult) and event.node == provisional.node:
                     final = event
                     continue
-                self._queue.put_nowait(event)
+                self._put(event)
         except Exception as exc:  # a broken hook must not leave the node looking fine
             final = replace(provisional, ts=time.time(), outcome="failed", stage="health",
                             message=f"post-deploy hook failed: {exc}")
         if not self._gating.pop((provisional.node, provisional.profile), False):
-            self._queue.put_nowait(final)
+            self._put(final)
 
     async def _password(self, hostname: str) -> str | None:
         node = self.node_for_hostname(hostname)
@@ -471,7 +510,7 @@ class DeployRun:
             return await self._ask_password(node, hostname)
         waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._password_waiters[hostname] = waiter
-        self._queue.put_nowait(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
+        self._put(PasswordPrompt(ts=time.time(), node=node, hostname=hostname))
         try:
             return await waiter
         finally:

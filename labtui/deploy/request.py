@@ -77,11 +77,16 @@ class DeployRequest:
     # labtui builds every target's profile itself first (one `nix-store --realise` for all, build_progress per
     # node, labtui.deploy.build); deploy-rs / nixos-rebuild then find them built.
     prebuild: bool = False
+    # Deploy in waves (labtui.deploy.waves.plan_waves): each wave's nodes, in order; the next wave starts only when
+    # every node of the one before succeeded (after its health gate). []: every node at once.
+    waves: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.action = Action.parse(self.action)  # also accepts the action's name
         if self.health_gate not in HEALTH_GATES:
             raise UserError(f"unknown health gate `{self.health_gate}`; use one of {', '.join(HEALTH_GATES)}")
+        if self.waves and self.health_gate == "off":
+            self.health_gate = "report"  # a wave goes on only when the one before is healthy: waves need the gate
 
     def nodes(self) -> list[str]:
         return list(dict.fromkeys(node for node, _ in self.targets))

@@ -9,6 +9,7 @@ caller (`ConfigSchema`, built from the registries above this layer).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.model import CheckSpec, DeployConfig, Host
-from labtui.inventory.schema import REQUIRED, ConfigSchema, type_text
+from labtui.inventory.schema import REQUIRED, ConfigSchema, bounds_problem, type_text
 from labtui.inventory.validate import check_hostname, check_jump_hosts, check_user
 from labtui.paths import config_dir
 
@@ -29,6 +30,15 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 CHECK_COMMON: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "kind": (str, REQUIRED), "name": (str, None), "period": ((int, float), 2.0), "timeout": ((int, float), 5.0),
     "retries": (int, 3)}
+# Every number labtui.toml holds has bounds: TOML reads nan, inf and 1e308 as numbers, and a poll interval of
+# nan stops polling silently, 1e11 retries never end. Seconds unless said.
+MAX_POLL_INTERVAL = 86400.0
+MAX_CHECK_PERIOD = 3600.0
+MAX_CHECK_TIMEOUT = 3600.0
+MAX_CHECK_RETRIES = 100
+MAX_PARALLEL = 1000  # hosts deployed at once
+# Deeper than this, nested arrays or inline tables are refused before tomllib recurses (it has no limit of its own).
+MAX_NESTING = 64
 HOST_KEYS = ("tags", "method", "critical", "poll_interval", "jump_host", "checks", "hostname", "ssh_user")
 DEFAULT_KEYS = ("method", "critical", "poll_interval", "jump_host", "checks")
 TOP_KEYS = ("defaults", "hosts", "tags", "deploy")
@@ -179,11 +189,59 @@ class _Reader:
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be {what}, got {value!r}")
         return value
 
-    def positive(self, table: Mapping[str, Any], key: str, path: TablePath, *, allow_zero: bool = False) -> Any:
+    def positive(self, table: Mapping[str, Any], key: str, path: TablePath, highest: float) -> Any:
+        """A number of seconds, more than 0 and at most `highest` (nan and the infinities refused)."""
         value = self.value(table, key, (int, float), path, "a number of seconds")
-        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be a finite number of seconds, got {value!r}")
+        if value <= 0:
             raise ConfigError(f"`{key}` in {self.where(path, key)} must be more than 0, got {value!r}")
+        if value > highest:
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be at most {highest:g} seconds, got {value!r}")
         return value
+
+    def whole(self, table: Mapping[str, Any], key: str, path: TablePath, lowest: int, highest: int,
+              what: str) -> int | None:
+        value = self.value(table, key, int, path, what)
+        if value is not None and not lowest <= value <= highest:
+            raise ConfigError(f"`{key}` in {self.where(path, key)} must be between {lowest} and {highest}, "
+                              f"got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+
+def nesting_line(text: str, limit: int) -> int | None:
+    """The line where arrays/inline tables first nest deeper than `limit` (brackets in strings and comments do not
+    count), else None. tomllib recurses once per level: 2000 levels are a RecursionError, not a TOML error."""
+    depth = 0
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\n":
+                    line += 1
+                i += 2 if c == '"' and text[i] == "\\" else 1
+            i += len(quote)
+            continue
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
 
 
 def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
@@ -196,8 +254,14 @@ def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
         text = raw.decode()
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    deep = nesting_line(text, MAX_NESTING)
+    if deep is not None:
+        raise ConfigError(f"{path} line {deep} nests arrays or inline tables more than {MAX_NESTING} levels deep; "
+                          "labtui.toml needs a few at most: fix the file (schema: docs/config.md)")
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # nesting the scan above missed: still one line, never a traceback
+        raise ConfigError(f"{path} nests arrays or tables too deeply; fix the file (schema: docs/config.md)") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -222,9 +286,7 @@ def parse_config(path: Path, schema: ConfigSchema) -> LabConfig:
         config.tag_checks[tag] = _checks(reader, table, ("tags", tag))
     deploy = reader.table(data, "deploy", ())
     reader.check_keys(deploy, DEPLOY_KEYS, ("deploy",))
-    parallel = reader.value(deploy, "parallel", int, ("deploy",), "a whole number of hosts")
-    if parallel is not None and parallel < 1:
-        raise ConfigError(f"`parallel` in {reader.where(('deploy',), 'parallel')} must be at least 1, got {parallel}")
+    parallel = reader.whole(deploy, "parallel", ("deploy",), 1, MAX_PARALLEL, "a whole number of hosts")
     build_first = reader.value(deploy, "build_first", bool, ("deploy",))
     config.deploy = DeployConfig(parallel=parallel, build_first=True if build_first is None else build_first)
     return config
@@ -248,7 +310,7 @@ def _host_settings(reader: _Reader, table: Mapping[str, Any], path: TablePath, v
         raise ConfigError(f"unknown method {method!r} in {reader.where(path, 'method')}; {hint}")
     settings.method = method
     settings.critical = reader.value(table, "critical", bool, path)
-    settings.poll_interval = reader.positive(table, "poll_interval", path)
+    settings.poll_interval = reader.positive(table, "poll_interval", path, MAX_POLL_INTERVAL)
     jump = reader.value(table, "jump_host", str, path, 'a string like "[user@]host[:port]"')
     if jump is not None:
         check_jump_hosts(jump, f"({reader.where(path, 'jump_host')})")
@@ -284,16 +346,18 @@ def _check(reader: _Reader, entry: Mapping[str, Any], path: TablePath) -> dict[s
         raise ConfigError(f"unknown check kind {kind!r} in {reader.where(path, 'kind')}; {hint}")
     reader.check_keys(entry, tuple(CHECK_COMMON) + tuple(check_kind.params), path)
     check: dict[str, Any] = {"kind": kind, "name": reader.value(entry, "name", str, path)}
-    for key in ("period", "timeout"):
-        value = reader.positive(entry, key, path)
+    for key, highest in (("period", MAX_CHECK_PERIOD), ("timeout", MAX_CHECK_TIMEOUT)):
+        value = reader.positive(entry, key, path, highest)
         check[key] = float(value if value is not None else CHECK_COMMON[key][1])
-    retries = reader.value(entry, "retries", int, path, "a whole number")
-    if retries is not None and retries < 0:
-        raise ConfigError(f"`retries` in {reader.where(path, 'retries')} must be 0 or more, got {retries}")
+    retries = reader.whole(entry, "retries", path, 0, MAX_CHECK_RETRIES, "a whole number")
     check["retries"] = retries if retries is not None else CHECK_COMMON["retries"][1]
     params: dict[str, Any] = {}
     for key, param in check_kind.params.items():
         value = reader.value(entry, key, param.types, path, type_text(param.types))
+        if param.bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out_of_bounds = bounds_problem(value, *param.bounds)
+            if out_of_bounds is not None:
+                raise ConfigError(f"`{key}` in {reader.where(path, key)} {out_of_bounds}")
         if value is None:
             if param.required:
                 example = f" ({param.example})" if param.example else ""
@@ -353,11 +417,15 @@ def _apply_host(host: Host, own: HostSettings, config: LabConfig, warnings: list
     elif defaults.method is not None and defaults.method in possible:
         changes["method"] = defaults.method
     if own.hostname is not None or own.ssh_user is not None:
+        key = "hostname" if own.hostname is not None else "ssh_user"
         if host.in_deploy:
-            key = "hostname" if own.hostname is not None else "ssh_user"
             flake_key = "hostname" if key == "hostname" else "sshUser"
             raise ConfigError(f"`{key}` in {where} would differ from what deploy-rs uses; "
                               f"set {flake_key} in deploy.nodes.{host.name} of the flake instead")
+        if host.colmena is not None:
+            option = "targetHost" if key == "hostname" else "targetUser"
+            raise ConfigError(f"`{key}` in {where} would differ from what colmena uses; "
+                              f"set deployment.{option} of the hive's node {host.name} instead")
         hostname = own.hostname or host.hostname
         changes["hostname"] = hostname
         changes["ssh"] = replace(host.ssh, hostname=hostname, user=own.ssh_user or host.ssh.user)

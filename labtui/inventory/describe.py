@@ -52,7 +52,20 @@ def describe_host(host: Host) -> dict[str, Any]:
         },
         "checks": {"value": [describe_check(c) for c in host.checks], "source": s.get("checks", "default")},
         "profiles": [describe_profile(p) for p in host.profiles],
+        "colmena": describe_colmena(host),
     }
+
+
+def describe_colmena(host: Host) -> dict[str, Any] | None:
+    """The node's deployment.* options (null for a host that is not in a Colmena hive); key names only."""
+    node = host.colmena
+    if node is None:
+        return None
+    return {"target_host": node.target_host, "target_user": node.target_user, "target_port": node.target_port,
+            "tags": list(node.tags), "build_on_target": node.build_on_target,
+            "allow_local_deployment": node.allow_local_deployment,
+            "replace_unknown_profiles": node.replace_unknown_profiles,
+            "privilege_escalation_command": list(node.privilege_escalation_command), "keys": list(node.keys)}
 
 
 def describe_inventory(inventory: Inventory, hosts: list[Host] | None = None) -> dict[str, Any]:

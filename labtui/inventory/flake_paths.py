@@ -119,8 +119,13 @@ class FlakePathResolver:
         if host.in_nixos_configurations:
             wanted.append(("toplevel", attr_path("nixosConfigurations", host.name, "config", "system", "build",
                                                  "toplevel")))
+        elif host.colmena is not None and host.colmena.has_hive:  # Colmena's eval.nix exports every node's toplevel
+            wanted.append(("toplevel", attr_path("colmenaHive", "toplevel", host.name)))
         if not wanted:
-            self.reasons[host.name] = "the host has neither a deploy-rs profile nor a nixosConfigurations entry"
+            self.reasons[host.name] = ("a Colmena node's system is evaluated through a colmenaHive output "
+                                       "(colmena.lib.makeHive) or nixosConfigurations, and the flake has neither"
+                                       if host.colmena is not None else
+                                       "the host has neither a deploy-rs profile nor a nixosConfigurations entry")
             return None, True
         found: dict[str, str | None] = {"profile": None, "toplevel": None}
         problems: list[str] = []

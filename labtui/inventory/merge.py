@@ -1,5 +1,7 @@
 """Turn the evaluated flake into Hosts, merging settings exactly as deploy-rs does (lib.rs:426-482).
 
+(A Colmena hive, read when the flake has no deploy.nodes, is merged as Colmena merges it: labtui.inventory.colmena.)
+
 For every setting: profile > node > deploy > default. `sshOpts` is the exception: the lists are
 concatenated profile ++ node ++ deploy. `user` defaults to the merged `sshUser`; `sshUser` itself
 defaults to the local user name. Every merged value records where it came from.
@@ -14,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from labtui.errors import ConfigError
+from labtui.inventory.colmena import build_colmena_hosts
 from labtui.inventory.evaluate import GENERIC_KEYS, NODE_KEYS, PROFILE_KEYS
 from labtui.inventory.model import (
     DEFAULT_CONFIRM_TIMEOUT,
@@ -160,6 +163,12 @@ def build_hosts(data: Mapping[str, Any], default_ssh_user: str | None = None) ->
         for node_name, node in sorted((deploy.get("nodes") or {}).items()):
             host = _node_host(node_name, node, deploy_settings, default_ssh_user, warnings)
             hosts[node_name] = host
+    hive = data.get("colmena")
+    if hive is not None and not hosts:
+        output = "colmenaHive" if hive.get("kind") == "colmenaHive" else "colmena"
+        hive_hosts, hive_warnings = build_colmena_hosts(hive, output)
+        hosts.update((h.name, h) for h in hive_hosts)
+        warnings += list(data.get("colmena_notes") or ()) + hive_warnings
     for name in sorted(nixos):
         where = f"nixosConfigurations.{attr_path(name)}"
         if name in hosts:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # Where a merged setting came from, reported by `labtui hosts`.
-Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts"]
-DeployMethod = Literal["deploy-rs", "nixos-rebuild"]
+Source = Literal["default", "deploy", "node", "profile", "labtui.toml", "cli", "ssh-opts", "colmena"]
+DeployMethod = Literal["deploy-rs", "nixos-rebuild", "colmena"]
 
 # deploy-rs defaults (its flake schema, src/data.rs at d5eff7f).
 DEFAULT_CONFIRM_TIMEOUT = 30
@@ -97,9 +97,30 @@ class CheckSpec:
     retries: int = 3
 
 
+# Colmena's defaults for `deployment.*` (its options.nix at 5fdd743).
+COLMENA_PRIVILEGE_ESCALATION = ("sudo", "-H", "--")
+
+
+@dataclass(frozen=True)
+class ColmenaNode:
+    """A node of a Colmena hive: its `deployment.*` options as Colmena merges them (the hive's `defaults` module,
+    then the node's own modules; Colmena's option defaults otherwise). Key contents are never read, only names."""
+
+    target_host: str | None  # None: local deployment only (`colmena apply-local`)
+    target_user: str | None = "root"  # None: ssh's own choice (ssh_config, local user)
+    target_port: int | None = None
+    tags: tuple[str, ...] = ()
+    build_on_target: bool = False
+    allow_local_deployment: bool = False
+    replace_unknown_profiles: bool = True
+    privilege_escalation_command: tuple[str, ...] = COLMENA_PRIVILEGE_ESCALATION
+    keys: tuple[str, ...] = ()  # names of deployment.keys
+    has_hive: bool = False  # the flake has a colmenaHive output (what drift evaluates the system through)
+
+
 @dataclass(frozen=True)
 class Host:
-    """A machine of the lab: a deploy-rs node and/or a nixosConfigurations entry."""
+    """A machine of the lab: a deploy-rs node, a Colmena hive node and/or a nixosConfigurations entry."""
 
     name: str  # node name in deploy.nodes, or attribute name in nixosConfigurations
     hostname: str
@@ -112,6 +133,7 @@ class Host:
     checks: tuple[CheckSpec, ...] = ()
     in_deploy: bool = True  # has a deploy.nodes entry
     in_nixos_configurations: bool = False
+    colmena: ColmenaNode | None = None  # a node of the flake's Colmena hive (`colmena` / `colmenaHive` output)
     sources: Mapping[str, Source] = field(default_factory=dict)  # hostname, method, tags, ... -> origin
 
     def profile(self, name: str) -> Profile:

@@ -8,6 +8,7 @@ protocols below, so a new method or check kind is validated in labtui.toml witho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,11 +26,19 @@ REQUIRED: object = _Required()  # a Param's default when the key must be given
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a check kind in labtui.toml: its TOML types and default (REQUIRED: must be given)."""
+    """One parameter of a check kind in labtui.toml: its TOML types and default (REQUIRED: must be given).
+
+    A number needs `bounds` (lowest, highest, both allowed): TOML reads `nan`, `inf` and `1e308` as numbers, and
+    a value no host or person means (a timeout of 1e308 s, 1e11 retries) must be refused, not silently used."""
 
     types: tuple[type, ...]
     default: object = REQUIRED
     example: str = ""  # how to write it, shown when it is missing: 'e.g. url = "https://web1.lan/health"'
+    bounds: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if (int in self.types or float in self.types) and self.bounds is None:
+            raise TypeError("a numeric check parameter needs bounds=(lowest, highest)")
 
     @property
     def required(self) -> bool:
@@ -53,9 +62,21 @@ def type_text(types: tuple[type, ...]) -> str:
 
 
 def type_problem(key: str, param: Param, value: object) -> ParamProblem | None:
-    """A value of the wrong type (bool is no number here, though Python says it is an int)."""
+    """A value of the wrong type (bool is no number here, though Python says it is an int), or a number out of the
+    parameter's bounds (nan and the infinities included)."""
     if (isinstance(value, bool) and bool not in param.types) or not isinstance(value, param.types):
         return ParamProblem(key, f"must be {type_text(param.types)}, got {value!r}")
+    if param.bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = bounds_problem(value, *param.bounds)
+        if text is not None:
+            return ParamProblem(key, text)
+    return None
+
+
+def bounds_problem(value: float, lowest: float, highest: float) -> str | None:
+    """"must be between 1 and 100, got nan" when `value` is not a finite number within [lowest, highest]."""
+    if (isinstance(value, float) and not math.isfinite(value)) or not lowest <= value <= highest:
+        return f"must be between {lowest:g} and {highest:g}, got {value!r}"
     return None
 
 

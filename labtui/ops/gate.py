@@ -107,6 +107,15 @@ class PostDeployGate:
         async for event in self._roll_back(host, profile, summary):
             yield event
 
+    async def roll_back_node(self, node: str, reason: str) -> AsyncIterator[RunEvent]:
+        """Roll `node` back to its previous generation because of `reason` (a failed deploy wave: the orchestrator's
+        WaveRollback); its events, ending with its NodeResult (rolled_back, or failed when the switch failed)."""
+        host = self.inventory.get(node)
+        profile = host.system_profile.name if host.system_profile else None
+        yield StageChanged(ts=time.time(), node=node, profile=profile, stage="health")
+        async for event in self._roll_back(host, profile, reason):
+            yield event
+
     async def _roll_back(self, host: Host, profile: str | None, summary: str) -> AsyncIterator[RunEvent]:
         node = host.name
         try:

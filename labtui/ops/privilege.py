@@ -1,4 +1,4 @@
-"""Running root commands on a host through its deploy settings, like deploy-rs does.
+"""Running root commands on a host through its deploy settings, like deploy-rs does (or Colmena, for its nodes).
 
 deploy-rs prefixes remote commands with `<sudo> <user>` (default `sudo -u root`) only when the profile's
 `user` differs from the SSH user; with interactiveSudo it adds `-S -p ""` and pipes the password in.
@@ -35,6 +35,11 @@ class Privilege:
 
 
 def privilege_for(host: Host) -> Privilege:
+    if host.colmena is not None and not host.profiles:
+        # Colmena's rule (nix/host/ssh.rs): its privilegeEscalationCommand unless the target user is root.
+        if host.colmena.target_user == "root":
+            return Privilege("", False)
+        return Privilege(" ".join(shlex.quote(w) for w in host.colmena.privilege_escalation_command) + " ", False)
     profile = host.system_profile
     login = (profile.ssh_user if profile else None) or host.ssh.user or getpass.getuser()
     target = (profile.user if profile else None) or "root"

@@ -17,11 +17,14 @@ from labtui.runs.events import NodeResult, Output, RunEvent, RunResult, RunStart
 from labtui.ssh.api import RemoteShell, SshError
 
 
-async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awaitable[int]]) -> int:
+async def with_ssh_pool(inventory: Inventory, body: Callable[[RemoteShell], Awaitable[int]], *,
+                        connect_timeout: float | None = None) -> int:
     """Run `body(shell)` with one pooled SSH connection per host, closed afterwards."""
     from labtui.ssh.pool import SshPool  # asyncssh only when a verb really talks to hosts
 
-    async with SshPool(inventory.hosts) as pool:
+    pool = SshPool(inventory.hosts) if connect_timeout is None else SshPool(inventory.hosts,
+                                                                             connect_timeout=connect_timeout)
+    async with pool:
         try:
             return await body(pool)
         except SshError as exc:  # a host that cannot be reached at all: one line, not a traceback

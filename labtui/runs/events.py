@@ -51,6 +51,7 @@ class RunStarted(Event):
     nodes: list[str]
     argv: list[str]
     argvs: list[list[str]] = field(default_factory=list)  # every process of the run (parallel: one per node)
+    waves: list[list[str]] = field(default_factory=list)  # the run's plan of waves ([]: all nodes at once)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,6 +307,27 @@ class BuildProgress(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WaveStarted(Event):
+    """A wave of the deploy starts (`--waves`): its nodes are deployed now, the next wave waits for their health."""
+
+    kind: ClassVar[str] = "wave_started"
+    wave: int  # 1-based
+    waves: int  # how many the plan has
+    nodes: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaveResult(Event):
+    """A wave ended: every node of it deployed and healthy (`ok`), or the run stops here."""
+
+    kind: ClassVar[str] = "wave_result"
+    wave: int
+    ok: bool
+    message: str = ""  # why it failed ("" when ok)
+    rolled_back: list[str] = field(default_factory=list)  # nodes of the wave rolled back because it failed
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExecResult(Event):
     """A command run on a host by `labtui exec` (or the TUI's exec) ended; its output came as `output` events
     with source `stdout`/`stderr`."""
@@ -320,7 +342,8 @@ class ExecResult(Event):
 
 RunEvent = (RunStarted | RunResult | StageChanged | ConfirmWindow | ActivationWindow | Confirmed | Rollback
             | GenerationSwitched | Prompt | Output | Stall | NodeResult | PasswordPrompt | PromptAnswered
-            | NodeState | CheckResultEvent | RebootProgress | RollbackResult | ExecResult | BuildProgress)
+            | NodeState | CheckResultEvent | RebootProgress | RollbackResult | ExecResult | BuildProgress
+            | WaveStarted | WaveResult)
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in get_args(RunEvent)}
 

@@ -49,12 +49,14 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
 from labtui.runs.process import ProcessId
 from labtui.runs.state import StateError, journal_error, state_error
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
 BUSY_TIMEOUT = 10.0
 P = ParamSpec("P")
@@ -96,7 +98,8 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,                          -- succeeded | failed | cancelled | lost; NULL while running
     exit_code INTEGER,
     supervisor_pid INTEGER,                -- the process running it, to tell running from lost
-    supervisor_start TEXT                  -- that process's start stamp (labtui.runs.process): pid reuse
+    supervisor_start TEXT,                 -- that process's start stamp (labtui.runs.process): pid reuse
+    waves TEXT NOT NULL DEFAULT '[]'       -- JSON list of the nodes of each wave (schema 2); [] without waves
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -116,22 +119,33 @@ CREATE TABLE IF NOT EXISTS nodes (
     ended REAL,
     found_path TEXT,                       -- outcome unknown (run lost): what a later probe found running,
     found_generation INTEGER,              -- its generation,
-    found_at REAL,                         -- and when
+    found_at REAL,                         -- and when (schema 3)
+    wave INTEGER,                          -- its wave, 1-based (schema 2); NULL without waves
     PRIMARY KEY (run_id, node, profile)
 );
 CREATE INDEX IF NOT EXISTS nodes_by_node ON nodes(node);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 """
+# Columns each schema version added to an older journal: (version, table, column, declaration).
+_MIGRATIONS: tuple[tuple[int, str, str, str], ...] = (
+    (2, "runs", "waves", "TEXT NOT NULL DEFAULT '[]'"),
+    (2, "nodes", "wave", "INTEGER"),
+    (3, "runs", "supervisor_start", "TEXT"),
+    (3, "nodes", "found_path", "TEXT"),
+    (3, "nodes", "found_generation", "INTEGER"),
+    (3, "nodes", "found_at", "REAL"),
+)
 
-# Schema version -> the statements that bring the version before it there (a new journal gets _SCHEMA at once).
-_MIGRATIONS = {
-    2: """
-ALTER TABLE runs ADD COLUMN supervisor_start TEXT;
-ALTER TABLE nodes ADD COLUMN found_path TEXT;
-ALTER TABLE nodes ADD COLUMN found_generation INTEGER;
-ALTER TABLE nodes ADD COLUMN found_at REAL;
-""",
-}
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a journal of schema `version` (0: new) up to SCHEMA_VERSION: the tables, then each newer column."""
+    conn.executescript(_SCHEMA)  # a new journal gets the current tables; an old one keeps its own
+    for step, table, column, declaration in _MIGRATIONS:
+        if step > version:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 # Why a node of a lost run has no outcome but `unknown` (docs/deploy.md, "When the supervisor vanishes").
 LOST_MESSAGE = ("the run's supervisor (pid {pid}) vanished while this was deployed; what the host runs is unknown "
@@ -149,6 +163,7 @@ class RunHeader:
     revision: str | None = None
     dirty: bool | None = None
     argv: list[list[str]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the plan of waves, [] without
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,7 @@ class NodeRecord:
     found_path: str | None = None
     found_generation: int | None = None
     found_at: float | None = None
+    wave: int | None = None  # its wave (1-based) in a run with waves
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -201,6 +217,7 @@ class RunSummary:
     nodes: dict[str, str | None] = field(default_factory=dict)  # "node" or "node.profile" -> outcome
     # The same, unambiguous for dotted node names: (node, profile or None, outcome or None while running).
     targets: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    waves: list[list[str]] = field(default_factory=list)  # the run's plan of waves ([] without)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -260,7 +277,7 @@ class Journal:
                 raise StateError(f"journal {path} was written by a newer labtui (schema {version}); upgrade labtui "
                                  "or move the file away", path)
             if version < SCHEMA_VERSION:
-                _migrate(conn)
+                migrate(conn, version)
             return cls(conn, path, timeout=timeout)
         except BaseException as exc:
             if conn is not None:
@@ -354,7 +371,8 @@ class Journal:
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
-                  supervisor_start: str | None = None, started: float | None = None) -> None:
+                  supervisor_start: str | None = None, started: float | None = None,
+                  waves: list[list[str]] | None = None) -> None:
         """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once).
 
         `supervisor_pid` is the process that runs it (its start stamp is read unless given): once that process is
@@ -372,22 +390,26 @@ class Journal:
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
+            if waves:
+                self._set_waves(run_id, waves)
 
     def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None,
               supervisor_start: str | None = None) -> None:
         """`begin_run` from a RunHeader."""
         self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
                        targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
-                       argv=header.argv, supervisor_pid=supervisor_pid, supervisor_start=supervisor_start)
+                       argv=header.argv, supervisor_pid=supervisor_pid, supervisor_start=supervisor_start,
+                       waves=header.waves)
 
     def record(self, run_id: str, event: RunEvent) -> None:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
         match event:
             case Output() | Stall() | ConfirmWindow() | ActivationWindow() | Confirmed() | PasswordPrompt() \
-                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress():
+                    | PromptAnswered() | CheckResultEvent() | RebootProgress() | ExecResult() | BuildProgress() \
+                    | WaveStarted():
                 pass  # progress only (an exec's outcome is its node_result): the events file has them
-            case Rollback():
-                pass  # the node_result that follows carries the outcome
+            case Rollback() | WaveResult():
+                pass  # the node_results that follow carry the outcomes
             case GenerationSwitched(node=str(node)):
                 old, new = event.from_generation, event.to_generation
                 if new > old or self._action(run_id) == "rollback":
@@ -416,6 +438,8 @@ class Journal:
                         if not self._rows(run_id, node, None):
                             self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node) VALUES (?,?)",
                                              (run_id, node))
+                    if event.waves:
+                        self._set_waves(run_id, event.waves)
             case StageChanged():
                 with self._tx():
                     nodes = [event.node] if event.node else self._open_nodes(run_id)
@@ -433,6 +457,13 @@ class Journal:
                     self._finish_run(run_id, event)
             case _:
                 assert_never(event)
+
+    def _set_waves(self, run_id: str, waves: list[list[str]]) -> None:
+        """The run's plan of waves: on the run, and each node's wave on its rows."""
+        self._db.execute("UPDATE runs SET waves=? WHERE run_id=?", (json.dumps(waves), run_id))
+        for number, nodes in enumerate(waves, 1):
+            for node in nodes:
+                self._db.execute("UPDATE nodes SET wave=? WHERE run_id=? AND node=?", (number, run_id, node))
 
     def _finish_run(self, run_id: str, event: RunResult) -> None:
         self._db.execute("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE run_id=?",
@@ -624,7 +655,7 @@ class Journal:
             run_id=row["run_id"], operator=row["operator"], started=row["started"], ended=row["ended"],
             flake=row["flake"], revision=row["revision"], dirty=None if row["dirty"] is None else bool(row["dirty"]),
             method=row["method"], action=row["action"], outcome=row["outcome"], exit_code=row["exit_code"],
-            state=state, nodes=nodes, targets=targets)
+            state=state, nodes=nodes, targets=targets, waves=json.loads(row["waves"] or "[]"))
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
@@ -634,7 +665,7 @@ class Journal:
             stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
-            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"],
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"], wave=row["wave"],
             new_path=row["new_path"],
             found_path=row["found_path"] if "found_path" in keys else None,
             found_generation=row["found_generation"] if "found_generation" in keys else None,
@@ -643,31 +674,6 @@ class Journal:
 
 def _start(row: sqlite3.Row) -> str | None:
     return row["supervisor_start"] if "supervisor_start" in row.keys() else None
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Create the schema, or bring an older journal to SCHEMA_VERSION; one process does it, the others wait."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            for statement in _statements(_SCHEMA):
-                conn.execute(statement)
-        else:
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(_MIGRATIONS[step]):
-                    conn.execute(statement)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a schema script (no `;` inside them), without the comments."""
-    text = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
-    return [s.strip() for s in text.split(";") if s.strip()]
 
 
 def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:

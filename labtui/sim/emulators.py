@@ -1,6 +1,6 @@
-"""Emulated `deploy` (deploy-rs) and `nixos-rebuild` executables for the tests and the demo.
+"""Emulated `deploy` (deploy-rs), `nixos-rebuild` and `colmena` executables for the tests and the demo.
 
-`install_emulators(bin_dir)` writes two small executable wrappers into `bin_dir`; put it first on
+`install_emulators(bin_dir)` writes three small executable wrappers into `bin_dir`; put it first on
 PATH and labtui runs them exactly like the real programs (same argv, same output, same exit codes).
 
 What they do is set by the environment:
@@ -245,7 +245,8 @@ class LabEffects:
                 number = (newest.number + 1) if newest else 1
                 host.generations.append(Generation(
                     number=number, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    path=host.flake_path, nixos_version=base.nixos_version if base else "24.05",
+                    path=host.flake_path,
+                    nixos_version=_version_in(host.flake_path, node.name) or (base.nixos_version if base else "24.05"),
                     kernel=node.kernel or (base.kernel if base else "6.6.32")))
             if not boot:
                 host.current = number
@@ -277,11 +278,12 @@ sys.exit(main(sys.argv[1:]))
 
 
 def install_emulators(bin_dir: Path) -> Path:
-    """Write executable `deploy` and `nixos-rebuild` into `bin_dir` (created if needed); returns it."""
+    """Write executable `deploy`, `nixos-rebuild` and `colmena` into `bin_dir` (created if needed); returns it."""
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     root = str(Path(__file__).resolve().parents[2])
-    for name, module in (("deploy", "labtui.sim.deploy_rs"), ("nixos-rebuild", "labtui.sim.nixos_rebuild")):
+    for name, module in (("deploy", "labtui.sim.deploy_rs"), ("nixos-rebuild", "labtui.sim.nixos_rebuild"),
+                         ("colmena", "labtui.sim.colmena")):
         path = bin_dir / name
         text = _WRAPPER.format(python=sys.executable, name=name, module=module)
         # make labtui importable even when it is not installed in that interpreter
@@ -289,3 +291,10 @@ def install_emulators(bin_dir: Path) -> Path:
         path.write_text(text)
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return bin_dir
+
+
+def _version_in(path: str, name: str) -> str | None:
+    """The NixOS version a system path's name carries (`…-nixos-system-web1-25.11.20251120.11e5974`), as the new
+    generation's `nixos-version` says it."""
+    marker = f"-nixos-system-{name}-"
+    return path.rsplit(marker, 1)[1] if marker in path else None

@@ -20,8 +20,10 @@ from pathlib import Path
 import asyncssh
 
 from labtui.sim.handlers import SimResult
+from labtui.sim.probe import probe_output
 from labtui.sim.shell import dispatch
 from labtui.sim.state import SimLab
+from labtui.status.probe import FOLLOW_SCRIPT, is_follow_command
 
 LOOPBACK = "127.0.0.1"
 # How often the servers look at the lab state to follow hosts going down and coming back.
@@ -164,6 +166,9 @@ class SimSshServers:
             process.close()
 
     async def _answer(self, host: str, command: str, process: asyncssh.SSHServerProcess[str]) -> int:
+        if is_follow_command(command):
+            await self._follow_probe(host, process)
+            return 0
         answer = dispatch(self.lab, host, command)
         if isinstance(answer, Awaitable):
             answer = await self._until_closed(answer, process)
@@ -176,6 +181,20 @@ class SimSshServers:
             return answer.exit_status
         await self._stream(answer, process)
         return 0
+
+    async def _follow_probe(self, host: str, process: asyncssh.SSHServerProcess[str]) -> None:
+        """The following probe (labtui.status.probe.FOLLOW_SCRIPT) as `sh` runs it: once the script has
+        come, a report at once, then one per line read, until stdin ends."""
+        last_line = FOLLOW_SCRIPT.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
+        try:
+            await process.stdin.readuntil(last_line)
+        except asyncio.IncompleteReadError:
+            return  # the client left before sending the whole script
+        while True:
+            process.stdout.write(probe_output(self.lab.load(host)))
+            await process.stdout.drain()
+            if not await process.stdin.readline():
+                return
 
     @staticmethod
     async def _until_closed(work: Awaitable[SimResult], process: asyncssh.SSHServerProcess[str]) -> SimResult:

@@ -3,6 +3,10 @@ or why a changed one is refused.
 
 labtui never turns host-key checking off; these errors are how a user gets past an unknown key (with the command
 that adds it) and learns that a changed one blocks the host until a known_hosts file changes.
+
+The commands printed are meant to be pasted into a shell as they are: a path under the home directory starts
+with an unquoted `~/` (a quoted `'~/.ssh/known_hosts'` is not expanded), and a host with a HostKeyAlias is named
+by that alias alone, as OpenSSH stores it (not `[alias]:port`).
 """
 
 from __future__ import annotations
@@ -56,34 +60,78 @@ async def host_key_error(name: str, preview: asyncssh.SSHClientConnectionOptions
     import asyncssh
 
     host, port = preview.host, preview.port
-    lookup = preview.host_key_alias or host
+    alias = preview.host_key_alias
+    lookup = alias or host
     presented = await _server_key(host, port, tunnel)
     fp = presented.get_fingerprint() if presented is not None else None
     algo = presented.get_algorithm() if presented is not None else None
     kind = _keyscan_type(algo)
-    entry = f"[{lookup}]:{port}" if port != 22 else lookup
+    entry = known_hosts_name(host, port, alias)
     addr = lookup if _looks_like_ip(lookup) else ""
     trusted = asyncssh.match_known_hosts(known_hosts, lookup, addr, port)[0]
     if trusted:
-        where = _file_with_entry(known_paths, lookup, addr, port) or "your known_hosts"
+        found = _file_with_entry(known_paths, lookup, addr, port)
+        where = _tilde(found) if found else "your known_hosts"
+        if found and alias and port != 22 and _names_in(found, f"[{alias}]:{port}"):
+            entry = f"[{alias}]:{port}"  # written so by hand: asyncssh (and labtui) find that form first
+        remove = f"ssh-keygen -R {shlex.quote(entry)}" + (f" -f {shell_path(found)}" if found else "")
         seen = f"; it now presents {kind or 'a'} key {fp}" if fp else ""
         changed = HostKeyChanged(
             name, f"HOST KEY CHANGED for {entry}: it does not match {where}{seen}. labtui will not "
             "connect (possible man-in-the-middle attack)",
             f"if the host was reinstalled, check the new fingerprint on its console, then run "
-            f"`ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(where)}` and add the new key")
+            f"`{remove}` and add the new key")
         return changed, files_fingerprint(known_paths)
-    user_file = _tilde(known_paths[0]) if known_paths else "~/.ssh/known_hosts"
+    user_file = shell_path(known_paths[0]) if known_paths else "~/.ssh/known_hosts"
     if tunnel is not None:
-        add = (f"ssh -J {shlex.quote(jump)} -p {port} {shlex.quote(lookup)} true  "
+        as_alias = f" -o HostKeyAlias={shlex.quote(alias)}" if alias else ""
+        add = (f"ssh -J {shlex.quote(jump)}{as_alias} -p {port} {shlex.quote(host)} true  "
                f"(check the fingerprint, answer yes)")
     else:
         t = f" -t {kind}" if kind else ""
         p = f" -p {port}" if port != 22 else ""
-        add = f"ssh-keyscan{p}{t} {shlex.quote(lookup)} >> {user_file}"
+        # ssh-keyscan names the key by host and port; under a HostKeyAlias OpenSSH looks it up by the alias.
+        rename = f" | sed {shlex.quote('s/^[^ ]*/' + _sed_escape(alias) + '/')}" if alias else ""
+        add = f"ssh-keyscan{p}{t} {shlex.quote(host)}{rename} >> {user_file}"
     seen = f" (it presents {kind or ''} key {fp})".replace("  ", " ") if fp else ""
     return HostKeyUnknown(name, f"host key of {entry} is not in known_hosts{seen}",
                           f"check the fingerprint, then: {add}"), None
+
+
+def known_hosts_name(host: str, port: int, alias: str | None) -> str:
+    """The name of a host's known_hosts entry as OpenSSH writes it: the HostKeyAlias verbatim, else `host` on port
+    22 and `[host]:port` on any other."""
+    if alias:
+        return alias
+    return f"[{host}]:{port}" if port != 22 else host
+
+
+def shell_path(path: str) -> str:
+    """`path` as a shell word that works when pasted: under the home directory as `~/` (unquoted, so the shell
+    expands it) followed by the quoted rest; elsewhere quoted."""
+    home = str(Path.home()).rstrip("/")
+    if path.startswith(home + "/"):
+        return "~/" + shlex.quote(path[len(home) + 1:])
+    return shlex.quote(path)
+
+
+def _names_in(path: str, name: str) -> bool:
+    """Whether a line of the known_hosts file at `path` names `name` in clear (hashed names cannot be read)."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0].startswith("@") and len(fields) > 1:
+            fields = fields[1:]  # @cert-authority / @revoked
+        if fields and name in fields[0].split(","):
+            return True
+    return False
+
+
+def _sed_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("/", "\\/").replace("&", "\\&")
 
 
 def _file_with_entry(paths: list[str], host: str, addr: str, port: int) -> str | None:
@@ -92,7 +140,7 @@ def _file_with_entry(paths: list[str], host: str, addr: str, port: int) -> str |
     for p in paths:
         try:
             if asyncssh.match_known_hosts(asyncssh.import_known_hosts(Path(p).read_text()), host, addr, port)[0]:
-                return _tilde(p)
+                return p
         except (OSError, ValueError):
             continue
     return None

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 MAX_CHANNELS = 8  # below OpenSSH's default MaxSessions (10): room for an interactive `ssh` too
 RESERVED_FOR_COMMANDS = 2  # channels streams can never take
+CONNECTS_AT_ONCE = 32  # SSH handshakes under way together (a large fleet connects in waves)
 # A channel that fails this soon after being asked for met a connection that died between uses: one retry on a
 # fresh connection. Later, the connection died under the command (keepalive timeout, a cut link): retrying would
 # add a whole connect timeout before the host shows as down (issue 11: `status --watch` said `up` for 25 s).
@@ -117,6 +118,67 @@ class _Slot:
     connect_ms: float | None = None
 
 
+class Conversation:
+    """A command kept running on a host (SshPool.conversation): write to it, read its answers up to a
+    line of your choosing. Any failure closes it; SSH errors come as labtui's SshError subclasses."""
+
+    def __init__(self, pool: SshPool, slot: _Slot, conn: asyncssh.SSHClientConnection,
+                 process: asyncssh.SSHClientProcess[str], command: str) -> None:
+        self._pool = pool
+        self._slot = slot
+        self._conn = conn
+        self._process = process
+        self._command = command
+        self.closed = False
+        self.truncated = False
+
+    def send(self, text: str) -> None:
+        if self.closed:
+            raise HostUnreachable(self._slot.name, "the conversation is closed", "start a new one")
+        self._process.stdin.write(text)
+
+    async def answer(self, end_line: str, *, timeout: float, max_chars: int) -> str:
+        """Everything up to and including the next line that reads `end_line`, within `timeout` seconds
+        (else CommandTimeout, or another SshError; either closes this). An answer longer than `max_chars`
+        is cut there, closes this and sets `truncated`."""
+        import asyncssh
+
+        separator = f"\n{end_line}\n"
+        try:
+            async with asyncio.timeout(timeout):
+                text = await self._process.stdout.readuntil(separator)
+        except TimeoutError:
+            self.close()
+            raise CommandTimeout(self._slot.name, f"`{_short(self._command)}` gave no answer within {timeout:g} s",
+                                 "the connection is kept; the host may be overloaded") from None
+        except asyncio.IncompleteReadError:
+            self.close()
+            await asyncio.sleep(0)  # let asyncssh finish marking the connection closed
+            if self._conn.is_closed():
+                self._pool._dropped(self._slot, self._conn, None)
+                raise HostUnreachable(self._slot.name, "connection lost", "labtui reconnects by itself") from None
+            raise HostUnreachable(self._slot.name, f"`{_short(self._command)}` ended",
+                                  "it is started again on the next refresh") from None
+        except (asyncssh.Error, OSError, EOFError) as exc:
+            self.close()
+            self._pool._dropped(self._slot, self._conn, exc)
+            raise HostUnreachable(self._slot.name, f"connection lost: {_why(exc)}",
+                                  "labtui reconnects by itself") from None
+        if len(text) > max_chars:
+            self.close()
+            self.truncated = True
+            return text[:max_chars]
+        return text
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._process.close()
+        self._slot.channels.release()
+        self._slot.streams.release()
+
+
 class SshPool:
     """RemoteShell over asyncssh with one persistent connection per host.
 
@@ -129,6 +191,8 @@ class SshPool:
         in sshOpts win; ~/.ssh/config's values do not, so a dead host is always noticed quickly).
     connect_timeout: TCP + handshake + auth (ConnectTimeout in sshOpts or ~/.ssh/config wins).
     backoff, clock, rng: reconnect policy and its time/randomness sources (injectable for tests).
+    keepalive_between_polls_only: the hosts are probed every `Host.poll_interval` by a status poller
+        (the TUI, `status --watch`): keepalives are only sent when a connection stays silent longer.
     """
 
     def __init__(self, hosts: Iterable[Host], *, known_hosts: Sequence[str | os.PathLike[str]] = (),
@@ -139,8 +203,9 @@ class SshPool:
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_channels: int = MAX_CHANNELS, backoff: Backoff = Backoff(),
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 command_log: CommandLog = COMMAND_LOG) -> None:
+                 command_log: CommandLog = COMMAND_LOG, keepalive_between_polls_only: bool = False) -> None:
         self.hosts = {h.name: h for h in hosts}
+        self.keepalive_between_polls_only = keepalive_between_polls_only
         self.settings = ClientSettings(
             known_hosts_files=tuple(str(Path(p).expanduser()) for p in known_hosts),
             client_keys=tuple(str(Path(p).expanduser()) for p in client_keys) if client_keys else None,
@@ -152,6 +217,8 @@ class SshPool:
         self.rng = rng or random.Random()
         self.command_log = command_log
         self._slots: dict[str, _Slot] = {}
+        self._connecting = asyncio.Semaphore(CONNECTS_AT_ONCE)
+        self._known_hosts_cache: dict[FilesFingerprint, asyncio.Future[asyncssh.SSHKnownHosts]] = {}
         self._listeners: list[Callable[[str, HostState, SshError | None], None]] = []
         self._closed = False
         for h in self.hosts.values():
@@ -320,6 +387,30 @@ class SshPool:
                 raise HostUnreachable(host, f"connection lost while streaming `{_short(command)}`: {_why(exc)}",
                                       "labtui reconnects by itself") from None
 
+    async def conversation(self, host: str, command: str) -> Conversation:
+        """A long-lived command on the host's connection, talked to through its stdin and stdout (the
+        status poller's following probe). It holds one channel until `close()`."""
+        import asyncssh
+
+        slot = self._slot(host)
+        self.command_log.remote(host, command)
+        conn = await self._connection(slot)
+        await slot.streams.acquire()
+        await slot.channels.acquire()
+        try:
+            process = await conn.create_process(command, encoding="utf-8", errors="replace")
+        except BaseException as exc:
+            slot.channels.release()
+            slot.streams.release()
+            if isinstance(exc, asyncssh.ChannelOpenError):
+                raise self._channel_error(slot, conn, exc) from None
+            if isinstance(exc, asyncssh.Error | OSError | EOFError):
+                self._dropped(slot, conn, exc)
+                raise HostUnreachable(host, f"connection lost while starting `{_short(command)}`: {_why(exc)}",
+                                      "labtui reconnects by itself") from None
+            raise
+        return Conversation(self, slot, conn, process, command)
+
     async def _acquire_channel(self, slot: _Slot, command: str, timeout: float | None,
                                deadline: float | None) -> None:
         """Wait for a free channel on the slot's connection, within the command's timeout."""
@@ -378,6 +469,24 @@ class SshPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _known_hosts(self, paths: list[str]) -> asyncssh.SSHKnownHosts:
+        """The parsed known_hosts files, shared by every connection that names the same files while they do
+        not change: a fleet's known_hosts holds every host, and parsing it per connection made memory and
+        start-up grow with the square of the fleet."""
+        loop = asyncio.get_running_loop()
+        fingerprint = await loop.run_in_executor(None, files_fingerprint, paths)
+        parsed = self._known_hosts_cache.get(fingerprint)
+        if parsed is None:  # one parse, however many connections start at once
+            if len(self._known_hosts_cache) > 16:  # files changed many times: keep the newest only
+                self._known_hosts_cache.clear()
+            parsed = loop.run_in_executor(None, read_known_hosts, paths)
+            self._known_hosts_cache[fingerprint] = parsed
+        try:
+            return await asyncio.shield(parsed)
+        except OSError:
+            self._known_hosts_cache.pop(fingerprint, None)
+            raise
+
     def _slot(self, host: str) -> _Slot:
         try:
             return self._slots[host]
@@ -404,7 +513,10 @@ class SshPool:
             started = time.perf_counter()
             try:
                 try:
-                    conn = await self._open(slot)
+                    # A fleet connecting at once would start hundreds of handshakes together and time them
+                    # all out; at most CONNECTS_AT_ONCE are under way, each timed from its own start.
+                    async with self._connecting:
+                        conn = await self._open(slot)
                 except SshError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - callers only ever see SshError
@@ -479,9 +591,15 @@ class SshPool:
                                  f"check {options.config_origin(target)}") from None
         host, port = preview.host, preview.port
         known_paths = options.known_hosts_paths(settings, target, preview)
-        known_hosts = await loop.run_in_executor(None, read_known_hosts, known_paths)
+        known_hosts = await self._known_hosts(known_paths)
         tunnel = await self._tunnel_for(slot, preview)
         kwargs = options.connect_kwargs(settings, target, slot.name, preview)
+        polled = self.hosts.get(slot.key) if self.keepalive_between_polls_only else None
+        if polled is not None and not target.option("ServerAliveInterval"):
+            # A host the status poller probes every poll_interval needs no keepalive in between: each
+            # answer resets asyncssh's keepalive timer. Keepalives just after each probe cost a fleet of
+            # hundreds a tenth of a core; the probe still notices a dead host within its own timeout.
+            kwargs["keepalive_interval"] = max(kwargs["keepalive_interval"], polled.poll_interval + 1.0)
         try:
             # The name as given (not preview.host): asyncssh matches ssh_config `Host` blocks on it.
             return await asyncssh.connect(target.hostname, port, tunnel=tunnel, known_hosts=known_hosts,

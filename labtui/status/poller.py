@@ -16,19 +16,29 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from labtui.inventory.model import Host
 from labtui.ssh.api import HostState, HostUnreachable, RemoteShell, SshError
 from labtui.status.derive import FlakePaths, status_from_error, status_from_report, with_flake
 from labtui.status.model import HostStatus
 from labtui.status.parse import parse_probe
-from labtui.status.probe import PROBE_COMMAND, PROBE_MAX_OUTPUT, PROBE_SCRIPT
+from labtui.status.probe import (
+    FOLLOW_COMMAND,
+    FOLLOW_REQUEST,
+    FOLLOW_SCRIPT,
+    MARKER,
+    PROBE_COMMAND,
+    PROBE_MAX_OUTPUT,
+    PROBE_SCRIPT,
+    REPORT_END,
+)
 from labtui.text import clip
 
 # Above the keepalive detection time (at most 12 s), so a host that dies under a probe shows as "down"
 # (connection lost) rather than as a probe timing out; a truly hung probe still ends here.
 DEFAULT_PROBE_TIMEOUT = 20.0
+FOLLOW_RETRY = 300.0  # seconds before a host whose following probe failed at its start is tried again
 FLAKE_EVALUATIONS_AT_ONCE = 2  # nix evaluations are heavy; the poller never runs more than this
 # Ask the resolver again this often: it answers from its cache unless the flake changed (new commit,
 # edited files), so drift follows flake edits without a restart.
@@ -53,17 +63,23 @@ class StatusPoller:
     shell: any RemoteShell (SshPool, SimShell, a fake).
     resolver: gives the flake's paths for a host (drift); None: drift stays "unknown".
     probe_timeout: a probe still running after this is abandoned (host shown degraded, connection kept).
+    follow: keep one probe shell running per host and ask it for each report (needs a shell with
+        `conversation`, like SshPool): a fraction of the packets, and of the CPU, of a new command per
+        refresh. For the long-lived pollers (the TUI, `status --watch`).
     """
 
     def __init__(self, hosts: Iterable[Host], shell: RemoteShell, resolver: FlakePathResolver | None = None, *,
                  default_interval: float = 5.0, probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
-                 flake_recheck: float = FLAKE_RECHECK_INTERVAL) -> None:
+                 flake_recheck: float = FLAKE_RECHECK_INTERVAL, follow: bool = False) -> None:
         self.hosts = {h.name: h for h in hosts}
         self.shell = shell
         self.resolver = resolver
         self.default_interval = default_interval
         self.probe_timeout = probe_timeout
         self.flake_recheck = flake_recheck
+        self.follow = follow
+        self._conversations: dict[str, Any] = {}  # host -> its following probe (SshPool.conversation)
+        self._no_follow: dict[str, float] = {}  # host -> time.monotonic() until which it is not followed
         now = time.time()
         self._status: dict[str, HostStatus] = {
             name: HostStatus(host=name, state=HostState.CONNECTING, observed_at=now) for name in self.hosts}
@@ -172,6 +188,9 @@ class StatusPoller:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for conversation in self._conversations.values():
+            conversation.close()
+        self._conversations.clear()
         for queue in self._subscribers:
             queue.put_nowait(_Closed())
 
@@ -227,23 +246,65 @@ class StatusPoller:
             if callable(connect):
                 await connect(name)
             started = time.perf_counter()
-            result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout,
-                                          max_output=PROBE_MAX_OUTPUT)
+            stdout, truncated = await self._follow(name) if self._can_follow(name) else (None, False)
+            stderr = ""
+            exit_status: int | None = 0
+            if stdout is None:
+                started = time.perf_counter()
+                result = await self.shell.run(name, PROBE_COMMAND, input=PROBE_SCRIPT, timeout=self.probe_timeout,
+                                              max_output=PROBE_MAX_OUTPUT)
+                stdout, stderr, exit_status = result.stdout, result.stderr, result.exit_status
+                truncated = result.truncated
         except SshError as exc:
             return status_from_error(name, exc, previous=previous)
         except Exception as exc:  # noqa: BLE001 - a broken shell must not kill this host's loop
             return status_from_error(name, HostUnreachable(name, f"probe failed: {exc}"), previous=previous)
         rtt_ms = (time.perf_counter() - started) * 1000.0
-        report = parse_probe(result.stdout.splitlines())
+        report = parse_probe(stdout.splitlines())
         status = status_from_report(name, report, rtt_ms=rtt_ms)
-        if result.truncated:
+        if truncated:
             status = replace(status, state=HostState.DEGRADED,
                              error=f"the probe answered more than {PROBE_MAX_OUTPUT // 1024} KB: read up to there "
                                    "(truncated), the rest ignored")
         elif report.version is None:
-            detail = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])[-1]
+            detail = (stderr.strip().splitlines() or [f"exit status {exit_status}"])[-1]
             status = replace(status, error=f"the probe gave no readable output: {clip(detail, 200)}")
         return status
+
+    def _can_follow(self, name: str) -> bool:
+        return (self.follow and callable(getattr(self.shell, "conversation", None))
+                and time.monotonic() >= self._no_follow.get(name, 0.0))
+
+    async def _follow(self, name: str) -> tuple[str | None, bool]:
+        """The next report of the host's following probe (one `sh` kept running per host, answering a
+        report per request line: labtui.status.probe.FOLLOW_SCRIPT); None when the host cannot be
+        followed (its answer was not a report: it is probed the one-shot way for a while); and whether the
+        report was cut at PROBE_MAX_OUTPUT."""
+        conversation = self._conversations.get(name)
+        fresh = conversation is None or conversation.closed
+        try:
+            if conversation is None or conversation.closed:
+                conversation = await self.shell.conversation(name, FOLLOW_COMMAND)  # type: ignore[attr-defined]
+                self._conversations[name] = conversation
+                conversation.send(FOLLOW_SCRIPT)  # the first report comes without asking
+            else:
+                conversation.send(FOLLOW_REQUEST)
+            text: str = await conversation.answer(REPORT_END, timeout=self.probe_timeout,
+                                                  max_chars=PROBE_MAX_OUTPUT)
+        except SshError as exc:
+            self._conversations.pop(name, None)
+            if fresh and exc.state is not HostState.DOWN:
+                self._no_follow[name] = time.monotonic() + FOLLOW_RETRY
+                return None, False  # say it the one-shot way (which reports the error if there is one)
+            raise
+        if MARKER not in text:
+            conversation.close()
+            self._conversations.pop(name, None)
+            self._no_follow[name] = time.monotonic() + FOLLOW_RETRY
+            return None, False
+        if conversation.truncated:
+            self._conversations.pop(name, None)
+        return text, conversation.truncated
 
     def _merge_flake(self, status: HostStatus) -> HostStatus:
         if self.resolver is None:

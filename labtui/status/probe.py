@@ -125,9 +125,30 @@ echo 'end'
 """.lstrip()
 
 
+# Following a host: one long-lived `sh` per host answers a report per line it reads, instead of a new
+# SSH channel and script per refresh (channel open, exec, script, EOF, exit status, close: a dozen
+# packets each way, which at fleet size cost the client more CPU than anything else). The first report
+# comes at once; each later one when a line arrives on stdin. The body reads nothing from stdin (it
+# runs with stdin from /dev/null), so request lines reach only the loop's `read`; and as a request is
+# sent only after the previous report, the shell is in its loop, never reading script, when one comes.
+_SPLIT = "echo 'labtui-probe 1'\n"
+_HEAD, _BODY = PROBE_SCRIPT.split(_SPLIT, 1)
+FOLLOW_SCRIPT = (_HEAD + "labtui_probe() {\n" + _SPLIT + _BODY + "}\n"
+                 + "labtui_probe </dev/null\n"
+                 + "while read -r _next; do labtui_probe </dev/null; done\n")
+FOLLOW_COMMAND = f"/bin/sh -s {MARKER} follow"
+FOLLOW_REQUEST = "\n"  # asks for the next report
+REPORT_END = "end"  # the last line of every report
+
+
 def is_probe_command(command: str) -> bool:
     """True when `command` is the probe (used by simulated hosts to recognise it)."""
     return command.strip() == PROBE_COMMAND
+
+
+def is_follow_command(command: str) -> bool:
+    """True when `command` is the following probe (FOLLOW_COMMAND)."""
+    return command.strip() == FOLLOW_COMMAND
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use, see the module docstring

@@ -161,6 +161,7 @@ PLAN_DIALOG = Scope("", (
     Action("answer(True)", "y", "Deploy", footer=True),
     Action("answer(False)", "n", "Cancel", footer=True),
     Action("answer(False)", "escape", "Cancel"),
+    Action("expand", "e", "Full paths", footer=True),
 ))
 
 PASSWORD_DIALOG = Scope("", (Action("cancel", "escape", "Cancel", footer=True),))

@@ -24,12 +24,14 @@ from rich.text import Text
 from textual import on, work
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
+from textual.color import Color, ColorParseError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -47,7 +49,7 @@ from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.details_model import HostExtras
 from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDialog, TypeNameDialog, YesNoDialog
-from labtui.tui.fleet import Change, Fleet
+from labtui.tui.fleet import NOTHING, Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
 from labtui.tui.screen_diff import ScreenDiff
@@ -61,8 +63,11 @@ from labtui.tui.screens import (
 )
 from labtui.tui.sources import Sources
 from labtui.tui.terminal import HangupDriver
+from labtui.tui.widgets import use_ascii_scrollbars
 
 AGE_TICK = 1.0  # data age and topbar refresh
+UPDATE_PERIOD = 0.1  # status updates are shown together, at most this often
+EXTRAS_DELAY = 0.3  # a host's generations are fetched once the cursor rests this long on it
 WIDE = 112  # from this width on, the details panel sits right of the table
 TABLE_WIDTH = 84  # what the host table needs to show every column, with a vertical scrollbar
 DETAILS_MIN_WIDTH = 32
@@ -115,6 +120,11 @@ class LabApp(App[None]):
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
                  command_log: CommandLog, subtitle: str, animate: bool) -> None:
         super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
+        fmt.use_colour(not self.no_color)  # NO_COLOR: weight (bold, reverse) carries what colour would
+        if self.console.color_system in ("standard", "windows") and not self.no_color:
+            # 16 colours: the terminal's own ANSI colours (Textual's theme would be mapped onto them, turning warnings
+            # red and errors magenta, the selected row white on cyan).
+            self.theme = "ansi-dark"
         self.inventory = inventory
         self.sources = sources
         self.clock = clock
@@ -130,7 +140,12 @@ class LabApp(App[None]):
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
+        self._extras_asked = 0.0  # time.monotonic() of that
         self.screen_diff = ScreenDiff()  # what the terminal shows: only changed cells are written
+        self._topbar_text: Text | None = None
+        self._pending = NOTHING  # status changes not shown yet (coalesced: labtui.tui.app.UPDATE_PERIOD)
+        self._pending_details = False
+        self._flush_timer: Timer | None = None
 
     # -- layout ------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -160,6 +175,7 @@ class LabApp(App[None]):
 
     def on_mount(self) -> None:
         self.app_resume_signal.subscribe(self, self._terminal_may_differ)
+        use_ascii_scrollbars(self.ascii_mode)
         if self.ascii_mode:
             self.add_class("-ascii")
         self._load_last_outcomes()
@@ -231,7 +247,12 @@ class LabApp(App[None]):
     @property
     def _muted(self) -> str:
         """The theme's $primary-muted (inline styles cannot name CSS variables)."""
-        return self.get_css_variables().get("primary-muted", "#3b5a7a")
+        value = self.get_css_variables().get("primary-muted", "#3b5a7a")
+        try:
+            Color.parse(value)
+        except ColorParseError:  # an ANSI theme's "ansi_blue 50%": its colour without the blend
+            value = value.split()[0]
+        return value
 
     def _fit_table(self) -> None:
         if not self._wide:
@@ -245,11 +266,25 @@ class LabApp(App[None]):
 
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
-        change = self.fleet.set_status(message.status)
+        """Statuses stream in (a fleet of 500 sends a hundred a second): the model takes each at once, the
+        screen shows them together at most every UPDATE_PERIOD, with the header counted once per batch."""
+        self._pending |= self.fleet.set_status(message.status)
+        self._pending_details |= message.status.host == self._extras_for or message.status.host == self._current()
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(UPDATE_PERIOD, self._show_pending)
+
+    def _current(self) -> str | None:
+        table = self.screen_stack[0].query_one_optional("#hosts", HostTable) if self.screen_stack else None
+        return table.current if table is not None else None
+
+    def _show_pending(self) -> None:
+        self._flush_timer = None
+        change, self._pending = self._pending, NOTHING
+        details, self._pending_details = self._pending_details, False
         if not self.screen_stack or self.screen_stack[0].query_one_optional("#hosts", HostTable) is None:
             return  # the app is closing: its widgets are gone, updates still queued
         self._show_change(change)
-        if message.status.host == self.table.current:
+        if details:
             self._show_details()
 
     def _show_change(self, change: Change) -> None:
@@ -273,23 +308,25 @@ class LabApp(App[None]):
         counts = self.fleet.counts()
         bar = Text()
         bar.append("labtui ", style="bold")
-        bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style="dim")
+        bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style=rich_style("$text-muted"))
         bar.append(f"  {counts.total} hosts ")
         for state, n in counts.states:
             glyph, _, style = fmt.state_cell(g, state)
             bar.append(f" {n}{glyph}", style=rich_style(style))
         if counts.filter_text:
-            bar.append(f"  filter {counts.filter_text} ({counts.shown}/{counts.total})", style="yellow")
+            bar.append(f"  filter {counts.filter_text} ({counts.shown}/{counts.total})", style=rich_style("$warning"))
         if counts.marked:
             bar.append(f"  {counts.marked} marked", style="bold")
         if counts.sort_key != "name" or counts.sort_reverse:
             arrow = g.arrow_down if counts.sort_reverse else g.arrow_up
-            bar.append(f"  sort {counts.sort_key}{arrow}", style="dim")
+            bar.append(f"  sort {counts.sort_key}{arrow}", style=rich_style("$text-muted"))
         run = self.deploys.active_run
         if run is not None and run.running:
             done = sum(1 for v in run.nodes.values() if v.done)
-            bar.append(f"  {g.running} deploy {done}/{len(run.nodes)} (p)", style="bold yellow")
-        self.query_one("#topbar", Static).update(bar)
+            bar.append(f"  {g.running} deploy {done}/{len(run.nodes)} (p)", style=rich_style("bold $warning"))
+        if self._topbar_text is None or bar.plain != self._topbar_text.plain or bar.spans != self._topbar_text.spans:
+            self._topbar_text = bar
+            self.query_one("#topbar", Static).update(bar, layout=False)  # one line, always
 
     def _load_last_outcomes(self) -> None:
         history = self.sources.history
@@ -319,11 +356,16 @@ class LabApp(App[None]):
                           self.extras.deploys(name, self.deploys.finished_runs), self.extras.generations(name))
         if name != self._extras_for:
             self._extras_for = name
-            self._load_extras(self.fleet.hosts[name])
+            now = time.monotonic()
+            moving, self._extras_asked = now - self._extras_asked < EXTRAS_DELAY, now
+            self._load_extras(self.fleet.hosts[name], EXTRAS_DELAY if moving else 0.0)
 
     @work(group="extras", exclusive=True, exit_on_error=False)
-    async def _load_extras(self, host: Host) -> None:
-        """Generations (over SSH) and past deploys (journal) of the selected host, for its details."""
+    async def _load_extras(self, host: Host, delay: float) -> None:
+        """Generations (over SSH) and past deploys (journal) of the selected host, for its details. While the
+        cursor runs over hosts, only the host it rests on is asked (the next move cancels this worker)."""
+        if delay:
+            await asyncio.sleep(delay)
         if await self.extras.load(host) and self.table.current == host.name:
             self._show_details()
 
@@ -449,8 +491,12 @@ class LabApp(App[None]):
     def action_command_log(self) -> None:
         self.open_view(CommandLogScreen(self.command_log))
 
+    def on_unmount(self) -> None:
+        use_ascii_scrollbars(False)
+
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
+        use_ascii_scrollbars(self.ascii_mode)
         self.set_class(self.ascii_mode, "-ascii")
         self.glyphs = pick(self.ascii_mode)
         self.table.glyphs = self.glyphs

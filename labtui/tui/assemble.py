@@ -32,7 +32,7 @@ def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePat
                  deploys_survive_quit: bool = True) -> Sources:
     """labtui's own sources over `shell`: the status poller (drift from `resolver`), deploys in supervisor
     processes, the journal, and a host's logs, checks and generations. `aclose()` stops the poller."""
-    poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver)
+    poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver, follow=True)
     return Sources(status=poller, deploy=CoreDeployStarter(inventory, survives_quit=deploys_survive_quit),
                    history=JournalHistory(), ops=CoreOps(shell), closers=(poller.close,))
 

@@ -34,6 +34,8 @@ from labtui.runs.events import (
     RunStarted,
     StageChanged,
     Stall,
+    WaveResult,
+    WaveStarted,
 )
 from labtui.runs.outcomes import is_failure
 
@@ -81,6 +83,7 @@ class NodeView:
     stall: Stall | None = None
     generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
     build: BuildProgress | None = None  # the latest progress of labtui's own build of this node
+    wave: int | None = None  # its wave (1-based) when the run has waves
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -141,6 +144,9 @@ class RunView:
         self.outcome: str | None = None
         self.exit_code: int | None = None
         self.prompt: Prompt | None = None
+        self.waves: list[list[str]] = []  # the run's plan of waves ([] without)
+        self.wave: int | None = None  # the wave being deployed
+        self.wave_results: dict[int, WaveResult] = {}
         self.stalls: list[Stall] = []
         self.rollbacks: list[Rollback] = []
         self.events_seen = 0
@@ -168,6 +174,10 @@ class RunView:
                 self.started = event.ts
                 for n in event.nodes:
                     self._node(n)
+                self.waves = [list(w) for w in event.waves]
+                for number, nodes in enumerate(self.waves, 1):
+                    for n in nodes:
+                        self._node(n).wave = number
             case StageChanged():
                 targets = [self._node(event.node)] if event.node else [v for v in self.nodes.values() if not v.done]
                 for view in targets:
@@ -236,6 +246,13 @@ class RunView:
                     self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
             case BuildProgress():
                 self._build(event)
+            case WaveStarted():
+                self.wave = event.wave
+                self.apply_lines(None, [f"labtui: wave {event.wave}/{event.waves}: {', '.join(event.nodes)}"])
+            case WaveResult():
+                self.wave_results[event.wave] = event
+                self.apply_lines(None, [f"labtui: wave {event.wave} done: every host healthy" if event.ok
+                                        else f"labtui: {event.message}; the run stops here"])
             case ExecResult():
                 self.apply_lines(event.node, [f"labtui: exit {event.exit_code}" if not event.error
                                               else f"labtui: {event.error}"])

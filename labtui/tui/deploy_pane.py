@@ -140,7 +140,8 @@ class DeployTable(DataTable[Text | str]):
             status = styled(glyph, style)
             stage = styled(f"{word}{where}", style)
         elif v.stage == "queued":
-            status, stage = styled(g.queued, "$secondary"), styled("queued", "$text-muted")
+            waiting = f"wave {v.wave}" if v.wave is not None and v.wave != self.run.wave else "queued"
+            status, stage = styled(g.queued, "$secondary"), styled(waiting, "$text-muted")
         else:
             spin = g.spinner[int(now * 8) % len(g.spinner)]  # from the clock: same frame for the same time
             status, stage = styled(spin, "$warning"), styled(harmless(v.stage), "$warning")
@@ -163,7 +164,7 @@ class DeployTable(DataTable[Text | str]):
         """The countdown while a window is open; once rolled back, a badge that stays."""
         g = self.glyphs
         if v.rollback:
-            return Text(f"{g.rolled_back} {v.rollback} rollback", style="bold reverse yellow")
+            return Text(f"{g.rolled_back} {v.rollback} rollback", style=rich_style("bold reverse $warning"))
         active = v.active_window(now)
         if active is None:
             if v.confirmed:
@@ -258,11 +259,15 @@ class DeployScreen(Screen[None]):
         head = Text()
         head.append(self.title_text or f"{run.method or 'deploy'}", style="bold")
         head.append(f"  {fmt.duration(run.elapsed(now), precise=True)}")
+        if run.waves:
+            failed = [r for r in run.wave_results.values() if not r.ok]
+            head.append(f"  wave {run.wave or 1}/{len(run.waves)}" + (" stopped" if failed else ""),
+                        style="bold red" if failed else "bold")
         counts = run.counts()
         head.append("  " + counts_text(counts))
         width = self.size.width - 2
         if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
-            head.append(f"  run {run.run_id}", style="dim")
+            head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
         head.truncate(width, overflow="ellipsis")
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output).
@@ -272,9 +277,10 @@ class DeployScreen(Screen[None]):
             if stalls:
                 s = stalls[0]
                 summary: Text | str = Text(f"{self.glyphs.stall} no output for {s.seconds:.0f}s"
-                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}", style="yellow")
+                                           f"{f' in {s.stage}' if s.stage else ''}: {s.hint}",
+                                           style=rich_style("$warning"))
             elif run.run_lines:
-                summary = Text(harmless(run.run_lines[-1]), style="dim")
+                summary = Text(harmless(run.run_lines[-1]), style=rich_style("$text-muted"))
             else:
                 summary = ""
         else:
@@ -305,16 +311,16 @@ class DeployScreen(Screen[None]):
         run = self.run
         out = Text()
         glyph, word, style = fmt.run_cell(g, run.outcome)
-        out.append(f"{glyph} run {word}", style=f"bold {rich_style(style)}")
+        out.append(f"{glyph} run {word}", style=rich_style(f"bold {style}"))
         out.append(f" in {fmt.duration(run.elapsed(self.clock()), precise=True)}: ")
         out.append(counts_text(run.counts()))
         first = run.first_failure()
         if first:
             view = run.nodes[first]
-            out.append(f"\nfirst failure: {first}", style="bold red")
+            out.append(f"\nfirst failure: {first}", style=rich_style("bold $error"))
             if view.message:
-                out.append(f": {harmless(view.message)}", style="red")
-            out.append("  (f: its log)", style="dim")
+                out.append(f": {harmless(view.message)}", style=rich_style("$error"))
+            out.append("  (f: its log)", style=rich_style("$text-muted"))
         return out
 
     @on(DataTable.RowSelected, "#deploy-rows")

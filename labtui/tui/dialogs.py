@@ -7,19 +7,20 @@ from collections.abc import Callable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from labtui.deploy.methods import METHODS, DeployMethod
 from labtui.deploy.methods.deploy_rs import DeployRs
 from labtui.deploy.request import Action
+from labtui.errors import UserError
 from labtui.inventory.model import Host
 from labtui.runs.events import Prompt
 from labtui.text import harmless
 from labtui.tui import actions
-from labtui.tui.format import short_store_path
+from labtui.tui.format import rich_style, short_store_path
 from labtui.tui.sources import MODES, DeployChoice
 
 
@@ -57,6 +58,15 @@ _OPTIONS: tuple[tuple[str, str, Callable[[DeployMethod], bool]], ...] = (
 )
 
 
+def _can_deploy(method: DeployMethod, hosts: list[Host]) -> bool:
+    for host in hosts:
+        try:
+            method.validate(host)
+        except UserError:
+            return False
+    return True
+
+
 class DeployDialog(ModalScreen[DeployChoice | None]):
     """Choose how to deploy the selected hosts. Enter deploys, esc cancels; every field by keyboard.
 
@@ -67,8 +77,10 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
         super().__init__()
         self.hosts = hosts
-        self.methods = list(METHODS)
-        self.default_method = default_method if default_method in METHODS else self.methods[0].name
+        # The methods that can deploy every chosen host (a Colmena hive node needs colmena, ...); all if none can.
+        self.methods = [m for m in METHODS if _can_deploy(m, hosts)] or list(METHODS)
+        names = [m.name for m in self.methods]
+        self.default_method = default_method if default_method in names else names[0]
         # Every action some method has, in Action's order; those the chosen method lacks are disabled.
         self.actions = [a.value for a in Action if any(a in m.actions for m in self.methods)]
 
@@ -228,18 +240,38 @@ class PlanDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Label(Text("The plan deploy-rs printed", style="bold"))
-            table: DataTable[Text] = DataTable(id="plan", cursor_type="none", show_cursor=False)
-            yield table
+            with VerticalScroll(id="plan-box"):
+                yield Static(id="plan")
             yield Label(Text(harmless(self.prompt.question)))  # deploy-rs's words: Text, never markup
-            yield Static("[b]y[/b] deploy  [b]n[/b] cancel", id="dialog-keys")
+            yield Static("[b]y[/b] deploy  [b]n[/b] cancel  [b]e[/b] full store paths", id="dialog-keys")
+
+    full_paths = False
 
     def on_mount(self) -> None:
-        table = self.query_one("#plan", DataTable)
-        table.add_columns("node", "profile", "ssh to", "as user", "store path")
-        for e in self.prompt.plan:  # read from deploy-rs's output: Text cells (a str cell is markup), harmless
+        self._show()
+
+    def on_resize(self) -> None:
+        self._show()
+
+    def plan_text(self, width: int) -> Text:
+        """Each target on a line (node.profile, where it goes, as whom), its store path under it: the hash prefix
+        and the name kept whole as far as the width allows (e: the full paths, wrapped)."""
+        out = Text()
+        for i, e in enumerate(self.prompt.plan):  # read from deploy-rs's output: Text (never markup), harmless
             via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
-            table.add_row(*(Text(harmless(cell)) for cell in (e.node, e.profile, via, e.user or "-",
-                                                               short_store_path(e.path))))
+            out.append("\n" if i else "")
+            out.append(harmless(f"{e.node}.{e.profile}"), style="bold")
+            out.append(harmless(f"  ssh {via}  as {e.user or '-'}\n"))
+            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2))
+            out.append(f"  {path}", style=rich_style("$text-muted"))
+        return out
+
+    def _show(self) -> None:
+        self.query_one("#plan", Static).update(self.plan_text(self.query_one("#plan-box").size.width or 70))
+
+    def action_expand(self) -> None:
+        self.full_paths = not self.full_paths
+        self._show()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

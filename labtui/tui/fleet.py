@@ -171,7 +171,7 @@ class Fleet:
             return None
         values: dict[str, SortValue | None] = {
             "state": _STATE_ORDER.get(st.state, 9),
-            "load": fmt.load_ratio(st),
+            "load": st.load[0] if st.load else None,  # what the LOAD column shows (1 min), not per CPU
             "mem": st.mem_used_percent,
             "disk": fmt.worst_disk(st),
             "up": st.uptime_s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -17,17 +18,35 @@ from labtui.ops.generations import GenerationInfo
 from labtui.ops.logs import LogEntry, LogItem
 from labtui.runs.outcomes import Look, node_look, run_look
 from labtui.ssh.api import HostState
-from labtui.status.model import HostStatus
+from labtui.status.model import HostStatus, SystemLink
 from labtui.text import harmless
 from labtui.tui.glyphs import Glyphs
 
 # Theme variables cannot go into Rich Text styles; these plain ANSI names degrade well on 16/256 colours.
-_RICH = {"$success": "green", "$warning": "yellow", "$error": "red", "$text-muted": "dim",
-         "$secondary": "blue", "$accent": "magenta", "": ""}
+_COLOURED = {"$success": "green", "$warning": "yellow", "$error": "red", "$text-muted": "dim", "$secondary": "blue",
+             "$accent": "magenta"}
+# Without colour (NO_COLOR) weight carries what colour would: an error reversed, a warning bold, nothing dimmed
+# (Textual draws dim and colours as greys, some of them nearly the background's).
+_WEIGHTED = {"$success": "", "$warning": "bold", "$error": "bold reverse", "$text-muted": "", "$secondary": "",
+             "$accent": ""}
+_tokens = _COLOURED
+
+
+def use_colour(enabled: bool) -> None:
+    """Whether styles use colours (the app sets it from NO_COLOR when it starts)."""
+    global _tokens
+    _tokens = _COLOURED if enabled else _WEIGHTED
+    _rich_style.cache_clear()
 
 
 def rich_style(style: str) -> str:
-    return _RICH.get(style, style)
+    """A style of theme names (`$error`, `bold $warning`) as a Rich style, coloured or weighted."""
+    return _rich_style(style, _tokens is _COLOURED)
+
+
+@lru_cache(maxsize=256)
+def _rich_style(style: str, coloured: bool) -> str:
+    return " ".join(dict.fromkeys(_tokens.get(t, t) for t in style.split() if _tokens.get(t, t))) or ""
 
 
 def styled(text: str, style: str) -> Text:
@@ -84,6 +103,18 @@ def duration(seconds: float | None, *, precise: bool = False) -> str:
     return f"{int(seconds)}s"
 
 
+STALE_POLLS = 3  # data older than this many poll intervals is stale (shown in the warning colour)
+
+
+def data_age(age: float, poll_interval: float | None) -> tuple[str, bool]:
+    """How old a host's data is, coarsely: `<15s` while it is fresh (younger than three poll intervals),
+    the age itself once stale. (text, stale). A ticking age would repaint every row every second."""
+    limit = STALE_POLLS * max(poll_interval or 0.0, 1.0)
+    if age <= limit:
+        return f"<{duration(limit)}", False
+    return duration(age), True
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}%"
 
@@ -127,13 +158,47 @@ def seconds_left(deadline: float, now: float) -> int:
     return max(0, math.ceil(deadline - now))
 
 
-def short_store_path(path: str | None) -> str:
-    """`/nix/store/abcd…-nixos-system-x` -> `abcd…-nixos-system-x` with the hash cut to 7 chars."""
+def short_store_path(path: str | None, width: int | None = None, ellipsis: str = "…") -> str:
+    """`/nix/store/6grh1qk…32-nixos-system-web1-25.11` -> `6grh1qk…-nixos-system-web1-25.11`: the hash cut to 7
+    characters (enough to tell two apart), the name whole; with `width`, the name's end is cut (ellipsis), never the
+    hash prefix or the name's start. A path inside a store path (`…-linux-6.6/bzImage`) is named by its store
+    entry (`…-linux-6.6/bzImage`), not by its file."""
     if not path:
         return "-"
-    name = harmless(path.rsplit("/", 1)[-1])
-    digest, _, rest = name.partition("-")
-    return f"{digest[:7]}-{rest}" if rest else name
+    text = harmless(path)
+    entry = text.split("/nix/store/", 1)[1] if "/nix/store/" in text else text.rsplit("/", 1)[-1]
+    digest, dash, rest = entry.partition("-")
+    short = f"{digest[:7]}{ellipsis}-{rest}" if dash and len(digest) > 7 else entry
+    if width is not None and len(short) > width:
+        short = short[: max(len(digest[:7]) + len(ellipsis) + 1, width - len(ellipsis))] + ellipsis
+    return short
+
+
+def store_name(path: str | None) -> str:
+    """The package a store path belongs to, without its hash: `/nix/store/abc-linux-6.6/bzImage` -> `linux-6.6`."""
+    if not path:
+        return "-"
+    text = harmless(path)
+    if "/nix/store/" not in text:
+        return text.rsplit("/", 1)[-1]
+    digest, _, name = text.split("/nix/store/", 1)[1].split("/", 1)[0].partition("-")
+    return name or digest
+
+
+def reboot_reason(current: SystemLink | None, booted: SystemLink | None, arrow: str = "→") -> str:
+    """What the booted system runs that the current one would not: `kernel linux-6.6.63 → linux-6.12.4, initrd`."""
+    if current is None or booted is None:
+        return ""
+    parts = []
+    for attr, what in (("kernel", "kernel"), ("initrd", "initrd"), ("kernel_modules", "modules")):
+        old, new = getattr(booted, attr), getattr(current, attr)
+        if old is None or new is None or old == new:
+            continue
+        old_name, new_name = store_name(old), store_name(new)
+        if old_name == new_name:  # the same version, built differently: the hashes tell them apart
+            old_name, new_name = (short_store_path(p).split("-", 1)[0] for p in (old, new))
+        parts.append(f"{what} {old_name} {arrow} {new_name}")
+    return ", ".join(parts)
 
 
 def truncate(text: str, width: int, ellipsis: str = "…") -> str:
@@ -172,12 +237,17 @@ def _flags(g: GenerationInfo) -> list[str]:
     return [f for f, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default)) if on]
 
 
+FLAGS_WIDTH = len("current booted next-boot")
+
+
 def generation_lines(gens: Iterable[GenerationInfo]) -> list[str]:
-    """The generations view: a header, then newest first."""
-    lines = [f"{'GEN':>5}  {'DATE':<19} {'NIXOS':<28} {'KERNEL':<10} FLAGS"]
+    """The generations view: a header, then newest first. The flags come before the versions, so 80 columns show
+    them whole: `   54  2026-11-25 04:48  current booted next-boot  6.6.63  25.11.20251120.8e27750`."""
+    lines = [f"{'GEN':>5}  {'DATE':<16}  {'FLAGS':<{FLAGS_WIDTH}}  {'KERNEL':<8} NIXOS"]
     for g in sorted(gens, key=lambda g: g.number, reverse=True):
-        lines.append(harmless(f"{g.number:>5}  {g.date[:19]:<19} {g.nixos_version:<28} {g.kernel or '-':<10} "
-                              f"{' '.join(_flags(g))}"))
+        date = g.date[:16].replace("T", " ")
+        lines.append(harmless(f"{g.number:>5}  {date:<16}  {' '.join(_flags(g)):<{FLAGS_WIDTH}}  "
+                              f"{g.kernel or '-':<8} {g.nixos_version}").rstrip())
     return lines
 
 

@@ -32,6 +32,7 @@ from labtui.tui.sources import RunSummary
 from labtui.tui.widgets import KeyLog, KeyTable, ViewFilter, line_matcher
 
 LOG_FLUSH = 0.1
+HISTORY_POLL = 2.0  # seconds between journal reads while a run shown is still going
 LOG_MAX_LINES = 20_000
 
 
@@ -87,7 +88,7 @@ class TextScreen(Screen[None]):
         title = Text(self.title_text, style="bold")
         if self._matcher is not None:
             title.append(f"  filter {self._matcher.pattern} ({len(self.shown_lines)}/{len(self._all)} lines)",
-                         style="yellow")
+                         style=rich_style("$warning"))
         self.query_one("#stream-title", Static).update(title)
 
     def action_filter(self) -> None:
@@ -226,6 +227,7 @@ class HistoryScreen(Screen[None]):
         yield Static(Text(title, style="bold"), classes="topbar")
         yield KeyTable(id="history", cursor_type="row")
         yield Static(id="history-empty")
+        yield Static(id="history-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -234,31 +236,82 @@ class HistoryScreen(Screen[None]):
         table.add_column("RESULT", key="result")
         table.add_column("METHOD", key="method")
         table.add_column("HOSTS", key="hosts")
-        table.add_column("RUN", key="run")
         self.action_reload()
         table.focus()
+        # A run listed as running is read again until it ends (a local SQLite read: cheap).
+        self.set_interval(HISTORY_POLL, self._poll_running)
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def _poll_running(self) -> None:
+        if any(r.outcome is None for r in self.runs):
+            self.action_reload()
 
     def action_reload(self) -> None:
         table = self.query_one("#history", DataTable)
-        table.clear()
         try:
-            self.runs = self.load()
+            runs = self.load()
         except Exception as exc:  # noqa: BLE001 - a broken journal must not take the TUI down
             self.query_one("#history-empty", Static).update(Text(f"cannot read the journal: {harmless(str(exc))}"))
             return
+        if runs == self.runs and table.row_count == len(runs):
+            return  # nothing changed: nothing redrawn
+        keep = table.cursor_row
+        table.clear()
+        self.runs = runs
         g = self.glyphs
-        for run in self.runs:
-            when = _dt.datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M")
+        # What the other columns leave: WHEN 11, RESULT 11, METHOD as wide as it is, each with 2 of padding.
+        method_width = max((len(r.method) for r in runs), default=6)
+        hosts_width = max(12, self.size.width - 11 - 11 - method_width - 8 - 2)
+        for run in runs:
+            when = _dt.datetime.fromtimestamp(run.started).strftime("%m-%d %H:%M")
             glyph, word, style = fmt.run_cell(g, run.outcome)
-            hosts = Text()
-            for i, node in enumerate(run.nodes):
-                if i:
-                    hosts.append(" ")
-                ng, _, ns = fmt.outcome_cell(g, run.node_outcomes.get(node))
-                hosts.append(f"{ng}{harmless(node)}" if ng else harmless(node), style=rich_style(ns))
-            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), Text(harmless(run.method)), hosts,
-                          Text(harmless(run.run_id)), key=run.run_id)
-        self.query_one("#history-empty", Static).update("" if self.runs else "No deploys recorded yet.")
+            table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), Text(harmless(run.method)),
+                          self._hosts(run, hosts_width), key=run.run_id)
+        self.query_one("#history-empty", Static).update("" if runs else "No deploys recorded yet.")
+        if runs:
+            table.move_cursor(row=min(max(keep, 0), len(runs) - 1))
+        self._show_detail()
+
+    def _hosts(self, run: RunSummary, width: int) -> Text:
+        """`✔web1 ↺web2 +3`: as many hosts as fit, then how many more (the panel below lists them all)."""
+        hosts = Text()
+        for i, node in enumerate(run.nodes):
+            ng, _, ns = fmt.outcome_cell(self.glyphs, run.node_outcomes.get(node))
+            item = f"{ng}{harmless(node)}"
+            more = f" +{len(run.nodes) - i}"
+            last = i == len(run.nodes) - 1
+            if hosts.cell_len + (1 if i else 0) + len(item) + (0 if last else len(more) + 1) > width and i:
+                hosts.append(more, style="bold")
+                break
+            hosts.append(" " if i else "")
+            hosts.append(item, style=rich_style(ns))
+        return hosts
+
+    @on(DataTable.RowHighlighted, "#history")
+    def _show_detail(self) -> None:
+        """Everything about the highlighted run, wrapped: its id, method, times and every host's outcome."""
+        table = self.query_one("#history", DataTable)
+        box = self.query_one("#history-detail", Static)
+        if not self.runs or not 0 <= table.cursor_row < len(self.runs):
+            box.update("")
+            return
+        run = self.runs[table.cursor_row]
+        g = self.glyphs
+        glyph, word, style = fmt.run_cell(g, run.outcome)
+        out = Text()
+        out.append(f"run {harmless(run.run_id)}", style="bold")
+        out.append(f"  {harmless(run.method)}  ")
+        out.append(f"{glyph} {word}", style=rich_style(style))
+        started = _dt.datetime.fromtimestamp(run.started).strftime("%Y-%m-%d %H:%M:%S")
+        took = f", took {fmt.duration(run.finished - run.started, precise=True)}" if run.finished else ""
+        out.append(f"\nstarted {started}{took}\n", style=rich_style("$text-muted"))
+        for i, node in enumerate(run.nodes):
+            ng, nw, ns = fmt.outcome_cell(g, run.node_outcomes.get(node))
+            out.append("  " if i else "")
+            out.append(f"{ng or g.running} {harmless(node)} {nw or 'running'}", style=rich_style(ns))
+        box.update(out)
 
     @on(DataTable.RowSelected, "#history")
     def _row_selected(self) -> None:
@@ -322,7 +375,7 @@ class CommandLogScreen(Screen[None]):
         if self._matcher is not None:
             title = Text("command log", style="bold")
             title.append(f"  filter {self._matcher.pattern} ({len(self._shown)}/{len(self.commands.records())})",
-                         style="yellow")
+                         style=rich_style("$warning"))
         self.query_one("#commands-title", Static).update(title)
 
     def _add(self, record: CommandRecord) -> None:

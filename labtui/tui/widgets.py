@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widgets import DataTable, Input, Log
 
 from labtui.tui import actions
@@ -39,6 +40,18 @@ class ViewFilter(Input):
 
     def close(self) -> None:
         self.remove_class("-open")
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scrollbars of whole cells, no block glyphs (--ascii): the thumb is reverse video."""
+
+    VERTICAL_BARS = [" "] * 8
+    HORIZONTAL_BARS = [" "] * 8
+
+
+def use_ascii_scrollbars(ascii_mode: bool) -> None:
+    """Every scrollbar drawn from now on (Textual keeps the renderer on the ScrollBar class)."""
+    ScrollBar.renderer = AsciiScrollBarRender if ascii_mode else ScrollBarRender
 
 
 def line_matcher(text: str) -> re.Pattern[str] | None:

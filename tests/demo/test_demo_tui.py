@@ -13,7 +13,7 @@ import pytest
 
 from labtui.demo.runtime import DemoLab
 from labtui.ssh.api import HostState
-from labtui.tui.adapters import CoreDeployStarter
+from labtui.tui.adapters import CoreDeployStarter, JournalHistory
 from labtui.tui.assemble import build_app, demo_sources
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.dialogs import DeployDialog
@@ -83,6 +83,17 @@ async def test_demo_dashboard_deploy_and_history(demo, demo_app):
         await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history")
         await until(pilot, lambda: bool(app.screen.runs), "the run in the journal")
         assert app.screen.runs[0].node_outcomes == {"grey-area": "succeeded"}
+
+    # The next run of the demo finds the lab as this one left it: the fleet state and LAST agree.
+    await demo.close()
+    again = DemoLab(demo.root, ticker=False)
+    await again.start()
+    try:
+        host = again.lab.load("grey-area")
+        assert host.generation(host.current).path == host.flake_path
+        assert JournalHistory().last_outcome("grey-area") == "succeeded"
+    finally:
+        await again.close()
 
 
 async def test_a_run_left_running_is_followed_again_from_history(demo, demo_app):

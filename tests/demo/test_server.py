@@ -8,14 +8,14 @@ import subprocess
 import pytest
 
 from labtui.demo.runtime import DemoLab
-from labtui.ssh.api import HostKeyUnknown, HostUnreachable
+from labtui.ssh.api import HostKeyUnknown, HostState, HostUnreachable
 from labtui.status.probe import MARKER, PROBE_COMMAND, PROBE_SCRIPT
 from tests.support import require_tool
 
 
 @pytest.fixture
 async def demo(tmp_path):
-    lab = DemoLab(tmp_path / "demo", now=1795694400.0, ticker=False)
+    lab = DemoLab(tmp_path / "demo", now=1795694400.0, ticker=False, separate_process=False)
     await lab.start()
     try:
         yield lab
@@ -84,3 +84,28 @@ async def test_openssh_client_talks_to_demo_host(demo):
     assert proc.returncode is not None
     assert b"Host key verification failed" not in err
     assert b"Permission denied" not in err
+
+
+async def test_following_probe_reports_drops_and_comes_back(demo):
+    """The TUI's poller keeps one probe shell per host; a host that goes away is down, then back."""
+    from labtui.status.poller import StatusPoller
+
+    pool = demo.make_pool()
+    poller = StatusPoller([demo.inventory.get("nas")], pool, follow=True, probe_timeout=10)
+    try:
+        first = (await poller.wait_all(timeout=30))["nas"]
+        assert first.state is HostState.DEGRADED and first.failed_units == ("zfs-scrub.service",)
+        assert "nas" in poller._conversations
+        with demo.lab.update("nas") as host:
+            host.reachable = False
+        await demo.servers._follow_reachability()  # the server drops its connections
+        assert (await poller.probe_once("nas")).state is HostState.DOWN
+        with demo.lab.update("nas") as host:
+            host.reachable = True
+        await demo.servers._follow_reachability()
+        pool.retry_now("nas")
+        back = await poller.probe_once("nas")
+        assert back.state is HostState.DEGRADED and back.answered_at > first.answered_at
+        assert not poller._conversations["nas"].closed  # a new probe shell answered
+    finally:
+        await poller.close()

@@ -376,6 +376,7 @@ def test_lab_state_follows_the_deploy(emu, tmp_path, next_deploy, args, current,
     assert host.current == current and [g.number for g in host.generations] == generations
     if current == 8:
         assert host.generation(8).path == host.flake_path
+        assert host.generation(8).nixos_version == "24.05.2"  # what the new system's nixos-version says
     # the plan shows the lab's closure
     assert "activatable-nixos-system-web1-24.05.2" in proc.stdout
 

@@ -57,7 +57,7 @@ async def test_the_orchestrator_plans_runs_and_parses_a_registered_method(lab_ap
 def test_its_actions_and_abilities_come_from_the_class(lab_apply):
     inventory = make_inventory("web1")
     with pytest.raises(UserError, match="lab-apply has no `dry-activate` action; use --method deploy-rs or "
-                                        "nixos-rebuild for `dry-activate`"):
+                                        "nixos-rebuild or colmena for `dry-activate`"):
         DeployRun(DeployRequest(targets=[("web1", None)], method="lab-apply", action="dry-activate"), inventory)
     with pytest.raises(UserError, match="--atomic needs deploy-rs"):
         DeployRun(DeployRequest(targets=[("web1", None)], method="lab-apply", atomic=True), inventory)

@@ -174,3 +174,20 @@ def test_rollback_with_the_flakes_sudo(hostile_hosts, tmp_path, sudo):
         assert_no_traceback(result)
         switch = [c for c in hostile_hosts.commands("web1") if "--switch-generation" in c]
         assert switch and shlex.split(switch[0])[:5] == ["doas", "-u", "root", "/bin/sh", "-c"]
+
+
+@pytest.mark.parametrize("node, settings, profile_user, needle", [
+    ("web1", {"hostname": "-oProxyCommand=touch /tmp/x"}, "root", "host name"),
+    ("web1", {"hostname": "h.lan;reboot"}, "root", "host name"),
+    ("web1", {"hostname": "h.lan", "sshUser": "root$(reboot)"}, "root", "ssh user"),
+    ("web1", {"hostname": "h.lan"}, "root `reboot`", "profile user"),
+    ("web1;reboot", {"hostname": "h.lan"}, "root", "node name"),
+    ("-web1", {"hostname": "h.lan"}, "root", "node name"),
+])
+def test_a_malformed_flake_is_refused_in_one_line(node, settings, profile_user, needle):
+    level = {"settings": settings, "unknown": [],
+             "profiles": {"system": {"settings": {"user": profile_user}, "unknown": [], "hasPath": True}}}
+    data = {"deploy": {"settings": {}, "unknown": [], "nodes": {node: level}}, "nixosConfigurations": None}
+    with pytest.raises(ConfigError) as refused:
+        build_hosts(data, "me")
+    assert needle in refused.value.message and "\n" not in refused.value.message

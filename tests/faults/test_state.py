@@ -229,7 +229,7 @@ def test_rollback_refuses_before_changing_the_host_when_the_journal_is_unusable(
     lab.save(sim_host("web1"))
     shell = SimShell(lab)
 
-    async def with_pool(inventory, body):
+    async def with_pool(inventory, body, **options):
         return await body(shell)
 
     monkeypatch.setattr("labtui.ops.runtime.with_ssh_pool", with_pool)

@@ -67,7 +67,7 @@ def test_unknown_host_suggests_the_nearest(nix, flake_copy, capsys) -> None:
 @pytest.mark.parametrize("fixture, expected", [
     ("syntax-error", "syntax error"),
     ("throws", "hostname of web1 is not configured yet"),
-    ("empty", "neither `deploy.nodes` nor `nixosConfigurations`"),
+    ("empty", "neither `deploy.nodes`, a Colmena hive"),
 ])
 def test_broken_flakes_exit_2_without_traceback(nix, flake_copy, capsys, fixture, expected) -> None:
     code, out, err = run(capsys, "--flake", str(flake_copy(fixture)), "hosts")

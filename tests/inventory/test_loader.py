@@ -156,7 +156,7 @@ def test_git_flake_cache_follows_revision_and_dirty_state(nix, flake_copy) -> No
 @pytest.mark.parametrize("fixture, message, tail", [
     ("syntax-error", "evaluating the flake", "syntax error"),
     ("throws", "evaluating the flake", "hostname of web1 is not configured yet"),
-    ("empty", "has neither `deploy.nodes` nor `nixosConfigurations`", None),
+    ("empty", "has neither `deploy.nodes`, a Colmena hive", None),
     ("bad-types", "`deploy.nodes.web1.sshOpts` must be a list of strings", None),
 ])
 def test_broken_flakes_give_one_clear_line(nix, flake_copy, fixture, message, tail) -> None:
@@ -197,7 +197,7 @@ def test_flake_in_a_git_subdirectory_is_seen_as_git_sees_it(nix, flake_copy, tmp
 def test_deploy_without_nodes_counts_as_no_fleet(nix, flake_copy) -> None:
     flake = flake_copy("empty")
     (flake / "flake.nix").write_text('{ outputs = { self }: { deploy.sshUser = "root"; }; }\n')
-    with pytest.raises(UserError, match="has neither `deploy.nodes` nor `nixosConfigurations`"):
+    with pytest.raises(UserError, match="has neither `deploy.nodes`, a Colmena hive"):
         load_inventory(str(flake))
 
 

@@ -36,7 +36,7 @@ def spec(kind, retries=0, **params):
     (spec("load", max_per_cpu=True), "`max_per_cpu` must be a number"),
     (spec("command", command=" "), "non-empty"),
     (spec("ping"), "unknown kind"),
-    (CheckSpec(kind="unit", name="n", params={"unit": "a.service"}, period=0), "positive"),
+    (CheckSpec(kind="unit", name="n", params={"unit": "a.service"}, period=0), "more than 0"),
 ])
 def test_validate_rejects_bad_definitions(bad, fragment):
     problem = validate_check(bad)

@@ -34,12 +34,16 @@ from labtui.runs.events import (
     StageChanged,
     Stall,
     UnknownEvent,
+    WaveResult,
+    WaveStarted,
     event_from_dict,
 )
 
 ONE_OF_EACH: list[RunEvent] = [
     RunStarted(ts=1.0, run_id="r", method="deploy-rs", nodes=["web1"], argv=["deploy", ".#web1"],
-               argvs=[["deploy", ".#web1"]]),
+               argvs=[["deploy", ".#web1"]], waves=[["web1"]]),
+    WaveStarted(ts=1.0, wave=1, waves=2, nodes=["web1"]),
+    WaveResult(ts=2.0, wave=1, ok=False, message="wave 1 failed: web1 failed", rolled_back=["web1"]),
     RunResult(ts=2.0, outcome="failed", exit_code=None, message="web1 rolled back"),
     StageChanged(ts=1.1, node=None, profile=None, stage="eval"),
     ConfirmWindow(ts=1.2, node="web1", profile="system", seconds=30),

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 import asyncssh
+import pytest
 
 from labtui.inventory.model import Host, SshTarget
 from labtui.ssh.api import CommandResult, HostState
@@ -163,7 +164,9 @@ async def test_probe_that_is_not_understood_degrades(tmp_path):
 # ----- over real SSH (in-process servers) -----
 
 
-async def test_faults_over_ssh_each_recover_by_themselves(ssh_servers, tmp_path):
+@pytest.mark.parametrize("follow", [False, True], ids=["one-shot", "follow-falls-back"])
+async def test_faults_over_ssh_each_recover_by_themselves(ssh_servers, tmp_path, follow):
+    """Also with follow=True: these test servers answer only one-shot commands, so the poller falls back."""
     lab = make_lab(tmp_path / "lab", "ok", "down", "unknown", "changed", "noauth", "hang")
     hang = asyncio.Event()
 
@@ -186,7 +189,7 @@ async def test_faults_over_ssh_each_recover_by_themselves(ssh_servers, tmp_path)
     slow = await ssh_servers.start("hang", handler=hanging)
     servers = [ok, down, unknown, changed, noauth, slow]
     pool = ssh_servers.pool([s.host(poll_interval=0.2) for s in servers])
-    poller = StatusPoller([s.host(poll_interval=0.2) for s in servers], pool, probe_timeout=0.5)
+    poller = StatusPoller([s.host(poll_interval=0.2) for s in servers], pool, probe_timeout=0.5, follow=follow)
     try:
         stream = poller.stream()
         first = await poller.wait_all(timeout=10)

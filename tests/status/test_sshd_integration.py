@@ -38,6 +38,23 @@ async def test_probe_over_real_sshd(sshd):
     assert status.reboot_needed is None and status.drift == "unknown"
 
 
+async def test_following_probe_over_real_sshd_and_sh(sshd):
+    """The TUI's way: one `sh` per host kept running, a report per request line (the real /bin/sh)."""
+    pool = pool_for(sshd)
+    poller = StatusPoller([sshd.host()], pool, probe_timeout=30, follow=True)
+    try:
+        first = (await poller.wait_all(timeout=60))["lab"]
+        assert first.state is HostState.UP, (first.error, sshd.log_tail())
+        assert "lab" in poller._conversations  # it was followed, not probed the one-shot way
+        again = await poller.probe_once("lab")
+        assert again.state is HostState.UP and again.answered_at > first.answered_at
+        assert again.boot_id == first.boot_id and again.uptime_s >= first.uptime_s
+        assert not poller._conversations["lab"].closed  # the same shell answered both
+    finally:
+        await poller.close()
+        await pool.close()
+
+
 async def test_commands_share_one_connection_up_to_the_session_limit(sshd):
     pool = pool_for(sshd)
     try:

@@ -21,8 +21,8 @@ A handler gets `(command, stdin)` and returns any of: a str (stdout, exit 0); a 
 `(exit_status, stdout, stderr)`; a `labtui.sim.handlers.SimResult` / `labtui.ssh.api.CommandResult`;
 an async iterator of lines (streamed until the client closes); or an awaitable of one of these
 (e.g. `async def` that never returns: a hanging command). `None` means "command not found" (127).
-A handler may also answer `bytes` (or a tuple with bytes, or an async iterator of bytes lines): sent as they
-are (binary output, invalid UTF-8).
+A handler may also answer `bytes` (or a tuple with bytes): sent as they are (binary output, invalid UTF-8); an
+async iterator may yield `bytes`, written as they are without a newline added (a slow drip of one line).
 `delay` adds a delay before every answer; `LatencyProxy(server.port, delay)` adds real network
 latency in front of a server, and its `freeze()` silently stops all traffic (a dead link).
 Servers accept direct-tcpip (port forwarding) so they can be jump hosts.
@@ -132,7 +132,7 @@ class TestSshServer:
                 answer = await answer
             if hasattr(answer, "__aiter__"):
                 async for line in answer:
-                    process.stdout.write(_bytes(line) + b"\n")
+                    process.stdout.write(line if isinstance(line, bytes) else _bytes(line) + b"\n")
                 process.exit(0)
                 return
             status, out, err = _normalise(answer, command)

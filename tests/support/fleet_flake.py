@@ -2,9 +2,11 @@
 
 `../shared/deploy-rs/example/make-flake.sh` (never modified, never copied into the repository) writes a flake
 whose hosts' profiles are fake NixOS systems: a system and a kernel. `make_fleet_flake` runs it and then edits
-the flake it wrote so that each host's profile also refers to a few fake packages (`nginx-1.26.2`, ...: a
-`bin/NAME` script and SIZE bytes of data) and so that the kernel and the NixOS version come from
-settings.nix. A test rewrites the settings (`FleetSettings`) and commits to get the next generation:
+the flake it wrote (`extend_flake` does it for a flake written elsewhere, like the testbed session's) so that each
+host's system also refers to a few fake packages (`nginx-1.26.2`, ...: a `bin/NAME` script and SIZE bytes of data,
+under sw/, as NixOS puts environment.systemPackages) and so that the kernel and the NixOS version come from
+settings.nix. It edits the flake's own copies of the testbed's system.nix and system-builder.sh, never the
+originals. A test rewrites the settings (`FleetSettings`) and commits to get the next generation:
 
     flake = make_fleet_flake(tmp / "flake", tb_dir, hosts=3)
     flake.write(FleetSettings(tag="t2", packages={"nginx": "1.27.0"}, kernel="6.6.62"))
@@ -76,7 +78,7 @@ class FleetSettings:
                 f"  buildLines = {self.build_lines}; }}\n")
 
 
-# The extension, spliced into make-flake.sh's flake.nix (see _extend).
+# The extension, spliced into make-flake.sh's flake.nix (see extend_flake).
 _PACKAGES_NIX = """
       fakePackage = name: version: builtins.derivation {
         name = "${name}-${version}"; inherit system; builder = "/bin/sh";
@@ -88,14 +90,19 @@ _PACKAGES_NIX = """
       packagesOf = host: let all = (settings.packages or { }) // ((settings.hostPackages or { }).${host} or { });
         in builtins.attrValues (builtins.mapAttrs fakePackage all);
 """
-_PROFILE_BUILDER = """# labtui tests: make-flake.sh's profile builder, then references to the fake packages, a busy log.
+_PROFILE_BUILDER = """# labtui tests: a busy build log, then make-flake.sh's profile builder.
 PATH=/usr/bin:/bin
 set -e
 i=0
 while [ "$i" -lt "${buildLines:-0}" ]; do i=$((i + 1)); echo "compiling unit $i of $buildLines"; done
-/bin/sh "$baseBuilder"
-mkdir -p "$out/labtui-packages"  # not under sw/: that is a link into the (read-only) system
-for p in $fakePackages; do ln -s "$p" "$out/labtui-packages/$(basename "$p" | cut -d- -f2-)"; done
+exec /bin/sh "$baseBuilder"
+"""
+# Appended to the flake's copy of the testbed's system builder: the packages in the system, like
+# environment.systemPackages (sw/).
+_SYSTEM_BUILDER_PACKAGES = """
+# labtui tests (tests/support/fleet_flake.py): the fake packages, in the system's closure.
+mkdir -p "$out/sw/share/packages"
+for p in ${packages:-}; do ln -s "$p" "$out/sw/share/packages/"; done
 """
 
 
@@ -152,22 +159,26 @@ def make_fleet_flake(directory: Path, tb_dir: Path | str, *, hosts: int = 2,
     require_tool("git", "flakes live in git repositories")
     subprocess.run([str(script), str(directory), str(tb_dir), str(hosts)], check=True, capture_output=True,
                    env={**os.environ, "GIT_AUTHOR_NAME": "labtui", "GIT_COMMITTER_NAME": "labtui"})
-    _extend(directory)
+    extend_flake(directory)
     flake = FleetFlake(directory, hosts)
     flake.write(settings or FleetSettings())
     return flake
 
 
-def _extend(directory: Path) -> None:
+def extend_flake(directory: Path) -> None:
+    """Extend a flake make-flake.sh wrote (this module's, or the testbed session's); once is enough."""
+    if (directory / "labtui-profile-builder.sh").exists():
+        return
     nix = (directory / "flake.nix").read_text()
     edits = [
         ('      mkSystem = host:', _PACKAGES_NIX.strip("\n") + "\n      mkSystem = host:"),
         ('generation = settings.tag; version = "24.11.20241201.9abcdef";',
          'generation = settings.tag; version = settings.nixosVersion or "24.11.20241201.9abcdef";'),
         ('kernelVersion = "6.6.61";', 'kernelVersion = settings.kernel or "6.6.61";'),
+        ('codename = "Vicuna"; kernelVersion', 'codename = "Vicuna"; packages = packagesOf host; kernelVersion'),
         ("args = [ ./profile-builder.sh ];",
          "args = [ ./labtui-profile-builder.sh ]; baseBuilder = ./profile-builder.sh;\n"
-         "        fakePackages = packagesOf host; buildLines = toString (settings.buildLines or 0);"),
+         "        buildLines = toString (settings.buildLines or 0);"),
     ]
     for old, new in edits:
         if old not in nix:
@@ -176,4 +187,15 @@ def _extend(directory: Path) -> None:
         nix = nix.replace(old, new, 1)
     (directory / "flake.nix").write_text(nix)
     (directory / "labtui-profile-builder.sh").write_text(_PROFILE_BUILDER)
+    system = (directory / "system.nix").read_text()
+    for old, new in (('kernelVersion ? "6.6.32" }:', 'kernelVersion ? "6.6.32", packages ? [ ] }:'),
+                     ("inherit hostname generation version revision codename kernel;",
+                      "inherit hostname generation version revision codename kernel packages;")):
+        if old not in system:
+            raise AssertionError(f"the testbed's system.nix changed: `{old}` is not in it; update "
+                                 "tests/support/fleet_flake.py")
+        system = system.replace(old, new, 1)
+    (directory / "system.nix").write_text(system)
+    with (directory / "system-builder.sh").open("a") as builder:
+        builder.write(_SYSTEM_BUILDER_PACKAGES)
     subprocess.run(["git", "-C", str(directory), "add", "-A"], check=True, capture_output=True)

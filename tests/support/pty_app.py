@@ -10,6 +10,7 @@ Used by the hang-up tests (tests/tui/test_hangup.py) and the terminal benchmarks
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import os
@@ -22,6 +23,8 @@ import termios
 import threading
 import time
 from collections.abc import Mapping, Sequence
+
+from tests.support.vt import Screen
 
 
 def _make_controlling_tty() -> None:  # runs in the child, after setsid
@@ -51,6 +54,8 @@ class PtyApp:
         self._changed = threading.Condition()
         self._reader: threading.Thread | None = None
         self.closed = False
+        self.screen = Screen(*size)  # what a terminal would show (tests/support/vt.py)
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
 
     # -- life ------------------------------------------------------------------------------------
     def start(self) -> PtyApp:
@@ -87,6 +92,7 @@ class PtyApp:
                     return
                 self.output += data
                 self.chunks.append((time.monotonic(), len(data)))
+                self.screen.feed(self._decode(data))
                 self._changed.notify_all()
 
     def __enter__(self) -> PtyApp:
@@ -134,6 +140,17 @@ class PtyApp:
                 if left <= 0 or self.closed:
                     tail = bytes(self.output[-2000:]).decode(errors="replace")
                     raise AssertionError(f"{text!r} did not appear within {timeout} s; last output: {tail!r}")
+                self._changed.wait(left)
+
+    def wait_for_screen(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until the screen (as a terminal would show it) has `text` on one of its lines."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self.screen.shows(text):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    shown = "\n".join(self.screen.text())
+                    raise AssertionError(f"{text!r} not on the screen within {timeout} s; it shows:\n{shown}")
                 self._changed.wait(left)
 
     def wait_quiet(self, quiet: float, timeout: float = 30.0) -> None:

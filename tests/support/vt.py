@@ -16,8 +16,15 @@ class Screen:
         self.cells: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
         self.x = self.y = 0
         self.sgr = ""
+        self._carry = ""  # an escape sequence cut at the end of the last chunk
 
     def feed(self, data: str) -> None:
+        data, self._carry = self._carry + data, ""
+        cut = data.rfind("\x1b")
+        if cut >= 0:
+            match = _ESCAPE.match(data, cut)
+            if match is None or match.end() == len(data) and data[-1] in "0123456789;?<>$[":
+                data, self._carry = data[:cut], data[cut:]
         pos = 0
         for match in _ESCAPE.finditer(data):
             self._text(data[pos:match.start()])
@@ -55,3 +62,6 @@ class Screen:
 
     def text(self) -> list[str]:
         return ["".join(ch for ch, _ in row) for row in self.cells]
+
+    def shows(self, text: str) -> bool:
+        return any(text in line for line in self.text())

@@ -3,10 +3,11 @@ and `labtui parse-log` all read `METHODS`. A new method is its module plus one l
 (docs/extending.md)."""
 
 from labtui.deploy.methods.base import DeployMethod, Job, profiles_of
+from labtui.deploy.methods.colmena import Colmena
 from labtui.deploy.methods.deploy_rs import DeployRs
 from labtui.deploy.methods.nixos_rebuild import NixosRebuild
 from labtui.registry import Registry
 
-METHODS: Registry[DeployMethod] = Registry("deploy method", DeployRs(), NixosRebuild())
+METHODS: Registry[DeployMethod] = Registry("deploy method", DeployRs(), NixosRebuild(), Colmena())
 
 __all__ = ["METHODS", "DeployMethod", "Job", "profiles_of"]

@@ -43,7 +43,7 @@ class Http(CheckKind):
     name = "http"
     params = {
         "url": Param((str,), example='e.g. url = "https://web1.lan/health"'),
-        "status": Param((int,), 200),
+        "status": Param((int,), 200, bounds=(100, 599)),
         "body": Param((str,), None),
         "insecure": Param((bool,), False),
     }

@@ -61,7 +61,7 @@ def parse_load(stdout: str) -> tuple[float, int]:
 
 class Disk(CheckKind):
     name = "disk"
-    params = {"mount": Param((str,), "/"), "max_percent": Param((int, float), DEFAULT_MAX_PERCENT)}
+    params = {"mount": Param((str,), "/"), "max_percent": Param((int, float), DEFAULT_MAX_PERCENT, bounds=(0, 100))}
 
     def problem(self, params: Mapping[str, object]) -> ParamProblem | None:
         mount = params["mount"]
@@ -83,7 +83,7 @@ class Disk(CheckKind):
 
 class Memory(CheckKind):
     name = "memory"
-    params = {"max_percent": Param((int, float), DEFAULT_MAX_PERCENT)}
+    params = {"max_percent": Param((int, float), DEFAULT_MAX_PERCENT, bounds=(0, 100))}
 
     def problem(self, params: Mapping[str, object]) -> ParamProblem | None:
         return percent_problem(params)
@@ -98,7 +98,7 @@ class Memory(CheckKind):
 
 class Load(CheckKind):
     name = "load"
-    params = {"max_per_cpu": Param((int, float), DEFAULT_MAX_PER_CPU)}
+    params = {"max_per_cpu": Param((int, float), DEFAULT_MAX_PER_CPU, bounds=(0, 1000))}
 
     def problem(self, params: Mapping[str, object]) -> ParamProblem | None:
         if number(params, "max_per_cpu") <= 0:

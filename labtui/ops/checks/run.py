@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
+from labtui.inventory.config import MAX_CHECK_PERIOD, MAX_CHECK_RETRIES, MAX_CHECK_TIMEOUT
 from labtui.inventory.model import CheckSpec, Host
 from labtui.inventory.schema import type_problem
 from labtui.ops.checks.base import CheckFailed, CheckResult
@@ -28,10 +29,11 @@ def validate_check(spec: CheckSpec) -> str | None:
         return f"check `{spec.name}`: unknown kind `{spec.kind}`; use one of {', '.join(declarable)}"
     kind = CHECK_KINDS.get(spec.kind)
     problem: str | None = None
-    if spec.period <= 0 or spec.timeout <= 0:
-        problem = "`period` and `timeout` must be positive"
-    elif spec.retries < 0:
-        problem = "`retries` must be 0 or more"
+    if not (0 < spec.period <= MAX_CHECK_PERIOD and 0 < spec.timeout <= MAX_CHECK_TIMEOUT):
+        problem = (f"`period` and `timeout` must be more than 0 and at most {MAX_CHECK_PERIOD:g} and "
+                   f"{MAX_CHECK_TIMEOUT:g} seconds, got {spec.period!r} and {spec.timeout!r}")
+    elif not 0 <= spec.retries <= MAX_CHECK_RETRIES:
+        problem = f"`retries` must be between 0 and {MAX_CHECK_RETRIES}, got {spec.retries!r}"
     else:
         params: dict[str, object] = {}
         for key, param in kind.params.items():

@@ -14,7 +14,7 @@ from labtui.ssh.api import RemoteShell
 
 class Tcp(CheckKind):
     name = "tcp"
-    params = {"port": Param((int,), example="e.g. port = 443"), "host": Param((str,), None)}
+    params = {"port": Param((int,), example="e.g. port = 443", bounds=(1, 65535)), "host": Param((str,), None)}
 
     def problem(self, params: Mapping[str, object]) -> ParamProblem | None:
         if not 0 < number(params, "port") < 65536:
