@@ -8,9 +8,9 @@ through a small launcher, the leash, which:
   waits for it, ignoring SIGINT/SIGTERM/SIGHUP itself (the runner's cancel signals the whole group; the command
   gets them with their default meaning);
 - holds the read end of a pipe whose only write end is the supervisor's (the "watch" pipe). The kernel closes that
-  end when the supervisor dies, however it dies; the leash then sees end-of-file and ends the whole group: SIGTERM,
-  then SIGKILL after GRACE seconds. The group id stays allocated while the leash lives, so it is never another
-  process's group by then;
+  end when the supervisor dies, however it dies; the leash then sees end-of-file and ends the whole group and its
+  own children: SIGTERM, then SIGKILL after GRACE seconds until none is left, then exits. The group id stays
+  allocated while the leash lives, so it is never another process's group by then;
 - is a child subreaper (PR_SET_CHILD_SUBREAPER): an ssh or nix child that deploy-rs leaves behind is re-parented to
   the leash, not to init, so it is ended with the rest even if it moved to a group of its own;
 - reports the command's exit (`exit N` or `signal N`) on a second pipe as soon as it happens, and stays until the
@@ -101,12 +101,22 @@ def children():
         pass
     return found
 
+def group():
+    # The other members of our process group (its id is our pid).
+    me, found = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    if int(f.read().rsplit(b")", 1)[1].split()[2]) == me:
+                        found.append(int(name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
 def end_all(sig):
-    try:
-        os.killpg(0, sig)
-    except OSError:
-        pass
-    for pid in children():  # leftovers that left the group are still ours (subreaper)
+    # Leftovers that left the group are still ours (subreaper): our children, and the group's members.
+    for pid in set(children()) | set(group()):
         try:
             os.kill(pid, sig)
         except OSError:
@@ -140,10 +150,12 @@ while True:
             select.select([wake_r], [], [], max(0.0, deadline - time.monotonic()))
             drain(wake_r)
             alive = reap()
-        if alive:
-            end_all(signal.SIGKILL)  # the leash too: its group goes with it
-            while reap():
-                time.sleep(0.05)
+        for _ in range(100):  # SIGKILL until nothing is left (a child dying may leave us its own children)
+            if not alive and not group():
+                break
+            end_all(signal.SIGKILL)
+            time.sleep(0.05)
+            alive = reap()
         break
 report("signal 9\n")  # not reached with a reported command; a command never reaped was killed with its group
 """.replace("@GRACE@", str(GRACE))
