@@ -43,6 +43,7 @@ from labtui.runs.lost import settle_lost_runs
 from labtui.runs.process import ProcessId
 from labtui.runs.recorder import RunRecorder
 from labtui.runs.state import state_error
+from labtui.text import harmless
 
 UNATTENDED_GRACE = 60.0  # seconds a question may wait with no face attached before it is declined
 FACE_BACKLOG = 8 * 1024 * 1024  # bytes a face may fall behind before the supervisor waits for it to read
@@ -340,5 +341,7 @@ def run_supervisor(run_id: str, ready_fd: int | None, build: BuildRun) -> int:
     try:
         return asyncio.run(supervisor.main(build))
     except BaseException as exc:
-        supervisor.report_ready({"ok": False, "error": f"the deploy supervisor failed: {exc}", "exit_code": 1})
+        # The traceback goes to the log (stderr): the face adds the log's path to this line.
+        supervisor.report_ready({"ok": False, "error": f"the deploy supervisor failed: {harmless(str(exc))}",
+                                 "exit_code": 1, "see_log": True})
         raise

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
 from labtui.inventory.model import Inventory
-from labtui.ssh.api import RemoteShell
+from labtui.ssh.api import LineShell, RemoteShell
 from labtui.status.poller import FlakePathResolver, StatusPoller
-from labtui.tui.adapters import CoreDeployStarter, CoreOps, JournalHistory
+from labtui.tui.adapters import CoreDeployStarter, CoreExec, CoreOps, CorePreview, JournalHistory
 from labtui.tui.app import LabApp
 from labtui.tui.sources import Sources
 
@@ -29,17 +29,23 @@ def build_app(inventory: Inventory, sources: Sources, *, clock: Callable[[], flo
 
 
 def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePathResolver | None = None,
-                 deploys_survive_quit: bool = True) -> Sources:
+                 deploys_survive_quit: bool = True, lines: LineShell | None = None,
+                 previews: bool = True) -> Sources:
     """labtui's own sources over `shell`: the status poller (drift from `resolver`), deploys in supervisor
-    processes, the journal, and a host's logs, checks and generations. `aclose()` stops the poller."""
+    processes, the journal, a host's logs, checks and generations, fleet exec (its output line by line when
+    `lines`, the SSH pool, can stream) and closure diffs (`previews`: they build with the real Nix).
+    `aclose()` stops the poller."""
     poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver, follow=True)
     return Sources(status=poller, deploy=CoreDeployStarter(inventory, survives_quit=deploys_survive_quit),
-                   history=JournalHistory(), ops=CoreOps(shell), closers=(poller.close,))
+                   history=JournalHistory(), ops=CoreOps(shell), exec=CoreExec(inventory, shell, lines),
+                   preview=CorePreview(inventory, shell) if previews else None, closers=(poller.close,))
 
 
 def demo_sources(demo: DemoLab) -> Sources:
     """The core's sources on the running demo lab: its SSH servers, its simulated flake, its emulated deploys
     (which die with the demo, so quitting does not leave them running)."""
     assert demo.inventory is not None, "start the demo lab first"
-    return core_sources(demo.inventory, demo.pool or demo.make_pool(), resolver=demo.resolver(),
+    pool = demo.pool or demo.make_pool()
+    # The simulated flake has no Nix behind it: no closure diffs in the demo.
+    return core_sources(demo.inventory, pool, lines=pool, previews=False, resolver=demo.resolver(),
                         deploys_survive_quit=False)

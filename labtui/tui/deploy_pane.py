@@ -23,6 +23,7 @@ from labtui.runs.outcomes import counts_text, is_failure
 from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
+from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
@@ -200,10 +201,12 @@ class DeployScreen(Screen[None]):
         self.live = live
         self._summary: Text | str | None = None  # what #run-summary shows
         self._actions: tuple[bool, bool] | None = None  # what check_action depends on
+        self.show_builds = True  # the tree of running builds, while labtui builds (`b` hides it)
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-header", classes="topbar")
         yield DeployTable(self.run, self.glyphs, self.clock, id="deploy-rows")
+        yield BuildTree(id="builds")
         yield Static(id="tail-title")
         yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
         yield Static(id="run-summary")
@@ -251,6 +254,8 @@ class DeployScreen(Screen[None]):
     def sync(self) -> None:
         table = self.query_one(DeployTable)
         table.sync()
+        builds = self.query_one(BuildTree)
+        builds.set_class(builds.sync(self.run) and self.show_builds, "-shown")
         if self._tail_node is None and table.row_count:
             self._follow_highlighted()
         self._flush_tail()
@@ -339,6 +344,10 @@ class DeployScreen(Screen[None]):
 
     def action_run_output(self) -> None:
         self.app.push_screen(HostLogScreen(self.run, None, live=self.live, ascii_mode=self.glyphs is ASCII))
+
+    def action_toggle_builds(self) -> None:
+        self.show_builds = not self.show_builds
+        self.sync()
 
     def action_cancel_run(self) -> None:
         self.post_message(self.CancelRequested())

@@ -35,7 +35,16 @@ from labtui.sim.state import SimLab, fake_store_path
 from labtui.tui.adapters import CoreOps
 from labtui.tui.app import LabApp
 from labtui.tui.assemble import build_app
-from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, PasswordAsker, Sources
+from labtui.tui.sources import (
+    DeployChoice,
+    DeployHandle,
+    DeployStarter,
+    ExecSource,
+    HistorySource,
+    PasswordAsker,
+    PreviewSource,
+    Sources,
+)
 from tests.support.sim_shell import SimShell
 from tests.support.sim_status import SimStatusSource
 
@@ -122,12 +131,13 @@ class ScriptedDeploy:
 
 
 def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, deploy: DeployStarter | None = None,
-               history: HistorySource | None = None, **options: Any) -> LabApp:
+               history: HistorySource | None = None, exec: ExecSource | None = None,
+               preview: PreviewSource | None = None, **options: Any) -> LabApp:
     """The TUI on the frozen lab: status read in-process at FROZEN_NOW, logs, checks and generations over the
     simulated shell, no timers (pass animate=True for them)."""
     lab, inventory = frozen_lab(root)
     sources = Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), deploy=deploy, history=history,
-                      ops=CoreOps(SimShell(lab)))
+                      ops=CoreOps(SimShell(lab)), exec=exec, preview=preview)
     options.setdefault("subtitle", "demo lab")
     options.setdefault("animate", False)
     return build_app(inventory, sources, clock=clock or FrozenClock(FROZEN_NOW + 4), **options)
