@@ -26,7 +26,7 @@ from pathlib import Path
 
 from labtui import paths
 from labtui.errors import UserError
-from labtui.runs.events import Output, RunEvent
+from labtui.runs.events import Output, RunEvent, RunResult
 from labtui.runs.files import make_run_dir
 from labtui.runs.journal import Journal, RunHeader
 
@@ -102,6 +102,7 @@ class RunRecorder:
         self._failing: dict[str, str] = {}  # sink -> why it fails (said once; its recovery is said too)
         self._lock = threading.Condition()
         self._closing = False
+        self._given_up = False  # patience ran out: the events file no longer waits for the journal
         self._deadline: float | None = None
         self._thread = threading.Thread(target=self._work, name=f"recorder-{run_id}", daemon=True)
         self._thread.start()
@@ -160,18 +161,22 @@ class RunRecorder:
                 lines = self.lines[self._written:]
                 events = self.events[self._recorded:]
                 raw, self._raw = self._raw, []
-            ok = not lines or self._write("events", self._events_file.append, b"".join(lines))
-            if ok:
+            recorded = self._record(events)
+            with self._lock:
+                self._recorded += recorded
+                # The journal before the file for a run_result: a face that reads it from the events file (and
+                # exits, the CLI) then finds the run finished in the journal. Unless the journal is given up on.
+                lines = lines[:self._file_limit(len(lines))]
+            ok = recorded == len(events)
+            if lines and self._write("events", self._events_file.append, b"".join(lines)):
                 with self._lock:
                     self._written += len(lines)
+            elif lines:
+                ok = False
             if raw and not self._write("output", self._output_file.append, "".join(raw).encode("utf-8", "replace")):
                 with self._lock:
                     self._raw[:0] = raw  # keep it, in order, for the retry
                 ok = False
-            recorded = self._record(events)
-            with self._lock:
-                self._recorded += recorded
-            ok = ok and recorded == len(events)
             if lines or recorded:
                 try:
                     self._on_stored()
@@ -182,6 +187,9 @@ class RunRecorder:
                 continue
             with self._lock:
                 if self._closing and self._deadline is not None and time.monotonic() > self._deadline:
+                    if not self._given_up:  # the events file gets what it can without the journal, then stop
+                        self._given_up = True
+                        continue
                     break
                 self._lock.wait(delay)  # new work (an event) ends the pause early: it is worth a try
             delay = min(delay * 2, self._retry[1])
@@ -189,6 +197,16 @@ class RunRecorder:
         self._output_file.close()
         if self._journal is not None:
             self._journal.close()
+
+    def _file_limit(self, count: int) -> int:
+        """How many of the next `count` events may go to the events file now (call with the lock held)."""
+        if self._given_up:
+            return count
+        for i in range(count):
+            index = self._written + i
+            if index >= self._recorded and isinstance(self.events[index], RunResult):
+                return i
+        return count
 
     def _has_work(self) -> bool:
         return bool(self._raw) or self._written < len(self.lines) or self._recorded < len(self.lines)
