@@ -193,8 +193,9 @@ class DeployScreen(Screen[None]):
             self.node = node
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, *, title: str = "",
-                 live: bool = True, animate: bool = True) -> None:
+                 live: bool = True, animate: bool = True, cancellable: bool = True) -> None:
         super().__init__()
+        self.cancellable = cancellable  # a deploy; a rollback or reboot goes on once begun
         self.with_timers = animate
         self._tail_node: str | None = None
         self._tail_seen = 0
@@ -250,8 +251,10 @@ class DeployScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
-            return self.live and self.run.running
+            return self.live and self.run.running and self.cancellable
         if action == "cancel_host":
+            if not self.cancellable:
+                return False
             node = self.query_one(DeployTable).current
             return self.live and self.run.running and node is not None and not self.run.nodes[node].done
         if action == "first_failure":
