@@ -13,6 +13,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, add_target_arguments, paint, print_json, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -22,27 +23,22 @@ if TYPE_CHECKING:
     from labtui.runs.events import RunEvent
     from labtui.ssh.api import RemoteShell
 
-EPILOG = """\
-examples:
-  labtui diff web1                 # what deploying web1 would change
-  labtui diff @prod --json         # every prod host, for scripts
-  labtui diff .#db1 --method nixos-rebuild
-
-Each host's summary reads `+3 -1 ~12, +48 MiB, reboot`: packages added, removed, changed; the change of the
-closure size; and `reboot` when the new kernel, initrd or modules differ from what the host booted.
-
-exit status:
-  0  every host was compared (changed or not)
-  1  a host could not be compared (its build or evaluation failed, it did not answer)
-  2  usage or configuration error
-"""
+EXAMPLES: Examples = (
+    ("labtui diff web1", "what deploying web1 would change"),
+    ("labtui diff @prod --json", "every prod host, for scripts"),
+    ("labtui diff .#db1 --method nixos-rebuild", "what nixos-rebuild would deploy to db1"),
+)
+EXIT_STATUS: ExitStatus = {
+    0: "every host was compared (changed or not)",
+    1: "a host could not be compared (its build or evaluation failed, it did not answer)",
+}
+NOTES = ("Each host's summary reads `+3 -1 ~12, +48 MiB, reboot`: packages added, removed, changed; the change of "
+         "the closure size; and `reboot` when the new kernel, initrd or modules differ from what the host booted.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from labtui.deploy.methods import METHODS
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EPILOG
     add_target_arguments(parser, "hosts to compare (default: every host)")
     parser.add_argument("--method", choices=METHODS.names(),
                         help="compare with what this method would deploy (default: each host's own method)")

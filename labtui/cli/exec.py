@@ -12,6 +12,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import TARGETS_HELP, paint, print_json, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 
 if TYPE_CHECKING:
@@ -19,25 +20,21 @@ if TYPE_CHECKING:
     from labtui.ops.exec import HostExec
     from labtui.ssh.api import LineShell, RemoteShell
 
-EPILOG = """\
-examples:
-  labtui exec @web -- uptime
-  labtui exec 'web*' db1 --sudo -- systemctl restart nginx
-  labtui exec '*' --stream --timeout 30 -- journalctl -u nginx -n 20
-  labtui exec @prod --json -- sh -c 'df -h / | tail -1'
-
-Each word after `--` is quoted for the remote shell: use `sh -c '...'` for pipes and redirections.
-
-exit status:
-  0  the command exited 0 on every host
-  1  it failed, timed out or could not run on at least one host
-  2  usage or configuration error (nothing was run)
-"""
+EXAMPLES: Examples = (
+    ("labtui exec @web -- uptime", "uptime of every host tagged web, grouped per host"),
+    ("labtui exec 'web*' db1 --sudo -- systemctl restart nginx", "as root, through each host's sudo settings"),
+    ("labtui exec '*' --stream --timeout 30 -- journalctl -u nginx -n 20", "lines as they come, host-prefixed"),
+    ("labtui exec @prod --json -- sh -c 'df -h / | tail -1'", "every host's exit code and output as JSON"),
+)
+EXIT_STATUS: ExitStatus = {
+    0: "the command exited 0 on every host",
+    1: "it failed, timed out or could not run on at least one host",
+    2: "usage or configuration error (nothing was run)",
+}
+NOTES = "Each word after `--` is quoted for the remote shell: use `sh -c '...'` for pipes and redirections."
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EPILOG
     add_options(parser)
     # Everything from the first host on: hosts, `--`, the command (options between hosts and `--` are re-read).
     parser.add_argument("words", nargs=argparse.PARSER, metavar="TARGET... -- COMMAND [ARG]",

@@ -18,6 +18,7 @@ import sys
 from typing import assert_never
 
 from labtui.cli.common import outcome_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
@@ -47,6 +48,13 @@ from labtui.runs.events import (
     WaveStarted,
 )
 from labtui.text import harmless
+
+EXAMPLES: Examples = (
+    ("deploy .#web1 2>&1 | tee deploy.log; labtui parse-log deploy.log", "a saved deploy-rs log as a timeline"),
+    ("labtui parse-log deploy.log --json --exit-code 1", "its events as JSON Lines, knowing deploy-rs exited 1"),
+    ("labtui parse-log rebuild.log --method nixos-rebuild --action boot", "a saved nixos-rebuild boot log"),
+)
+EXIT_STATUS: ExitStatus = {0: "the log shows a run that succeeded", 1: "the log shows a run that did not"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from labtui.cli.common import load_inventory
+    from labtui.cli.common import load_inventory, prepare_tui_colors
     from labtui.errors import UserError
     from labtui.tui.glyphs import ascii_requested
 
@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args)
     if not inventory.hosts:
         raise UserError(f"no hosts in {inventory.flake}: add deploy.nodes or nixosConfigurations to the flake")
+
+    prepare_tui_colors()
 
     async def main() -> int:
         from labtui.inventory.flake_paths import FlakePathResolver
