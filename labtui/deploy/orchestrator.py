@@ -104,6 +104,11 @@ class DeployRun:
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
         self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
+        # Interactive jobs start at once and ask their question up front; each takes its slot (of `parallel`) when
+        # its "yes" goes in, so at most `parallel` of them build and activate at a time.
+        self._slots: asyncio.Semaphore | None = None
+        self._answering: dict[Job, asyncio.Task[None]] = {}  # "yes" waiting for a slot, then written
+        self._holding: set[Job] = set()  # interactive jobs that took their slot
         self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
         self._outcomes: dict[str, str] = {}  # node -> its latest final outcome (a wave goes on when all are good)
 
@@ -179,7 +184,7 @@ class DeployRun:
     def pending_prompts(self) -> list[str]:
         """Jobs (node names, or "atomic") whose deploy-rs waits for a yes/no."""
         return [j.name for j, runner in self._runners.items()
-                if runner.parser.awaiting_answer and runner.exit_code is None]
+                if runner.parser.awaiting_answer and runner.exit_code is None and j not in self._answering]
 
     @property
     def pending_passwords(self) -> list[str]:
@@ -192,7 +197,12 @@ class DeployRun:
                 continue
             if node is not None and node != job.name and node not in job.nodes:
                 continue
-            runner.answer("yes" if yes else "no")
+            if job in self._answering:
+                continue  # answered already; its "yes" waits for a slot
+            if yes and self._asks_first(job) and job not in self._holding:
+                self._answering[job] = asyncio.ensure_future(self._answer_in_turn(job, runner))
+            else:
+                runner.answer("yes" if yes else "no")
             self._put(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
@@ -294,44 +304,69 @@ class DeployRun:
             return []
         return list(await asyncio.gather(*(probe_node(self.probe, node, "after") for node in self.request.nodes())))
 
+    def _asks_first(self, job: Job) -> bool:
+        """The job's process asks the operator before it builds (deploy-rs --interactive): it starts without a slot."""
+        return self.request.interactive and METHODS.get(job.method).supports_interactive
+
+    async def _answer_in_turn(self, job: Job, runner: CommandRunner) -> None:
+        assert self._slots is not None
+        await self._slots.acquire()
+        self._holding.add(job)
+        self._answering.pop(job, None)
+        runner.answer("yes")
+
     async def _run_jobs(self) -> None:
-        slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
+        slots = self._slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
         hooks: list[asyncio.Task[None]] = []
         probes = [asyncio.ensure_future(self._probe_before(n)) for n in self.request.nodes()] if self.probe else []
         self._check_gate = asyncio.get_running_loop().create_future()
 
         async def run_job(job: Job) -> None:
-            async with slots:
-                if job.after_check:
-                    failure = await self._check_gate
-                    if failure is not None and not self._cancelled:
-                        for node in job.nodes:
-                            self._put(NodeResult(
-                                ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
-                                message=failure))
-                        return
-                if self._cancelled:
-                    return
-                skipped = [n for n in job.nodes if n in self._cancelled_nodes]
-                if skipped:  # cancelled while it waited for a slot
-                    for node in skipped:
-                        self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
-                                                          stage=None, message="cancelled before it started"))
-                    return
-                try:
-                    await self._run_one(job, hooks)
-                    if self._checks_for_others(job) and not self._check_gate.done():
-                        self._check_gate.set_result(f"{job.name}'s deploy ended before its flake check passed")
-                except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
-                    if self._checks_for_others(job) and not self._check_gate.done():
-                        self._check_gate.set_result(f"could not run the flake check: {exc}")
-                    now = time.time()
-                    self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
-                                                  stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
-                                                  source="raw"))
+            if not self._asks_first(job):
+                async with slots:
+                    await run_one(job)
+                return
+            try:
+                await run_one(job)
+            finally:  # its slot, if its "yes" took one; a "yes" still waiting for one is void now
+                waiting = self._answering.pop(job, None)
+                if waiting is not None:
+                    waiting.cancel()
+                if job in self._holding:
+                    self._holding.discard(job)
+                    slots.release()
+
+        async def run_one(job: Job) -> None:
+            if job.after_check:
+                failure = await self._check_gate
+                if failure is not None and not self._cancelled:
                     for node in job.nodes:
-                        self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
-                                                          stage=None, message=f"could not run {job.argv[0]}: {exc}"))
+                        self._put(NodeResult(
+                            ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
+                            message=failure))
+                    return
+            if self._cancelled:
+                return
+            skipped = [n for n in job.nodes if n in self._cancelled_nodes]
+            if skipped:  # cancelled while it waited for a slot
+                for node in skipped:
+                    self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                                                      stage=None, message="cancelled before it started"))
+                return
+            try:
+                await self._run_one(job, hooks)
+                if self._checks_for_others(job) and not self._check_gate.done():
+                    self._check_gate.set_result(f"{job.name}'s deploy ended before its flake check passed")
+            except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
+                if self._checks_for_others(job) and not self._check_gate.done():
+                    self._check_gate.set_result(f"could not run the flake check: {exc}")
+                now = time.time()
+                self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                                              stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
+                                              source="raw"))
+                for node in job.nodes:
+                    self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                                                      stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
             if self.request.prebuild and not self._cancelled:

@@ -20,9 +20,10 @@ def handle(lab: SimLab, host: str, command: str) -> SimResult | None:
         return handle(lab, host, argv[5])
     sim = lab.load(host)
     current = next((g for g in sim.generations if g.number == sim.current), None)
+    booted = next((g for g in sim.generations if g.number == sim.booted), current)
     match argv:
-        case ["uname", "-r"]:
-            return SimResult(0, f"{current.kernel if current else '6.6.30'}\n")
+        case ["uname", "-r"]:  # the running kernel: the booted system's
+            return SimResult(0, f"{booted.kernel if booted else '6.6.30'}\n")
         case ["nixos-version"]:
             return SimResult(0, f"{current.nixos_version if current else '24.05'} (Uakari)\n")
         case ["hostname"]:

@@ -122,6 +122,8 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
            footer=True),
     Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back",
            footer=True),
+    Action("parallel(1)", "plus,equals_sign", "More at once", "parallel: one more host at once", help_keys="+"),
+    Action("parallel(-1)", "minus", "Fewer at once", "parallel: one host fewer at once", help_keys="-"),
     Action("focus_waves", "w", "Waves", "waves (1,25%,100%): each starts when the one before is healthy",
            footer=True),
     Action("show_diff", "d", "Diff", "what the deploy changes on the highlighted host (packages, sizes, reboot)",
@@ -135,6 +137,8 @@ DEPLOY_PANE = Scope("Deploy pane", (
     Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
     Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
+    Action("cancel_host", "c", "Cancel host", "cancel the selected host only; the others go on (asks first)",
+           footer=True),
     Action("toggle_builds", "b", "Builds", "show or hide the tree of running builds while labtui builds"),
 ), note="A row per host: stage, steps, time, the confirm (C) or activation (A)\n"
         "timeout counting down, a rollback badge that stays, the last output.")

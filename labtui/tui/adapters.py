@@ -50,7 +50,7 @@ def _request(choice: DeployChoice, *, prebuild: bool, waves: list[list[str]]) ->
         action=Action.parse(choice.action),
         options=options,
         atomic=choice.mode == "atomic" and method.supports_atomic,
-        parallel=1 if choice.mode == "atomic" else None,
+        parallel=1 if choice.mode == "atomic" else choice.parallel,
         interactive=choice.show_plan and method.supports_interactive,
         prebuild=prebuild,
         waves=waves,
@@ -69,7 +69,7 @@ class SupervisedRun(Protocol):
 
     def send_password(self, hostname: str, password: str | None) -> None: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self, node: str | None = None) -> None: ...
 
 
 class RunHandle:
@@ -96,8 +96,8 @@ class RunHandle:
                 continue
             yield event
 
-    async def cancel(self) -> None:
-        self.run.cancel()
+    async def cancel(self, node: str | None = None) -> None:
+        self.run.cancel(node)
 
     async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         self.run.answer_prompt(yes, node)

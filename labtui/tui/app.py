@@ -36,6 +36,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import CommandLog
+from labtui.deploy.orchestrator import default_parallel
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.privilege import privilege_for
 from labtui.runs.events import Prompt, RunEvent
@@ -120,10 +121,12 @@ class LabApp(App[None]):
     BINDINGS = actions.GLOBAL.bindings()  # the dashboard's keys are its screen's (DashboardScreen)
 
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
-                 command_log: CommandLog, subtitle: str, animate: bool) -> None:
+                 command_log: CommandLog, subtitle: str, animate: bool, ansi_colours: bool | None = None) -> None:
         super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
         fmt.use_colour(not self.no_color)  # NO_COLOR: weight (bold, reverse) carries what colour would
-        if self.console.color_system in ("standard", "windows") and not self.no_color:
+        if ansi_colours is None:
+            ansi_colours = self.console.color_system in ("standard", "windows")
+        if ansi_colours and not self.no_color:
             # 16 colours: the terminal's own ANSI colours (Textual's theme would be mapped onto them, turning warnings
             # red and errors magenta, the selected row white on cyan).
             self.theme = "ansi-dark"
@@ -655,7 +658,8 @@ class LabApp(App[None]):
     async def _deploy_flow(self, hosts: list[Host]) -> None:
         methods = {h.method for h in hosts}
         default = methods.pop() if len(methods) == 1 else "deploy-rs"
-        choice = await self.push_screen_wait(DeployDialog(hosts, default_method=default, preview=self.sources.preview))
+        choice = await self.push_screen_wait(DeployDialog(hosts, default_method=default, preview=self.sources.preview,
+                                                          parallel=default_parallel(self.inventory)))
         if choice is None:
             return
         critical = [h.name for h in hosts if h.critical]
@@ -732,8 +736,21 @@ class LabApp(App[None]):
         self.push_screen(self.deploy_screen)
 
     @on(DeployScreen.CancelRequested)
-    def _cancel_requested(self) -> None:
-        self.action_cancel_deploy()
+    def _cancel_requested(self, message: DeployScreen.CancelRequested) -> None:
+        if message.node is None:
+            self.action_cancel_deploy()
+        elif self.deploys.running:
+            self._confirm_cancel_host(message.node)
+
+    @work(group="cancel", exit_on_error=False)
+    async def _confirm_cancel_host(self, node: str) -> None:
+        run = self.deploys.active_run
+        together = run is not None and run.processes == 1 and len(run.nodes) > 1
+        question = (f"Cancel {node}? It shares one deploy process with the other hosts (atomic): the whole run "
+                    "is cancelled." if together else f"Cancel {node}'s deploy? The other hosts go on.")
+        if await self.push_screen_wait(YesNoDialog(question)):
+            self.notify(f"cancelling {node}…")
+            await self.deploys.cancel(None if together else node)
 
     def action_cancel_deploy(self) -> None:
         if self.deploys.active_handle is None or not self.deploys.running:

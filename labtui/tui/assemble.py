@@ -21,11 +21,13 @@ if TYPE_CHECKING:  # `labtui` itself never loads the demo lab (its SSH servers, 
 
 def build_app(inventory: Inventory, sources: Sources, *, clock: Callable[[], float] = time.time,
               ascii_mode: bool = False, command_log: CommandLog = COMMAND_LOG, subtitle: str | None = None,
-              animate: bool = True) -> LabApp:
+              animate: bool = True, ansi_colours: bool | None = None) -> LabApp:
     """The TUI over `sources`. `animate=False` stops the timers (data age, spinners): for pictures that must not
-    move. The subtitle defaults to the flake."""
+    move. The subtitle defaults to the flake. `ansi_colours`: the terminal's 16 ANSI colours instead of the theme's
+    (None: when the terminal has no more, by TERM/COLORTERM)."""
     return LabApp(inventory, sources, clock=clock, ascii_mode=ascii_mode, command_log=command_log,
-                  subtitle=subtitle or inventory.flake_dir or inventory.flake, animate=animate)
+                  subtitle=subtitle or inventory.flake_dir or inventory.flake, animate=animate,
+                  ansi_colours=ansi_colours)
 
 
 def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePathResolver | None = None,
@@ -44,8 +46,13 @@ def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePat
 def demo_sources(demo: DemoLab) -> Sources:
     """The core's sources on the running demo lab: its SSH servers, its simulated flake, its emulated deploys
     (which die with the demo, so quitting does not leave them running)."""
-    assert demo.inventory is not None, "start the demo lab first"
+    from dataclasses import replace
+
+    from labtui.sim.preview import SimPreview
+
+    assert demo.inventory is not None and demo.lab is not None, "start the demo lab first"
     pool = demo.pool or demo.make_pool()
-    # The simulated flake has no Nix behind it: no closure diffs in the demo.
-    return core_sources(demo.inventory, pool, lines=pool, previews=False, resolver=demo.resolver(),
-                        deploys_survive_quit=False)
+    sources = core_sources(demo.inventory, pool, lines=pool, previews=False, resolver=demo.resolver(),
+                           deploys_survive_quit=False)
+    # The simulated flake has no Nix behind it: the deploy dialog's diffs come from the lab's state.
+    return replace(sources, preview=SimPreview(demo.lab))

@@ -77,10 +77,12 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     BINDINGS = actions.DEPLOY_DIALOG.bindings()
 
     def __init__(self, hosts: list[Host], default_method: str = "deploy-rs", *,
-                 preview: PreviewSource | None = None) -> None:
+                 preview: PreviewSource | None = None, parallel: int = 4) -> None:
         super().__init__()
         self.hosts = hosts
         self.preview_source = preview  # closure diffs per host (labtui.tui.preview_view), when available
+        # At most this many hosts at once (parallel mode; never more than there are); + and - change it.
+        self.parallel = max(1, min(parallel, len(hosts)))
         # The methods that can deploy every chosen host (a Colmena hive node needs colmena, ...); all if none can.
         self.methods = [m for m in METHODS if _can_deploy(m, hosts)] or list(METHODS)
         names = [m.name for m in self.methods]
@@ -109,6 +111,7 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                     with RadioSet(id="mode"):
                         for mode in MODES:
                             yield Radio(mode, value=mode == "parallel")
+                    yield Static(id="dialog-parallel")
             with Vertical(id="dialog-options"):
                 for attr, label, _ in _OPTIONS:
                     yield Check(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
@@ -121,8 +124,8 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                 yield Check("skip hosts that already run what the flake would deploy", value=True,
                             id="opt-skip-unchanged")
             yield Static(id="dialog-note")
-            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle",
-                         id="dialog-keys")
+            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle  "
+                         "[b]+ -[/b] at once", id="dialog-keys")
 
     def on_mount(self) -> None:
         self._refresh_note()
@@ -198,10 +201,17 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     def _changed(self) -> None:
         self._refresh_note()
 
+    def action_parallel(self, step: int) -> None:
+        self.parallel = max(1, min(len(self.hosts), self.parallel + step))
+        self._refresh_note()
+
     def _refresh_note(self) -> None:
         method = self.method
         self._offer_actions_of(method)
         action, mode = self._pressed("action"), self._pressed("mode")
+        parallel = mode == "parallel" or not method.supports_atomic
+        self.query_one("#dialog-parallel", Static).update(
+            Text(f"{self.parallel} at once (+ -)", style=rich_style("" if parallel else "$text-muted")))
         for attr, _, applies in _OPTIONS:
             self.query_one(f"#opt-{attr}", Checkbox).disabled = not applies(method)
         notes = []
@@ -219,6 +229,10 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
             notes.append(f"{method.name}: no rollback safety net; a broken config stays until you roll back")
         if mode == "atomic" and not method.supports_atomic:
             notes.append(f"{method.name} has no atomic mode: hosts are deployed one after another")
+        waiting = len(self.hosts) - self.parallel
+        if parallel and waiting > 0:
+            plan = (": every host's plan is asked first, in one question" if self._show_plan(method) else "")
+            notes.append(f"{len(self.hosts)} hosts, {self.parallel} at once: {waiting} wait for a free slot{plan}")
         crit = [h.name for h in self.hosts if h.critical]
         if crit:
             notes.append(f"critical: you will type {', '.join(crit)} to confirm")
@@ -239,6 +253,9 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         for button in self.query_one("#action", RadioSet).query(RadioButton):
             button.disabled = Action(str(button.label)) not in method.actions
 
+    def _show_plan(self, method: DeployMethod) -> bool:
+        return method.supports_interactive and self.query_one("#opt-show_plan", Checkbox).value
+
     def _lacks(self, method: DeployMethod, action: str) -> bool:
         return Action(action) not in method.actions
 
@@ -248,7 +265,7 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         if not method.supports_interactive:
             values["show_plan"] = False
         return DeployChoice(hosts=tuple(self._deployed_hosts()), method=method.name,
-                            action=self._pressed("action"), mode=self._pressed("mode"),
+                            action=self._pressed("action"), mode=self._pressed("mode"), parallel=self.parallel,
                             magic_rollback=values["magic_rollback"], auto_rollback=values["auto_rollback"],
                             skip_checks=values["skip_checks"], show_plan=values["show_plan"],
                             waves=self.query_one("#waves", Input).value.strip(),

@@ -159,13 +159,14 @@ class ExecScreen(Screen[None]):
         elapsed = host.duration if host.duration is not None else self.clock() - self.started
         last = (host.stderr or host.stdout)[-1:] if host.done and not host.ok else (host.stdout or host.stderr)[-1:]
         line = Text(harmless(host.error if host.error and not last else (last[0] if last else "")))
+        line.truncate(max(20, self.size.width - 50), overflow="ellipsis")
         return [status, Text(host.host, style="bold"), word, Text(fmt.duration(elapsed, precise=True)), line]
 
     def sync(self) -> None:
         table = self.query_one("#exec-rows", DataTable)
         for name, host in self.collector.hosts.items():
             for (key, _), cell in zip(EXEC_COLUMNS, self._cells(host), strict=True):
-                table.update_cell(name, key, cell, update_width=key != "line")
+                table.update_cell(name, key, cell, update_width=True)
         results = self.collector.results()
         done = [h for h in results if h.done]
         title = Text.assemble(("exec ", "bold"), (harmless(self.request.text), "bold"),
@@ -198,6 +199,8 @@ class ExecScreen(Screen[None]):
             return
         host = self.collector.hosts[name]
         lines = [*host.stdout, *(f"! {line}" for line in host.stderr)] if host.done else host.stdout
+        if host.done and host.error:
+            lines = [*lines, f"labtui: {host.error}"]
         log = self.query_one("#exec-output", Log)
         if name != self._shown:
             self._shown, self._shown_lines = name, 0

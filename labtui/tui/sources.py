@@ -49,6 +49,7 @@ class DeployChoice:
     method: str = "deploy-rs"
     action: str = "switch"
     mode: str = "parallel"  # parallel: one deploy per host; atomic: one deploy-rs run over all (rollback together)
+    parallel: int | None = None  # parallel mode: at most this many hosts at once (None: labtui.toml's, else 4)
     magic_rollback: bool = True
     auto_rollback: bool = True
     skip_checks: bool = False
@@ -75,7 +76,9 @@ class DeployHandle(Protocol):
         """The run's events, from its start, until its end."""
         ...
 
-    async def cancel(self) -> None: ...
+    async def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (the others go on)."""
+        ...
 
     async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         """Answer deploy-rs' plan question of `node` (None: every waiting question)."""

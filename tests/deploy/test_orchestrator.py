@@ -139,6 +139,35 @@ async def test_interactive_prompt(emulated, answer, outcome):
     assert any(e.kind == "prompt_answered" and e.yes is answer for e in events)
 
 
+async def test_interactive_runs_ask_every_question_up_front_then_build_in_turns(emulated):
+    """parallel 1, three hosts: the three plans come before anything builds; then one host at a time."""
+    emulated.scenario({"web1": "success", "web2": "success", "db1": "success"})
+    run = deploy(["web1", "web2", "db1"], interactive=True, parallel=1, action="switch")
+    prompts: list[str] = []
+    active: set[str] = set()
+    most = 0
+
+    def on_event(event):
+        nonlocal most
+        if event.kind == "prompt":
+            prompts.extend(p.node for p in event.plan)
+            if len(prompts) == 3:
+                assert sorted(run.pending_prompts) == ["db1", "web1", "web2"]
+                run.answer_prompt(True)  # one answer, up front, for every host
+                assert run.pending_prompts == []  # answered; two of them wait for their turn
+        elif isinstance(event, StageChanged) and event.stage in ("build", "push", "activate"):
+            assert len(prompts) == 3, "a host built before every host had asked"
+            active.add(event.node)
+            most = max(most, len(active))
+        elif isinstance(event, NodeResult):
+            active.discard(event.node)
+
+    events = await run_all(run, on_event)
+    assert sorted(prompts) == ["db1", "web1", "web2"]
+    assert outcomes(events) == {"web1": "succeeded", "web2": "succeeded", "db1": "succeeded"}
+    assert most == 1  # the parallel limit holds for building and activating
+
+
 async def test_cancel_a_hanging_deploy(emulated):
     emulated.scenario({"web1": "hang"})
     run = deploy(["web1"])

@@ -85,6 +85,7 @@ class ScriptedRun:
         self.run_id = run_id
         self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self.cancelled = False
+        self.cancelled_nodes: list[str] = []
         self.answers: list[bool] = []
         self.answered = asyncio.Event()
 
@@ -104,7 +105,12 @@ class ScriptedRun:
                 return
             yield event
 
-    async def cancel(self) -> None:
+    async def cancel(self, node: str | None = None) -> None:
+        if node is not None:  # as the orchestrator does: that host stops, the others go on
+            self.cancelled_nodes.append(node)
+            self.feed(NodeResult(ts=self.clock(), node=node, profile=None, outcome="cancelled", stage=None,
+                                 message="cancelled by the operator"))
+            return
         self.cancelled = True
         self.feed(RunResult(ts=self.clock(), outcome="cancelled", exit_code=130))
 
@@ -140,6 +146,7 @@ def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, de
                       ops=CoreOps(SimShell(lab)), exec=exec, preview=preview)
     options.setdefault("subtitle", "demo lab")
     options.setdefault("animate", False)
+    options.setdefault("ansi_colours", False)  # the same picture whatever TERM the tests run under
     return build_app(inventory, sources, clock=clock or FrozenClock(FROZEN_NOW + 4), **options)
 
 
