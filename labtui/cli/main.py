@@ -39,7 +39,8 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 # Verbs that read no flake: --flake/--config are not among their options. Given before the verb they are the
 # global setting an alias carries (`alias lab='labtui --flake ~/lab'`), so every verb accepts them there.
-NO_FLAKE_VERBS = frozenset({"history", "parse-log", "demo", "completion"})
+# (parse-log reads one only when given --flake: the run's timeouts.)
+NO_FLAKE_VERBS = frozenset({"history", "demo", "completion"})
 TUI_MODULE = "labtui.cli.tui"
 # Internal entry points, not in --help: `main(argv) -> int` of the module gets the arguments after the verb.
 HIDDEN_VERBS: dict[str, str] = {

@@ -436,6 +436,7 @@ class BuildParser:
     Its verdict per node is only provisional (`failed_nodes`): the orchestrator checks which outputs exist."""
 
     awaiting_answer = False
+    follow_after_exit = None  # nothing of the build outlives it
 
     def __init__(self, plans: Mapping[str, NodePlan], *, progress_every: float = PROGRESS_EVERY) -> None:
         self.nix = NixLogParser()

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from labtui.deploy.methods import METHODS, Job, profiles_of
-from labtui.deploy.probe import Probe, probe_node
+from labtui.deploy.probe import EARLY_STAGES, Probe, judge, probe_node
 from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import UserError
@@ -51,6 +51,7 @@ from labtui.runs.events import (
     RunResult,
     RunStarted,
     StageChanged,
+    SystemState,
     WaveResult,
     WaveStarted,
 )
@@ -58,6 +59,10 @@ from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
 
 DEFAULT_PARALLEL = 4
+# A node where an activation still runs after the run (a target rolling back by itself) is asked again this often,
+# for at most its confirm timeout plus SETTLE_MARGIN seconds, before its after-probe counts.
+SETTLE_POLL = 2.0
+SETTLE_MARGIN = 60.0
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
 # Rolls a node of a failed wave back (node, why) -> its events, ending with its NodeResult (health gate `rollback`).
@@ -89,6 +94,9 @@ class DeployRun:
         self.post_node = post_node
         self.probe = probe
         self._activating: set[str] = set()  # nodes whose activation began (a later "before" probe is void)
+        self._before: dict[str, SystemState | None] = {}  # each node's state before the deploy (None: unknown)
+        self._planned: dict[str, str] = {}  # the store path each node's system profile was to get (deploy-rs's plan)
+        self._after_done = False
         self._ask_password = ask_password
         self._timings = timings or RunnerTimings(stall_after=request.stall_after)
         self._on_raw = on_raw
@@ -259,6 +267,10 @@ class DeployRun:
                         finals[(event.node, event.profile)] = event
                     yield event
                 await worker
+                async for event in self._after_probes(finals):
+                    if isinstance(event, NodeResult):
+                        finals[(event.node, event.profile)] = event
+                    yield event
             finally:
                 if not worker.done():
                     await self.cancel()
@@ -293,16 +305,80 @@ class DeployRun:
 
     async def _probe_before(self, node: str) -> None:
         assert self.probe is not None
-        state = await probe_node(self.probe, node, "before")
+        event, state = await probe_node(self.probe, node, "before")
         if node in self._activating:
-            state = replace(state, path=None, generation=None, error="the probe answered after activation began")
-        self._put(state)
+            event, state = replace(event, path=None, generation=None, profile_generation=None, profile_path=None,
+                                   error="the probe answered after activation began"), None
+        self._before[node] = state
+        self._put(event)
 
     async def probe_after(self) -> list[NodeState]:
-        """Every node's running system now (after the run); [] without a probe. Never raises."""
-        if self.probe is None:
+        """Every node's running system now, for a run whose `events()` did not ask already (they do, before the
+        result); [] without a probe. Never raises."""
+        if self.probe is None or self._after_done:
             return []
-        return list(await asyncio.gather(*(probe_node(self.probe, node, "after") for node in self.request.nodes())))
+        return [event for event, _ in await asyncio.gather(*(probe_node(self.probe, node, "after")
+                                                            for node in self.request.nodes()))]
+
+    async def _after_probes(self, finals: dict[tuple[str, str | None], NodeResult]) -> AsyncIterator[RunEvent]:
+        """Ask every node something was activated on what it runs now, once no activation runs there any more
+        (bounded); where the host contradicts the tool's report, a new result says so (labtui.deploy.probe)."""
+        if self.probe is None or self._cancelled:
+            return
+        self._after_done = True
+        nodes = [n for n in self.request.nodes() if any(r.node == n and r.outcome not in ("not_deployed", "cancelled")
+                                                         and r.stage not in EARLY_STAGES for r in finals.values())]
+        if not nodes:
+            return
+        out: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        async def one(node: str) -> None:
+            try:
+                await self._probe_after_node(node, finals, out)
+            finally:
+                out.put_nowait(None)
+
+        tasks = [asyncio.ensure_future(one(node)) for node in nodes]
+        try:
+            done = 0
+            while done < len(tasks):
+                event = await out.get()
+                if event is None:
+                    done += 1
+                else:
+                    yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _probe_after_node(self, node: str, finals: dict[tuple[str, str | None], NodeResult],
+                                out: asyncio.Queue[RunEvent | None]) -> None:
+        assert self.probe is not None
+        event, state = await probe_node(self.probe, node, "after")
+        if state is not None and state.activating:
+            bound = self._settle_bound(node)
+            out.put_nowait(Output(ts=time.time(), node=node, stage=None, source="labtui",
+                                  line=f"labtui: an activation still runs on {node} (the target finishing or rolling "
+                                       f"back by itself); asking it again until it is done (at most {bound:.0f} s)"))
+            deadline = time.monotonic() + bound
+            while state is not None and state.activating and time.monotonic() < deadline:
+                await asyncio.sleep(SETTLE_POLL)  # a remote host: nothing to wait on but asking again
+                event, state = await probe_node(self.probe, node, "after")
+        out.put_nowait(event)
+        for key, result in list(finals.items()):
+            if key[0] != node:
+                continue
+            verdict = judge(result, self._before.get(node), state, self.request.action.value,
+                            self._planned.get(node))
+            if verdict is not None:
+                out.put_nowait(verdict)
+
+    def _settle_bound(self, node: str) -> float:
+        host = self.hosts[node]
+        confirm = max((p.confirm_timeout for p in host.profiles), default=30)
+        if self.request.options.confirm_timeout is not None:
+            confirm = self.request.options.confirm_timeout
+        return float(confirm) + SETTLE_MARGIN
 
     def _asks_first(self, job: Job) -> bool:
         """The job's process asks the operator before it builds (deploy-rs --interactive): it starts without a slot."""
@@ -411,6 +487,11 @@ class DeployRun:
         self._runners[job] = runner
         checker = self._check_gate if self._checks_for_others(job) else None
         async for event in runner.events():
+            if isinstance(event, RunResult):
+                # deploy-rs's plan names the store path each profile gets (the after-probe compares with it)
+                for entry in getattr(runner.parser, "plan", None) or []:
+                    if entry.profile == "system" and entry.path:
+                        self._planned[entry.node] = entry.path
             if single is not None:
                 event = with_node(event, single)
             if checker is not None and not checker.done():

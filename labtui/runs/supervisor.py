@@ -127,8 +127,14 @@ class Supervisor:
         ended = False
         try:
             async for event in run.events():
-                files.event(event)
-                journal.record(self.run_id, event)
+                if isinstance(event, RunResult):
+                    # The journal first: a face that sees the result in the events file and exits (the CLI) must
+                    # find the run finished in the journal.
+                    journal.record(self.run_id, event)
+                    files.event(event)
+                else:
+                    files.event(event)
+                    journal.record(self.run_id, event)
                 if isinstance(event, PasswordPrompt) or run.pending_prompts:
                     self._check_unattended()
                 ended = isinstance(event, RunResult)

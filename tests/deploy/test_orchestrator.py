@@ -353,7 +353,6 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
     journal = Journal.open()
     journal.begin_run(run.run_id, operator="t", method="deploy-rs", action="switch", targets=[("nas", None)])
     events = await run_all(run)
-    events += await run.probe_after()
     for event in events:
         journal.record(run.run_id, event)
     states = {e.when: e for e in events if isinstance(e, NodeState)}
@@ -376,8 +375,11 @@ async def test_failing_probe_is_recorded_not_fatal(emulated):
                     probe=unreachable)
     events = await run_all(run)
     assert outcomes(events) == {"web1": "succeeded"}
-    after = await run.probe_after()
-    assert isinstance(after[0], NodeState) and "no route" in after[0].error
+    # the after-probe is in the stream, before the result (and not asked again afterwards)
+    after = [e for e in events if isinstance(e, NodeState) and e.when == "after"]
+    assert len(after) == 1 and "no route" in after[0].error
+    assert events.index(after[0]) < len(events) - 1 and isinstance(events[-1], RunResult)
+    assert await run.probe_after() == []
 
 
 async def test_parallel_runs_the_flake_check_once(emulated):
