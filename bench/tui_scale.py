@@ -103,7 +103,7 @@ def tui_figures(fig: Figures, env: dict[str, str], window: float) -> None:
     argv = [PYTHON, "-m", "labtui", "demo", "--hosts", str(fig.hosts)]
     started = time.monotonic()
     with PtyApp(argv, env=env, size=SIZE) as app:
-        app.wait_for(b"AGE", 120)
+        app.wait_for_screen("AGE", 120)
         app.wait_for(b"\x1b[%d;" % (FIRST_ROW_LINE + 1), 60)  # rows drawn below the header
         fig.pty_paint_s = time.monotonic() - started
         time.sleep(8 + fig.hosts / 100)  # every host connected and answered: the steady state
