@@ -21,6 +21,7 @@ from labtui.runs.client import DetachedRun, is_running
 from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
+from labtui.runs.lost import settle_lost_runs
 from labtui.runs.outcomes import is_failure
 from labtui.ssh.api import LineShell, RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
@@ -134,6 +135,7 @@ class JournalHistory(HistorySource):
         return self._journal
 
     def list_runs(self, host: str | None = None) -> list[RunSummary]:
+        settle_lost_runs(self.journal)  # runs whose supervisor vanished read `lost`, their open nodes `unknown`
         out = []
         for s in self.journal.list_runs(host):
             nodes = tuple(dict.fromkeys(k.split(".", 1)[0] for k in s.nodes))
