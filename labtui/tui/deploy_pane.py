@@ -62,6 +62,16 @@ def tail_line(line: str) -> str:
     return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
 
 
+_EMOJI_PREFIX = re.compile(r"^[^\x00-\x7f]+(?:\s*[^\x00-\x7f]+)*\s*(?=\[(?:deploy|activate|wait|revoke)\])")
+
+
+def log_line(line: str) -> str:
+    """A line for a host's full log: as deploy-rs printed it, tags and all, but without the leading emoji (`🚀 ℹ️`):
+    terminals and Textual disagree on their width, which leaves stray cells at the right edge. Control characters
+    are shown escaped."""
+    return _EMOJI_PREFIX.sub("", harmless(line))
+
+
 def ascii_line(line: str) -> str:
     """A deploy-rs line for terminals without good Unicode: tags instead of emoji, `?` for the rest."""
     return compact_line(line).encode("ascii", "replace").decode("ascii")
@@ -429,7 +439,7 @@ class HostLogScreen(Screen[None]):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
-        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [harmless(line) for line in batch]
+        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [log_line(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 
