@@ -245,8 +245,14 @@ class RunView:
                         f"{event.message}")
                 self.apply_lines(event.node, [line.rstrip()])
             case RebootProgress():
+                view = self._node(event.node)
+                if event.phase not in ("waiting", "skipped") and not view.done:
+                    # Rebooting (its turn came): the row says so and its time counts, rather than `queued` then 0s.
+                    self._start(view, event.ts)
+                    if view.stage != "reboot":
+                        view.stage, view.stage_since = "reboot", event.ts
                 if event.message:
-                    self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+                    self.apply_lines(event.node, [f"labtui: reboot: {event.message}"])
             case BuildProgress():
                 self._build(event)
             case WaveStarted():

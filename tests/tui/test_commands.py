@@ -211,3 +211,18 @@ async def test_keys_in_one_burst_act_in_the_order_typed(tmp_path):
         _burst(app, "j\r")  # enter opens the run the cursor moved to
         await wait_for(pilot, lambda: history.opened)
         assert history.opened == ["r2"]
+
+
+def test_a_reboot_in_the_pane_reads_rebooting_and_counts_its_time():
+    from labtui.runs.events import NodeResult, RebootProgress
+    from labtui.tui.deploy_model import RunView
+
+    run = RunView(["nas", "little-rascal"])
+    for node in ("nas", "little-rascal"):
+        run.apply(RebootProgress(ts=1, node=node, phase="waiting", message="wave 1/2"))
+    run.apply(RebootProgress(ts=10, node="nas", phase="rebooting", message="boot id b3639b40"))
+    assert run.nodes["nas"].stage == "reboot" and run.nodes["little-rascal"].stage == "queued"  # its turn is later
+    run.apply(RebootProgress(ts=13, node="nas", phase="back", message="SSH answers, new boot id 89710f9f"))
+    run.apply(NodeResult(ts=14, node="nas", profile=None, outcome="succeeded", stage="reboot", message=""))
+    assert run.nodes["nas"].elapsed(99) == 4
+    assert "labtui: reboot: boot id b3639b40" in run.nodes["nas"].lines  # words, not an event's code name
