@@ -119,7 +119,7 @@ DETAILS = Scope("", (
     Action("app.pop_screen", "escape", "Back", footer=True),
     Action("logs", "l", "Logs", footer=True),
     Action("checks", "c", "Checks", footer=True),
-    Action("generations", "g", "Generations", footer=True),
+    Action("generations", "g", "Gens", footer=True),
     Action("deploy", "D", "Deploy", footer=True),
     Action("rollback", "R", "Rollback", footer=True),
     Action("reboot", "B", "Reboot"),
@@ -153,7 +153,7 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
 
 DEPLOY_PANE = Scope("Deploy pane", (
     Action("app.pop_screen", "escape", "Back", "back to the dashboard (the deploy goes on)", footer=True),
-    Action("open_log", "enter", "Host log", "the full log of the host", footer=True),
+    Action("open_log", "enter", "Log", "the full log of the highlighted host", footer=True),
     Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
     Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),

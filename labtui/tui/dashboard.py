@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellKey, ColumnKey, Row, RowKey
 
 from labtui.inventory.model import Host
@@ -27,7 +27,7 @@ from labtui.tui.details_model import PastDeploy
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import Glyphs
-from labtui.tui.widgets import table_bindings
+from labtui.tui.widgets import KeyFooter, table_bindings
 
 # Column key -> header. Order is the display order.
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -58,7 +58,7 @@ def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> Non
     table.update_cell(row, key, cell, update_width=wider)
 
 
-class LabFooter(Footer):
+class LabFooter(KeyFooter):
     """A Footer that rebuilds its keys once per refresh, however often the bindings changed.
 
     Textual's Footer recomposes (about 1 ms per key) on every `bindings_updated` signal; at start-up
@@ -421,7 +421,7 @@ class DetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self.text, id="details-full")
-        yield Footer()
+        yield KeyFooter()
 
     async def _run(self, action: str) -> None:
         await self.app.run_action(f"app.{action}_host({self.host!r})")

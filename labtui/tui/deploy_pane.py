@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Log, Static
 from textual.widgets.data_table import ColumnKey
 
 from labtui.runs.outcomes import counts_text, is_failure
@@ -28,7 +28,7 @@ from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
-from labtui.tui.widgets import KeyLog, table_bindings
+from labtui.tui.widgets import KeyFooter, KeyLog, table_bindings
 
 Clock = Callable[[], float]
 
@@ -234,7 +234,7 @@ class DeployScreen(Screen[None]):
         yield Static(id="tail-title")
         yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
         yield Static(id="run-summary")
-        yield Footer()
+        yield KeyFooter()
 
     @on(DataTable.RowHighlighted, "#deploy-rows")
     def _follow_highlighted(self) -> None:
@@ -416,7 +416,7 @@ class HostLogScreen(Screen[None]):
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
         yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.flush()

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Log, Static
+from textual.widgets import DataTable, Input, Log, Static
 
 from labtui.commandlog import CommandLog, CommandRecord
 from labtui.inventory.model import Host
@@ -29,7 +29,7 @@ from labtui.tui import format as fmt
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs
 from labtui.tui.sources import RunSummary
-from labtui.tui.widgets import KeyLog, KeyTable, ViewFilter, line_matcher
+from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable, ViewFilter, line_matcher
 
 LOG_FLUSH = 0.1
 HISTORY_POLL = 2.0  # seconds between journal reads while a run shown is still going
@@ -53,7 +53,7 @@ class TextScreen(Screen[None]):
         yield Static(Text(self.title_text, style="bold"), id="stream-title", classes="topbar")
         yield KeyLog(id="stream", max_lines=LOG_MAX_LINES)
         yield ViewFilter()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Log).focus()
@@ -210,7 +210,7 @@ class GenerationsScreen(Screen[None]):
         yield KeyTable(id="generations", cursor_type="row")
         yield Static(Text(f"listing the generations of {self.host.name}{self.glyphs.ellipsis}"),
                      id="generations-note")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#generations", DataTable)
@@ -326,7 +326,7 @@ class HistoryScreen(Screen[None]):
         yield KeyTable(id="history", cursor_type="row")
         yield Static(id="history-empty")
         yield Static(id="history-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
@@ -440,7 +440,7 @@ class CommandLogScreen(Screen[None]):
         yield Static(Text(self.TITLE_TEXT, style="bold"), id="commands-title", classes="topbar")
         yield KeyTable(id="commands", cursor_type="row")
         yield ViewFilter("filter: a regex on host and command, any case  (enter: keep, esc: close)")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#commands", DataTable)
@@ -548,4 +548,4 @@ class HelpScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(actions.help_text(self.glyphs), id="help-text")
-        yield Footer()
+        yield KeyFooter()

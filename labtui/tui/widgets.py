@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
-from textual.widgets import DataTable, Input, Log
+from textual.widgets import DataTable, Footer, Input, Log
 
 from labtui.tui import actions
 
@@ -25,6 +26,20 @@ class KeyTable(DataTable[Any], inherit_bindings=False):
     """A DataTable with j/k (every table of the TUI moves the same way)."""
 
     BINDINGS = table_bindings(actions.TABLE)
+
+
+class KeyFooter(Footer):
+    """The footer of every screen: below PALETTE_HINT_WIDTH columns it leaves out the `^p palette` hint (the help
+    names ctrl+p), so the screen's own keys fit 80 columns."""
+
+    PALETTE_HINT_WIDTH = 100
+
+    def on_resize(self, event: events.Resize) -> None:
+        wanted = event.size.width >= self.PALETTE_HINT_WIDTH
+        if wanted != self.show_command_palette:
+            self.show_command_palette = wanted
+            if self.is_attached:
+                self.call_after_refresh(self.recompose)
 
 
 class KeyLog(Log):

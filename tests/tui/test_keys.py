@@ -228,3 +228,50 @@ async def test_filter_box_of_the_dashboard_stays_on_the_dashboard(tmp_path):
         await pilot.press("slash")
         assert app.screen.query_one(ViewFilter).has_focus
         assert not app.screen_stack[0].query(Input).filter("#filter")
+
+
+def _footer_keys(app) -> list:
+    from textual.widgets._footer import FooterKey
+
+    return list(app.screen.query(FooterKey))
+
+
+async def test_at_80_columns_every_footer_key_fits(tmp_path):
+    """The keys of the screen shown, all of them, in 80 columns: the palette hint goes (the help names ctrl+p)."""
+    from labtui.runs.events import NodeResult, RunStarted, StageChanged
+    from tests.support.frozen import RUN_ID
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("space")  # grey-area
+        app.table.move_to("nas")
+        await pilot.press("space")
+        run = await _open_deploy(app, pilot, deploy)
+        t0 = clock.now
+        run.feed_all([RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=["grey-area", "nas"], argv=[]),
+                      StageChanged(ts=t0 + 1, node="nas", profile="system", stage="build"),
+                      NodeResult(ts=t0 + 2, node="grey-area", profile="system", outcome="failed", stage="push",
+                                 message="cannot connect")])
+        pane = app.screen
+        await wait_for(pilot, lambda: app.deploys.active_run.nodes["grey-area"].done)
+        pane.query_one(DeployTable).move_cursor(row=1)  # nas: still going, so `c` applies
+        pane.sync()
+        await wait_for(pilot, lambda: {"first_failure", "cancel_run", "cancel_host"} <= {
+            k.action for k in _footer_keys(app)})
+        keys = _footer_keys(app)
+        assert {"open_log", "app.pop_screen", "help", "command_line"} <= {k.action for k in keys}
+        assert "command_palette" not in {k.action for k in keys}
+        assert all(k.region.right <= 80 and k.region.width > 0 for k in keys), [(k.action, k.region) for k in keys]
+        await pilot.press("escape")
+        await pilot.pause()
+        app.table.move_to("nas")
+        await pilot.press("enter")  # the details screen
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen) and _footer_keys(app))
+        keys = _footer_keys(app)
+        assert {"generations", "rollback", "help", "command_line"} <= {k.action for k in keys}
+        assert all(k.region.right <= 80 and k.region.width > 0 for k in keys), [(k.action, k.region) for k in keys]
+        await pilot.resize_terminal(120, 40)  # wide: the palette hint is back
+        await wait_for(pilot, lambda: "command_palette" in {k.action for k in _footer_keys(app)})
