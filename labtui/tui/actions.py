@@ -136,7 +136,8 @@ GENERATIONS = Scope("Generations", (
 
 DEPLOY_DIALOG = Scope("Deploy dialog", (
     Action("cancel", "escape", "Cancel", "cancel", footer=True),
-    Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, priority=True, help_keys="enter"),
+    # Not priority: it waits for the keys typed before it (the dialog's fields leave enter to it).
+    Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, help_keys="enter"),
     Action("cycle('method')", "m", "Method", f"method: {', '.join(METHODS.names())}", footer=True),
     Action("cycle('action')", "a", "Action", f"action: {', '.join(a.value for a in DeployAction)} (as the method has)",
            footer=True),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -42,8 +43,26 @@ class Radio(_MarkedToggle, RadioButton):
     pass
 
 
-class Check(_MarkedToggle, Checkbox):
+# In the deploy dialog enter deploys, whatever field has the focus; space toggles. Enter is not a priority key (it
+# would overtake keys typed just before it that are still on their way to their field: `p` then enter deployed
+# in the mode before), so the fields leave it to the dialog.
+class Check(_MarkedToggle, Checkbox, inherit_bindings=False):
     OPEN, ON, OFF, CLOSE = "[", "x", " ", "]"
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
+class Choices(RadioSet, inherit_bindings=False):
+    BINDINGS = [Binding("down,right", "next_button", show=False), Binding("up,left", "previous_button", show=False),
+                Binding("space", "toggle_button", "Toggle", show=False)]
+
+    def press(self, button: RadioButton) -> None:
+        """Press `button` now: the set says so at once (RadioSet follows a button's change only when it handles the
+        button's message, so `p` then enter in one burst deployed in the mode before)."""
+        with self.prevent(RadioButton.Changed):
+            for other in self.query(RadioButton):
+                other.value = other is button
+        self._pressed_button = button  # RadioSet's own record of it (read by pressed_button / pressed_index)
+        self.post_message(self.Changed(self, button))
 
 
 def _rollback_options(method: DeployMethod) -> bool:
@@ -98,17 +117,17 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
             with Horizontal(id="dialog-choices"):
                 with Vertical(classes="choice"):
                     yield Label("method [b]m[/b]")
-                    with RadioSet(id="method"):
+                    with Choices(id="method"):
                         for m in self.methods:
                             yield Radio(m.name, value=m.name == self.default_method)
                 with Vertical(classes="choice"):
                     yield Label("action [b]a[/b]")
-                    with RadioSet(id="action"):
+                    with Choices(id="action"):
                         for a in self.actions:
                             yield Radio(a, value=a == Action.SWITCH.value)
                 with Vertical(classes="choice"):
                     yield Label("hosts [b]p[/b]")
-                    with RadioSet(id="mode"):
+                    with Choices(id="mode"):
                         for mode in MODES:
                             yield Radio(mode, value=mode == "parallel")
                     yield Static(id="dialog-parallel")
@@ -186,13 +205,13 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         return METHODS.get(self._pressed("method"))
 
     def action_cycle(self, set_id: str) -> None:
-        rs = self.query_one(f"#{set_id}", RadioSet)
+        rs = self.query_one(f"#{set_id}", Choices)
         buttons = list(rs.query(RadioButton))
         index = rs.pressed_index
         for step in range(1, len(buttons) + 1):
             button = buttons[(index + step) % len(buttons)]
             if not button.disabled:
-                button.value = True
+                rs.press(button)
                 break
         self._refresh_note()
 
