@@ -439,6 +439,8 @@ class CommandLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(self.TITLE_TEXT, style="bold"), id="commands-title", classes="topbar")
         yield KeyTable(id="commands", cursor_type="row")
+        # The highlighted command whole, as you would run it (the COMMAND column cuts long ones at 80 columns).
+        yield Static(id="command-detail")
         yield ViewFilter("filter: a regex on host and command, any case  (enter: keep, esc: close)")
         yield KeyFooter()
 
@@ -520,6 +522,12 @@ class CommandLogScreen(Screen[None]):
     @on(DataTable.RowSelected, "#commands")
     def _row_selected(self) -> None:
         self.action_copy_one()
+
+    @on(DataTable.RowHighlighted, "#commands")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        records = self._records()
+        shown = records[event.cursor_row].copyable() if 0 <= event.cursor_row < len(records) else ""
+        self.query_one("#command-detail", Static).update(Text(harmless(shown, keep_newlines=True)))
 
     def action_copy_one(self) -> None:
         table = self.query_one("#commands", DataTable)

@@ -192,3 +192,23 @@ async def test_the_deploy_dialog_scrolls_at_60x20_and_keeps_its_keys_in_view(tmp
         await pilot.pause()
         assert dialog.content_region.contains_region(waves.region)  # a field reached by tab is scrolled into view
         assert keys.region.bottom <= dialog.content_region.bottom
+
+
+async def test_the_command_log_shows_the_highlighted_command_whole(tmp_path):
+    from labtui.commandlog import CommandLog
+    from labtui.tui.screens import CommandLogScreen
+
+    log = CommandLog()
+    long = "journalctl -o json --no-pager -n 200 -u nginx.service -u zfs-scrub.service -u zfs-zed.service --follow"
+    log.remote("sleeper-service", long)
+    log.remote("nas", "systemctl --failed")
+    app = frozen_app(tmp_path, command_log=log)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("at")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLogScreen))
+        detail = app.screen.query_one("#command-detail")
+        await wait_for(pilot, lambda: "systemctl --failed" in str(detail.render()))
+        await pilot.press("k")  # the long one: cut in its column, whole below
+        await wait_for(pilot, lambda: long in str(detail.render()))
+        assert detail.region.height >= 3  # wrapped, with its border
