@@ -24,6 +24,7 @@ from rich.text import Text
 from textual import on, work
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
@@ -513,6 +514,13 @@ class LabApp(App[None]):
     def on_unmount(self) -> None:
         use_ascii_scrollbars(False)
 
+    def get_key_display(self, binding: Binding) -> str:
+        """The footer's key names; in ASCII mode plain words (`enter`, not Textual's `⏎`)."""
+        shown = super().get_key_display(binding)
+        if self.ascii_mode and not shown.isascii():
+            return binding.key.split(",")[0].replace("_", " ")
+        return shown
+
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
         use_ascii_scrollbars(self.ascii_mode)
@@ -523,6 +531,7 @@ class LabApp(App[None]):
         self.table.rebuild()
         self._update_topbar()
         self._show_details()
+        self.refresh_bindings()  # the footer's key names (enter)
 
     # -- a host's journal, checks, generations ------------------------------------------------------
     def _not_available(self, what: str) -> None:

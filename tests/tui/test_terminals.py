@@ -81,3 +81,26 @@ async def test_ascii_mode_draws_no_block_glyphs_even_in_scrollbars(tmp_path):
         await pilot.press("question_mark")
         await pilot.pause()
         assert any(c in other.export_screenshot() for c in BLOCKS)
+
+
+async def test_ascii_mode_shows_every_screen_in_ascii(tmp_path):
+    """Nothing but ASCII on the screen, the footer's key names included (`enter`, not `⏎`)."""
+    import html
+    import re
+
+    from labtui.tui.screens import HistoryScreen
+    from tests.tui.test_keys import OneRunHistory
+
+    def shown() -> str:
+        text = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot(title="labtui"))).replace("\xa0", " ")
+        return text[text.index("labtui") + len("labtui"):]  # what the terminal shows, after the SVG's own styles
+
+    app = frozen_app(tmp_path, ascii_mode=True, history=OneRunHistory())
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.pause()
+        text = shown()
+        assert "enter Open run" in text and text.isascii(), sorted({c for c in text if not c.isascii()})
