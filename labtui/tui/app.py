@@ -952,7 +952,7 @@ class LabApp(App[None]):
         question = (f"Cancel {node}? It shares one deploy process with the other hosts (atomic): the whole run "
                     "is cancelled." if together else f"Cancel {node}'s deploy? The other hosts go on.")
         if await self.push_screen_wait(YesNoDialog(question)):
-            self.notify(f"cancelling {node}…")
+            self.notify(f"cancelling {node}{self.glyphs.ellipsis}")
             await self.deploys.cancel(None if together else node)
 
     def action_cancel_deploy(self) -> None:
@@ -968,7 +968,7 @@ class LabApp(App[None]):
 
     async def cancel_deploy(self) -> None:
         if self.deploys.active_handle is not None:
-            self.notify("cancelling the deploy…")
+            self.notify(f"cancelling the deploy{self.glyphs.ellipsis}")
             await self.deploys.cancel()
 
     # -- quit ------------------------------------------------------------------------------------

@@ -312,7 +312,7 @@ class HostDetails(Static):
             out.append(f":{host.ssh.port}", style=rich_style("$text-muted"))
         out.append(f"  {host.method}  {tags}\n", style=rich_style("$text-muted"))
         if st is None:
-            out.append("waiting for the first probe…\n", style=rich_style("$text-muted"))
+            out.append(f"waiting for the first probe{g.ellipsis}\n", style=rich_style("$text-muted"))
             return out
         # A degraded host's error names its failed units, shown on their own line below.
         repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
@@ -339,7 +339,7 @@ class HostDetails(Static):
         out.append("\n")
         current = st.current_system.path if st.current_system else st.system_profile
         out.append("system ", style="bold")
-        out.append(f"{fmt.short_store_path(current)}\n", style=rich_style("$text-muted"))
+        out.append(f"{fmt.short_store_path(current, ellipsis=g.ellipsis)}\n", style=rich_style("$text-muted"))
         if st.load:
             cpus = f" ({st.cpus} cpus)" if st.cpus else ""
             out.append("load   ", style="bold")
@@ -381,7 +381,8 @@ class HostDetails(Static):
         out.append("drift  ", style="bold")
         if st.drift == "outdated":
             out.append(f"{g.drift} outdated", style=rich_style("$warning"))
-            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style=rich_style("$text-muted"))
+            out.append(f": flake builds {fmt.short_store_path(st.flake_path, ellipsis=g.ellipsis)}\n",
+                       style=rich_style("$text-muted"))
         elif st.drift == "in sync":
             out.append(f"{g.in_sync} in sync with the flake\n", style=rich_style("$success"))
         else:

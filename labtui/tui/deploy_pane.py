@@ -135,7 +135,7 @@ class DeployTable(DataTable[Text | str], inherit_bindings=False):
         for name, cells in rows.items():
             line = cells[-1]
             if isinstance(line, Text):
-                line.truncate(width, overflow="ellipsis")
+                fmt.cut(line, width, self.glyphs.ellipsis)
             keys = [fmt.cell_key(cell) for cell in cells]
             if name not in self.rows:
                 self.add_row(*cells, key=name)
@@ -304,7 +304,7 @@ class DeployScreen(Screen[None]):
         width = self.size.width - 2
         if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
             head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
-        head.truncate(width, overflow="ellipsis")
+        fmt.cut(head, width, self.glyphs.ellipsis)
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output); and only when it reads differently.
         if fmt.cell_key(head) != self._head:

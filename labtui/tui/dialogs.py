@@ -382,7 +382,9 @@ class PlanDialog(ModalScreen[bool]):
             out.append(harmless(f"{e.node}.{e.profile}"), style="bold")
             out.append(harmless(f"  ssh {via}  as {e.user or '-'}"))
             out.append("\n")
-            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2))
+            ellipsis = "~" if getattr(self.app, "ascii_mode", False) else "…"
+            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2),
+                                                                                  ellipsis)
             out.append(f"  {path}", style=rich_style("$text-muted"))
         return out
 

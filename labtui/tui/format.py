@@ -209,6 +209,14 @@ def reboot_reason(current: SystemLink | None, booted: SystemLink | None, arrow: 
     return ", ".join(parts)
 
 
+def cut(text: Text, width: int, ellipsis: str = "…") -> None:
+    """Cut `text` (styles kept) to `width` cells, ending in `ellipsis` when something was cut (Rich's own overflow
+    ellipsis is always `…`, which --ascii must not draw)."""
+    if text.cell_len > width:
+        text.truncate(max(0, width - len(ellipsis)))
+        text.append(ellipsis)
+
+
 def truncate(text: str, width: int, ellipsis: str = "…") -> str:
     if width <= 0:
         return ""
