@@ -85,9 +85,9 @@ class PreviewPanel(Vertical):
         for host in result.hosts:
             table.update_cell(host.host, column, summary_cell(host), update_width=True)
         unchanged = len(self.unchanged)
-        self._status(Text("d: the highlighted host's full diff"
-                          + (f"  ·  {unchanged} already run{'s' if unchanged == 1 else ''} it" if unchanged else ""),
-                          style="dim"))
+        dot = "-" if getattr(self.app, "ascii_mode", False) else "·"
+        already = f"  {dot}  {unchanged} already run{'s' if unchanged == 1 else ''} it" if unchanged else ""
+        self._status(Text("d: the highlighted host's full diff" + already, style="dim"))
         self.post_message(self.Ready())
 
     def _progress(self, event: RunEvent) -> None:
