@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -557,3 +557,7 @@ class HelpScreen(Screen[None]):
         with VerticalScroll(id="help"):
             yield Static(actions.help_text(self.glyphs), id="help-text")
         yield KeyFooter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Wrapped for this width (padding and scrollbar off): a long line goes on under its own text.
+        self.query_one("#help-text", Static).update(actions.help_text(self.glyphs, width=event.size.width - 4))

@@ -212,3 +212,15 @@ async def test_the_command_log_shows_the_highlighted_command_whole(tmp_path):
         await pilot.press("k")  # the long one: cut in its column, whole below
         await wait_for(pilot, lambda: long in str(detail.render()))
         assert detail.region.height >= 3  # wrapped, with its border
+
+
+def test_the_help_wraps_each_line_under_its_own_text():
+    from rich.text import Text
+
+    from labtui.tui.actions import help_text
+    from labtui.tui.glyphs import UNICODE
+
+    lines = [Text.from_markup(line).plain for line in help_text(UNICODE, width=76).splitlines()]
+    assert all(len(line) <= 76 for line in lines), [line for line in lines if len(line) > 76]
+    at = lines.index("  d       what the deploy changes on the highlighted host (packages, sizes,")
+    assert lines[at + 1] == "          reboot)"  # under the text, not at the margin
