@@ -117,6 +117,7 @@ async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter, su
         app.screen.sync()
 
     await _until(pilot, confirming, "printer-pi's confirm countdown")
+    await pilot.press("j")  # printer-pi: its countdown, its output, `c` to cancel it alone
     sync_pane()
     await shooter.shoot(pilot, f"deploy-countdown{suffix}")
     await _until(pilot, app.deploys.run_done.is_set, "the end of the run")
