@@ -224,3 +224,44 @@ def test_the_help_wraps_each_line_under_its_own_text():
     assert all(len(line) <= 76 for line in lines), [line for line in lines if len(line) > 76]
     at = lines.index("  d       what the deploy changes on the highlighted host (packages, sizes,")
     assert lines[at + 1] == "          reboot)"  # under the text, not at the margin
+
+
+async def test_after_a_deploy_the_details_show_what_the_host_runs_now(tmp_path):
+    """Not the old NixOS version beside the new system path, nor the generations from before the deploy."""
+    from labtui.sim.state import Generation
+    from labtui.tui.dashboard import HostDetails
+    from tests.support.frozen import FrozenClock, ScriptedDeploy, deploy_events
+    from tests.tui.test_flows import _open_deploy
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    lab = app.sources.ops.shell.lab
+    app.sources.status.follow = True  # statuses come again when asked (the app asks after a run)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await _select(app, pilot, "grey-area")
+        details = app.query_one(HostDetails)
+        await wait_for(pilot, lambda: "generations" in details.render_text(
+            app.inventory.get("grey-area"), app.fleet.statuses.get("grey-area"), [],
+            app.extras.generations("grey-area")).plain and app.extras.generations("grey-area"))
+        run = await _open_deploy(app, pilot, deploy)
+        events = deploy_events(lab, ["grey-area"], clock.now)
+        run.feed_all(events[:-1])
+        with lab.update("grey-area") as host:  # what the deploy did on the host
+            number = host.current + 1
+            host.generations.append(Generation(number, "2026-11-26T12:00:00Z", host.flake_path,
+                                               "25.11.20251126.newnew", host.generation(host.current).kernel))
+            host.current = number
+        run.feed(events[-1])
+        await app.deploys.run_done.wait()
+        await pilot.press("escape")
+
+        def shown() -> str:
+            return app.details.render_text(app.inventory.get("grey-area"), app.fleet.statuses.get("grey-area"), [],
+                                           app.extras.generations("grey-area")).plain
+
+        await wait_for(pilot, lambda: f"gen    {number} " in shown() and "25.11.20251126.newnew" in shown()
+                       and f"  {number} " in shown().split("generations", 1)[1])
+        assert "nixos 25.11.20251126.newnew" in shown() and fmt.short_store_path(
+            lab.load("grey-area").flake_path) in shown()
