@@ -62,6 +62,15 @@ def tail_line(line: str) -> str:
     return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
 
 
+_STORE_HASH = re.compile(r"(/nix/store/)([0-9a-df-np-sv-z]{7})[0-9a-df-np-sv-z]{25}-")
+
+
+def short_hashes(line: str, ellipsis: str = "…") -> str:
+    """Store paths in a line with their hash cut to 7 characters (`/nix/store/6grh1qk…-nixos-system-web1-25.11`):
+    at 80 columns the name, what tells the paths apart for a reader, stays in view (the full log has them whole)."""
+    return _STORE_HASH.sub(lambda m: f"{m.group(1)}{m.group(2)}{ellipsis}-", line)
+
+
 _EMOJI_PREFIX = re.compile(r"^[^\x00-\x7f]+(?:\s*[^\x00-\x7f]+)*\s*(?=\[(?:deploy|activate|wait|revoke)\])")
 
 
@@ -174,7 +183,8 @@ class DeployTable(DataTable[Text | str], inherit_bindings=False):
             where = f"{v.outcome_stage}: " if v.outcome_stage and not v.message.startswith(v.outcome_stage) else ""
             line = styled(harmless(f"{where}{v.message}"), "$error")
         else:
-            line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
+            line = Text(short_hashes(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line),
+                                     g.ellipsis))
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 
     def _timer_cell(self, v: NodeView, now: float) -> Text:
@@ -256,7 +266,8 @@ class DeployScreen(Screen[None]):
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
         # deploy-rs' tags shortened as in the last-output column: more of each line fits (enter: the lines as printed)
-        lines = [ascii_line(line) if self.glyphs is ASCII else tail_line(line) for line in lines]
+        lines = [short_hashes(ascii_line(line) if self.glyphs is ASCII else tail_line(line), self.glyphs.ellipsis)
+                 for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
