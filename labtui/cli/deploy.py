@@ -38,7 +38,7 @@ EXAMPLES: Examples = (
 )
 EXIT_STATUS: ExitStatus = {
     0: "every host deployed",
-    1: "a host failed, was rolled back or was not deployed",
+    1: "a host failed, was rolled back or was not deployed; or deploy-rs's plan was declined (run `cancelled`)",
     130: "cancelled by Ctrl-C; or detached by a second Ctrl-C, and the run goes on (`labtui history show RUN`)",
 }
 

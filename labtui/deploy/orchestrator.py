@@ -104,6 +104,7 @@ class DeployRun:
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
         self._cancelled = False
         self._cancelled_nodes: set[str] = set()  # cancelled one by one (the rest of the run goes on)
+        self._declined = ""  # why a process ended `cancelled` by itself (deploy-rs's plan question answered no)
         self._queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self._password_waiters: dict[str, asyncio.Future[str | None]] = {}
         self._started = False
@@ -304,10 +305,13 @@ class DeployRun:
             bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
+            # Declining the plan is no interruption: deploy-rs's own status 1 (130 is for Ctrl-C, `x`, `c`).
+            interrupted = self._cancelled or bool(self._cancelled_nodes)
             if cancelled:
-                message = "cancelled by the operator" + (f": {message}" if message else "")
+                why = "cancelled by the operator" if interrupted or not self._declined else self._declined
+                message = why + (f": {message}" if message else "")
             yield RunResult(ts=time.time(), outcome=outcome, message=message,
-                            exit_code=0 if outcome == "succeeded" else (130 if outcome == "cancelled" else 1))
+                            exit_code=0 if outcome == "succeeded" else (130 if cancelled and interrupted else 1))
         finally:
             self.release_locks()
 
@@ -512,6 +516,8 @@ class DeployRun:
             if isinstance(event, StageChanged) and event.node and event.stage in ("activate", "confirm"):
                 self._activating.add(event.node)
             if isinstance(event, RunResult):
+                if event.outcome == "cancelled" and not self._cancelled and not self._declined:
+                    self._declined = event.message
                 continue  # the run's outcome is decided over all jobs
             if isinstance(event, NodeResult) and event.outcome == "not_deployed" and (
                     self._cancelled or event.node in self._cancelled_nodes):

@@ -7,6 +7,8 @@ an outdated host through the dialog really moves it to the flake's generation, a
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 
 import pytest
@@ -16,7 +18,7 @@ from labtui.ssh.api import HostState
 from labtui.tui.adapters import CoreDeployStarter, JournalHistory
 from labtui.tui.assemble import build_app, demo_sources
 from labtui.tui.deploy_pane import DeployScreen
-from labtui.tui.dialogs import DeployDialog
+from labtui.tui.dialogs import DeployDialog, PlanDialog
 from labtui.tui.screens import HistoryScreen
 from labtui.tui.sources import DeployChoice
 
@@ -94,6 +96,38 @@ async def test_demo_dashboard_deploy_and_history(demo, demo_app):
         assert JournalHistory().last_outcome("grey-area") == "succeeded"
     finally:
         await again.close()
+
+
+async def test_declining_deploy_rs_plan_cancels_the_run(demo, demo_app):
+    """`n` to deploy-rs's own plan question: the operator chose not to deploy, so the pane, LAST and history say
+    `cancelled` (run and host), not `failed` / `not_deployed`; the host keeps its generation."""
+    app = demo_app
+    async with app.run_test(size=(80, 24)) as pilot:
+        statuses = app.fleet.statuses
+        await until(pilot, lambda: (st := statuses.get("grey-area")) is not None and st.drift == "outdated",
+                    "grey-area's drift")
+        before = demo.lab.load("grey-area").current
+        app.table.move_to("grey-area")
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
+        await pilot.press("enter")  # deploy-rs shows its plan and asks
+        await until(pilot, lambda: isinstance(app.screen, PlanDialog), "deploy-rs's plan question")
+        await pilot.press("n")
+        await asyncio.wait_for(app.deploys.run_done.wait(), DEADLINE)
+        run = app.deploys.last_run
+        assert run is not None and run.outcome == "cancelled"
+        assert run.nodes["grey-area"].outcome == "cancelled"
+        assert demo.lab.load("grey-area").current == before
+        await until(pilot, lambda: isinstance(app.screen, DeployScreen), "the deploy pane")
+        await pilot.pause()
+        shown = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+        assert "cancelled" in shown and "failed" not in shown and "not_deployed" not in shown
+        await pilot.press("escape", "h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history")
+        await until(pilot, lambda: bool(app.screen.runs) and app.screen.runs[0].outcome is not None, "the run")
+        assert app.screen.runs[0].outcome == "cancelled"
+        assert app.screen.runs[0].node_outcomes == {"grey-area": "cancelled"}
+    assert JournalHistory().last_outcome("grey-area") == "cancelled"
 
 
 async def test_a_run_left_running_is_followed_again_from_history(demo, demo_app):

@@ -63,9 +63,16 @@ def test_echo_yes_deploys_and_history_shows_it(emulated, fleet, monkeypatch, cap
 
 
 def test_no_declines(emulated, fleet, monkeypatch, capsys):
+    """No to deploy-rs's plan question: the run and its host are `cancelled` (the operator's choice, not a failure),
+    in the summary, the history and its JSON alike."""
     emulated.scenario({"web1": "success"})
     code, out, _ = labtui(monkeypatch, capsys, "deploy", "web1", stdin="no\n")
-    assert code == 1 and "not_deployed" in out
+    assert code == 1 and "cancelled" in out and "not_deployed" not in out and "failed" not in out
+    code, out, _ = labtui(monkeypatch, capsys, "history", "web1", "--json")
+    run = json.loads(out)[0]
+    assert run["outcome"] == "cancelled", run
+    code, out, _ = labtui(monkeypatch, capsys, "history")
+    assert "cancelled" in out and "failed" not in out
 
 
 def test_critical_host_needs_its_name(emulated, fleet, monkeypatch, capsys):

@@ -241,10 +241,10 @@ def test_whole_flake_multi_profile_and_random_order(emu):
     ("YES\n", "succeeded", None),
     ("1\n", "succeeded", None),
     ("Y\nyes\n", "succeeded", "Sounds like you might want to continue"),
-    ("Y\nY\n", "not_deployed", "Sounds like you might want to continue"),
-    ("no\n", "not_deployed", None),
-    ("maybe\n", "not_deployed", "That was unclear, but sounded like a no to me."),
-    ("", "not_deployed", "That was unclear"),
+    ("Y\nY\n", "cancelled", "Sounds like you might want to continue"),
+    ("no\n", "cancelled", None),
+    ("maybe\n", "cancelled", "That was unclear, but sounded like a no to me."),
+    ("", "cancelled", "That was unclear"),
 ])
 def test_interactive_prompt(emu, answer, outcome, extra):
     emu.nodes({"web1": "success"})
@@ -255,7 +255,7 @@ def test_interactive_prompt(emu, answer, outcome, extra):
     assert prompts and prompts[0].plan[0].node == "web1" and prompts[0].plan[0].hostname == "web1.lab"
     if extra:
         assert extra in proc.stdout
-    if outcome == "not_deployed":
+    if outcome == "cancelled":
         assert proc.returncode == 1 and events[-1].outcome == "cancelled"
         assert strip_ansi(proc.stdout).rstrip().endswith("User cancelled deployment")
 

@@ -122,8 +122,11 @@ async def test_atomic_run_revokes_succeeded_nodes(emulated):
     assert events[-1].outcome == "failed"
 
 
-@pytest.mark.parametrize("answer, outcome", [(True, "succeeded"), (False, "not_deployed")])
-async def test_interactive_prompt(emulated, answer, outcome):
+@pytest.mark.parametrize("answer, outcome, run_outcome", [(True, "succeeded", "succeeded"),
+                                                         (False, "cancelled", "cancelled")])
+async def test_interactive_prompt(emulated, answer, outcome, run_outcome):
+    """deploy-rs's plan question answered no: the operator chose not to deploy, so the run is cancelled, not failed
+    (with deploy-rs's own status 1: no Ctrl-C)."""
     emulated.scenario({"web1": "success"})
     run = deploy(["web1"], interactive=True)
 
@@ -137,6 +140,9 @@ async def test_interactive_prompt(emulated, answer, outcome):
     assert "--interactive" in events[0].argvs[0]
     assert outcomes(events) == {"web1": outcome}
     assert any(e.kind == "prompt_answered" and e.yes is answer for e in events)
+    assert (events[-1].outcome, events[-1].exit_code) == (run_outcome, 0 if answer else 1)
+    if not answer:
+        assert events[-1].message == "declined at the deploy-rs prompt: web1.system cancelled"
 
 
 async def test_interactive_runs_ask_every_question_up_front_then_build_in_turns(emulated):

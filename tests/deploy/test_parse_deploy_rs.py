@@ -75,7 +75,7 @@ CASES = [
       ("db1", "system"): ("rolled_back", "activate")}, "failed"),
     ("interactive-yes", 0, [("web1", None)],
      {WEB1: ("succeeded", "confirm"), ("web1", "home"): ("succeeded", "confirm")}, "succeeded"),
-    ("interactive-declined", 1, [WEB1], {WEB1: ("not_deployed", "eval")}, "cancelled"),
+    ("interactive-declined", 1, [WEB1], {WEB1: ("cancelled", "eval")}, "cancelled"),
     ("legacy-timeout-exit0", 0, None, {("pi", "system"): ("rolled_back", "confirm")}, "failed"),
     ("legacy-push-fails", 1, None, {("pi", "system"): ("failed", "push")}, "failed"),
     ("activation-timeout", 1, None, {("db1", "system"): ("failed", "activate")}, "failed"),

@@ -61,7 +61,7 @@ EXPECTED = {
     "eval-error": {("host1", None): ("not_deployed", "eval")},
     "flake-check-fail": {("host1", None): ("not_deployed", "check")},
     "no-such-node": {("host9", None): ("not_deployed", "eval")},
-    "interactive-no": {H1: ("not_deployed", "eval")},
+    "interactive-no": {H1: ("cancelled", "eval")},  # the operator said no: nothing failed
     "usage-error": {("host1", None): ("not_deployed", None)},
 }
 NOT_RUNS = {"deploy-rs/help", "deploy-rs/version"}
@@ -96,15 +96,15 @@ def test_outcome_of_each_recorded_run(name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_outcomes_agree_with_the_hosts_real_state(name):
-    """succeeded (switch) <=> the host runs a new generation; rolled_back / not_deployed / dry_activated => it does
-    not. (`failed` is what the parser says when only the host knows; boot moves the profile, not the system.)"""
+    """succeeded (switch) <=> the host runs a new generation; rolled_back / not_deployed / cancelled / dry_activated =>
+    it does not. (`failed` is what the parser says when only the host knows; boot moves the profile, not the system.)"""
     run = recorded(f"deploy-rs/{name}")
     for (node, _profile), (outcome, _stage) in finals(parse(name)[1]).items():
         if node not in run.hosts:
             continue
         if outcome == "succeeded" and "--boot" not in run.argv:
             assert run.changed(node) and run.running_changed(node), node
-        elif outcome in ("rolled_back", "not_deployed", "dry_activated") or _stage in ("build", "push"):
+        elif outcome in ("rolled_back", "not_deployed", "cancelled", "dry_activated") or _stage in ("build", "push"):
             assert not run.running_changed(node), node
 
 

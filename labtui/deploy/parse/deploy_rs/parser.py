@@ -16,7 +16,7 @@ Outcome rules (also in docs/events.md):
 - `Deployment confirmed.` gives a `confirmed` event; the `succeeded` result follows only when
   deploy-rs goes on to the next profile or exits 0;
 - a rollback seen in the output wins over exit status 0;
-- a declined `--interactive` prompt: all `not_deployed`, run `cancelled`;
+- a declined `--interactive` prompt: all `cancelled` (the operator chose not to deploy), run `cancelled`;
 - the activation timeout (`Waiting over SSH resulted in a bad exit code`) while the target is still activating:
   deploy-rs gives up and exits, the target goes on and, unconfirmed, rolls back by itself. The parser follows the
   target's lines past the final error and the exit (`follow_after_exit`) and reports what it ended as;
@@ -875,7 +875,8 @@ class DeployRsParser:
                                                f" during activation; the host may be on the new generation{hint}"))
             else:
                 reason = self._not_deployed_reason(failing, exit_code, cancelled)
-                events.append(self._result(t, "not_deployed", ts, reason, stage=t.stage or self._run_stage))
+                outcome = "cancelled" if self._declined else "not_deployed"  # the operator said no: nothing failed
+                events.append(self._result(t, outcome, ts, reason, stage=t.stage or self._run_stage))
         return events
 
     def _exit_text(self, exit_code: int | None, cancelled: bool) -> str:
