@@ -2,6 +2,8 @@
 
 Operators can copy a line and run it by hand: the old `lab` script flow stays one paste away. A command run again
 (the status probe, every few seconds) stays one record that counts its runs, so the log shows each command once.
+A remote command that does nothing without its stdin (the probe: `/bin/sh -s labtui-probe 1`, its script on stdin)
+is shown and copied as the command its sender registered (`by_hand`) for the same effect (`labtui status nas`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,33 @@ class CommandRecord:
     command: str  # copyable: a shell-quoted argv for local commands, the remote command string otherwise
     count: int = 1  # times it ran
     last: float = 0.0  # when it last ran (0: once, at ts)
+    by_hand: str = ""  # what an operator runs for the same effect, when `command` alone does not do it
 
     @property
     def key(self) -> str:
-        """One command at one place: repeats of it are this record."""
-        return f"{self.where}\x00{self.command}"
+        """One command at one place: repeats of it are this record (and so are the variants one by-hand line
+        stands for: the one-shot and the following status probe)."""
+        return f"{self.where}\x00{self.by_hand or self.command}"
+
+    @property
+    def shown(self) -> str:
+        """The command as the log shows it (its host in a column of its own)."""
+        return self.by_hand or self.command
 
     def copyable(self) -> str:
-        if self.where == "local":
-            return self.command
+        if self.by_hand or self.where == "local":
+            return self.shown
         return f"ssh {shlex.quote(self.where)} {shlex.quote(self.command)}"
+
+
+# Remote command -> (host -> the line an operator runs by hand for the same effect). Filled by the modules that
+# send such commands (labtui.status.probe), for commands whose input comes on stdin.
+_BY_HAND: dict[str, Callable[[str], str]] = {}
+
+
+def register_by_hand(command: str, render: Callable[[str], str]) -> None:
+    """Show and copy `command` (run on a host) as `render(host)`: a command that does nothing when copied as it is."""
+    _BY_HAND[command.strip()] = render
 
 
 class CommandLog:
@@ -46,7 +65,8 @@ class CommandLog:
         return self._add(CommandRecord(time.time(), "local", f"{prefix} {cmd}" if prefix else cmd))
 
     def remote(self, host: str, command: str) -> CommandRecord:
-        return self._add(CommandRecord(time.time(), host, command))
+        render = _BY_HAND.get(command.strip())
+        return self._add(CommandRecord(time.time(), host, command, by_hand=render(host) if render else ""))
 
     def _add(self, record: CommandRecord) -> CommandRecord:
         old = self._records.get(record.key)

@@ -11,6 +11,10 @@ Print the script to run it by hand:  python -m labtui.status.probe | ssh HOST /b
 
 from __future__ import annotations
 
+import shlex
+
+from labtui.commandlog import register_by_hand
+
 PROBE_VERSION = 1
 MARKER = f"labtui-probe {PROBE_VERSION}"  # first line of the output
 # The command the login shell runs; the script comes on stdin. `labtui-probe 1` become $1 and $2
@@ -149,6 +153,16 @@ def is_probe_command(command: str) -> bool:
 def is_follow_command(command: str) -> bool:
     """True when `command` is the following probe (FOLLOW_COMMAND)."""
     return command.strip() == FOLLOW_COMMAND
+
+
+def _by_hand(host: str) -> str:
+    """The probe as the command log shows it: `/bin/sh -s labtui-probe 1` does nothing without its script on stdin,
+    `labtui status HOST` runs the same probe once, over the same SSH settings, and shows what it found."""
+    return f"labtui status {shlex.quote(host)}"
+
+
+register_by_hand(PROBE_COMMAND, _by_hand)
+register_by_hand(FOLLOW_COMMAND, _by_hand)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use, see the module docstring

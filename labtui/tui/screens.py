@@ -462,7 +462,7 @@ class CommandLogScreen(Screen[None]):
             self._unsubscribe()
 
     def _matches(self, record: CommandRecord) -> bool:
-        return self._matcher is None or bool(self._matcher.search(f"{record.where} {record.command}"))
+        return self._matcher is None or bool(self._matcher.search(f"{record.where} {record.shown}"))
 
     def _rebuild(self) -> None:
         table = self.query_one("#commands", DataTable)
@@ -490,7 +490,7 @@ class CommandLogScreen(Screen[None]):
             table.update_cell(record.key, "time", when)
             table.update_cell(record.key, "where", where, update_width=True)
             return
-        command = record.command if len(record.command) < 400 else record.command[:399] + "…"
+        command = record.shown if len(record.shown) < 400 else record.shown[:399] + "…"
         self._shown.append(record)
         table.add_row(when, where, Text(harmless(command.replace("\n", "⏎"))), key=record.key)
 

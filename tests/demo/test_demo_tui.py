@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import shlex
 import time
 
 import pytest
@@ -19,7 +20,7 @@ from labtui.tui.adapters import CoreDeployStarter, JournalHistory
 from labtui.tui.assemble import build_app, demo_sources
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog
-from labtui.tui.screens import HistoryScreen
+from labtui.tui.screens import CommandLogScreen, HistoryScreen
 from labtui.tui.sources import DeployChoice
 
 DEADLINE = 60.0
@@ -128,6 +129,43 @@ async def test_declining_deploy_rs_plan_cancels_the_run(demo, demo_app):
         assert app.screen.runs[0].outcome == "cancelled"
         assert app.screen.runs[0].node_outcomes == {"grey-area": "cancelled"}
     assert JournalHistory().last_outcome("grey-area") == "cancelled"
+
+
+async def test_the_command_log_shows_the_status_probe_once_as_run_by_hand(demo, demo_app, capsys, monkeypatch):
+    """`@`: the probe (`/bin/sh -s labtui-probe 1 follow`, its script on stdin, does nothing when copied) is one row
+    per host reading `labtui status nas`; copied and run by hand it probes nas the same way."""
+    from labtui.cli.main import main
+
+    app = demo_app
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: (st := app.fleet.statuses.get("nas")) is not None
+                    and st.state is not HostState.CONNECTING, "nas's first probe")
+        await pilot.press("r")  # a second probe of every host
+        await until(pilot, lambda: any(r.where == "nas" and r.shown == "labtui status nas"
+                                       for r in app.command_log.records()), "nas's probe in the log")
+        await pilot.press("at")
+        await until(pilot, lambda: isinstance(app.screen, CommandLogScreen), "the command log")
+        screen = app.screen
+        shown = screen._records()
+        assert not any("/bin/sh -s" in r.shown for r in shown)
+        probes = [i for i, r in enumerate(shown) if r.where == "nas" and r.shown.startswith("labtui status")]
+        assert len(probes) == 1, [r.shown for r in shown if r.where == "nas"]
+        screen.query_one("#commands").move_cursor(row=probes[0])
+        await pilot.pause()
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("y")
+        assert copied == ["labtui status nas"]
+        table_text = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+        assert "labtui status nas" in table_text
+    capsys.readouterr()
+    argv = shlex.split(copied[0])
+    assert argv[0] == "labtui"
+    monkeypatch.chdir(demo.flake_dir)  # where `labtui demo --shell` runs it
+    code = await asyncio.to_thread(main, argv[1:])
+    assert code == 1  # nas has a failed unit: degraded
+    out = capsys.readouterr().out
+    assert "nas" in out and "zfs-scrub" in out
 
 
 async def test_a_run_left_running_is_followed_again_from_history(demo, demo_app):

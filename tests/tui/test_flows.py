@@ -307,6 +307,31 @@ async def test_command_log_lists_and_copies(tmp_path):
         assert copied[-1] == "ssh nas 'systemctl --failed'\ndeploy '.#nas'"
 
 
+async def test_command_log_shows_the_status_probe_as_run_by_hand(tmp_path):
+    """The probe's own command (`/bin/sh -s labtui-probe 1 follow`) does nothing without its script on stdin: the log
+    shows and copies `labtui status nas` instead, one row for the one-shot and the following probe alike."""
+    from labtui.commandlog import CommandLog
+    from labtui.status.probe import FOLLOW_COMMAND, PROBE_COMMAND
+
+    log = CommandLog()
+    log.remote("nas", FOLLOW_COMMAND)
+    log.remote("nas", PROBE_COMMAND)
+    log.remote("nas", "systemctl --failed")
+    assert [(r.shown, r.count) for r in log.records()] == [("labtui status nas", 2), ("systemctl --failed", 1)]
+    app = frozen_app(tmp_path, command_log=log)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("at")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandLogScreen)
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("Y")
+        assert copied == ["labtui status nas\nssh nas 'systemctl --failed'"]
+        shown = app.export_screenshot().replace("&#160;", " ")
+        assert "labtui status nas" in shown and "/bin/sh" not in shown
+
+
 async def test_palette_reaches_actions(tmp_path):
     app = frozen_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
