@@ -162,6 +162,8 @@ DEPLOY_PANE = Scope("Deploy pane", (
     Action("cancel_host", "c", "Cancel host", "cancel the selected host only; the others go on (asks first)",
            footer=True),
     Action("toggle_builds", "b", "Builds", "show or hide the tree of running builds while labtui builds"),
+    # Not in the footer (full at 80 columns): the output panel's title names it.
+    Action("wrap", "w", "Wrap", "wrap the output panel's long lines, or one row per line again"),
 ), note="A row per host: stage, steps, time, the confirm (C) or activation (A)\n"
         "timeout counting down, a rollback badge that stays, the last output.")
 
@@ -169,12 +171,14 @@ HOST_LOG = Scope("Deploy log", (
     Action("app.pop_screen", "escape", "Back", "back", footer=True),
     Action("end", "G", "Follow", "follow the end again", footer=True),
     Action("copy", "y", "Copy log", "copy the log (OSC 52: works over SSH)", footer=True),
+    Action("wrap", "w", "Wrap", "wrap long lines, or one row per line again (scrolls sideways)", footer=True),
 ))
 
 TEXT_VIEW = Scope("Logs, checks, generations", (
     Action("back", "escape", "Back", "close the filter, else clear it, else back (stops following)", footer=True),
     Action("filter", "slash", "Filter", "show only the lines that match (a regex, any case)", footer=True),
     Action("copy", "y", "Copy", "copy what is shown", footer=True),
+    Action("wrap", "w", "Wrap", "wrap long lines, or one row per line again (scrolls sideways)", footer=True),
 ))
 
 HISTORY = Scope("History", (
@@ -232,6 +236,7 @@ EXEC_VIEW = Scope("Exec", (
     Action("app.pop_screen", "escape", "Back", "back (hosts still running are stopped; the history keeps the run)",
            footer=True),
     Action("copy", "y", "Copy output", "copy the highlighted host's output", footer=True),
+    Action("wrap", "w", "Wrap", "wrap the output's long lines, or one row per line again", footer=True),
 ), note="A row per host: status, exit code, time, last line; below, the highlighted host's output.")
 
 HELP_SCOPES: tuple[Scope, ...] = (GLOBAL, DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY,

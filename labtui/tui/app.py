@@ -156,6 +156,7 @@ class LabApp(App[None]):
         self.deploys = DeployController(self, sources.deploy, sources.history, clock)
         self.deploy_screen: DeployScreen | None = None
         self._run_title = ""
+        self.wrap_lines = False  # log views wrap long lines (`w` there; the next one opens the same way)
         self.command_history: list[str] = []  # lines typed on the `:` line, oldest first (up/down go through them)
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)

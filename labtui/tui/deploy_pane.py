@@ -28,7 +28,7 @@ from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
-from labtui.tui.widgets import KeyFooter, KeyLog, table_bindings
+from labtui.tui.widgets import KeyFooter, KeyLog, table_bindings, toggle_wrap, wrap_wanted
 
 Clock = Callable[[], float]
 
@@ -242,7 +242,7 @@ class DeployScreen(Screen[None]):
         yield DeployTable(self.run, self.glyphs, self.clock, id="deploy-rows")
         yield BuildTree(id="builds")
         yield Static(id="tail-title")
-        yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
+        yield KeyLog(id="tail", max_lines=TAIL_LINES, auto_scroll=True, wrap=wrap_wanted(self))
         yield Static(id="run-summary")
         yield KeyFooter()
 
@@ -254,7 +254,7 @@ class DeployScreen(Screen[None]):
             self._tail_seen = 0
             self.query_one("#tail", Log).clear()
             self.query_one("#tail-title", Static).update(
-                Text.assemble(("output of ", "dim"), (node or "", "bold"), ("  (enter: full log)", "dim")),
+                Text.assemble(("output of ", "dim"), (node or "", "bold"), ("  (enter: full log, w: wrap)", "dim")),
                 layout=False)  # two lines high in the stylesheet
             self._flush_tail()
 
@@ -409,6 +409,13 @@ class DeployScreen(Screen[None]):
         if node is not None:
             self.post_message(self.CancelRequested(node))
 
+    def action_wrap(self) -> None:
+        toggle_wrap(self.query_one("#tail", KeyLog))
+
+    def on_screen_resume(self) -> None:
+        # Back from a host's full log: the panel wraps as the operator left that log.
+        self.query_one("#tail", KeyLog).set_wrap(wrap_wanted(self))
+
 
 class HostLogScreen(Screen[None]):
     """The full output of one host in a run (or the run-wide lines with node=None), following live."""
@@ -426,7 +433,7 @@ class HostLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
-        yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
+        yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True, wrap=wrap_wanted(self))
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -453,6 +460,9 @@ class HostLogScreen(Screen[None]):
         batch = [ascii_line(line) for line in batch] if self.ascii_mode else [log_line(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
+
+    def action_wrap(self) -> None:
+        toggle_wrap(self.query_one(KeyLog))
 
     def action_end(self) -> None:
         log = self.query_one(Log)

@@ -25,7 +25,7 @@ from labtui.tui import format as fmt
 from labtui.tui.dialogs import Check
 from labtui.tui.format import styled
 from labtui.tui.glyphs import Glyphs
-from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable
+from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable, toggle_wrap, wrap_wanted
 
 SYNC_EVERY = 0.1  # seconds between two repaints of the view while output flows
 OUTPUT_LINES = 20_000
@@ -118,7 +118,7 @@ class ExecScreen(Screen[None]):
         yield Static(id="exec-title", classes="topbar")
         yield KeyTable(id="exec-rows", cursor_type="row")
         yield Static(id="exec-output-title")
-        yield KeyLog(id="exec-output", max_lines=OUTPUT_LINES, auto_scroll=True)
+        yield KeyLog(id="exec-output", max_lines=OUTPUT_LINES, auto_scroll=True, wrap=wrap_wanted(self))
         yield Static(id="exec-summary")
         yield KeyFooter()
 
@@ -222,3 +222,6 @@ class ExecScreen(Screen[None]):
             host = self.collector.hosts[name]
             self.app.copy_to_clipboard("\n".join([*host.stdout, *host.stderr]))
             self.notify(f"copied the output of {name}")
+
+    def action_wrap(self) -> None:
+        toggle_wrap(self.query_one("#exec-output", KeyLog))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from rich.cells import cell_len, chop_cells
 from rich.text import Text
 
 from labtui.ops.checks import CheckResult
@@ -278,3 +280,36 @@ def compact_generation(g: GenerationInfo) -> str:
     if g.current:
         flags = ["current"] + [f for f in flags if f not in ("current", "booted", "next-boot")]
     return harmless(" ".join([f"{g.number:>4}", g.date[:10], g.kernel or "-", *flags]))
+
+
+_WORDS = re.compile(r"[^ ]*(?: +|$)")  # each word with the spaces after it
+
+
+def wrap_line(line: str, width: int, indent: int = 2) -> list[str]:
+    """A long line as rows of at most `width` cells (a log's wrap toggle, `w`): broken after spaces where it can, a
+    word longer than a row (a store path) folded; rows after the first indented by `indent` cells, so where each
+    line starts stays plain. A line that fits, or a width too narrow to wrap sensibly: the line as it is."""
+    if width < indent + 10 or cell_len(line) <= width:
+        return [line]
+    rows: list[str] = []
+    pad = " " * indent
+    row = ""
+    for word in _WORDS.findall(line):
+        while word:
+            room = width - cell_len(row)
+            if cell_len(word.rstrip(" ")) <= room:
+                row += word if cell_len(word) <= room else word.rstrip(" ")
+                word = ""
+            elif row.strip(" "):  # the word goes on the next row
+                rows.append(row.rstrip(" "))
+                row = pad
+                word = word.lstrip(" ") or ""
+            else:  # longer than a whole row: fold it
+                if room < 1:  # a row of nothing but leading spaces
+                    row, room = pad, width - indent
+                head = chop_cells(word, room)[0]
+                rows.append(row + head)
+                row, word = pad, word[len(head):]
+    if row.strip(" "):
+        rows.append(row.rstrip(" "))
+    return rows or [line]

@@ -29,7 +29,7 @@ from labtui.tui import format as fmt
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs
 from labtui.tui.sources import RunSummary
-from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable, ViewFilter, line_matcher
+from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable, ViewFilter, line_matcher, toggle_wrap, wrap_wanted
 
 LOG_FLUSH = 0.1
 HISTORY_POLL = 2.0  # seconds between journal reads while a run shown is still going
@@ -51,7 +51,7 @@ class TextScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="stream-title", classes="topbar")
-        yield KeyLog(id="stream", max_lines=LOG_MAX_LINES)
+        yield KeyLog(id="stream", max_lines=LOG_MAX_LINES, wrap=wrap_wanted(self))
         yield ViewFilter()
         yield KeyFooter()
 
@@ -117,6 +117,9 @@ class TextScreen(Screen[None]):
         lines = self.shown_lines
         self.app.copy_to_clipboard("\n".join(lines))
         self.notify(f"copied {len(lines)} lines")
+
+    def action_wrap(self) -> None:
+        toggle_wrap(self.query_one(KeyLog))
 
 
 class LogScreen(TextScreen):

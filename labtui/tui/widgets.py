@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Self
 
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Log
 
 from labtui.tui import actions
+from labtui.tui.format import wrap_line
 
 
 def table_bindings(scope: actions.Scope) -> list[BindingType]:
@@ -43,9 +47,75 @@ class KeyFooter(Footer):
 
 
 class KeyLog(Log):
-    """A Log with j/k scrolling."""
+    """A Log with j/k scrolling that can wrap its long lines (`wrap`; the screens' `w`).
+
+    It keeps the lines written (up to max_lines) and shows each as one row, or, wrapped, as rows of its width
+    (labtui.tui.format.wrap_line), rebuilt when the width changes. Write whole lines (`write_lines`)."""
 
     BINDINGS = actions.TEXT_KEYS.bindings()
+
+    def __init__(self, *args: Any, wrap: bool = False, **kwargs: Any) -> None:
+        self._written: deque[str] = deque()  # before Log's own init: it may clear()
+        self._wrap = wrap
+        self._wrapped_at = 0  # the width the rows were wrapped at
+        super().__init__(*args, **kwargs)
+        self._written = deque(maxlen=self.max_lines)
+
+    @property
+    def wrap(self) -> bool:
+        return self._wrap
+
+    def set_wrap(self, wrap: bool) -> None:
+        if wrap != self._wrap:
+            self._wrap = wrap
+            self._rebuild()
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        lines = [row for line in lines for row in line.splitlines()]
+        self._written.extend(lines)
+        return super().write_lines(self._rows(lines), scroll_end)
+
+    def clear(self) -> Self:
+        self._written.clear()
+        return super().clear()
+
+    def _wrap_width(self) -> int:
+        """Room for a row: the width less the vertical scrollbar's, shown or not (so rows need no rewrap when it
+        comes)."""
+        return max(0, self.size.width - self.styles.scrollbar_size_vertical)
+
+    def _rows(self, lines: list[str]) -> list[str]:
+        if not self._wrap:
+            return lines
+        width = self._wrapped_at = self._wrap_width()
+        return [row for line in lines for row in wrap_line(line, width)]
+
+    def _rebuild(self) -> None:
+        """Every line again, as rows of the current width; the view stays at the end, or about where it was."""
+        at_end = self.is_vertical_scroll_end
+        before = max(1, self.line_count)
+        where = self.scroll_y / before
+        super().clear()
+        super().write_lines(self._rows(list(self._written)), scroll_end=False)
+        if at_end:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.scroll_to(x=0, y=round(where * self.line_count), animate=False, immediate=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._wrap and self._wrap_width() != self._wrapped_at:
+            self._rebuild()
+
+
+def toggle_wrap(log: KeyLog) -> None:
+    """`w` in a view with a log: wrap its long lines or not; the next log view opens the same way."""
+    log.set_wrap(not log.wrap)
+    log.app.wrap_lines = log.wrap  # type: ignore[attr-defined]
+
+
+def wrap_wanted(widget: Widget) -> bool:
+    """Whether a new log view wraps: as the operator left the last one (no wrap at first)."""
+    return bool(getattr(widget.app, "wrap_lines", False))
 
 
 class ViewFilter(Input):

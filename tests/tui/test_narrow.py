@@ -265,3 +265,106 @@ async def test_after_a_deploy_the_details_show_what_the_host_runs_now(tmp_path):
                        and f"  {number} " in shown().split("generations", 1)[1])
         assert "nixos 25.11.20251126.newnew" in shown() and fmt.short_store_path(
             lab.load("grey-area").flake_path) in shown()
+
+
+def test_wrap_line_keeps_every_character_in_rows_of_the_width():
+    line = f"[activate] Activating profile system for node grey-area {PATH} done"
+    for width in (30, 41, 78):
+        rows = fmt.wrap_line(line, width)
+        assert len(rows) > 1 and all(len(row) <= width for row in rows)
+        assert all(row.startswith("  ") for row in rows[1:])  # where each line starts stays plain
+        assert "".join(rows).replace(" ", "") == line.replace(" ", "")
+    assert fmt.wrap_line("short", 30) == ["short"]
+
+
+async def test_full_log_wraps_long_lines_with_w_at_80x24(tmp_path):
+    """Point 9, "let the operator expand": a host's full log (enter in the deploy pane) shows a line longer than the
+    terminal cut at the edge; `w` (in the footer) wraps it whole into rows of the width, still harmless; `w` again
+    gives one row per line back. The next log view opens wrapped as the operator left it; so does the pane's
+    output panel (its `w`, named in the panel's title)."""
+    from textual.widgets._footer import FooterKey
+
+    from labtui.runs.events import Output, RunStarted, StageChanged
+    from labtui.tui.deploy_pane import DeployScreen, HostLogScreen
+    from labtui.tui.widgets import KeyLog
+    from tests.support.frozen import RUN_ID
+    from tests.tui.test_flows import _open_deploy
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    long = f"copying path '{PATH}' to 'ssh://root@grey-area'... \x1b]0;pwned\x07 and the last words: THE END"
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        run = await _open_deploy(app, pilot, deploy)
+        t0 = clock.now
+        run.feed_all([RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=["grey-area"], argv=[]),
+                      StageChanged(ts=t0 + 1, node="grey-area", profile="system", stage="push"),
+                      Output(ts=t0 + 2, node="grey-area", stage="push", line=long, source="local"),
+                      StageChanged(ts=t0 + 3, node="grey-area", profile="system", stage="activate")])
+        await wait_for(pilot, lambda: app.deploys.active_run.nodes["grey-area"].total_lines == 1)
+        assert isinstance(app.screen, DeployScreen)
+        pane = app.screen
+        assert "w: wrap" in str(pane.query_one("#tail-title").render())
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HostLogScreen))
+        log = app.screen.query_one(KeyLog)
+        await wait_for(pilot, lambda: log.line_count == 1)
+        assert "Wrap" in [k.description for k in app.screen.query(FooterKey)]
+        assert "THE END" not in _screen_text(app)  # cut at the edge
+        await pilot.press("w")
+        await wait_for(pilot, lambda: log.line_count > 1)
+        assert log.wrap and app.wrap_lines
+        rows = list(log.lines)
+        assert all(len(row) <= 80 for row in rows)
+        shown = _screen_text(app)
+        assert "THE END" in shown and "\x1b" not in shown and "\\x1b]0;pwned\\x07" in "".join(r.strip() for r in rows)
+        assert PATH.replace(" ", "") in "".join(row.strip() for row in rows)  # the store path whole, folded
+        await pilot.resize_terminal(60, 20)  # rows follow the width
+        await wait_for(pilot, lambda: all(len(row) <= 60 for row in log.lines) and log.line_count > len(rows))
+        await pilot.resize_terminal(*SMALL)
+        await wait_for(pilot, lambda: log.line_count == len(rows))
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("y")
+        assert copied[0].count("\n") == 0  # the copy is the line, not its rows
+        await pilot.press("w")
+        await wait_for(pilot, lambda: log.line_count == 1)
+        await pilot.press("w", "escape")  # wrapped again, back to the pane: its panel wraps too
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployScreen) and pane.query_one("#tail", KeyLog).wrap)
+        await pilot.press("w")  # the panel's own toggle: unwrapped
+        await wait_for(pilot, lambda: not pane.query_one("#tail", KeyLog).wrap)
+        assert not app.wrap_lines
+
+
+def _screen_text(app) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
+
+
+async def test_a_hosts_journal_wraps_with_w_and_filters_wrapped(tmp_path):
+    """The text views (`l` journal, checks, diffs) have the same `w` in their footer; a filter keeps the wrap."""
+    from textual.widgets._footer import FooterKey
+
+    from labtui.tui.widgets import KeyLog
+
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await _select(app, pilot, "nas")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
+        screen = app.screen
+        assert "Wrap" in [k.description for k in screen.query(FooterKey)]
+        log = screen.query_one(KeyLog)
+        screen.write(["x " * 100])  # a long journal line
+        await pilot.pause()
+        unwrapped = log.line_count
+        await pilot.press("w")
+        await wait_for(pilot, lambda: log.line_count > unwrapped)
+        assert all(len(row) <= 80 for row in log.lines)
+        await pilot.press("slash", *"x x", "enter")
+        await wait_for(pilot, lambda: log.line_count > 1 and log.wrap)
+        assert all(row.strip().startswith("x") for row in log.lines)
