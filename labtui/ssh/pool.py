@@ -132,6 +132,11 @@ class Conversation:
         self.closed = False
         self.truncated = False
 
+    @property
+    def ended(self) -> bool:
+        """The command is no longer running: closed here, ended on the host, or its connection dropped."""
+        return self.closed or self._conn.is_closed() or self._process.exit_status is not None
+
     def send(self, text: str) -> None:
         if self.closed:
             raise HostUnreachable(self._slot.name, "the conversation is closed", "start a new one")
