@@ -119,7 +119,8 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
     return DeployRequest(targets=targets, method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe, host_lock=not args.no_host_lock, prebuild=inventory.deploy.build_first and not args.no_build_first,
+                         probe=not args.no_probe, host_lock=not args.no_host_lock,
+                         prebuild=inventory.deploy.build_first and not args.no_build_first,
                          waves=waves)
 
 

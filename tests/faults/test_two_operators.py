@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import pytest
 from labtui.runs.locks import HostLocked
 from labtui.runs.remote_locks import RemoteHostLocks, holder_json, lock_script, parse_holder
 from labtui.ssh.pool import SshPool
+from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 from tests.support.sshd import sshd  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,3 +180,75 @@ def test_a_hostile_holder_text_is_made_harmless():
     assert "\x1b" not in text and "\\x1b]52" in text and "\n" not in text
     assert parse_holder("garbage") is None and parse_holder(json.dumps({"operator": "o"})) is None
     assert os.getpid()  # the module's own pid goes into holder_json
+
+
+def _operator(tmp_path: Path, name: str, inventory: Path, lock: Path) -> dict[str, str]:
+    """The environment of one operator: their own home and XDG dirs (so their own local locks and journal)."""
+    home = tmp_path / name
+    home.mkdir()
+    runtime = tempfile.mkdtemp(prefix=f"lt-{name}-")  # short: the supervisor's socket path has a length limit
+    return {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"),
+            "XDG_RUNTIME_DIR": runtime, "XDG_CACHE_HOME": str(home / "cache"),
+            "XDG_CONFIG_HOME": str(home / "config"), "LABTUI_TEST_INVENTORY": str(inventory),
+            "LABTUI_HOST_LOCK_PATH": str(lock), "LABTUI_LEASH_GRACE": "0.5"}
+
+
+def test_a_second_operator_cannot_deploy_a_host_being_deployed(sshd, tmp_path, emulated):  # noqa: F811 - fixtures
+    """The user's view: operator A's deploy of web1 runs; operator B (another home, so another local lock and
+    journal: another machine or user) is refused in one line naming A, since when and where; once A's run is
+    gone (its supervisor SIGKILLed here), B deploys."""
+    from dataclasses import replace
+
+    from labtui.inventory.model import SshTarget
+    from tests.deploy.cli_harness import make_inventory
+    from tests.faults.cli_process import command, write_inventory
+    from tests.faults.test_supervisor_death import processes_with, wait_for
+
+    base = make_inventory("web1")
+    web1 = replace(base.hosts[0], ssh=SshTarget(hostname="127.0.0.1", port=sshd.port, user=sshd.user,
+                                                identity_files=(str(sshd.client_key),),
+                                                options=(("UserKnownHostsFile", str(sshd.known_hosts)),)))
+    inventory = write_inventory(tmp_path / "inventory.pickle", replace(base, hosts=(web1,)))
+    lock = tmp_path / "host-run-lock" / "labtui-deploy.lock"
+    alice, bob = _operator(tmp_path, "alice", inventory, lock), _operator(tmp_path, "bob", inventory, lock)
+
+    emulated.scenario({"web1": "hang"}, hang_stage="activate")
+    first = subprocess.Popen(command("deploy", "web1", "--yes", "--json", "--no-probe"), cwd=REPO, env=alice,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        events: list[dict] = []
+        while not any(e.get("event") == "stage" and e.get("stage") == "activate" for e in events):
+            line = first.stdout.readline()
+            assert line, first.stderr.read() if first.stderr else ""
+            events.append(json.loads(line))
+        run_id = next(e["run_id"] for e in events if e["event"] == "run_started")
+        assert not [e for e in events if "deploy lock" in e.get("line", "")]  # taken on the host, no notice
+        assert json.loads(lock.read_text())["run_id"] == run_id
+
+        refused = subprocess.run(command("deploy", "web1", "--yes", "--no-probe"), cwd=REPO, env=bob,
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert lines[0].startswith("labtui: error: `web1` is being deployed by ")
+        assert f"run {run_id}" in lines[0] and " since 20" in lines[0] and "the lock on the host" in lines[0]
+
+        supervisor = wait_for(lambda: processes_with(f"_supervise {run_id}"), 10, "alice's supervisor")
+        os.kill(supervisor[0], 9)
+        first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+
+    emulated.scenario({"web1": "success"})
+    deadline = time.monotonic() + 30
+    while True:  # the host ends alice's session by itself once her connection is gone: ask until it has
+        second = subprocess.run(command("deploy", "web1", "--yes", "--no-probe"), cwd=REPO, env=bob,
+                                capture_output=True, text=True, timeout=120)
+        if "is being deployed" not in second.stderr or time.monotonic() > deadline:
+            break
+    assert second.returncode == 0, second.stdout + second.stderr
+    for env in (alice, bob):
+        shutil.rmtree(env["XDG_RUNTIME_DIR"], ignore_errors=True)
