@@ -41,9 +41,9 @@ def privilege_for(host: Host) -> Privilege:
         if host.colmena.target_user == "root":
             return Privilege("", False)
         # Checked when the hive was read; again here (like `sudo` below) for hosts built elsewhere.
-        words = check_privilege_command(list(host.colmena.privilege_escalation_command),
-                                        f"(the privilegeEscalationCommand of host {host.name})")
-        return Privilege(" ".join(shlex.quote(w) for w in words) + " ", False)
+        command = check_privilege_command(list(host.colmena.privilege_escalation_command),
+                                          f"(the privilegeEscalationCommand of host {host.name})")
+        return Privilege(" ".join(shlex.quote(w) for w in command) + " ", False)
     profile = host.system_profile
     login = (profile.ssh_user if profile else None) or host.ssh.user or getpass.getuser()
     target = (profile.user if profile else None) or "root"

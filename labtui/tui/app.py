@@ -609,7 +609,8 @@ class LabApp(App[None]):
         if history is None:
             self.notify("no deploy journal available", severity="warning")
             return
-        self.open_view(HistoryScreen(history.list_runs, self.glyphs))
+        # `problem` is optional: a source that does not subclass HistorySource may lack it
+        self.open_view(HistoryScreen(history.list_runs, self.glyphs, problem=getattr(history, "problem", None)))
 
     @on(HistoryScreen.RunChosen)
     def _open_past_run(self, message: HistoryScreen.RunChosen) -> None:
