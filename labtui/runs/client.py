@@ -207,6 +207,25 @@ def _parse(line: bytes | str) -> RunEvent | None:
         return None
 
 
+async def until_recorded(run_id: str) -> None:
+    """Return once the run's supervisor has written its whole record (events file and journal; or given up after
+    its patience) and closed its faces' connections; at once when no supervisor serves the run. A face that got the
+    result from the supervisor's memory waits here before reading the journal (tests, scripts): an event, no poll."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(run_id)), limit=FOLLOW_LINE_LIMIT)
+    except OSError:
+        return
+    try:
+        writer.write(json.dumps({"op": "recorded"}).encode() + b"\n")
+        await writer.drain()
+        while await reader.read(4096):
+            pass
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
 async def _open_live(run_id: str, *, from_start: bool,
                      attach: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
     """A `follow` connection to the run's supervisor, or None when it does not serve one (finished, other writer)."""

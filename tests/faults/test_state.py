@@ -106,7 +106,13 @@ def test_a_deploy_under_umask_022_leaves_only_private_dirs_and_files(fleet, umas
 
 
 def test_state_left_open_to_others_is_tightened_when_opened(fleet, umask_022):
+    from labtui.runs.client import until_recorded
+
     assert deploy("web1").code == 0
+    # The supervisor outlives the face until its record is written; its last journal connection removes the
+    # -wal and -shm files when it closes: wait for that (an event), then leave the files open to others.
+    (run_id,) = run_ids()
+    asyncio.run(asyncio.wait_for(until_recorded(run_id), 30))
     for path in (state(), state() / "runs", state() / "locks", journal_path()):
         path.chmod(0o755 if path.is_dir() else 0o644)
     for suffix in ("-wal", "-shm"):
