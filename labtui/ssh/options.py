@@ -26,6 +26,17 @@ DEFAULT_KEEPALIVE_INTERVAL = 4.0
 DEFAULT_KEEPALIVE_COUNT_MAX = 2
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
+
+def polled_keepalive(interval: float, count_max: int, poll_interval: float) -> tuple[float, int]:
+    """Keepalive settings for a host a status poller probes every `poll_interval` seconds: keepalives only where a
+    connection stays silent longer than a poll (each answer resets asyncssh's timer, so a fleet of hundreds sends
+    none), yet a cut link is still noticed within interval x (count_max + 1), as without polling (12 s by default:
+    docs/status.md promises ~15 s). The promise wins: a slow poll gets keepalives between its probes."""
+    budget = interval * (count_max + 1)
+    quiet = max(interval, poll_interval + 1.0)
+    count = max(1, int(budget // quiet) - 1)
+    return min(quiet, budget / (count + 1)), count
+
 # `-o` options SshPool maps onto asyncssh; anything else is listed by `SshPool.ignored_options`.
 MAPPED_OPTIONS = frozenset(o.lower() for o in (
     "Port", "User", "IdentityFile", "UserKnownHostsFile", "GlobalKnownHostsFile", "ConnectTimeout",
