@@ -252,3 +252,24 @@ def test_a_second_operator_cannot_deploy_a_host_being_deployed(sshd, tmp_path, e
     assert second.returncode == 0, second.stdout + second.stderr
     for env in (alice, bob):
         shutil.rmtree(env["XDG_RUNTIME_DIR"], ignore_errors=True)
+
+
+async def test_a_lock_that_goes_away_mid_run_is_noticed(sshd, tmp_path):  # noqa: F811 - fixture
+    """The host ends the lock's session (here: its shell is killed on the host): the run can say its lock is gone."""
+    from tests.faults.test_supervisor_death import processes_with
+
+    path = tmp_path / "labtui-deploy.lock"
+    pool = _pool(sshd)
+    try:
+        locks = _locks(pool, path, "gina", "run-g")
+        await locks.acquire()
+        assert locks.held == ["web1"] and locks.lost() == []
+        for pid in processes_with(f"l={path};"):  # the lock script's shell on the "host"
+            os.kill(pid, 9)
+        deadline = time.monotonic() + 15
+        while not locks.lost() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the channel's end reaches us over SSH: look again
+        assert locks.lost() == ["web1"]
+        locks.release()
+    finally:
+        await pool.close()
