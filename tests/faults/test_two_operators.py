@@ -250,7 +250,20 @@ def test_a_second_operator_cannot_deploy_a_host_being_deployed(sshd, tmp_path, e
         if "is being deployed" not in second.stderr or time.monotonic() > deadline:
             break
     assert second.returncode == 0, second.stdout + second.stderr
-    for env in (alice, bob):
+
+    # Nothing lost: each operator's journal is intact; alice's run is there (lost: its supervisor was killed), bob's
+    # refused attempt left no run, his deploy succeeded.
+    import sqlite3
+
+    from tests.faults.harness import journal_integrity
+
+    for env, expected in ((alice, [(run_id, "lost")]), (bob, [(None, "succeeded")])):
+        journal = Path(env["XDG_STATE_HOME"]) / "labtui" / "journal.sqlite"
+        assert journal_integrity(journal) == "ok"
+        subprocess.run(command("history"), cwd=REPO, env=env, capture_output=True, timeout=60)  # settles lost runs
+        with sqlite3.connect(journal) as db:
+            runs = db.execute("SELECT run_id, outcome FROM runs").fetchall()
+        assert [(rid if expected[0][0] else None, outcome) for rid, outcome in runs] == expected
         shutil.rmtree(env["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
