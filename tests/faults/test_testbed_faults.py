@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,17 @@ def test_a_second_operator_is_refused_by_the_lock_on_the_host(testbed, tmp_path)
     second = subprocess.run(_labtui(testbed, "deploy", "host1", "--yes"), cwd=REPO, env=bob, capture_output=True,
                             text=True, timeout=240)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
-    for env in (alice, bob):
+
+    # Nothing lost, the true outcome: each journal intact; alice's run and bob's deploy succeeded, his refused
+    # attempt left no run.
+    from tests.faults.harness import journal_integrity
+
+    for env, first_run in ((alice, run_id), (bob, None)):
+        journal = Path(env["XDG_STATE_HOME"]) / "labtui" / "journal.sqlite"
+        assert journal_integrity(journal) == "ok"
+        with sqlite3.connect(journal) as db:
+            runs = db.execute("SELECT run_id, outcome FROM runs").fetchall()
+        assert len(runs) == 1 and runs[0][1] == "succeeded" and first_run in (None, runs[0][0]), runs
         shutil.rmtree(env["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
