@@ -286,3 +286,27 @@ async def test_a_lock_that_goes_away_mid_run_is_noticed(sshd, tmp_path):  # noqa
         locks.release()
     finally:
         await pool.close()
+
+
+async def test_a_simulated_host_holds_its_lock_like_a_real_one(tmp_path):
+    """The demo's hosts answer the lock script as a real host does: taken, busy naming the holder, free again once
+    the holder's channel closes (its stream is closed)."""
+    from labtui.sim.shell import dispatch
+    from tests.support.frozen import frozen_lab
+
+    lab, _ = frozen_lab(tmp_path)
+    alice = lock_script(holder_json("alice", "run-a"))
+    first = dispatch(lab, "nas", alice)
+    assert [await anext(first), await anext(first)] == ["taken", "labtui-lock end"]
+    second = dispatch(lab, "nas", lock_script(holder_json("bob", "run-b")))
+    busy = [line async for line in second]
+    assert busy[0] == "busy" and busy[-1] == "labtui-lock end"
+    holder = parse_holder(busy[1])
+    assert holder is not None and holder.operator.startswith("alice@") and holder.run_id == "run-a"
+    other = dispatch(lab, "grey-area", lock_script(holder_json("bob", "run-b")))
+    assert await anext(other) == "taken"  # one lock per host
+    await other.aclose()
+    await first.aclose()  # alice's channel closes
+    again = dispatch(lab, "nas", lock_script(holder_json("bob", "run-b")))
+    assert await anext(again) == "taken"
+    await again.aclose()
