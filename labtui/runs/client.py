@@ -290,7 +290,7 @@ async def _follow_file(run_id: str, seen: _Seen, *, from_start: bool, poll: floa
                     if parsed is None:
                         continue
                     event = parsed
-                    if skip:
+                    if skip and not _ends_what_is_open(event, seen):
                         skip -= 1  # the face had it from the supervisor already
                         continue
                     seen.add(event)
@@ -299,6 +299,15 @@ async def _follow_file(run_id: str, seen: _Seen, *, from_start: bool, poll: floa
                         return
                 continue
             await asyncio.sleep(poll)
+
+
+def _ends_what_is_open(event: RunEvent, seen: _Seen) -> bool:
+    """A result the face cannot have had yet. The file may hold fewer events than the face got over the socket (the
+    supervisor died before its recorder caught up, and the lost ending went after what it had written): counting
+    events alone would then skip the ending itself."""
+    if isinstance(event, RunResult):
+        return True
+    return isinstance(event, NodeResult) and event.node in seen.nodes and event.node not in seen.done
 
 
 def _gone(run_id: str) -> bool:
