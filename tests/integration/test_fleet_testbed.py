@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fleet_flake import FleetSettings, extend_flake
+from tests.support.fleet_flake import FleetFlake, FleetSettings, extend_flake
 
 pytestmark = [pytest.mark.integration, pytest.mark.testbed]
 
@@ -20,11 +20,23 @@ V1 = {"nginx": "1.26.2", "openssl": "3.0.15", "htop": "3.3.0"}
 V2 = {"nginx": "1.27.0", "openssl": "3.0.15", "curl": "8.10.1"}
 
 
+_WRITTEN: dict[Path, FleetFlake] = {}
+
+
 def write(testbed, settings: FleetSettings) -> None:
+    """New settings for the session's flake (extended once with the fake packages); what they build is deleted
+    after the test (the `cleanup` fixture): builds that never became a host's generation are not the session's."""
     extend_flake(testbed.flake.path)
-    (testbed.flake.path / "settings.nix").write_text(settings.to_nix())
-    subprocess.run(["git", "-C", str(testbed.flake.path), "-c", "user.email=t@t", "-c", "user.name=t", "commit",
-                    "-qam", settings.tag], check=True, capture_output=True)
+    flake = _WRITTEN.setdefault(testbed.flake.path, FleetFlake(testbed.flake.path, len(testbed.hosts)))
+    flake.write(settings)
+
+
+@pytest.fixture(autouse=True)
+def cleanup():
+    yield
+    for flake in _WRITTEN.values():
+        flake.cleanup()
+        flake.outputs.clear()
 
 
 def json_of(proc: subprocess.CompletedProcess[str]) -> dict:
