@@ -162,6 +162,40 @@ def test_waves_stop_at_an_unhealthy_wave_and_roll_it_back(testbed, tmp_path):
     assert {n["node"]: n["wave"] for n in shown["node_details"]} == {"host1": 1, "host2": 2, "host3": 3}
 
 
+def test_a_unit_the_new_system_breaks_stops_the_waves_without_any_configured_check(testbed):
+    """The failed-units delta is a gate of its own: host1's new system breaks a unit when it is switched to (no
+    health check in any labtui.toml), so wave 1 fails, host1 goes back and host2 is never touched."""
+    import uuid
+
+    write(testbed, FleetSettings(tag=f"f-{uuid.uuid4().hex[:8]}", packages=V2,
+                                 failing_units={"host1": ["web-app.service"]}))
+    before = {h: testbed.state(h) for h in ("host1", "host2")}
+    units = {h: testbed.dir / h / "state" / "units.tsv" for h in ("host1", "host2")}
+    saved = {h: path.read_text() for h, path in units.items()}
+    try:
+        proc = testbed.labtui("deploy", "host1", "host2", "--waves", "1,100%", "--health-gate", "rollback", "--yes",
+                              "--skip-checks", "--json")
+        failed_on_host1 = testbed.in_host("host1", "PATH=/run/current-system/sw/bin:$PATH systemctl list-units "
+                                                   "--state=failed --plain --no-legend")  # the host's systemctl
+    finally:
+        for host, path in units.items():
+            path.write_text(saved[host])
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "web-app.service" in failed_on_host1  # the host really has it failed, as the gate saw
+    assert [(e["wave"], e["ok"]) for e in events if e["event"] == "wave_result"] == [(1, False)]
+    checks = [e for e in events if e["event"] == "check_result" and e["node"] == "host1"]
+    assert [(c["check_kind"], c["ok"]) for c in checks] == [("failed-units", False)]
+    results = {e["node"]: e for e in events if e["event"] == "node_result"}
+    assert results["host1"]["outcome"] == "rolled_back" and "new failed units: web-app.service" in results[
+        "host1"]["message"]
+    assert results["host2"]["outcome"] == "not_deployed"
+    testbed.settle()
+    after = {h: testbed.state(h) for h in ("host1", "host2")}
+    assert after["host1"].current_system == before["host1"].current_system  # back where it was
+    assert after["host2"] == before["host2"]  # never touched
+
+
 def test_exec_runs_on_every_host_and_lands_in_the_journal(testbed):
     proc = testbed.labtui("exec", "host1", "host2", "host3", "--json", "--", "sh", "-c",
                           'hostname; readlink /run/current-system; [ "$(hostname)" != host2 ] || exit 7')
