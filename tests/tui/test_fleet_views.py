@@ -94,6 +94,24 @@ async def test_the_command_line_action_runs_on_the_marked_hosts(tmp_path):
         assert len(source.calls) == 1  # refused with a note, nothing run
 
 
+async def test_exec_typed_on_the_command_line_runs_on_the_marked_hosts(tmp_path):
+    from tests.tui.test_commands import _type
+
+    source = ScriptedExec({"nas": (["/dev/sda1 50%"], 0), "grey-area": (["/dev/nvme0n1p2 91%"], 1)})
+    app = frozen_app(tmp_path, exec=source)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        for name in ("nas", "grey-area"):
+            await _select(app, pilot, name)
+            await pilot.press("space")
+        await _type(pilot, "exec df -h '/'")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExecScreen) and not app.screen.running)
+        assert [(sorted(hosts), argv) for hosts, argv, _ in source.calls] == [(["grey-area", "nas"],
+                                                                            ("df", "-h", "/"))]
+        summary = str(app.screen.query_one("#exec-summary", Static).render())
+        assert summary == "1/2 hosts succeeded; failed: grey-area (exit 1)"
+
+
 async def test_leaving_the_exec_view_stops_what_still_runs(tmp_path):
     source = ScriptedExec({"nas": (["late"], 0)})
     source.go.clear()  # the host never answers
