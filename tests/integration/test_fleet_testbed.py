@@ -68,6 +68,14 @@ def test_diff_before_the_switch_then_unchanged_after_it(testbed, tmp_path: Path)
     assert host1["kernel"]["before"] == "6.6.61" and host1["kernel"]["after"] == "6.6.62"
     assert host1["nixos_version"] == {"before": "24.11.20241201.9abcdef", "after": "25.05.20250101.1234567"}
     assert host1["copy"]["paths"] >= 4 and host1["copy"]["size"] > 0  # curl, nginx, linux, the system, ...
+    # The closure size before the switch is the host's own: its store's NAR sizes of the closure of the system it
+    # runs (inside deploy-rs's activatable wrapper: system against system, deploy-rs's glue left out).
+    running = testbed.in_host("host1", "readlink -f /run/current-system").strip()
+    inside = [r for r in testbed.in_host("host1", f"nix-store -q --references {running}").split()
+              if r.split("-", 1)[1].startswith("nixos-system-host1-")]
+    system = inside[0] if "-activatable-" in running else running
+    sizes = testbed.in_host("host1", f"nix-store -q --size $(nix-store -qR {system})")
+    assert host1["closure_size"]["before"] == sum(int(n) for n in sizes.split())
     assert host1["summary"].startswith("+1 -1 ~") and ", reboot" in host1["summary"]
 
     text = testbed.labtui("diff", "host1")
