@@ -111,6 +111,26 @@ def test_one_build_for_many_hosts_with_progress_and_a_failing_one(testbed):
     assert any(line.endswith("> compiling unit 3 of 3") for line in lines)
 
 
+def test_labtui_builds_first_for_nixos_rebuild_too(testbed):
+    """The same build step before nixos-rebuild (nixosConfigurations.HOST.config.system.build.toplevel): progress
+    while it builds, then nixos-rebuild finds the system built and switches the host to it."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    write(testbed, FleetSettings(tag=f"n-{tag}", packages=V2, build_lines=2))
+    before = testbed.state("host2")
+    proc = testbed.labtui("deploy", "host2", "--method", "nixos-rebuild", "--yes", "--skip-checks", "--json")
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    progress = [e for e in events if e["event"] == "build_progress" and e["node"] == "host2"]
+    assert progress and progress[-1]["done"] and progress[-1]["built"] == progress[-1]["to_build"] > 0
+    rebuild = [e["line"] for e in events if e["event"] == "output" and e.get("source") != "build"]
+    assert rebuild and not [line for line in rebuild if "building '" in line and "nixos-system-host2" in line]
+    after = testbed.state("host2")
+    assert after.generation == before.generation + 1 and after.current_system != before.current_system
+    assert "-nixos-system-host2-" in after.current_system
+
+
 def test_deploy_diff_shows_changes_skips_unchanged_hosts_and_asks(testbed):
     import uuid
 
