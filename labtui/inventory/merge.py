@@ -167,7 +167,7 @@ def build_hosts(data: Mapping[str, Any], default_ssh_user: str | None = None) ->
     hive = data.get("colmena")
     if hive is not None and not hosts:
         output = "colmenaHive" if hive.get("kind") == "colmenaHive" else "colmena"
-        # Colmena's own way to take an ssh_config (its util.rs reads SSH_CONFIG_FILE for every node).
+        # Colmena's own way to take an ssh_config: it gives SSH_CONFIG_FILE to every node's ssh (-F).
         hive_hosts, hive_warnings = build_colmena_hosts(hive, output,
                                                         ssh_config=os.environ.get("SSH_CONFIG_FILE") or None)
         hosts.update((h.name, h) for h in hive_hosts)
