@@ -213,8 +213,12 @@ def _check(key: str, value: Any, where: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def build_colmena_hosts(hive: Mapping[str, Any], output: str) -> tuple[list[Host], list[str]]:
-    """Hosts of the hive (sorted by name), and warnings (unresolved options, local-only nodes)."""
+def build_colmena_hosts(hive: Mapping[str, Any], output: str, *,
+                        ssh_config: str | None = None) -> tuple[list[Host], list[str]]:
+    """Hosts of the hive (sorted by name), and warnings (unresolved options, local-only nodes).
+
+    `ssh_config`: the ssh_config file Colmena gives every node's ssh (`-F`), from SSH_CONFIG_FILE; labtui's own
+    connections (status, checks, logs, exec, rollback) take it too, so they reach the hosts `colmena apply` reaches."""
     hosts: list[Host] = []
     warnings: list[str] = []
     for name, node in sorted((hive.get("nodes") or {}).items()):
@@ -263,6 +267,7 @@ def build_colmena_hosts(hive: Mapping[str, Any], output: str) -> tuple[list[Host
             "checks": "default", "jump_hosts": "default"}
         hosts.append(Host(
             name=name, hostname=hostname, method="colmena", tags=colmena.tags, in_deploy=False, colmena=colmena,
-            ssh=SshTarget(hostname=hostname, user=colmena.target_user, port=colmena.target_port),
+            ssh=SshTarget(hostname=hostname, user=colmena.target_user, port=colmena.target_port,
+                          config_file=ssh_config),
             sources=host_sources))
     return hosts, warnings
