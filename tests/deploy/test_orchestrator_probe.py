@@ -4,6 +4,11 @@ tool's report the probe wins and a new node_result says so (labtui.deploy.probe.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from labtui.deploy import orchestrator
@@ -85,6 +90,25 @@ def test_the_probe_script_never_sees_itself_as_an_activation():
     contain what it looks for."""
     for words in ("/activate activate ", "/activate revoke ", "/activate-rs activate ", "/activate-rs revoke "):
         assert words not in SYSTEM_STATE_SCRIPT
+
+
+def test_the_probe_script_counts_activations_in_its_own_mount_namespace_only():
+    """A testbed host (or a container) shares the machine's process table: the deploying side's own `ssh host
+    …/activate-rs activate …` is no activation on the host. Run for real, in this namespace and in a new one."""
+    if not Path("/nix/var/nix/profiles").is_dir():
+        pytest.skip("no /nix/var/nix/profiles (nix is not installed)")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "/nix/store/x/activate-rs",
+                                "activate", "/nix/store/y"], stdin=subprocess.PIPE)
+    try:  # Popen returns once the child exec'd: its command line is in /proc
+        here = subprocess.run(["/bin/sh", "-c", SYSTEM_STATE_SCRIPT], capture_output=True, text=True, check=True)
+        assert parse_system_state(here.stdout).activating
+        if os.geteuid() == 0:
+            elsewhere = subprocess.run(["unshare", "--mount", "/bin/sh", "-c", SYSTEM_STATE_SCRIPT],
+                                       capture_output=True, text=True, check=True)
+            assert not parse_system_state(elsewhere.stdout).activating
+            assert elsewhere.stderr == ""
+    finally:
+        sleeper.communicate(b"")
 
 
 class ScriptedProbe:

@@ -105,6 +105,7 @@ class DeployOutput:
     code: int
     events: list[dict[str, Any]]
     stderr: str
+    times: list[float] = field(default_factory=list)  # when each event arrived, in seconds from the start
 
     def results(self) -> dict[str, dict[str, Any]]:
         """The last node_result of each node (a later one supersedes: revoke, the after-probe)."""
@@ -122,7 +123,8 @@ class DeployOutput:
         return result
 
     def __str__(self) -> str:
-        lines = [json.dumps(e) for e in self.events if e["event"] != "output"]
+        times = self.times or [0.0] * len(self.events)
+        lines = [f"{t:6.1f} {json.dumps(e)}" for t, e in zip(times, self.events, strict=False) if e["event"] != "output"]
         return f"exit {self.code}\n" + "\n".join(lines) + "\nstderr:\n" + self.stderr
 
 
@@ -210,12 +212,15 @@ class Testbed:
             proc.stdin.write(input)
             proc.stdin.close()
             events: list[dict[str, Any]] = []
-            deadline = time.monotonic() + timeout
+            times: list[float] = []
+            start = time.monotonic()
+            deadline = start + timeout
             try:
                 for line in proc.stdout:
                     if line.startswith("{"):
                         event = json.loads(line)
                         events.append(event)
+                        times.append(time.monotonic() - start)
                         if on_event is not None:
                             on_event(event)
                     if time.monotonic() > deadline:
@@ -226,7 +231,7 @@ class Testbed:
                     proc.kill()
                     proc.wait()
             stderr.seek(0)
-            return DeployOutput(code, events, stderr.read())
+            return DeployOutput(code, events, stderr.read(), times)
 
     def deploy_rs(self, *args: str, timeout: float = 240.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The real `deploy` in the flake's directory (targets as `.#hostN`)."""
