@@ -124,7 +124,8 @@ class DeployOutput:
 
     def __str__(self) -> str:
         times = self.times or [0.0] * len(self.events)
-        lines = [f"{t:6.1f} {json.dumps(e)}" for t, e in zip(times, self.events, strict=False) if e["event"] != "output"]
+        lines = [f"{t:6.1f} {json.dumps(e)}" for t, e in zip(times, self.events, strict=False)
+                 if e["event"] != "output"]
         return f"exit {self.code}\n" + "\n".join(lines) + "\nstderr:\n" + self.stderr
 
 
