@@ -98,7 +98,7 @@ def _run(argv: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None =
     return proc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DeployOutput:
     """What `labtui deploy --json` did: its exit code, its events, its stderr."""
 
@@ -127,6 +127,8 @@ class DeployOutput:
         lines = [f"{t:6.1f} {json.dumps(e)}" for t, e in zip(times, self.events, strict=False)
                  if e["event"] != "output"]
         return f"exit {self.code}\n" + "\n".join(lines) + "\nstderr:\n" + self.stderr
+
+    __repr__ = __str__  # what pytest shows of an assertion's message
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class Flake:
 
 class Testbed:
     """A running testbed and what tests do with it."""
+
+    __test__ = False  # not a test class, though test modules import it
 
     def __init__(self, shared: Path, root: Path, deploy: Path) -> None:
         self.shared = shared
