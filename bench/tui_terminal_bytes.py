@@ -55,7 +55,7 @@ def window_rate(app: PtyApp, seconds: float) -> float:
 def idle_dashboard(env: dict[str, str], size: tuple[int, int], hosts: int, window: float) -> float:
     argv = [PYTHON, "-m", "labtui", "demo"] + (["--hosts", str(hosts)] if hosts != 7 else [])
     with PtyApp(argv, env=env, size=size) as app:
-        app.wait_for(b"AGE", 60)
+        app.wait_for_screen("AGE", 60)
         time.sleep(6)  # every host answered once, connections open: the steady state
         return window_rate(app, window)
 
@@ -65,15 +65,13 @@ def deploy_pane(env: dict[str, str], window: float) -> tuple[float, float]:
     with PtyApp([PYTHON, "-m", "labtui", "demo", "--shell"], env=env, size=(80, 24)) as app:
         app.wait_for(b"Leave with `exit`", 60)
         app.send(f"labtui deploy {' '.join(DEPLOYED)} --yes >/dev/null 2>&1 & labtui\n")
-        app.wait_for(b"AGE", 60)
-        offset = len(app.output)
+        app.wait_for_screen("AGE", 60)
         app.send("h")
-        app.wait_for(b"running", 30, since=offset)
-        offset = len(app.output)
+        app.wait_for_screen("running", 30)  # the history, the run still going
         app.send("\r")
-        app.wait_for(b"confirm", 30, since=offset)  # the pane, following the run live
+        app.wait_for_screen("confirm", 30)  # the pane, following the run live
         running = window_rate(app, min(window, 6.0))  # the demo's deploy takes about 12 s
-        app.wait_for(b"succeeded", 60, since=offset)  # the run's summary
+        app.wait_for_screen("succeeded", 60)  # the run's summary
         time.sleep(3)  # the toast goes away
         finished = window_rate(app, window)
         return running, finished

@@ -92,7 +92,9 @@ def _toml_value(value: Any) -> str:
 
 def labtui_toml(specs: tuple[DemoHostSpec, ...]) -> str:
     lines = ["# labtui's settings for the demo lab (written at every start).", "[defaults]",
-             f"poll_interval = {DEMO_POLL_INTERVAL:g}", ""]
+             f"poll_interval = {DEMO_POLL_INTERVAL:g}", "",
+             "[deploy]", "# The simulated systems are not Nix derivations: nothing for labtui to build first.",
+             "build_first = false", ""]
     for spec in specs:
         lines.append(f"[hosts.{json.dumps(spec.name)}]")
         lines.append(f"tags = {_toml_value(list(spec.tags))}")

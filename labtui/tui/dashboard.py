@@ -50,13 +50,6 @@ Clock = Callable[[], float]
 _AGE = [key for key, _ in HOST_COLUMNS].index("age")
 
 
-def _cell_key(cell: Text | str) -> tuple[str, str]:
-    """What a cell shows: its text and styles (equal keys draw the same)."""
-    if isinstance(cell, Text):
-        return cell.plain, f"{cell.style}|{cell.spans}" if cell.spans else str(cell.style)
-    return cell, ""
-
-
 def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> None:
     """update_cell, re-measuring the column only when the value is wider than it (measuring is slow)."""
     column = table.columns.get(key)  # type: ignore[call-overload]
@@ -123,7 +116,7 @@ class HostTable(DataTable[Text | str]):
             drawn = self._drawn.get(name)
             if drawn is not None:
                 cell = self._age_cell(name)
-                if _cell_key(cell) != drawn[_AGE]:
+                if fmt.cell_key(cell) != drawn[_AGE]:
                     self._update_row(name)
 
     def rebuild(self) -> None:
@@ -149,7 +142,7 @@ class HostTable(DataTable[Text | str]):
         for name in names:
             cells = self._cells(name)
             self.add_row(*cells, key=name)
-            self._drawn[name] = [_cell_key(c) for c in cells]
+            self._drawn[name] = [fmt.cell_key(c) for c in cells]
 
     def _reorder(self, names: list[str], gone: list[str], new: list[str]) -> None:
         """DataTable's own bookkeeping (rows, data, row locations) brought to `names` in one pass."""
@@ -165,7 +158,7 @@ class HostTable(DataTable[Text | str]):
             self._data[row] = dict(zip(columns, cells, strict=True))
             self.rows[row] = Row(row, 1)
             self._new_rows.add(row)  # measured for column widths on the next idle
-            self._drawn[name] = [_cell_key(c) for c in cells]
+            self._drawn[name] = [fmt.cell_key(c) for c in cells]
         self._row_locations = TwoWayDict({RowKey(name): i for i, name in enumerate(names)})
         self._update_count += 1
         if gone or new:
@@ -188,7 +181,7 @@ class HostTable(DataTable[Text | str]):
         if drawn is None:
             return  # not shown (filtered out)
         cells = self._cells(name)
-        keys = [_cell_key(c) for c in cells]
+        keys = [fmt.cell_key(c) for c in cells]
         changed = [i for i, (old, new) in enumerate(zip(drawn, keys, strict=True)) if old != new]
         if not changed:
             return
@@ -443,3 +436,9 @@ class DetailsScreen(Screen[None]):
 
     async def action_deploy(self) -> None:
         await self._run("deploy")
+
+    async def action_rollback(self) -> None:
+        await self._run("rollback")
+
+    async def action_reboot(self) -> None:
+        await self._run("reboot")

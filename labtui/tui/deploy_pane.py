@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Log, Static
 from textual.widgets.data_table import ColumnKey
 
@@ -89,6 +90,7 @@ class DeployTable(DataTable[Text | str]):
         self.run = run
         self.glyphs = glyphs
         self.clock = clock
+        self._drawn: dict[str, list[tuple[str, str]]] = {}  # host -> (text, style) of each cell shown
 
     def on_mount(self) -> None:
         for key, label in DEPLOY_COLUMNS:
@@ -124,11 +126,15 @@ class DeployTable(DataTable[Text | str]):
             line = cells[-1]
             if isinstance(line, Text):
                 line.truncate(width, overflow="ellipsis")
+            keys = [fmt.cell_key(cell) for cell in cells]
             if name not in self.rows:
                 self.add_row(*cells, key=name)
             else:
-                for (key, _), cell in zip(DEPLOY_COLUMNS, cells, strict=True):
-                    self.update_cell(name, key, cell, update_width=key != "line")
+                # Only the cells that read differently: DataTable repaints the whole table for each one.
+                for (key, _), cell, old, new in zip(DEPLOY_COLUMNS, cells, self._drawn[name], keys, strict=True):
+                    if old != new:
+                        self.update_cell(name, key, cell, update_width=key != "line")
+            self._drawn[name] = keys
 
     def cells(self, v: NodeView, now: float) -> list[Text | str]:
         g = self.glyphs
@@ -193,8 +199,9 @@ class DeployScreen(Screen[None]):
             self.node = node
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, *, title: str = "",
-                 live: bool = True, animate: bool = True) -> None:
+                 live: bool = True, animate: bool = True, cancellable: bool = True) -> None:
         super().__init__()
+        self.cancellable = cancellable  # a deploy; a rollback or reboot goes on once begun
         self.with_timers = animate
         self._tail_node: str | None = None
         self._tail_seen = 0
@@ -206,6 +213,8 @@ class DeployScreen(Screen[None]):
         self._summary: Text | str | None = None  # what #run-summary shows
         self._actions: tuple[bool, ...] | None = None  # what check_action depends on
         self.show_builds = True  # the tree of running builds, while labtui builds (`b` hides it)
+        self._head: tuple[str, str] | None = None  # what #run-header shows
+        self._timer: Timer | None = None  # the refresh while the run goes on
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-header", classes="topbar")
@@ -246,12 +255,14 @@ class DeployScreen(Screen[None]):
         self.query_one(DeployTable).focus()
         self.sync()
         if self.live and self.with_timers:
-            self.set_interval(PANE_REFRESH, self.sync)
+            self._timer = self.set_interval(PANE_REFRESH, self.sync)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
-            return self.live and self.run.running
+            return self.live and self.run.running and self.cancellable
         if action == "cancel_host":
+            if not self.cancellable:
+                return False
             node = self.query_one(DeployTable).current
             return self.live and self.run.running and node is not None and not self.run.nodes[node].done
         if action == "first_failure":
@@ -284,8 +295,10 @@ class DeployScreen(Screen[None]):
             head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
         head.truncate(width, overflow="ellipsis")
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
-        # what made the pane stutter under a flood of output).
-        self.query_one("#run-header", Static).update(head, layout=False)
+        # what made the pane stutter under a flood of output); and only when it reads differently.
+        if fmt.cell_key(head) != self._head:
+            self._head = fmt.cell_key(head)
+            self.query_one("#run-header", Static).update(head, layout=False)
         if run.running:
             stalls = [s for s in run.stalls if s.node is None][-1:]
             if stalls:
@@ -314,6 +327,11 @@ class DeployScreen(Screen[None]):
         if actions != self._actions:
             self._actions = actions
             self.refresh_bindings()
+        if not run.running and self._timer is not None:
+            # An ended run changes no more (late output and the end itself come with a sync of their
+            # own): nothing ticks on a finished pane.
+            self._timer.stop()
+            self._timer = None
 
     def focus_first_failure(self) -> None:
         """When a run ends, put the cursor (and the output panel) on the first host that failed."""

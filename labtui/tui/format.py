@@ -52,6 +52,14 @@ def _rich_style(style: str, coloured: bool) -> str:
 def styled(text: str, style: str) -> Text:
     return Text(text, style=rich_style(style))
 
+
+def cell_key(cell: Text | str) -> tuple[str, str]:
+    """What a table cell shows: its text and styles (cells with equal keys draw the same). Tables compare
+    keys to write only the cells that changed."""
+    if isinstance(cell, Text):
+        return cell.plain, f"{cell.style}|{cell.spans}" if cell.spans else str(cell.style)
+    return cell, ""
+
 # State -> (glyph attribute, word, style). Styles are theme variables so every theme and NO_COLOR work.
 STATE_STYLE: dict[HostState, tuple[str, str, str]] = {
     HostState.UP: ("up", "up", "$success"),

@@ -115,13 +115,14 @@ async def test_the_cli_reads_the_demo_flake_without_nix(tmp_path, monkeypatch):
                 (same.hostname, same.ssh.port, same.tags, same.critical, same.poll_interval)
             assert host.profiles[0].ssh_opts == same.profiles[0].ssh_opts
             assert {c.name for c in same.checks} <= {c.name for c in host.checks}
+        assert loaded.deploy == demo.inventory.deploy  # build_first off: nothing to build ahead
     finally:
         await demo.close()
 
 
 def test_killed_demo_takes_its_hosts_and_temporary_files_along(env):
     with PtyApp([sys.executable, "-m", "labtui", "demo", "--no-ticker"], env=env) as app:
-        app.wait_for(b"old-thinkpad", 60)
+        app.wait_for_screen("old-thinkpad", 60)
         assert app.proc is not None
         hosts = children(app.proc.pid)
         assert len(hosts) == 1, hosts

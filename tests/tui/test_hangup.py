@@ -43,8 +43,8 @@ def leftovers(env: dict[str, str]) -> list[str]:
 
 
 def started(app: PtyApp) -> None:
-    app.wait_for(b"sleeper-service", STARTUP)  # the dashboard is on screen
-    app.wait_for(b"old-thinkpad", STARTUP)
+    app.wait_for_screen("sleeper-service", STARTUP)  # the dashboard is on screen
+    app.wait_for_screen("old-thinkpad", STARTUP)
 
 
 @pytest.mark.parametrize("controlling", [True, False], ids=["session-leader", "no-sighup"])
