@@ -1,7 +1,8 @@
 """`labtui deploy --method nixos-rebuild` driving the real bash nixos-rebuild (../shared/nixos-rebuild, from PATH)
 against testbed hosts: switch, boot, test, dry-activate, a build failure, a host that is down, a failing switch and two
 hosts in parallel, one failing. Every outcome is checked against the host's real state, read inside its namespaces.
-host3 is nixos-rebuild's host (deploy-rs's tests roll back on host1 and host2); the parallel test adds host2."""
+host3 is nixos-rebuild's host (deploy-rs's tests roll back on host1 and host2); the parallel test adds host2 and
+leaves it on a whole generation (labtui rollback's tests start from it)."""
 
 from __future__ import annotations
 
@@ -114,12 +115,14 @@ def test_a_failing_switch_is_failed_at_activation_with_the_profile_moved(testbed
 
 
 def test_parallel_with_one_failing_switch(testbed):
+    """host3 fails (a failed switch leaves its profile ahead of what runs); host2, which the later tests roll back,
+    is left on a plain new generation."""
     testbed.flake.configure()
     before = {h: testbed.state(h) for h in ("host2", "host3")}
-    testbed.fault("host2", "fail-switch")
+    testbed.fault("host3", "fail-switch")
     run = rebuild(testbed, "host2", "host3", "--parallel", "2")
     assert run.code == 1, run
     assert len(run.of("run_started")[0]["argvs"]) == 2  # one nixos-rebuild per host
-    assert run.outcome("host3") == "succeeded" and switched(before["host3"], testbed.state("host3"))
-    assert run.outcome("host2") == "failed"
-    assert testbed.state("host2").current_system == before["host2"].current_system
+    assert run.outcome("host2") == "succeeded" and switched(before["host2"], testbed.state("host2"))
+    assert run.outcome("host3") == "failed"
+    assert testbed.state("host3").current_system == before["host3"].current_system
