@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labtui.deploy import orchestrator
-from labtui.deploy.probe import judge
+from labtui.deploy.probe import judge, probe_node
 from labtui.ops.generations import SYSTEM_STATE_SCRIPT, parse_system_state
 from labtui.runs.events import NodeResult, NodeState, Output, RunResult, SystemState
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
@@ -109,6 +109,22 @@ def test_the_probe_script_counts_activations_in_its_own_mount_namespace_only():
             assert elsewhere.stderr == ""
     finally:
         sleeper.communicate(b"")
+
+
+async def test_a_probe_never_comes_back_empty_without_a_reason():
+    """Point 7: a reachable host that names no running system gets an error saying so, not `path: null` alone."""
+    async def nothing_runs(node: str) -> SystemState:
+        return SystemState(path=None, generation=None, profile_generation=3, profile_path="/nix/store/p")
+
+    event, state = await probe_node(nothing_runs, "web1", "before")
+    assert event.path is None and event.error == "the host names no running system (no /run/current-system)"
+    assert state is not None and state.profile_generation == 3
+    event, _ = await probe_node(lambda node: _answer(NEW), "web1", "after")
+    assert event.error == "" and event.path == NEW.path
+
+
+async def _answer(state: SystemState) -> SystemState:
+    return state
 
 
 class ScriptedProbe:
