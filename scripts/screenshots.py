@@ -88,17 +88,21 @@ def _all_answered(app: LabApp) -> bool:
         all(st.drift != "unknown" for st in statuses if st is not None and st.answered_at is not None)
 
 
-async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter) -> None:
-    """A deploy of the outdated hosts: grey-area succeeds, printer-pi breaks ssh and rolls back."""
+async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter, suffix: str = "",
+                           more: bool = True) -> None:
+    """A deploy of the outdated hosts: grey-area succeeds, printer-pi breaks ssh and rolls back (`more`: the dialog,
+    the plan, the history and the help too)."""
     app.table.move_to("grey-area")
     await pilot.press("space")
     app.table.move_to("printer-pi")
     await pilot.press("space", "D")
     await _until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
-    await shooter.shoot(pilot, "deploy-dialog")
+    if more:
+        await shooter.shoot(pilot, "deploy-dialog")
     await pilot.press("enter")
     await _until(pilot, lambda: isinstance(app.screen, PlanDialog), "deploy-rs' plan")
-    await shooter.shoot(pilot, "deploy-plan")
+    if more:
+        await shooter.shoot(pilot, "deploy-plan")
     await pilot.press("y")
 
     def confirming() -> bool:
@@ -113,13 +117,16 @@ async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter) ->
         app.screen.sync()
 
     await _until(pilot, confirming, "printer-pi's confirm countdown")
+    await pilot.press("j")  # printer-pi: its countdown, its output, `c` to cancel it alone
     sync_pane()
-    await shooter.shoot(pilot, "deploy-countdown")
+    await shooter.shoot(pilot, f"deploy-countdown{suffix}")
     await _until(pilot, app.deploys.run_done.is_set, "the end of the run")
     app.clear_notifications()
     sync_pane()
     await pilot.pause()
-    await shooter.shoot(pilot, "deploy-rollback")
+    await shooter.shoot(pilot, f"deploy-rollback{suffix}")
+    if not more:
+        return
     await pilot.press("escape", "h")
     await _until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history view")
     await pilot.pause()
@@ -214,9 +221,32 @@ async def _waves_picture(pilot: Pilot[None], app: LabApp, shooter: Shooter) -> N
     await pilot.press("escape")
 
 
+async def _small_deploy_pictures(shooter: Shooter) -> None:
+    """The deploy pane at 80x24 (a terminal over SSH, tmux): on a fresh lab of its own, as the other deploy
+    pictures, so both deploy the same outdated hosts."""
+    lab_dir = tempfile.mkdtemp(prefix="labtui-screenshots-")
+    demo = DemoLab(lab_dir, ticker=False)
+    await demo.start()
+    demo.apply_env()
+    try:
+        assert demo.inventory is not None
+        sources = demo_sources(demo)
+        app = build_app(demo.inventory, sources, subtitle="demo lab", ansi_colours=False)
+        try:
+            async with app.run_test(size=(80, 24)) as pilot:
+                await _until(pilot, partial(_all_answered, app), "the first status of every host")
+                await _deploy_pictures(pilot, app, shooter, suffix="-80x24", more=False)
+        finally:
+            await sources.aclose()
+    finally:
+        await demo.close()
+        shutil.rmtree(lab_dir, ignore_errors=True)
+
+
 async def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shooter = Shooter(out)
+    await _small_deploy_pictures(shooter)
     # A fresh lab of its own (not the user's kept demo lab): the pictures show the demo as it starts.
     lab_dir = tempfile.mkdtemp(prefix="labtui-screenshots-")
     demo = DemoLab(lab_dir, ticker=False)

@@ -75,7 +75,7 @@ async def _tui(args: argparse.Namespace, hosts: int) -> int:
         assert demo.inventory is not None
         sources = demo_sources(demo)
         try:
-            app = build_app(demo.inventory, sources, subtitle=f"demo lab, {hosts} hosts",
+            app = build_app(demo.inventory, sources, subtitle="demo lab",  # the bar counts the hosts itself
                             ascii_mode=ascii_requested(args.ascii))
             await app.run_async()
         finally:

@@ -6,6 +6,7 @@ palette entry and help line follow from it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -119,7 +120,7 @@ DETAILS = Scope("", (
     Action("app.pop_screen", "escape", "Back", footer=True),
     Action("logs", "l", "Logs", footer=True),
     Action("checks", "c", "Checks", footer=True),
-    Action("generations", "g", "Generations", footer=True),
+    Action("generations", "g", "Gens", footer=True),
     Action("deploy", "D", "Deploy", footer=True),
     Action("rollback", "R", "Rollback", footer=True),
     Action("reboot", "B", "Reboot"),
@@ -136,7 +137,8 @@ GENERATIONS = Scope("Generations", (
 
 DEPLOY_DIALOG = Scope("Deploy dialog", (
     Action("cancel", "escape", "Cancel", "cancel", footer=True),
-    Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, priority=True, help_keys="enter"),
+    # Not priority: it waits for the keys typed before it (the dialog's fields leave enter to it).
+    Action("confirm", "ctrl+s,enter", "Deploy", "deploy", footer=True, help_keys="enter"),
     Action("cycle('method')", "m", "Method", f"method: {', '.join(METHODS.names())}", footer=True),
     Action("cycle('action')", "a", "Action", f"action: {', '.join(a.value for a in DeployAction)} (as the method has)",
            footer=True),
@@ -153,7 +155,7 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
 
 DEPLOY_PANE = Scope("Deploy pane", (
     Action("app.pop_screen", "escape", "Back", "back to the dashboard (the deploy goes on)", footer=True),
-    Action("open_log", "enter", "Host log", "the full log of the host", footer=True),
+    Action("open_log", "enter", "Log", "the full log of the highlighted host", footer=True),
     Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
     Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
@@ -209,9 +211,10 @@ QUIT_DIALOG = Scope("", (
 
 COMMAND_LINE = Scope("", (
     Action("cancel", "escape", "Close", footer=True),
-    Action("older", "up", "Earlier", priority=True),
-    Action("newer", "down", "Later", priority=True),
-    Action("complete", "tab", "Complete", priority=True),
+    # The text box (dialogs.CommandInput) runs these itself, in the order typed (keys come in bursts over SSH).
+    Action("older", "up", "Earlier"),
+    Action("newer", "down", "Later"),
+    Action("complete", "tab", "Complete"),
 ))
 
 YES_NO_DIALOG = Scope("", (
@@ -266,22 +269,39 @@ INTRO = "[b]labtui[/b]: the fleet at a glance, deploys you can watch, by keyboar
 KEY_WIDTH = 8
 
 
-def help_text(g: Glyphs) -> str:
-    """The help screen (Textual markup): each scope's keys, then the glyphs."""
+def _entry(key: str, text: str, key_width: int, width: int | None) -> list[str]:
+    """`  key   text` (markup), the text wrapped under itself when it is longer than `width` columns."""
+    indent = 2 + max(len(key) + 1, key_width)
+    head = f"  [b]{escape(key)}[/b]{' ' * (indent - 2 - len(key))}"
+    if width is None or indent + len(text) <= width:
+        return [head + escape(text)]
+    lines = textwrap.wrap(text, max(20, width - indent)) or [""]
+    return [head + escape(lines[0])] + [" " * indent + escape(line) for line in lines[1:]]
+
+
+def _note(text: str, width: int | None) -> list[str]:
+    """Lines of prose under a heading, indented by two (markup-escaped), wrapped at `width`."""
+    out = []
+    for line in text.splitlines():
+        out += ["  " + escape(part) for part in (textwrap.wrap(line, width - 2) if width else [line])]
+    return out
+
+
+def help_text(g: Glyphs, width: int | None = None) -> str:
+    """The help screen (Textual markup): each scope's keys, then the glyphs; with `width`, long lines wrap under
+    their own text (not under the keys)."""
     out = [INTRO, ""]
     for scope in HELP_SCOPES:
         out.append(f"[b]{scope.title}[/b]")
         for a in scope.actions:
             if a.help and a.keys:
-                keys = a.shown_keys()
-                out.append(f"  [b]{keys}[/b]{' ' * max(1, KEY_WIDTH - len(keys))}{a.help}")
-        out += [f"  {line}" for line in scope.note.splitlines()]
+                out += _entry(a.shown_keys(), a.help, KEY_WIDTH, width)
+        out += _note(scope.note, width)
         out.append("")
-    out.append("[b]Command line[/b] (:)  hosts as everywhere: web1, web*, @tag, .#web1; none: the marked, else "
-               "the selected")
+    out.append("[b]Command line[/b] (:)")
+    out += _note("hosts as everywhere: web1, web*, @tag, .#web1; none: the marked, else the selected", width)
     for verb in VERBS:
-        usage = verb.example or verb.name
-        out.append(f"  [b]{escape(usage)}[/b]{' ' * max(1, 20 - len(usage))}{escape(verb.help)}")
+        out += _entry(verb.example or verb.name, verb.help, 20, width)
     out.append("")
     out.append("[b]Glyphs[/b]")
     hosts = [f"{getattr(g, attr)} {word}" for attr, word, _ in STATE_STYLE.values()]

@@ -24,6 +24,7 @@ from rich.text import Text
 from textual import on, work
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
@@ -513,6 +514,13 @@ class LabApp(App[None]):
     def on_unmount(self) -> None:
         use_ascii_scrollbars(False)
 
+    def get_key_display(self, binding: Binding) -> str:
+        """The footer's key names; in ASCII mode plain words (`enter`, not Textual's `⏎`)."""
+        shown = super().get_key_display(binding)
+        if self.ascii_mode and not shown.isascii():
+            return binding.key.split(",")[0].replace("_", " ")
+        return shown
+
     def action_toggle_ascii(self) -> None:
         self.ascii_mode = not self.ascii_mode
         use_ascii_scrollbars(self.ascii_mode)
@@ -523,6 +531,7 @@ class LabApp(App[None]):
         self.table.rebuild()
         self._update_topbar()
         self._show_details()
+        self.refresh_bindings()  # the footer's key names (enter)
 
     # -- a host's journal, checks, generations ------------------------------------------------------
     def _not_available(self, what: str) -> None:
@@ -851,6 +860,9 @@ class LabApp(App[None]):
                                                           parallel=default_parallel(self.inventory)))
         if choice is None:
             return
+        # The dialog may have left out hosts that already run what the flake would deploy: they are not part of the
+        # run (no typed name for them, no row waiting for a question they will never ask).
+        hosts = [h for h in hosts if h.name in choice.hosts]
         critical = [h.name for h in hosts if h.critical]
         if critical and not await self.push_screen_wait(TypeNameDialog(critical)):
             self.notify("deploy cancelled")
@@ -942,7 +954,7 @@ class LabApp(App[None]):
         question = (f"Cancel {node}? It shares one deploy process with the other hosts (atomic): the whole run "
                     "is cancelled." if together else f"Cancel {node}'s deploy? The other hosts go on.")
         if await self.push_screen_wait(YesNoDialog(question)):
-            self.notify(f"cancelling {node}…")
+            self.notify(f"cancelling {node}{self.glyphs.ellipsis}")
             await self.deploys.cancel(None if together else node)
 
     def action_cancel_deploy(self) -> None:
@@ -958,7 +970,7 @@ class LabApp(App[None]):
 
     async def cancel_deploy(self) -> None:
         if self.deploys.active_handle is not None:
-            self.notify("cancelling the deploy…")
+            self.notify(f"cancelling the deploy{self.glyphs.ellipsis}")
             await self.deploys.cancel()
 
     # -- quit ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellKey, ColumnKey, Row, RowKey
 
 from labtui.inventory.model import Host
@@ -27,6 +27,7 @@ from labtui.tui.details_model import PastDeploy
 from labtui.tui.fleet import Change, Fleet
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import Glyphs
+from labtui.tui.widgets import KeyFooter, table_bindings
 
 # Column key -> header. Order is the display order.
 HOST_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -57,7 +58,7 @@ def set_cell(table: DataTable[Any], row: str, key: str, cell: Text | str) -> Non
     table.update_cell(row, key, cell, update_width=wider)
 
 
-class LabFooter(Footer):
+class LabFooter(KeyFooter):
     """A Footer that rebuilds its keys once per refresh, however often the bindings changed.
 
     Textual's Footer recomposes (about 1 ms per key) on every `bindings_updated` signal; at start-up
@@ -78,10 +79,10 @@ class LabFooter(Footer):
         await self.recompose()
 
 
-class HostTable(DataTable[Text | str]):
+class HostTable(DataTable[Text | str], inherit_bindings=False):
     """One row per shown host of the fleet model; it keeps no state of its own but the cursor."""
 
-    BINDINGS = actions.HOST_TABLE.bindings()
+    BINDINGS = table_bindings(actions.HOST_TABLE)  # enter is the screen's
 
     def __init__(self, fleet: Fleet, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
@@ -311,7 +312,7 @@ class HostDetails(Static):
             out.append(f":{host.ssh.port}", style=rich_style("$text-muted"))
         out.append(f"  {host.method}  {tags}\n", style=rich_style("$text-muted"))
         if st is None:
-            out.append("waiting for the first probe…\n", style=rich_style("$text-muted"))
+            out.append(f"waiting for the first probe{g.ellipsis}\n", style=rich_style("$text-muted"))
             return out
         # A degraded host's error names its failed units, shown on their own line below.
         repeats_units = bool(st.failed_units) and all(u in (st.error or "") for u in st.failed_units)
@@ -338,7 +339,7 @@ class HostDetails(Static):
         out.append("\n")
         current = st.current_system.path if st.current_system else st.system_profile
         out.append("system ", style="bold")
-        out.append(f"{fmt.short_store_path(current)}\n", style=rich_style("$text-muted"))
+        out.append(f"{fmt.short_store_path(current, ellipsis=g.ellipsis)}\n", style=rich_style("$text-muted"))
         if st.load:
             cpus = f" ({st.cpus} cpus)" if st.cpus else ""
             out.append("load   ", style="bold")
@@ -380,7 +381,8 @@ class HostDetails(Static):
         out.append("drift  ", style="bold")
         if st.drift == "outdated":
             out.append(f"{g.drift} outdated", style=rich_style("$warning"))
-            out.append(f": flake builds {fmt.short_store_path(st.flake_path)}\n", style=rich_style("$text-muted"))
+            out.append(f": flake builds {fmt.short_store_path(st.flake_path, ellipsis=g.ellipsis)}\n",
+                       style=rich_style("$text-muted"))
         elif st.drift == "in sync":
             out.append(f"{g.in_sync} in sync with the flake\n", style=rich_style("$success"))
         else:
@@ -420,7 +422,7 @@ class DetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(self.text, id="details-full")
-        yield Footer()
+        yield KeyFooter()
 
     async def _run(self, action: str) -> None:
         await self.app.run_action(f"app.{action}_host({self.host!r})")

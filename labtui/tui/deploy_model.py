@@ -245,8 +245,14 @@ class RunView:
                         f"{event.message}")
                 self.apply_lines(event.node, [line.rstrip()])
             case RebootProgress():
+                view = self._node(event.node)
+                if event.phase not in ("waiting", "skipped") and not view.done:
+                    # Rebooting (its turn came): the row says so and its time counts, rather than `queued` then 0s.
+                    self._start(view, event.ts)
+                    if view.stage != "reboot":
+                        view.stage, view.stage_since = "reboot", event.ts
                 if event.message:
-                    self.apply_lines(event.node, [f"labtui: {event.kind}: {event.message}"])
+                    self.apply_lines(event.node, [f"labtui: reboot: {event.message}"])
             case BuildProgress():
                 self._build(event)
             case WaveStarted():
@@ -320,11 +326,11 @@ class RunView:
         return self.outcome is None
 
     def first_failure(self) -> str | None:
-        """The first host (in the run's order) that ended in anything but success, or saw a rollback."""
-        for view in self.nodes.values():
-            if is_failure(view.outcome) or view.rollback:
-                return view.node
-        return None
+        """The host that first ended in anything but success or saw a rollback (by the time it ended; hosts still
+        going, then those that never started, after, each in the run's order)."""
+        failing = [(view.finished is None, view.finished or 0.0, i, view.node)
+                   for i, view in enumerate(self.nodes.values()) if is_failure(view.outcome) or view.rollback]
+        return min(failing)[3] if failing else None
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

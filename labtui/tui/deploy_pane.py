@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Log, Static
 from textual.widgets.data_table import ColumnKey
 
 from labtui.runs.outcomes import counts_text, is_failure
@@ -28,7 +28,7 @@ from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
-from labtui.tui.widgets import KeyLog
+from labtui.tui.widgets import KeyFooter, KeyLog, table_bindings
 
 Clock = Callable[[], float]
 
@@ -62,6 +62,25 @@ def tail_line(line: str) -> str:
     return compact_line(line) if _DEPLOY_RS_TAG.match(line) else harmless(line).rstrip()
 
 
+_STORE_HASH = re.compile(r"(/nix/store/)([0-9a-df-np-sv-z]{7})[0-9a-df-np-sv-z]{25}-")
+
+
+def short_hashes(line: str, ellipsis: str = "…") -> str:
+    """Store paths in a line with their hash cut to 7 characters (`/nix/store/6grh1qk…-nixos-system-web1-25.11`):
+    at 80 columns the name, what tells the paths apart for a reader, stays in view (the full log has them whole)."""
+    return _STORE_HASH.sub(lambda m: f"{m.group(1)}{m.group(2)}{ellipsis}-", line)
+
+
+_EMOJI_PREFIX = re.compile(r"^[^\x00-\x7f]+(?:\s*[^\x00-\x7f]+)*\s*(?=\[(?:deploy|activate|wait|revoke)\])")
+
+
+def log_line(line: str) -> str:
+    """A line for a host's full log: as deploy-rs printed it, tags and all, but without the leading emoji (`🚀 ℹ️`):
+    terminals and Textual disagree on their width, which leaves stray cells at the right edge. Control characters
+    are shown escaped."""
+    return _EMOJI_PREFIX.sub("", harmless(line))
+
+
 def ascii_line(line: str) -> str:
     """A deploy-rs line for terminals without good Unicode: tags instead of emoji, `?` for the rest."""
     return compact_line(line).encode("ascii", "replace").decode("ascii")
@@ -80,10 +99,10 @@ COUNTDOWN_BAR = 8
 LINE_MIN = 12  # the last-output column never gets narrower
 
 
-class DeployTable(DataTable[Text | str]):
+class DeployTable(DataTable[Text | str], inherit_bindings=False):
     """One row per host of a deploy run, re-rendered from a RunView on a timer."""
 
-    BINDINGS = actions.TABLE.bindings()
+    BINDINGS = table_bindings(actions.TABLE)  # enter is the screen's
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", **kwargs)
@@ -125,7 +144,7 @@ class DeployTable(DataTable[Text | str]):
         for name, cells in rows.items():
             line = cells[-1]
             if isinstance(line, Text):
-                line.truncate(width, overflow="ellipsis")
+                fmt.cut(line, width, self.glyphs.ellipsis)
             keys = [fmt.cell_key(cell) for cell in cells]
             if name not in self.rows:
                 self.add_row(*cells, key=name)
@@ -164,7 +183,8 @@ class DeployTable(DataTable[Text | str]):
             where = f"{v.outcome_stage}: " if v.outcome_stage and not v.message.startswith(v.outcome_stage) else ""
             line = styled(harmless(f"{where}{v.message}"), "$error")
         else:
-            line = Text(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line))
+            line = Text(short_hashes(ascii_line(v.last_line) if g is ASCII else compact_line(v.last_line),
+                                     g.ellipsis))
         return [status, Text(v.node, style="bold"), stage, progress, elapsed, timer, line]
 
     def _timer_cell(self, v: NodeView, now: float) -> Text:
@@ -189,7 +209,8 @@ class DeployTable(DataTable[Text | str]):
 class DeployScreen(Screen[None]):
     """One row per host of a run; Enter opens the host's log; summary and `f` when it ends."""
 
-    BINDINGS = actions.DEPLOY_PANE.bindings()
+    SCOPE = actions.DEPLOY_PANE
+    BINDINGS = SCOPE.bindings()
 
     class CancelRequested(Message):
         """The operator asked to cancel the run shown, or one host of it (the app asks to confirm, then cancels)."""
@@ -223,7 +244,7 @@ class DeployScreen(Screen[None]):
         yield Static(id="tail-title")
         yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
         yield Static(id="run-summary")
-        yield Footer()
+        yield KeyFooter()
 
     @on(DataTable.RowHighlighted, "#deploy-rows")
     def _follow_highlighted(self) -> None:
@@ -245,7 +266,8 @@ class DeployScreen(Screen[None]):
         lines = view.lines_since(self._tail_seen)[-TAIL_LINES:]
         self._tail_seen = view.total_lines
         # deploy-rs' tags shortened as in the last-output column: more of each line fits (enter: the lines as printed)
-        lines = [ascii_line(line) if self.glyphs is ASCII else tail_line(line) for line in lines]
+        lines = [short_hashes(ascii_line(line) if self.glyphs is ASCII else tail_line(line), self.glyphs.ellipsis)
+                 for line in lines]
         if lines:
             tail = self.query_one("#tail", Log)
             tail.write_lines(lines)
@@ -293,7 +315,7 @@ class DeployScreen(Screen[None]):
         width = self.size.width - 2
         if run.run_id and head.cell_len + len(run.run_id) + 6 <= width:  # whole or not at all (history has it)
             head.append(f"  run {run.run_id}", style=rich_style("$text-muted"))
-        head.truncate(width, overflow="ellipsis")
+        fmt.cut(head, width, self.glyphs.ellipsis)
         # One line high whatever it says: no layout pass (a screen-wide relayout 10 times a second is
         # what made the pane stutter under a flood of output); and only when it reads differently.
         if fmt.cell_key(head) != self._head:
@@ -351,10 +373,11 @@ class DeployScreen(Screen[None]):
         first = run.first_failure()
         if first:
             view = run.nodes[first]
+            # The key before the message: a long message wraps and may be cut at the bottom, never the key.
             out.append(f"\nfirst failure: {first}", style=rich_style("bold $error"))
+            out.append(" (f: its log)", style=rich_style("$text-muted"))
             if view.message:
                 out.append(f": {harmless(view.message)}", style=rich_style("$error"))
-            out.append("  (f: its log)", style=rich_style("$text-muted"))
         return out
 
     @on(DataTable.RowSelected, "#deploy-rows")
@@ -404,7 +427,7 @@ class HostLogScreen(Screen[None]):
         title = f"deploy log of {self.node}" if self.node else "run output (lines without a host)"
         yield Static(Text(title, style="bold"), id="log-title", classes="topbar")
         yield KeyLog(id="log", max_lines=LOG_MAX_LINES, auto_scroll=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.flush()
@@ -427,7 +450,7 @@ class HostLogScreen(Screen[None]):
         buffered = list(lines)
         batch = buffered[-min(new, len(buffered)):] if buffered else []
         self._seen = total
-        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [harmless(line) for line in batch]
+        batch = [ascii_line(line) for line in batch] if self.ascii_mode else [log_line(line) for line in batch]
         if batch:
             self.query_one(Log).write_lines(batch)
 

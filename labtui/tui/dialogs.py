@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -42,8 +43,26 @@ class Radio(_MarkedToggle, RadioButton):
     pass
 
 
-class Check(_MarkedToggle, Checkbox):
+# In the deploy dialog enter deploys, whatever field has the focus; space toggles. Enter is not a priority key (it
+# would overtake keys typed just before it that are still on their way to their field: `p` then enter deployed
+# in the mode before), so the fields leave it to the dialog.
+class Check(_MarkedToggle, Checkbox, inherit_bindings=False):
     OPEN, ON, OFF, CLOSE = "[", "x", " ", "]"
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
+class Choices(RadioSet, inherit_bindings=False):
+    BINDINGS = [Binding("down,right", "next_button", show=False), Binding("up,left", "previous_button", show=False),
+                Binding("space", "toggle_button", "Toggle", show=False)]
+
+    def press(self, button: RadioButton) -> None:
+        """Press `button` now: the set says so at once (RadioSet follows a button's change only when it handles the
+        button's message, so `p` then enter in one burst deployed in the mode before)."""
+        with self.prevent(RadioButton.Changed):
+            for other in self.query(RadioButton):
+                other.value = other is button
+        self._pressed_button = button  # RadioSet's own record of it (read by pressed_button / pressed_index)
+        self.post_message(self.Changed(self, button))
 
 
 def _rollback_options(method: DeployMethod) -> bool:
@@ -98,17 +117,17 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
             with Horizontal(id="dialog-choices"):
                 with Vertical(classes="choice"):
                     yield Label("method [b]m[/b]")
-                    with RadioSet(id="method"):
+                    with Choices(id="method"):
                         for m in self.methods:
                             yield Radio(m.name, value=m.name == self.default_method)
                 with Vertical(classes="choice"):
                     yield Label("action [b]a[/b]")
-                    with RadioSet(id="action"):
+                    with Choices(id="action"):
                         for a in self.actions:
                             yield Radio(a, value=a == Action.SWITCH.value)
                 with Vertical(classes="choice"):
                     yield Label("hosts [b]p[/b]")
-                    with RadioSet(id="mode"):
+                    with Choices(id="mode"):
                         for mode in MODES:
                             yield Radio(mode, value=mode == "parallel")
                     yield Static(id="dialog-parallel")
@@ -186,13 +205,13 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         return METHODS.get(self._pressed("method"))
 
     def action_cycle(self, set_id: str) -> None:
-        rs = self.query_one(f"#{set_id}", RadioSet)
+        rs = self.query_one(f"#{set_id}", Choices)
         buttons = list(rs.query(RadioButton))
         index = rs.pressed_index
         for step in range(1, len(buttons) + 1):
             button = buttons[(index + step) % len(buttons)]
             if not button.disabled:
-                button.value = True
+                rs.press(button)
                 break
         self._refresh_note()
 
@@ -361,8 +380,11 @@ class PlanDialog(ModalScreen[bool]):
             via = f"{e.ssh_user}@{e.hostname}" if e.ssh_user else (e.hostname or "-")
             out.append("\n" if i else "")
             out.append(harmless(f"{e.node}.{e.profile}"), style="bold")
-            out.append(harmless(f"  ssh {via}  as {e.user or '-'}\n"))
-            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2))
+            out.append(harmless(f"  ssh {via}  as {e.user or '-'}"))
+            out.append("\n")
+            ellipsis = "~" if getattr(self.app, "ascii_mode", False) else "…"
+            path = harmless(e.path or "-") if self.full_paths else short_store_path(e.path, max(20, width - 2),
+                                                                                  ellipsis)
             out.append(f"  {path}", style=rich_style("$text-muted"))
         return out
 
@@ -444,8 +466,29 @@ class YesNoDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class CommandLine(ModalScreen[str | None]):
-    """The `:` line at the bottom (k9s): a command and hosts; up/down go through the lines typed before."""
+class CommandInput(Input):
+    """The command line's text box: it takes tab, up and down itself, in the order they were typed.
+
+    Textual inserts a typed letter in the box at once but looks up bindings only once the key has bubbled up to the
+    app: when keys come in one burst (over SSH), `rollb<tab>` completed the empty line. Keys are the table's."""
+
+    KEYS = {key: a.action for a in actions.COMMAND_LINE.actions if a.action != "cancel"
+            for key in a.keys.split(",")}
+
+    async def _on_key(self, event: events.Key) -> None:
+        action = self.KEYS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        await self.screen.run_action(action)
+
+
+class CommandLine(ModalScreen[str | None], inherit_bindings=False):
+    """The `:` line at the bottom (k9s): a command and hosts; up/down go through the lines typed before.
+
+    Its keys are its own (no Screen tab = next field: there is one field, and tab completes in it)."""
 
     BINDINGS = actions.COMMAND_LINE.bindings()
 
@@ -460,8 +503,8 @@ class CommandLine(ModalScreen[str | None]):
         with Vertical(id="command-line"):
             with Horizontal(id="command-row"):
                 yield Static(":", id="command-prompt")
-                yield Input(placeholder="deploy web1 | logs .#db1 | rollback web1 [GEN] | reboot nas | diff nas A [B]"
-                                        " | help", id="command")
+                yield CommandInput(placeholder="deploy web1 | logs .#db1 | rollback web1 [GEN] | reboot nas | diff nas"
+                                               " A [B] | help", id="command")
             yield Static("[b]enter[/b] run  [b]esc[/b] close  [b]tab[/b] complete  [b]up down[/b] earlier lines",
                          id="command-keys")
 

@@ -15,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Checkbox, DataTable, Footer, Input, Label, Log, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, Log, Static
 
 from labtui.ops.exec import ExecCollector, HostExec
 from labtui.runs.events import ExecResult, RunEvent, RunStarted
@@ -25,7 +25,7 @@ from labtui.tui import format as fmt
 from labtui.tui.dialogs import Check
 from labtui.tui.format import styled
 from labtui.tui.glyphs import Glyphs
-from labtui.tui.widgets import KeyLog, KeyTable
+from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable
 
 SYNC_EVERY = 0.1  # seconds between two repaints of the view while output flows
 OUTPUT_LINES = 20_000
@@ -120,7 +120,7 @@ class ExecScreen(Screen[None]):
         yield Static(id="exec-output-title")
         yield KeyLog(id="exec-output", max_lines=OUTPUT_LINES, auto_scroll=True)
         yield Static(id="exec-summary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#exec-rows", DataTable)

@@ -209,6 +209,14 @@ def reboot_reason(current: SystemLink | None, booted: SystemLink | None, arrow: 
     return ", ".join(parts)
 
 
+def cut(text: Text, width: int, ellipsis: str = "…") -> None:
+    """Cut `text` (styles kept) to `width` cells, ending in `ellipsis` when something was cut (Rich's own overflow
+    ellipsis is always `…`, which --ascii must not draw)."""
+    if text.cell_len > width:
+        text.truncate(max(0, width - len(ellipsis)))
+        text.append(ellipsis)
+
+
 def truncate(text: str, width: int, ellipsis: str = "…") -> str:
     if width <= 0:
         return ""
@@ -232,12 +240,16 @@ def log_line(item: LogItem) -> str:
 
 
 def check_lines(results: Iterable[CheckResult]) -> list[str]:
-    """One line per check, failures first."""
+    """One line per check, failures first; columns as wide as their longest entry, so the message fits 80 columns."""
+    results = list(results)
+    name_w = max((len(r.check) for r in results), default=0)
+    kind_w = max((len(r.kind) for r in results), default=0)
     lines = []
     for r in results:
         mark = "PASS" if r.ok else "FAIL"
-        lines.append(harmless(f"{mark}  {r.check:<24} {r.kind:<8} {r.message}  "
-                              f"({r.attempts} attempt(s), {r.duration:.1f}s)"))
+        tries = f"{r.attempts} attempts, " if r.attempts > 1 else ""
+        lines.append(harmless(f"{mark}  {r.check:<{name_w}}  {r.kind:<{kind_w}}  {r.message}  "
+                              f"({tries}{r.duration:.1f}s)"))
     return sorted(lines, key=lambda line: line.startswith("PASS"))
 
 

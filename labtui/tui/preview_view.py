@@ -44,6 +44,10 @@ class PreviewPanel(Vertical):
         self.error = ""
         self._building: dict[str, str] = {}
 
+    @property
+    def _ellipsis(self) -> str:
+        return "~" if getattr(self.app, "ascii_mode", False) else "…"
+
     def compose(self) -> ComposeResult:
         yield Static(id="preview-status")
         table: KeyTable = KeyTable(id="preview-table", cursor_type="row", zebra_stripes=False)
@@ -53,17 +57,18 @@ class PreviewPanel(Vertical):
         table = self.query_one("#preview-table", KeyTable)
         table.add_columns("host", "what the deploy changes")
         for host in self.hosts:
-            table.add_row(Text(host.name, style="bold"), Text("…", style="dim"), key=host.name)
+            table.add_row(Text(host.name, style="bold"), Text(self._ellipsis, style="dim"), key=host.name)
 
     def start(self, method: str | None) -> None:
         """Compute (again) the diffs for `method` (each host's own when None)."""
         self.preview = None
         self.error = ""
         self._building.clear()
-        self._status(Text("building what the flake would deploy, asking the hosts what they run…", style="dim"))
+        self._status(Text(f"building what the flake would deploy, asking the hosts what they run{self._ellipsis}",
+                          style="dim"))
         table = self.query_one("#preview-table", KeyTable)
         for host in self.hosts:
-            table.update_cell(host.name, table.ordered_columns[1].key, Text("…", style="dim"))
+            table.update_cell(host.name, table.ordered_columns[1].key, Text(self._ellipsis, style="dim"))
         self.run_worker(self._compute(method), group="preview", exclusive=True, exit_on_error=False)
 
     async def _compute(self, method: str | None) -> None:
@@ -80,9 +85,9 @@ class PreviewPanel(Vertical):
         for host in result.hosts:
             table.update_cell(host.host, column, summary_cell(host), update_width=True)
         unchanged = len(self.unchanged)
-        self._status(Text("d: the highlighted host's full diff"
-                          + (f"  ·  {unchanged} already run{'s' if unchanged == 1 else ''} it" if unchanged else ""),
-                          style="dim"))
+        dot = "-" if getattr(self.app, "ascii_mode", False) else "·"
+        already = f"  {dot}  {unchanged} already run{'s' if unchanged == 1 else ''} it" if unchanged else ""
+        self._status(Text("d: the highlighted host's full diff" + already, style="dim"))
         self.post_message(self.Ready())
 
     def _progress(self, event: RunEvent) -> None:

@@ -11,12 +11,12 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Log, Static
+from textual.widgets import DataTable, Input, Log, Static
 
 from labtui.commandlog import CommandLog, CommandRecord
 from labtui.inventory.model import Host
@@ -29,7 +29,7 @@ from labtui.tui import format as fmt
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs
 from labtui.tui.sources import RunSummary
-from labtui.tui.widgets import KeyLog, KeyTable, ViewFilter, line_matcher
+from labtui.tui.widgets import KeyFooter, KeyLog, KeyTable, ViewFilter, line_matcher
 
 LOG_FLUSH = 0.1
 HISTORY_POLL = 2.0  # seconds between journal reads while a run shown is still going
@@ -53,7 +53,7 @@ class TextScreen(Screen[None]):
         yield Static(Text(self.title_text, style="bold"), id="stream-title", classes="topbar")
         yield KeyLog(id="stream", max_lines=LOG_MAX_LINES)
         yield ViewFilter()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Log).focus()
@@ -210,7 +210,7 @@ class GenerationsScreen(Screen[None]):
         yield KeyTable(id="generations", cursor_type="row")
         yield Static(Text(f"listing the generations of {self.host.name}{self.glyphs.ellipsis}"),
                      id="generations-note")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#generations", DataTable)
@@ -328,7 +328,7 @@ class HistoryScreen(Screen[None]):
         yield KeyTable(id="history", cursor_type="row")
         yield Static(id="history-empty")
         yield Static(id="history-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
@@ -445,8 +445,10 @@ class CommandLogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(self.TITLE_TEXT, style="bold"), id="commands-title", classes="topbar")
         yield KeyTable(id="commands", cursor_type="row")
+        # The highlighted command whole, as you would run it (the COMMAND column cuts long ones at 80 columns).
+        yield Static(id="command-detail")
         yield ViewFilter("filter: a regex on host and command, any case  (enter: keep, esc: close)")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#commands", DataTable)
@@ -527,6 +529,12 @@ class CommandLogScreen(Screen[None]):
     def _row_selected(self) -> None:
         self.action_copy_one()
 
+    @on(DataTable.RowHighlighted, "#commands")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        records = self._records()
+        shown = records[event.cursor_row].copyable() if 0 <= event.cursor_row < len(records) else ""
+        self.query_one("#command-detail", Static).update(Text(harmless(shown, keep_newlines=True)))
+
     def action_copy_one(self) -> None:
         table = self.query_one("#commands", DataTable)
         records = self._records()
@@ -554,4 +562,8 @@ class HelpScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(actions.help_text(self.glyphs), id="help-text")
-        yield Footer()
+        yield KeyFooter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Wrapped for this width (padding and scrollbar off): a long line goes on under its own text.
+        self.query_one("#help-text", Static).update(actions.help_text(self.glyphs, width=event.size.width - 4))

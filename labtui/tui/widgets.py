@@ -5,16 +5,41 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textual import events
+from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
-from textual.widgets import DataTable, Input, Log
+from textual.widgets import DataTable, Footer, Input, Log
 
 from labtui.tui import actions
 
 
-class KeyTable(DataTable[Any]):
+def table_bindings(scope: actions.Scope) -> list[BindingType]:
+    """DataTable's keys but enter, and the scope's (tables declare `inherit_bindings=False` and take these).
+
+    Enter belongs to the screen (details, open the run, the host's log): so the footer shows it, and it runs after
+    the keys typed before it (a priority binding would overtake a `j` still queued for the table when keys arrive
+    in one burst over SSH). A click on a row still selects it (RowSelected)."""
+    return [b for b in DataTable.BINDINGS if not (isinstance(b, Binding) and b.key == "enter")] + scope.bindings()
+
+
+class KeyTable(DataTable[Any], inherit_bindings=False):
     """A DataTable with j/k (every table of the TUI moves the same way)."""
 
-    BINDINGS = actions.TABLE.bindings()
+    BINDINGS = table_bindings(actions.TABLE)
+
+
+class KeyFooter(Footer):
+    """The footer of every screen: below PALETTE_HINT_WIDTH columns it leaves out the `^p palette` hint (the help
+    names ctrl+p), so the screen's own keys fit 80 columns."""
+
+    PALETTE_HINT_WIDTH = 100
+
+    def on_resize(self, event: events.Resize) -> None:
+        wanted = event.size.width >= self.PALETTE_HINT_WIDTH
+        if wanted != self.show_command_palette:
+            self.show_command_palette = wanted
+            if self.is_attached:
+                self.call_after_refresh(self.recompose)
 
 
 class KeyLog(Log):

@@ -180,7 +180,9 @@ async def test_deploy_pane_plan_password_and_toasts_escape_remote_text(tmp_path)
         app.pop_screen()
         app.push_screen(PasswordDialog(EVIL))
         await pilot.pause()
-        assert_shown(app, "sudo password for x\\x1b[2J")  # a narrow dialog: the rest wraps
+        # A narrow dialog: the host's name wraps onto the next line (dialog titles wrap, never run under the border).
+        assert "sudo password for x\\x1b[2J\\x1b[H" in str(app.screen.query_one("#dialog > Label").render())
+        assert_shown(app, "sudo password for", "x\\x1b[2J\\x1b[H\\x1b]52;c;")
         app.pop_screen()
         # The run fails with the host's words; the toast shows them too.
         run.feed_all([NodeResult(ts=t + 1, node="nas", profile="system", outcome="failed", stage="activate",
@@ -189,7 +191,7 @@ async def test_deploy_pane_plan_password_and_toasts_escape_remote_text(tmp_path)
         await app.deploys.run_done.wait()
         await pilot.pause()
         app.screen.sync()
-        assert_shown(app, f"first failure: nas: activation said {SHOWN}")
+        assert_shown(app, f"first failure: nas (f: its log): activation said {SHOWN}")
         app.run_failed(f"deploy failed: {EVIL}")
         await pilot.pause()
         toast = next(n for n in app._notifications if "deploy failed: x" in n.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 from textual.widgets import Log
 
 from labtui.errors import UserError
@@ -10,7 +11,8 @@ from labtui.tui.command_line import parse
 from labtui.tui.deploy_pane import DeployScreen, DeployTable
 from labtui.tui.dialogs import CommandLine, DeployDialog, TypeNameDialog, YesNoDialog
 from labtui.tui.screens import DiffScreen, GenerationsScreen, HistoryScreen, LogScreen
-from tests.support.frozen import frozen_app, frozen_lab
+from labtui.tui.sources import HistorySource, RunSummary
+from tests.support.frozen import FROZEN_NOW, frozen_app, frozen_lab
 from tests.tui.test_flows import _select, _settle, wait_for
 
 SMALL = (80, 24)
@@ -167,3 +169,60 @@ async def test_history_of_one_host_from_the_command_line(tmp_path):
         await _type(pilot, "history grey-area")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         assert app.screen.host == "grey-area"
+
+
+def _burst(app, keys: str) -> None:
+    """Keys arriving in one read, as over a slow SSH link: all queued before any is handled."""
+    for char in keys:
+        key = {"\t": "tab", " ": "space", "\r": "enter"}.get(char, char)
+        app.post_message(events.Key(key, "\r" if key == "enter" else char))
+
+
+class TwoRunHistory(HistorySource):
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    def list_runs(self, host=None):
+        return [RunSummary(run_id=f"r{i}", started=FROZEN_NOW - 3600 * i, finished=FROZEN_NOW - 3600 * i + 20,
+                           method="deploy-rs switch", nodes=("grey-area",), outcome="succeeded",
+                           node_outcomes={"grey-area": "succeeded"}) for i in (1, 2)]
+
+    def run_events(self, run_id):
+        self.opened.append(run_id)
+        return []
+
+    def last_outcome(self, host):
+        return None
+
+
+async def test_keys_in_one_burst_act_in_the_order_typed(tmp_path):
+    history = TwoRunHistory()
+    app = frozen_app(tmp_path, history=history)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
+        _burst(app, "rollb\tli\t")  # tab completes what was typed before it
+        await wait_for(pilot, lambda: app.screen.query_one("#command").value == "rollback little-rascal ")
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        _burst(app, "j\r")  # enter opens the run the cursor moved to
+        await wait_for(pilot, lambda: history.opened)
+        assert history.opened == ["r2"]
+
+
+def test_a_reboot_in_the_pane_reads_rebooting_and_counts_its_time():
+    from labtui.runs.events import NodeResult, RebootProgress
+    from labtui.tui.deploy_model import RunView
+
+    run = RunView(["nas", "little-rascal"])
+    for node in ("nas", "little-rascal"):
+        run.apply(RebootProgress(ts=1, node=node, phase="waiting", message="wave 1/2"))
+    run.apply(RebootProgress(ts=10, node="nas", phase="rebooting", message="boot id b3639b40"))
+    assert run.nodes["nas"].stage == "reboot" and run.nodes["little-rascal"].stage == "queued"  # its turn is later
+    run.apply(RebootProgress(ts=13, node="nas", phase="back", message="SSH answers, new boot id 89710f9f"))
+    run.apply(NodeResult(ts=14, node="nas", profile=None, outcome="succeeded", stage="reboot", message=""))
+    assert run.nodes["nas"].elapsed(99) == 4
+    assert "labtui: reboot: boot id b3639b40" in run.nodes["nas"].lines  # words, not an event's code name

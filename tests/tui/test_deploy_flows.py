@@ -124,3 +124,25 @@ def test_the_help_lists_every_glyph():
     assert "◌ connecting" in help_text(UNICODE)
     assert "space   mark or unmark the selected host, then move down" in help_text(UNICODE).replace("[b]", "").replace(
         "[/b]", "")
+
+
+async def test_enter_deploys_from_any_field_after_the_keys_typed_before_it(tmp_path):
+    """`p` then enter in one burst (SSH) deploys in the mode `p` chose; enter on a checkbox deploys, space toggles."""
+    from textual import events
+    from textual.widgets import Checkbox
+
+    deploy = ScriptedDeploy(FrozenClock())
+    app = frozen_app(tmp_path, deploy=deploy)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("D")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployDialog))
+        box = app.screen.query_one("#opt-skip_checks", Checkbox)
+        box.focus()
+        await pilot.press("space")
+        assert box.value
+        for key, char in (("p", "p"), ("enter", "\r")):  # queued together, before either is handled
+            app.post_message(events.Key(key, char))
+        await deploy.started.wait()
+        choice = deploy.choices[-1]
+        assert choice.mode == "atomic" and choice.skip_checks

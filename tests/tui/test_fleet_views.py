@@ -24,7 +24,7 @@ from labtui.runs.events import (
 from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
-from labtui.tui.dialogs import DeployDialog
+from labtui.tui.dialogs import DeployDialog, TypeNameDialog
 from labtui.tui.exec_view import ExecDialog, ExecScreen
 from labtui.tui.glyphs import UNICODE
 from labtui.tui.preview_view import DiffScreen, PreviewPanel
@@ -152,11 +152,12 @@ class ScriptedPreview:
 async def test_the_deploy_dialog_shows_each_hosts_diff_and_skips_unchanged_ones(tmp_path):
     clock = FrozenClock(FROZEN_NOW + 4)
     deploy = ScriptedDeploy(clock)
-    preview = ScriptedPreview([diff("grey-area", reboot=True), diff("nas", unchanged=True)])
+    preview = ScriptedPreview([diff("grey-area", reboot=True), diff("nas", unchanged=True),
+                               diff("reverse-proxy", unchanged=True)])
     app = frozen_app(tmp_path, clock=clock, deploy=deploy, preview=preview)
     async with app.run_test(size=(120, 40)) as pilot:
         await _settle(app, pilot)
-        for name in ("grey-area", "nas"):
+        for name in ("grey-area", "nas", "reverse-proxy"):
             await _select(app, pilot, name)
             await pilot.press("space")
         await pilot.press("D")
@@ -165,10 +166,11 @@ async def test_the_deploy_dialog_shows_each_hosts_diff_and_skips_unchanged_ones(
         panel = dialog.query_one(PreviewPanel)
         await wait_for(pilot, lambda: panel.preview is not None)
         table = panel.query_one("#preview-table", DataTable)
-        cells = {row: str(table.get_row(row)[1]) for row in ("grey-area", "nas")}
-        assert cells == {"grey-area": "+1 -0 ~1, +6 KiB, reboot", "nas": "unchanged"}
-        assert preview.asked == [(["grey-area", "nas"], "deploy-rs")]
-        assert "skipping nas: already running" in str(dialog.query_one("#dialog-note", Static).render())
+        cells = {row: str(table.get_row(row)[1]) for row in ("grey-area", "nas", "reverse-proxy")}
+        assert cells == {"grey-area": "+1 -0 ~1, +6 KiB, reboot", "nas": "unchanged", "reverse-proxy": "unchanged"}
+        assert preview.asked == [(["grey-area", "nas", "reverse-proxy"], "deploy-rs")]
+        assert "skipping nas, reverse-proxy: already running" in str(
+            dialog.query_one("#dialog-note", Static).render())
         panel.query_one("#preview-table", DataTable).focus()
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen))
@@ -181,6 +183,11 @@ async def test_the_deploy_dialog_shows_each_hosts_diff_and_skips_unchanged_ones(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: deploy.choices)
         assert deploy.choices[0].hosts == ("grey-area",)
+        # The skipped hosts are no part of the run: no critical name to type for reverse-proxy, no row waiting
+        # (queued) for them in the pane, no plan question held back until they ask (they never will).
+        await wait_for(pilot, lambda: app.deploys.active_run is not None)
+        assert list(app.deploys.active_run.nodes) == ["grey-area"]
+        assert not isinstance(app.screen, TypeNameDialog)
 
 
 async def test_waves_in_the_deploy_dialog(tmp_path):

@@ -40,6 +40,12 @@ def _shown_bindings(app) -> dict[str, str]:
     return shown
 
 
+def _footer_actions(screen) -> set[str]:
+    """The footer actions of the screen's scope that it allows now (check_action)."""
+    return {a.action for a in screen.SCOPE.actions
+            if a.footer and a.keys and screen.check_action(a.action, ()) is not False}
+
+
 class OneRunHistory(HistorySource):
     def list_runs(self, host=None):
         return [RunSummary(run_id=f"r{i}", started=FROZEN_NOW - 3600 * i, finished=FROZEN_NOW - 3600 * i + 20,
@@ -135,6 +141,8 @@ async def test_footer_shows_only_keys_of_the_screen_shown(tmp_path):
             shown = _shown_bindings(app)
             scope = app.screen.SCOPE
             assert set(shown.values()) <= {a.action for a in scope.actions} | GLOBAL_ACTIONS, (key, shown)
+            # ... and every key the screen offers in its footer is there (a table's own enter hides none)
+            assert _footer_actions(app.screen) <= set(shown.values()), (key, shown)
             assert "D" not in shown or cls is DetailsScreen
             await pilot.press("escape")
             await pilot.pause()
@@ -173,6 +181,7 @@ async def test_p_brings_the_deploy_pane_back_alive(tmp_path):
         await pilot.pause()
         pane = app.screen
         assert isinstance(pane, DeployScreen) and pane.is_mounted
+        assert {"open_log", "cancel_run", "cancel_host"} <= _footer_actions(pane) <= set(_shown_bindings(app).values())
         run.feed_all([e for e in events if e.ts > t0 + 3])
         await app.deploys.run_done.wait()
         await pilot.pause()
@@ -219,3 +228,50 @@ async def test_filter_box_of_the_dashboard_stays_on_the_dashboard(tmp_path):
         await pilot.press("slash")
         assert app.screen.query_one(ViewFilter).has_focus
         assert not app.screen_stack[0].query(Input).filter("#filter")
+
+
+def _footer_keys(app) -> list:
+    from textual.widgets._footer import FooterKey
+
+    return list(app.screen.query(FooterKey))
+
+
+async def test_at_80_columns_every_footer_key_fits(tmp_path):
+    """The keys of the screen shown, all of them, in 80 columns: the palette hint goes (the help names ctrl+p)."""
+    from labtui.runs.events import NodeResult, RunStarted, StageChanged
+    from tests.support.frozen import RUN_ID
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("space")  # grey-area
+        app.table.move_to("nas")
+        await pilot.press("space")
+        run = await _open_deploy(app, pilot, deploy)
+        t0 = clock.now
+        run.feed_all([RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=["grey-area", "nas"], argv=[]),
+                      StageChanged(ts=t0 + 1, node="nas", profile="system", stage="build"),
+                      NodeResult(ts=t0 + 2, node="grey-area", profile="system", outcome="failed", stage="push",
+                                 message="cannot connect")])
+        pane = app.screen
+        await wait_for(pilot, lambda: app.deploys.active_run.nodes["grey-area"].done)
+        pane.query_one(DeployTable).move_cursor(row=1)  # nas: still going, so `c` applies
+        pane.sync()
+        await wait_for(pilot, lambda: {"first_failure", "cancel_run", "cancel_host"} <= {
+            k.action for k in _footer_keys(app)})
+        keys = _footer_keys(app)
+        assert {"open_log", "app.pop_screen", "help", "command_line"} <= {k.action for k in keys}
+        assert "command_palette" not in {k.action for k in keys}
+        assert all(k.region.right <= 80 and k.region.width > 0 for k in keys), [(k.action, k.region) for k in keys]
+        await pilot.press("escape")
+        await pilot.pause()
+        app.table.move_to("nas")
+        await pilot.press("enter")  # the details screen
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen) and _footer_keys(app))
+        keys = _footer_keys(app)
+        assert {"generations", "rollback", "help", "command_line"} <= {k.action for k in keys}
+        assert all(k.region.right <= 80 and k.region.width > 0 for k in keys), [(k.action, k.region) for k in keys]
+        await pilot.resize_terminal(120, 40)  # wide: the palette hint is back
+        await wait_for(pilot, lambda: "command_palette" in {k.action for k in _footer_keys(app)})

@@ -74,6 +74,18 @@ def test_compact_and_ascii_lines():
     assert ascii_line("copying 'ü'") == "copying '?'"
 
 
+def test_the_output_panel_keeps_store_names_in_view():
+    """Issue 12 point 9: at 80 columns a store path keeps its hash prefix and its name, not 32 hash characters."""
+    from labtui.tui.deploy_pane import short_hashes
+
+    line = ("copying path '/nix/store/6grh1qk3x302a7akbsx9my2s36pwbpw7-activatable-nixos-system-grey-area-25.11' "
+            "to 'ssh://root@127.0.0.1'...")
+    assert short_hashes(line) == ("copying path '/nix/store/6grh1qk…-activatable-nixos-system-grey-area-25.11' "
+                                  "to 'ssh://root@127.0.0.1'...")
+    assert short_hashes(line, "~").startswith("copying path '/nix/store/6grh1qk~-activatable")
+    assert short_hashes("/nix/store/not-a-hash-path") == "/nix/store/not-a-hash-path"
+
+
 def test_deploy_request_from_the_dialog():
     req = deploy_request(DeployChoice(hosts=("a", "b"), mode="atomic", magic_rollback=False, skip_checks=True))
     assert req.targets == [("a", None), ("b", None)] and req.atomic and req.interactive

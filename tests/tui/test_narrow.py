@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from labtui.ops.checks.base import CheckResult
 from labtui.runs.events import PlanEntry, Prompt
 from labtui.status.model import SystemLink
 from labtui.tui import format as fmt
 from labtui.tui.dashboard import DetailsScreen
-from labtui.tui.dialogs import PlanDialog
+from labtui.tui.dialogs import DeployDialog, PlanDialog, YesNoDialog
 from labtui.tui.fleet import Fleet
 from labtui.tui.screens import GenerationsScreen, HistoryScreen, LogScreen
 from labtui.tui.sources import HistorySource, RunSummary
-from tests.support.frozen import FROZEN_NOW, frozen_app, frozen_lab
+from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, frozen_app, frozen_lab
 from tests.tui.test_flows import _select, _settle, wait_for
 
 SMALL = (80, 24)
@@ -23,6 +24,16 @@ def test_store_paths_keep_the_hash_prefix_and_the_name():
     assert cut.startswith("6grh1qk…-activatable-nixos-system-") and cut.endswith("…") and len(cut) == 40
     assert fmt.short_store_path("/nix/store/abcdefghijabcdefghijabcdefghijab-linux-6.6.63/bzImage") == \
         "abcdefg…-linux-6.6.63/bzImage"
+
+
+def test_check_lines_fit_80_columns():
+    results = [CheckResult("nas", "zfs-scrub", "unit", False, 2, "zfs-scrub.service is failed", 0.12),
+               CheckResult("nas", "disk /nix", "disk", False, 2, "disk /nix 91% (max 90%)", 0.05),
+               CheckResult("nas", "memory", "memory", True, 1, "memory 78% (max 90%)", 0.01)]
+    lines = fmt.check_lines(results)
+    assert lines[0] == "FAIL  zfs-scrub  unit    zfs-scrub.service is failed  (2 attempts, 0.1s)"
+    assert lines[-1] == "PASS  memory     memory  memory 78% (max 90%)  (0.0s)"
+    assert all(len(line) <= 80 for line in lines)
 
 
 def test_reboot_reason_says_what_differs():
@@ -52,6 +63,7 @@ async def test_plan_dialog_keeps_hash_and_name_and_expands(tmp_path):
         shown = dialog.query_one("#plan").render().plain if hasattr(dialog.query_one("#plan").render(), "plain") \
             else str(dialog.query_one("#plan").render())
         assert "6grh1qk…-activatable-nixos-system-grey-area-" in shown
+        assert "ssh root@127.0.0.1  as root\n  6grh1qk…" in shown  # a line each, no escaped newline (\x0a)
         await pilot.press("e")
         await pilot.pause()
         assert dialog.full_paths and PATH in dialog.plan_text(70).plain
@@ -145,3 +157,111 @@ def test_sort_by_load_sorts_by_the_load_column(tmp_path):
     fleet.set_sort("load", reverse=True)
     loads = [fleet.statuses[n].load[0] for n in fleet.shown if fleet.statuses[n].load]
     assert loads == sorted(loads, reverse=True)  # the 1-minute load the LOAD column shows, not per CPU
+
+
+async def test_a_long_question_wraps_inside_its_dialog(tmp_path):
+    """The rollback question names generations and dates: at 80x24 it wraps, never runs under the border."""
+    question = ("Roll back little-rascal? It switches from generation 63 (2026-11-27) to generation 61 "
+                "(2026-11-18), which it keeps as the current one until the next deploy.")
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        app.push_screen(YesNoDialog(question))
+        await pilot.pause()
+        dialog = app.screen.query_one("#dialog")
+        label = app.screen.query_one("#dialog > Label")
+        assert label.region.height >= 2 and label.region.right <= dialog.content_region.right
+        shown = " ".join(line.strip() for line in str(label.render()).splitlines())
+        assert "until the next deploy." in shown
+
+
+async def test_the_deploy_dialog_scrolls_at_60x20_and_keeps_its_keys_in_view(tmp_path):
+    from tests.tui.test_fleet_views import ScriptedPreview, diff
+
+    app = frozen_app(tmp_path, deploy=ScriptedDeploy(FrozenClock()), preview=ScriptedPreview([diff("grey-area")]))
+    async with app.run_test(size=(60, 20)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("D")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployDialog))
+        dialog = app.screen.query_one("#dialog")
+        keys = app.screen.query_one("#dialog-keys")
+        assert dialog.max_scroll_y > 0  # taller than the terminal: it scrolls rather than cutting its end
+        assert keys.region.bottom <= dialog.content_region.bottom and keys.region.height >= 1
+        waves = app.screen.query_one("#waves")
+        waves.focus()
+        await pilot.pause()
+        assert dialog.content_region.contains_region(waves.region)  # a field reached by tab is scrolled into view
+        assert keys.region.bottom <= dialog.content_region.bottom
+
+
+async def test_the_command_log_shows_the_highlighted_command_whole(tmp_path):
+    from labtui.commandlog import CommandLog
+    from labtui.tui.screens import CommandLogScreen
+
+    log = CommandLog()
+    long = "journalctl -o json --no-pager -n 200 -u nginx.service -u zfs-scrub.service -u zfs-zed.service --follow"
+    log.remote("sleeper-service", long)
+    log.remote("nas", "systemctl --failed")
+    app = frozen_app(tmp_path, command_log=log)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("at")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLogScreen))
+        detail = app.screen.query_one("#command-detail")
+        await wait_for(pilot, lambda: "systemctl --failed" in str(detail.render()))
+        await pilot.press("k")  # the long one: cut in its column, whole below
+        await wait_for(pilot, lambda: long in str(detail.render()))
+        assert detail.region.height >= 3  # wrapped, with its border
+
+
+def test_the_help_wraps_each_line_under_its_own_text():
+    from rich.text import Text
+
+    from labtui.tui.actions import help_text
+    from labtui.tui.glyphs import UNICODE
+
+    lines = [Text.from_markup(line).plain for line in help_text(UNICODE, width=76).splitlines()]
+    assert all(len(line) <= 76 for line in lines), [line for line in lines if len(line) > 76]
+    at = lines.index("  d       what the deploy changes on the highlighted host (packages, sizes,")
+    assert lines[at + 1] == "          reboot)"  # under the text, not at the margin
+
+
+async def test_after_a_deploy_the_details_show_what_the_host_runs_now(tmp_path):
+    """Not the old NixOS version beside the new system path, nor the generations from before the deploy."""
+    from labtui.sim.state import Generation
+    from labtui.tui.dashboard import HostDetails
+    from tests.support.frozen import FrozenClock, ScriptedDeploy, deploy_events
+    from tests.tui.test_flows import _open_deploy
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    lab = app.sources.ops.shell.lab
+    app.sources.status.follow = True  # statuses come again when asked (the app asks after a run)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await _select(app, pilot, "grey-area")
+        details = app.query_one(HostDetails)
+        await wait_for(pilot, lambda: "generations" in details.render_text(
+            app.inventory.get("grey-area"), app.fleet.statuses.get("grey-area"), [],
+            app.extras.generations("grey-area")).plain and app.extras.generations("grey-area"))
+        run = await _open_deploy(app, pilot, deploy)
+        events = deploy_events(lab, ["grey-area"], clock.now)
+        run.feed_all(events[:-1])
+        with lab.update("grey-area") as host:  # what the deploy did on the host
+            number = host.current + 1
+            host.generations.append(Generation(number, "2026-11-26T12:00:00Z", host.flake_path,
+                                               "25.11.20251126.newnew", host.generation(host.current).kernel))
+            host.current = number
+        run.feed(events[-1])
+        await app.deploys.run_done.wait()
+        await pilot.press("escape")
+
+        def shown() -> str:
+            return app.details.render_text(app.inventory.get("grey-area"), app.fleet.statuses.get("grey-area"), [],
+                                           app.extras.generations("grey-area")).plain
+
+        await wait_for(pilot, lambda: f"gen    {number} " in shown() and "25.11.20251126.newnew" in shown()
+                       and f"  {number} " in shown().split("generations", 1)[1])
+        assert "nixos 25.11.20251126.newnew" in shown() and fmt.short_store_path(
+            lab.load("grey-area").flake_path) in shown()

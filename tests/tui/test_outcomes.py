@@ -83,12 +83,15 @@ async def test_a_push_failure_reads_failed_with_a_first_failure_line_and_f(tmp_p
         assert str(table.get_cell("printer-pi", "st")) == "∅"  # not the queued glyph
         summary = pane.summary_text().plain
         assert "run failed" in summary and "1 failed, 1 not_deployed" in summary
-        assert "first failure: grey-area: Failed to push profile" in summary
+        assert "first failure: grey-area (f: its log): Failed to push profile" in summary
         assert not app._notifications  # the summary says it; no toast over it
         await pilot.press("o")  # no output outside the hosts': no key for it, no empty screen
         assert app.screen is pane
         await pilot.press("f")
         assert isinstance(app.screen, HostLogScreen) and app.screen.node == "grey-area"
+        await pilot.pause()
+        # deploy-rs' tags as printed, without the emoji whose width terminals disagree on (stray cells at the edge)
+        assert app.screen.query_one(Log).lines[-1] == "[deploy] [ERROR] Failed to push profile"
         await pilot.press("escape", "escape")
         assert isinstance(app.screen, DashboardScreen)
         hosts = app.query_one("#hosts", HostTable)
@@ -104,6 +107,16 @@ def test_any_non_success_is_a_failure_to_jump_to():
     run = RunView(["a"])
     run.apply(RunResult(ts=2, outcome="lost", exit_code=None))
     assert run.nodes["a"].outcome == "unknown" and run.first_failure() == "a"
+
+
+def test_the_first_failure_is_the_first_in_time():
+    """Hosts the run never reached (not_deployed when it ends) come after the one whose failure ended it."""
+    run = RunView(["a", "b", "c"])
+    run.apply(NodeResult(ts=5, node="c", profile=None, outcome="failed", stage="push", message="cannot connect"))
+    run.apply(NodeResult(ts=9, node="b", profile=None, outcome="rolled_back", stage="confirm", message=""))
+    assert run.first_failure() == "c"
+    run.apply(RunResult(ts=10, outcome="failed", exit_code=1))
+    assert run.nodes["a"].outcome == "not_deployed" and run.first_failure() == "c"
 
 
 class CancelledHistory(HistorySource):
@@ -170,3 +183,6 @@ async def test_after_a_run_the_output_panel_shows_its_last_line(tmp_path):
         assert tail.scroll_offset.y + tail.scrollable_content_region.height >= tail.line_count  # the end is in view
         assert not tail.show_horizontal_scrollbar
         assert "first failure: grey-area" in str(pane.query_one("#run-summary").render())
+        # the first failure's message whole at 80x24, to its last words
+        assert "Error waiting for confirmation event" in " ".join(
+            app.export_screenshot().replace("&#160;", " ").split())

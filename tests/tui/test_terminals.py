@@ -8,7 +8,7 @@ from labtui.cli.main import build_parser
 from labtui.tui.dashboard import HostTable
 from labtui.tui.screens import HelpScreen
 from tests.support.frozen import frozen_app
-from tests.tui.test_flows import _settle
+from tests.tui.test_flows import _settle, wait_for
 
 SMALL = (80, 24)
 BLOCKS = "▁▂▃▄▅▆▇▉▊▋▌▍▎▏█"
@@ -81,3 +81,49 @@ async def test_ascii_mode_draws_no_block_glyphs_even_in_scrollbars(tmp_path):
         await pilot.press("question_mark")
         await pilot.pause()
         assert any(c in other.export_screenshot() for c in BLOCKS)
+
+
+async def test_ascii_mode_shows_every_screen_in_ascii(tmp_path):
+    """Nothing but ASCII on the screen, the footer's key names included (`enter`, not `⏎`)."""
+    import html
+    import re
+
+    from labtui.tui.screens import HistoryScreen
+    from tests.tui.test_keys import OneRunHistory
+
+    def shown() -> str:
+        text = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot(title="labtui"))).replace("\xa0", " ")
+        return text[text.index("labtui") + len("labtui"):]  # what the terminal shows, after the SVG's own styles
+
+    from labtui.runs.events import Output, RunStarted, StageChanged
+    from labtui.tui.deploy_pane import DeployScreen
+    from tests.support.frozen import FROZEN_NOW, RUN_ID, FrozenClock, ScriptedDeploy
+    from tests.tui.test_flows import _open_deploy
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, ascii_mode=True, history=OneRunHistory(), clock=clock, deploy=deploy)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        text = shown()  # the details panel: store paths cut with `~`
+        assert "-nixos-system-" in text and text.isascii(), sorted({c for c in text if not c.isascii()})
+        run = await _open_deploy(app, pilot, deploy)
+        t0 = clock.now
+        run.feed_all([RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=["grey-area"], argv=[]),
+                      StageChanged(ts=t0 + 1, node="grey-area", profile="system", stage="build"),
+                      Output(ts=t0 + 1, node="grey-area", stage="build", line="🚀 ℹ️ [deploy] [INFO] " + "x" * 120),
+                      StageChanged(ts=t0 + 2, node="grey-area", profile="system", stage="push")])  # flushes it
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployScreen)
+                       and app.deploys.active_run.nodes["grey-area"].last_line)
+        app.screen.sync()
+        await pilot.pause()
+        text = shown()  # the last-output column cut with `~`, not Rich's `…`
+        assert "deploy: xxx" in text and text.isascii(), sorted({c for c in text if not c.isascii()})
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.pause()
+        text = shown()
+        assert "enter Open run" in text and text.isascii(), sorted({c for c in text if not c.isascii()})
