@@ -21,13 +21,18 @@ from functools import partial
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Checkbox, DataTable
 
 from labtui.demo.runtime import DemoLab
+from labtui.runs.events import RunStarted, StageChanged
 from labtui.ssh.api import HostState
 from labtui.tui.app import LabApp
 from labtui.tui.assemble import build_app, demo_sources
+from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog
+from labtui.tui.exec_view import ExecDialog, ExecScreen
+from labtui.tui.preview_view import DiffScreen, PreviewPanel
 from labtui.tui.screens import HistoryScreen
 
 WAIT = 60.0  # seconds any single step may take before the script gives up
@@ -124,6 +129,91 @@ async def _deploy_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter) ->
     await shooter.shoot(pilot, "help")
 
 
+def _recorded_build() -> RunView:
+    """A deploy pane's run while labtui builds, from a real Nix 2.8 log (tests/deploy/logs/nix/realise-three-hosts,
+    recorded on the testbed flake) read up to the moment a profile build printed its third line: the per-host
+    progress and the running builds with their last line."""
+    from labtui.deploy.build import BuildParser, NodePlan, parse_plan
+
+    logs = Path(__file__).resolve().parents[1] / "tests" / "deploy" / "logs" / "nix" / "realise-three-hosts"
+    argv = (logs / "cmd.txt").read_text().splitlines()[1].split()
+    plans = {}
+    for plan_file in sorted(logs.glob("plan-*.raw")):
+        host = plan_file.stem.removeprefix("plan-")
+        planned = parse_plan(plan_file.read_text())
+        top = next(a for a in argv if a.endswith(".drv") and f"-{host}-" in a)
+        plans[host] = NodePlan(host, (top,), (), frozenset(planned.will_build), frozenset(planned.will_fetch))
+    lines = (logs / "output.raw").read_text().splitlines()
+    t0 = time.time() - 4
+    run = RunView(list(plans))
+    run.apply(RunStarted(ts=t0, run_id="20261128-101838-f2bc", method="deploy-rs", nodes=list(plans), argv=[]))
+    for host in plans:
+        run.apply(StageChanged(ts=t0, node=host, profile=None, stage="build"))
+    parser = BuildParser(plans, progress_every=0.0)
+    for i, line in enumerate(lines):
+        for event in parser.feed(line, t0 + i * 0.02):
+            run.apply(event)
+        if '"compiling unit 3 of 5"' in line:
+            break
+    return run
+
+
+async def _fleet_pictures(pilot: Pilot[None], app: LabApp, shooter: Shooter) -> None:
+    """Issue 14 (before the deploy pictures: grey-area and printer-pi are still outdated): fleet exec, the deploy
+    dialog's closure diffs and a host's diff, labtui's build of the profiles."""
+    await pilot.press("ctrl+a", "exclamation_mark")
+    await _until(pilot, lambda: isinstance(app.screen, ExecDialog), "the exec dialog")
+    await pilot.press(*"uname -r", "enter")
+    await _until(pilot, lambda: isinstance(app.screen, ExecScreen) and not app.screen.running, "the exec's end")
+    app.screen.query_one("#exec-rows", DataTable).move_cursor(row=2)
+    await pilot.pause()
+    await shooter.shoot(pilot, "exec")
+    await pilot.press("escape", "escape")  # back, and the marks cleared
+
+    for name in ("grey-area", "printer-pi", "nas"):
+        app.table.move_to(name)
+        await pilot.press("space")
+    await pilot.press("D")
+    await _until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
+    panel = app.screen.query_one(PreviewPanel)
+    await _until(pilot, lambda: panel.preview is not None, "the closure diffs")
+    await shooter.shoot(pilot, "deploy-diff")
+    panel.query_one("#preview-table", DataTable).focus()
+    await pilot.press("d")
+    await _until(pilot, lambda: isinstance(app.screen, DiffScreen), "a host's diff")
+    await shooter.shoot(pilot, "diff")
+    await pilot.press("escape", "escape", "escape")  # the diff, the dialog, the marks
+
+    pane = DeployScreen(_recorded_build(), app.glyphs, app.clock, animate=False,
+                        title="deploy-rs switch (parallel): labtui builds first")
+    await app.push_screen(pane)
+    await pilot.pause()
+    pane.sync()  # laid out now: the last-output column gets its width
+    await shooter.shoot(pilot, "build-progress")
+    await pilot.press("escape")
+
+
+async def _waves_picture(pilot: Pilot[None], app: LabApp, shooter: Shooter) -> None:
+    """A deploy in waves of 1, 1 and the rest: printer-pi (wave 2) breaks ssh and rolls back, nas never starts."""
+    app.fleet.marked.clear()
+    for name in ("grey-area", "printer-pi", "nas"):
+        app.table.move_to(name)
+        await pilot.press("space")
+    await pilot.press("D")
+    await _until(pilot, lambda: isinstance(app.screen, DeployDialog), "the deploy dialog")
+    app.screen.query_one("#opt-show_plan", Checkbox).value = False
+    app.screen.query_one("#opt-skip-unchanged", Checkbox).value = False  # grey-area runs it already: deploy it all
+    await pilot.press("w", *"1,2,100%", "enter")
+    await _until(pilot, lambda: isinstance(app.screen, DeployScreen), "the deploy pane")
+    await _until(pilot, app.deploys.run_done.is_set, "the end of the run in waves")
+    app.clear_notifications()
+    assert isinstance(app.screen, DeployScreen)
+    app.screen.sync()
+    await pilot.pause()
+    await shooter.shoot(pilot, "waves")
+    await pilot.press("escape")
+
+
 async def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shooter = Shooter(out)
@@ -136,7 +226,7 @@ async def take(out: Path) -> list[Path]:
         assert demo.inventory is not None
         for size in ((80, 24), (120, 40)):
             sources = demo_sources(demo)
-            app = build_app(demo.inventory, sources, subtitle="demo lab")
+            app = build_app(demo.inventory, sources, subtitle="demo lab", ansi_colours=False)
             try:
                 async with app.run_test(size=size) as pilot:
                     await _until(pilot, partial(_all_answered, app), "the first status of every host")
@@ -148,7 +238,10 @@ async def take(out: Path) -> list[Path]:
                         await pilot.pause()
                         await shooter.shoot(pilot, "filter-80x24")
                     else:
+                        await _fleet_pictures(pilot, app, shooter)
                         await _deploy_pictures(pilot, app, shooter)
+                        await pilot.press("escape")  # from the help
+                        await _waves_picture(pilot, app, shooter)
             finally:
                 await sources.aclose()
     finally:

@@ -15,6 +15,7 @@ from labtui.cli.common import (
     target_tokens,
     use_color,
 )
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from labtui.inventory.select import select_hosts
 from labtui.text import harmless
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
     from labtui.ops.clock import Clock
     from labtui.ssh.api import RemoteShell
+
+
+EXAMPLES: Examples = (
+    ("labtui check", "run the labtui.toml health checks of every host that has some"),
+    ("labtui check web1 db1 --json", "two hosts' check results as JSON"),
+)
+EXIT_STATUS: ExitStatus = {0: "every check passed", 1: "a check failed or a host could not be asked"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

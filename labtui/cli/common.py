@@ -106,10 +106,38 @@ def print_json(obj: Any, stream: IO[str] | None = None) -> None:
     stream.write("\n")
 
 
+COLOR_MODES = ("auto", "always", "never")
+_color_mode = "auto"
+
+
+def set_color_mode(mode: str) -> None:
+    """`--color`: auto (a terminal, and NO_COLOR unset or empty), always, or never. The TUI follows it too."""
+    global _color_mode
+    if mode not in COLOR_MODES:
+        raise ValueError(f"colour mode {mode!r} is not one of {COLOR_MODES}")
+    _color_mode = mode
+
+
+def no_color_requested() -> bool:
+    """NO_COLOR counts only when set and not empty (https://no-color.org)."""
+    return os.environ.get("NO_COLOR", "") != ""
+
+
 def use_color(stream: IO[str] | None = None) -> bool:
-    """Colour only on a terminal and only when NO_COLOR is unset (https://no-color.org)."""
+    """Whether to colour what goes to `stream` (default stdout), by --color and NO_COLOR."""
+    if _color_mode != "auto":
+        return _color_mode == "always"
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    return not no_color_requested() and hasattr(stream, "isatty") and stream.isatty()
+
+
+def prepare_tui_colors() -> None:
+    """Before a Textual app starts: Textual goes monochrome when NO_COLOR is set at all, even empty, and
+    knows no --color. Make the environment say what labtui decided."""
+    if _color_mode == "never":
+        os.environ["NO_COLOR"] = "1"
+    elif _color_mode == "always" or not no_color_requested():
+        os.environ.pop("NO_COLOR", None)
 
 
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36",

@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from labtui.demo.runtime import DemoLab
 
+from labtui.cli.helptext import Examples, ExitStatus
+
+EXAMPLES: Examples = (
+    ("labtui demo", "the TUI on seven simulated hosts; press ? for the keys, D to deploy, q to quit"),
+    ("labtui demo --dir /tmp/lab --keep", "keep the demo lab's files afterwards, to look at them"),
+)
+EXIT_STATUS: ExitStatus = {0: "the TUI was quit", 1: "the TUI crashed (its traceback is printed)"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: without it here, `labtui --ascii demo` would have its top-level --ascii reset to False.
@@ -55,9 +63,11 @@ def _lab(args: argparse.Namespace, hosts: int) -> DemoLab:
 
 
 async def _tui(args: argparse.Namespace, hosts: int) -> int:
+    from labtui.cli.common import prepare_tui_colors
     from labtui.tui.assemble import build_app, demo_sources
     from labtui.tui.glyphs import ascii_requested
 
+    prepare_tui_colors()
     demo = _lab(args, hosts)
     await demo.start()
     try:

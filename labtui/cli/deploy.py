@@ -14,6 +14,7 @@ from collections.abc import Callable, Set
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from labtui.cli.common import add_json_flag, add_target_arguments, target_tokens
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.cli.printer import Printer
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import HEALTH_GATES
@@ -27,6 +28,19 @@ if TYPE_CHECKING:
     from labtui.runs.events import PasswordPrompt, Prompt
 
 T = TypeVar("T")
+
+
+EXAMPLES: Examples = (
+    ("labtui deploy web1", "deploy web1 with its method, after showing deploy-rs's plan for confirmation"),
+    ("labtui deploy @prod --parallel 2 --yes", "deploy the prod hosts two at a time without asking"),
+    ("labtui deploy web1.system --method nixos-rebuild --test", "activate web1 without a boot entry"),
+    ("labtui deploy db1 --health-gate rollback", "roll db1 back if its health checks fail afterwards"),
+)
+EXIT_STATUS: ExitStatus = {
+    0: "every host deployed",
+    1: "a host failed, was rolled back or was not deployed",
+    130: "cancelled by Ctrl-C; or detached by a second Ctrl-C, and the run goes on (`labtui history show RUN`)",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, add_target_arguments, paint, print_json, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -22,27 +23,22 @@ if TYPE_CHECKING:
     from labtui.runs.events import RunEvent
     from labtui.ssh.api import RemoteShell
 
-EPILOG = """\
-examples:
-  labtui diff web1                 # what deploying web1 would change
-  labtui diff @prod --json         # every prod host, for scripts
-  labtui diff .#db1 --method nixos-rebuild
-
-Each host's summary reads `+3 -1 ~12, +48 MiB, reboot`: packages added, removed, changed; the change of the
-closure size; and `reboot` when the new kernel, initrd or modules differ from what the host booted.
-
-exit status:
-  0  every host was compared (changed or not)
-  1  a host could not be compared (its build or evaluation failed, it did not answer)
-  2  usage or configuration error
-"""
+EXAMPLES: Examples = (
+    ("labtui diff web1", "what deploying web1 would change"),
+    ("labtui diff @prod --json", "every prod host, for scripts"),
+    ("labtui diff .#db1 --method nixos-rebuild", "what nixos-rebuild would deploy to db1"),
+)
+EXIT_STATUS: ExitStatus = {
+    0: "every host was compared (changed or not)",
+    1: "a host could not be compared (its build or evaluation failed, it did not answer)",
+}
+NOTES = ("Each host's summary reads `+3 -1 ~12, +48 MiB, reboot`: packages added, removed, changed; the change of "
+         "the closure size; and `reboot` when the new kernel, initrd or modules differ from what the host booted.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from labtui.deploy.methods import METHODS
 
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EPILOG
     add_target_arguments(parser, "hosts to compare (default: every host)")
     parser.add_argument("--method", choices=METHODS.names(),
                         help="compare with what this method would deploy (default: each host's own method)")
@@ -97,7 +93,7 @@ class BuildLines:
         if not self.enabled:
             return
         if isinstance(event, BuildProgress):
-            key = (event.built, event.fetched, len(event.failed), event.done)
+            key = (event.built, event.fetched, len(event.failed), False)
             if self.seen.get(event.node) == key:
                 return
             self.seen[event.node] = key
@@ -130,32 +126,15 @@ def print_preview(result: Preview, out: IO[str], *, color: bool, details: bool =
                     "red" if counts["not compared"] else "bold", color) + "\n")
 
 
+_SHADES = {"upgraded": "cyan", "downgraded": "yellow", "added": "green", "removed": "red", "implication": "yellow"}
+
+
 def print_diff(diff: ClosureDiff, out: IO[str], *, color: bool) -> None:
-    from labtui.closure.units import human_size
+    from labtui.closure.report import diff_lines
     from labtui.text import harmless
 
-    rows = [("U" if c.kind == "upgraded" else "D" if c.kind == "downgraded" else "C", c) for c in diff.changed]
-    rows += [("A", c) for c in diff.added] + [("R", c) for c in diff.removed]
-    width = max((len(c.name) for _, c in rows), default=0)
-    titles = {"U": "changed", "A": "added", "R": "removed"}
-    shade = {"U": "cyan", "D": "yellow", "C": None, "A": "green", "R": "red"}
-    last = ""
-    for mark, change in rows:
-        group = "R" if mark == "R" else "A" if mark == "A" else "U"
-        if group != last:
-            out.write(f"  {titles[group]}:\n")
-            last = group
-        size = f"  {human_size(change.size_delta, signed=True)}" if change.size_delta else ""
-        text = f"    [{mark}] {harmless(change.name).ljust(width)}  {harmless(change.versions())}{size}"
-        out.write(paint(text, shade[mark], color) + "\n")
-    out.write(f"  closure: {diff.paths_added} paths added, {diff.paths_removed} removed; "
-              f"{human_size(diff.size_before)} → {human_size(diff.size_after)} "
-              f"({human_size(diff.size_delta, signed=True)})\n")
-    if diff.copy_size is not None:
-        out.write(f"  to copy: {diff.copy_paths} path{'s' if diff.copy_paths != 1 else ''}, "
-                  f"{human_size(diff.copy_size)}\n")
-    for line in diff.implications():
-        out.write(paint(f"  {line}", "yellow", color) + "\n")
+    for kind, text in diff_lines(diff):
+        out.write(paint(harmless(text), _SHADES.get(kind), color) + "\n")
 
 
 def print_host_preview(host: HostPreview, out: IO[str], *, color: bool) -> None:

@@ -12,6 +12,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import TARGETS_HELP, paint, print_json, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 
 if TYPE_CHECKING:
@@ -19,25 +20,21 @@ if TYPE_CHECKING:
     from labtui.ops.exec import HostExec
     from labtui.ssh.api import LineShell, RemoteShell
 
-EPILOG = """\
-examples:
-  labtui exec @web -- uptime
-  labtui exec 'web*' db1 --sudo -- systemctl restart nginx
-  labtui exec '*' --stream --timeout 30 -- journalctl -u nginx -n 20
-  labtui exec @prod --json -- sh -c 'df -h / | tail -1'
-
-Each word after `--` is quoted for the remote shell: use `sh -c '...'` for pipes and redirections.
-
-exit status:
-  0  the command exited 0 on every host
-  1  it failed, timed out or could not run on at least one host
-  2  usage or configuration error (nothing was run)
-"""
+EXAMPLES: Examples = (
+    ("labtui exec @web -- uptime", "uptime of every host tagged web, grouped per host"),
+    ("labtui exec 'web*' db1 --sudo -- systemctl restart nginx", "as root, through each host's sudo settings"),
+    ("labtui exec '*' --stream --timeout 30 -- journalctl -u nginx -n 20", "lines as they come, host-prefixed"),
+    ("labtui exec @prod --json -- sh -c 'df -h / | tail -1'", "every host's exit code and output as JSON"),
+)
+EXIT_STATUS: ExitStatus = {
+    0: "the command exited 0 on every host",
+    1: "it failed, timed out or could not run on at least one host",
+    2: "usage or configuration error (nothing was run)",
+}
+NOTES = "Each word after `--` is quoted for the remote shell: use `sh -c '...'` for pipes and redirections."
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = EPILOG
     add_options(parser)
     # Everything from the first host on: hosts, `--`, the command (options between hosts and `--` are re-read).
     parser.add_argument("words", nargs=argparse.PARSER, metavar="TARGET... -- COMMAND [ARG]",
@@ -87,25 +84,34 @@ def run(args: argparse.Namespace) -> int:
     from labtui.cli.common import load_inventory
     from labtui.inventory.select import select_hosts
     from labtui.ops.exec import command_line
-    from labtui.ops.runtime import with_ssh_pool
 
     targets, argv = split_words(args)
     command_line(argv)  # no command: one line, before any host is contacted
     args.hosts = targets  # the flake may come from them (`./lab#web1`)
     inventory = load_inventory(args)
     hosts = select_hosts(inventory, targets)
-    return asyncio.run(with_ssh_pool(inventory, lambda shell: execute(args, inventory, hosts, argv, shell)))
+
+    async def over_ssh() -> int:
+        from labtui.errors import EXIT_FAILED
+        from labtui.ssh.api import SshError
+        from labtui.ssh.pool import SshPool
+
+        async with SshPool(inventory.hosts) as pool:
+            try:
+                return await execute(args, inventory, hosts, argv, pool, lines=pool)
+            except SshError as exc:
+                raise UserError(str(exc), detail=exc.hint, exit_code=EXIT_FAILED) from None
+
+    return asyncio.run(over_ssh())
 
 
 async def execute(args: argparse.Namespace, inventory: Inventory, hosts: list[Host], argv: list[str],
                   shell: RemoteShell, *, lines: LineShell | None = None, out: IO[str] | None = None,
                   err: IO[str] | None = None) -> int:
-    """Run `argv` on `hosts` and print it; the exit status. `lines` defaults to `shell` when it can stream."""
-    import time
-
-    from labtui.ops.exec import ExecCollector, exec_on_hosts, remote_command
-    from labtui.ops.runtime import OpsRecord, sudo_passwords
-    from labtui.runs.events import ExecResult, NodeResult, Output
+    """Run `argv` on `hosts` and print it; the exit status. `lines`: the same shell when it can stream lines."""
+    from labtui.ops.exec import ExecCollector, recorded_exec
+    from labtui.ops.runtime import sudo_passwords
+    from labtui.runs.events import ExecResult, Output, RunStarted
     from labtui.text import harmless
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -113,41 +119,29 @@ async def execute(args: argparse.Namespace, inventory: Inventory, hosts: list[Ho
         raise UserError(f"--parallel must be at least 1, got {args.parallel}")
     if args.timeout < 0:
         raise UserError(f"--timeout must be 0 (no limit) or more seconds, got {args.timeout:g}")
-    if lines is None and hasattr(shell, "run_lines"):
-        lines = shell  # type: ignore[assignment]  # the SSH pool is a LineShell too
     passwords = sudo_passwords(hosts) if args.sudo else {}
-    commands = [remote_command(h, argv, sudo=args.sudo) for h in hosts]
-    record = OpsRecord("exec", inventory, [h.name for h in hosts], commands, profile=None, prefix_hosts=True)
     collector = ExecCollector([h.name for h in hosts])
     color = use_color(out) and not args.json
     width = max(len(h.name) for h in hosts)
-    finals: list[NodeResult] = []
-    try:
-        async for event in exec_on_hosts(hosts, shell, argv, sudo=args.sudo, timeout=args.timeout or None,
-                                         parallel=args.parallel, passwords=passwords, lines=lines):
-            record.emit(event)
-            done = collector.apply(event)
-            if done is None:
-                continue
-            if isinstance(event, ExecResult):
-                finals.append(NodeResult(ts=time.time(), node=done.host, profile=None,
-                                         outcome="succeeded" if done.ok else "failed", stage=None,
-                                         message=_verdict(done)))
-            if args.json:
-                continue
-            if args.stream and isinstance(event, Output):
-                mark = "!" if event.source == "stderr" else "|"
-                out.write(f"{paint(done.host.ljust(width), 'bold', color)} {mark} {harmless(event.line)}\n")
-            elif isinstance(event, ExecResult) and args.stream:
-                out.write(paint(f"{done.host.ljust(width)} = {_verdict(done)}", _shade(done), color) + "\n")
-            elif isinstance(event, ExecResult):
-                _print_group(out, done, color)
-            out.flush()
-    finally:
-        record.finish(finals)
+    run_id = ""
+    async for event in recorded_exec(inventory, hosts, shell, argv, sudo=args.sudo, timeout=args.timeout or None,
+                                     parallel=args.parallel, passwords=passwords, lines=lines):
+        if isinstance(event, RunStarted):
+            run_id = event.run_id
+        done = collector.apply(event)
+        if done is None or args.json:
+            continue
+        if args.stream and isinstance(event, Output):
+            mark = "!" if event.source == "stderr" else "|"
+            out.write(f"{paint(done.host.ljust(width), 'bold', color)} {mark} {harmless(event.line)}\n")
+        elif isinstance(event, ExecResult) and args.stream:
+            out.write(paint(f"{done.host.ljust(width)} = {harmless(done.verdict())}", _shade(done), color) + "\n")
+        elif isinstance(event, ExecResult):
+            _print_group(out, done, color)
+        out.flush()
     results = collector.results()
     if args.json:
-        print_json({"ok": collector.ok, "command": argv, "sudo": args.sudo, "run_id": record.run_id,
+        print_json({"ok": collector.ok, "command": argv, "sudo": args.sudo, "run_id": run_id,
                     "hosts": [r.to_dict() for r in results]}, out)
     else:
         failed = [r for r in results if not r.ok]
@@ -155,19 +149,8 @@ async def execute(args: argparse.Namespace, inventory: Inventory, hosts: list[Ho
         if failed:
             summary += "; failed: " + ", ".join(f"{r.host} ({r.status()})" for r in failed)
         out.write(paint(summary, "green" if not failed else "red", color) + "\n")
-        err.write(f"labtui: recorded as run {record.run_id} (`labtui history show {record.run_id}`)\n")
+        err.write(f"labtui: recorded as run {run_id} (`labtui history show {run_id}`)\n")
     return EXIT_OK if collector.ok else EXIT_FAILED
-
-
-def _verdict(result: HostExec) -> str:
-    from labtui.text import harmless
-
-    text = f"{result.status()} in {result.duration or 0.0:.1f}s"
-    if result.error and result.exit_code is None:
-        text += f": {harmless(result.error)}"
-    if result.truncated:
-        text += " (output cut for display: the journal keeps all of it)"
-    return text
 
 
 def _shade(result: HostExec) -> str:
@@ -177,7 +160,7 @@ def _shade(result: HostExec) -> str:
 def _print_group(out: IO[str], result: HostExec, color: bool) -> None:
     from labtui.text import harmless
 
-    out.write(paint(f"== {result.host}: {_verdict(result)}", _shade(result), color) + "\n")
+    out.write(paint(f"== {result.host}: {harmless(result.verdict())}", _shade(result), color) + "\n")
     for line in result.stdout:
         out.write(harmless(line) + "\n")
     for line in result.stderr:

@@ -7,6 +7,7 @@ import sys
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, render_table, run_over_ssh, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_OK
 from labtui.inventory.select import select_host
 from labtui.text import harmless
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
     from labtui.ops.generations import GenerationInfo
     from labtui.ssh.api import RemoteShell
+
+
+EXAMPLES: Examples = (
+    ("labtui generations web1", "web1's system generations; current, booted and next-boot marked"),
+    ("labtui generations web1 --diff 41 42", "what changed from generation 41 to 42"),
+)
+EXIT_STATUS: ExitStatus = {0: "the generations (or the diff) were shown"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

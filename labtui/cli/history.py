@@ -8,12 +8,21 @@ import time
 from typing import TYPE_CHECKING
 
 from labtui.cli.common import TONE_COLOR, add_json_flag, outcome_color, paint, print_json, render_table, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.text import harmless
 
 if TYPE_CHECKING:
     from labtui.runs.journal import Journal
     from labtui.runs.state import StateError
 
+
+
+EXAMPLES: Examples = (
+    ("labtui history", "the last 50 runs: outcome, operator, method, nodes"),
+    ("labtui history web1 --limit 10", "web1's last 10 runs"),
+    ("labtui history show 20261128-090101-b6e8", "one run with its full output; follows it if still going"),
+)
+EXIT_STATUS: ExitStatus = {0: "runs listed, or the run shown succeeded", 1: "the run shown did not succeed"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,15 @@ from labtui.cli.common import (
     render_table,
     target_tokens,
 )
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.inventory.select import select_hosts
+
+EXAMPLES: Examples = (
+    ("labtui hosts", "every host of the flake in the current directory, with its merged deploy settings"),
+    ("labtui --flake ~/lab hosts @prod", "the hosts tagged prod in ~/lab's flake"),
+    ("labtui hosts web1 --json", "one host with where each setting came from, as JSON"),
+)
+EXIT_STATUS: ExitStatus = {0: "the hosts were listed (also when none matched a glob)"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

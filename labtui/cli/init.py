@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import UserError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ HEADER = """\
 
 """
 
-EXAMPLES = """
+TOML_EXAMPLES = """
 # Examples (uncomment and adapt).
 # Health checks of one host, run after deploys and by `labtui check`
 # (kinds: unit, http, tcp, command, disk, memory, load):
@@ -38,6 +39,13 @@ EXAMPLES = """
 # [deploy]
 # parallel = 4
 """
+
+
+EXAMPLES: Examples = (
+    ("labtui init", "write labtui.toml beside the flake, one table per host"),
+    ("labtui --config ~/.config/labtui/config.toml init --force", "write (or overwrite) the user's config instead"),
+)
+EXIT_STATUS: ExitStatus = {0: "the file was written"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +68,7 @@ def render(inventory: Inventory) -> bytes:
         "hosts": {h.name: {"tags": list(h.tags), "method": h.method, "critical": h.critical} for h in inventory.hosts},
     }
     first = inventory.hosts[0] if inventory.hosts else None
-    examples = EXAMPLES.format(host=_toml_key(first.name) if first else "web1",
+    examples = TOML_EXAMPLES.format(host=_toml_key(first.name) if first else "web1",
                                hostname=first.hostname if first else "web1.lan")
     text = HEADER.format(flake=inventory.flake_dir or inventory.flake) + tomli_w.dumps(data) + examples
     return text.encode()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from labtui.cli.common import DEFAULT_HOST_TIMEOUT, add_json_flag, check_timeout, paint, run_over_ssh, use_color
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.inventory.select import select_host
 from labtui.text import harmless
@@ -29,6 +30,14 @@ DEFAULT_LINES = 100
 DASH_VALUES = ("--since",)
 T = TypeVar("T")
 _PRIORITY_COLORS = {0: "red", 1: "red", 2: "red", 3: "red", 4: "yellow", 5: "bold", 7: "dim"}
+
+
+EXAMPLES: Examples = (
+    ("labtui logs web1", "the last entries of web1's journal"),
+    ("labtui logs web1 -u nginx.service -p err --since -1h", "nginx's errors of the last hour"),
+    ("labtui logs db1 -f", "follow db1's journal (reconnects when the host drops) until Ctrl-C"),
+)
+EXIT_STATUS: ExitStatus = {0: "the entries were shown (or none matched)", 1: "the host has no such unit or journal"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

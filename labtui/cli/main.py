@@ -13,10 +13,13 @@ import sys
 from types import ModuleType
 
 from labtui import __version__
+from labtui.cli.common import COLOR_MODES, set_color_mode
+from labtui.cli.helptext import top_epilog, verb_epilog
 from labtui.errors import UserError
 from labtui.text import harmless
 
-# verb -> (module, one-line help). Order is the order shown in --help.
+# verb -> (module, one-line help). Order is the order shown in --help. Each module has `configure(parser)`,
+# `run(args) -> int`, and the texts of its --help: `EXAMPLES` and `EXIT_STATUS` (labtui.cli.helptext).
 VERBS: dict[str, tuple[str, str]] = {
     "hosts": ("labtui.cli.hosts", "list the fleet from the flake, with merged settings and where each came from"),
     "init": ("labtui.cli.init", "write a labtui.toml for the flake's hosts"),
@@ -32,22 +35,35 @@ VERBS: dict[str, tuple[str, str]] = {
     "reboot": ("labtui.cli.reboot", "reboot hosts and track them back to service"),
     "exec": ("labtui.cli.exec", "run a command on many hosts at once, output per host"),
     "demo": ("labtui.cli.demo", "open labtui on an embedded simulated lab (no network, no root, no Nix)"),
+    "completion": ("labtui.cli.completion", "print the shell completion script for bash, zsh or fish"),
 }
+# Verbs that read no flake: --flake/--config are not among their options. Given before the verb they are the
+# global setting an alias carries (`alias lab='labtui --flake ~/lab'`), so every verb accepts them there.
+# (parse-log reads one only when given --flake: the run's timeouts.)
+NO_FLAKE_VERBS = frozenset({"history", "demo", "completion"})
 TUI_MODULE = "labtui.cli.tui"
 # Internal entry points, not in --help: `main(argv) -> int` of the module gets the arguments after the verb.
-HIDDEN_VERBS: dict[str, str] = {"_supervise": "labtui.cli.supervise"}
+HIDDEN_VERBS: dict[str, str] = {
+    "_supervise": "labtui.cli.supervise",  # a detached deploy's supervisor (labtui.runs.client)
+    "_complete": "labtui.cli.completion",  # host names for the completion scripts, from the cache only
+    "_manpage": "labtui.cli.manpage",  # labtui.1, made at build time (flake.nix)
+}
 
-_VALUE_OPTIONS = {"--flake", "--config"}
+_VALUE_OPTIONS = {"--flake", "--config", "--color"}
 
 
-def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+def _add_common(parser: argparse.ArgumentParser, *, top: bool, flake: bool = True) -> None:
     # On sub-parsers the defaults are suppressed so `labtui --flake X status` keeps X.
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--flake", metavar="REF", default=default,
-                        help="flake with the fleet (default: the current directory, like deploy-rs)")
-    parser.add_argument("--config", metavar="PATH", default=default,
-                        help="labtui.toml to use "
-                        "(default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
+    if flake:
+        parser.add_argument("--flake", metavar="REF", default=default,
+                            help="flake with the fleet (default: the current directory, like deploy-rs)")
+        parser.add_argument("--config", metavar="PATH", default=default,
+                            help="labtui.toml to use "
+                            "(default: in the flake directory, else $XDG_CONFIG_HOME/labtui/config.toml)")
+    parser.add_argument("--color", choices=COLOR_MODES, default="auto" if top else argparse.SUPPRESS,
+                        help="colour on a terminal unless NO_COLOR is set and not empty (auto, the default), "
+                        "always, or never")
 
 
 def _selected_verb(argv: list[str]) -> str | None:
@@ -66,11 +82,29 @@ def _selected_verb(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleType | None]:
+def verb_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *,
+                configure: bool) -> argparse.ArgumentParser:
+    """The sub-parser of `name`; with `configure`, its module is imported to add its arguments and help."""
+    module_name, help_text = VERBS[name]
+    sp = sub.add_parser(name, help=help_text, description=help_text + ".",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(sp, top=False, flake=name not in NO_FLAKE_VERBS)
+    if configure:
+        module = importlib.import_module(module_name)
+        module.configure(sp)
+        sp.epilog = verb_epilog(name, module)
+    return sp
+
+
+def build_parser(selected: str | None, *, every_verb: bool = False) -> tuple[argparse.ArgumentParser,
+                                                                              ModuleType | None]:
+    """labtui's parser; only `selected`'s module is imported (all of them with `every_verb`, for completion
+    and the man page), so `labtui --help` stays fast."""
     parser = argparse.ArgumentParser(
         prog="labtui",
         description="Status, checks, logs and deploys for a NixOS lab described by one flake. "
         "Without a verb, opens the full-screen TUI.",
+        epilog=top_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"labtui {__version__}")
     _add_common(parser, top=True)
@@ -78,12 +112,10 @@ def build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, ModuleT
                         help="TUI: plain ASCII glyphs for terminals without good Unicode (also LABTUI_ASCII=1)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     module: ModuleType | None = None
-    for name, (module_name, help_text) in VERBS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        _add_common(sp, top=False)
+    for name in VERBS:
+        verb_parser(sub, name, configure=every_verb or name == selected)
         if name == selected:
-            module = importlib.import_module(module_name)
-            module.configure(sp)
+            module = importlib.import_module(VERBS[name][0])
     return parser, module
 
 
@@ -120,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             parser, module = build_parser(args.verb)
             args = parser.parse_args(argv)
         assert module is not None
+        set_color_mode(args.color)
         return int(module.run(args) or 0)
     except UserError as exc:
         # Messages can quote what a host said (an SSH banner, a command's stderr): harmless on the terminal.

@@ -18,7 +18,8 @@ import sys
 from typing import assert_never
 
 from labtui.cli.common import outcome_color
-from labtui.deploy.methods import METHODS
+from labtui.cli.helptext import Examples, ExitStatus
+from labtui.deploy.methods import METHODS, LogTimeouts
 from labtui.deploy.request import Action
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
 from labtui.runs.events import (
@@ -48,6 +49,14 @@ from labtui.runs.events import (
 )
 from labtui.text import harmless
 
+EXAMPLES: Examples = (
+    ("deploy .#web1 2>&1 | tee deploy.log; labtui parse-log deploy.log", "a saved deploy-rs log as a timeline"),
+    ("labtui parse-log deploy.log --json --exit-code 1", "its events as JSON Lines, knowing deploy-rs exited 1"),
+    ("labtui parse-log rebuild.log --method nixos-rebuild --action boot", "a saved nixos-rebuild boot log"),
+    ("labtui parse-log deploy.log --confirm-timeout 10", "the run used --confirm-timeout 10 (the log does not say)"),
+)
+EXIT_STATUS: ExitStatus = {0: "the log shows a run that succeeded", 1: "the log shows a run that did not"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="deploy-rs output saved with `2>&1 | tee FILE` (or - for stdin)")
@@ -60,6 +69,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"which program wrote the log (default: {METHODS.names()[0]})")
     parser.add_argument("--action", choices=[a.value for a in Action], default=Action.SWITCH.value,
                         help="the deploy's action, where the log does not tell (nixos-rebuild)")
+    parser.add_argument("--confirm-timeout", type=int, metavar="S",
+                        help="the run's confirm timeout, when it was not the flake's (with --flake) or 30 s")
+    parser.add_argument("--activation-timeout", type=int, metavar="S",
+                        help="the run's activation timeout, when it was not the flake's (with --flake) or 240 s")
 
 
 def _read(path: str) -> tuple[list[str], float]:
@@ -91,6 +104,24 @@ def _targets(specs: list[str] | None) -> list[tuple[str, str | None]] | None:
     return out
 
 
+def _timeouts(args: argparse.Namespace) -> LogTimeouts:
+    """What is known of the run's timeouts besides the log: the options, and the flake's hosts when --flake names
+    one (a `-d` log's own constructed commands win over both)."""
+    for flag, value in (("--confirm-timeout", args.confirm_timeout), ("--activation-timeout", args.activation_timeout)):
+        if value is not None and not 0 <= value <= 65535:
+            raise UserError(f"{flag} must be a whole number of seconds between 0 and 65535, got {value}")
+    hosts = None
+    if getattr(args, "flake", None):
+        from labtui.cli.common import load_inventory
+
+        hosts = {h.name: h for h in load_inventory(args).hosts}
+    return LogTimeouts(confirm=args.confirm_timeout, activation=args.activation_timeout, hosts=hosts)
+
+
+def _source(source: str) -> str:
+    return f" ({source})" if source else ""
+
+
 def _describe(event: RunEvent) -> tuple[str, str, str | None]:
     """(kind, text, colour) of one event for the timeline."""
     where = getattr(event, "node", None) or "-"
@@ -101,9 +132,10 @@ def _describe(event: RunEvent) -> tuple[str, str, str | None]:
         case StageChanged():
             return "stage", f"{where:<20} {event.stage}", None
         case ConfirmWindow():
-            return "confirm", f"{where:<20} waits {event.seconds} s for confirmation", "cyan"
+            return "confirm", f"{where:<20} waits {event.seconds} s for confirmation{_source(event.source)}", "cyan"
         case ActivationWindow():
-            return "activation", f"{where:<20} activation must finish within {event.seconds} s", "cyan"
+            return ("activation", f"{where:<20} activation must finish within {event.seconds} s{_source(event.source)}",
+                    "cyan")
         case Confirmed():
             return "confirmed", f"{where:<20} Deployment confirmed. (final when deploy-rs moves on)", "cyan"
         case Rollback():
@@ -137,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
     lines, ts = _read(args.file)
     method = METHODS.get(args.method)
-    parser = method.log_parser(_targets(args.targets), Action(args.action))
+    parser = method.log_parser(_targets(args.targets), Action(args.action), timeouts=_timeouts(args))
     exit_code = args.exit_code if args.exit_code is not None else method.infer_exit_code(lines)
     events = parse_lines(parser, lines, exit_code, ts=ts)
     run_result = next(e for e in events if isinstance(e, RunResult))

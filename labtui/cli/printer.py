@@ -180,9 +180,9 @@ class Printer:
         """A line when the node's counts move (not for each log line of a running build, unless --verbose)."""
         from labtui.deploy.build import summary
 
-        key = (event.built, event.fetched, len(event.failed), event.done)
-        if not self.verbose and self.build_counts.get(event.node) == key:
-            return
+        key = (event.built, event.fetched, len(event.failed), False)
+        if not self.verbose and self.build_counts.get(event.node) == key and not (event.done and event.failed):
+            return  # (the final progress repeats the last counts: said already)
         self.build_counts[event.node] = key
         text = summary(event)
         if self.verbose and event.running and not event.done:

@@ -18,6 +18,7 @@ from labtui.cli.common import (
     target_tokens,
     use_color,
 )
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_hosts
 from labtui.text import harmless
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
     from labtui.ops.clock import Clock
     from labtui.ssh.api import RemoteShell
+
+
+EXAMPLES: Examples = (
+    ("labtui reboot", "reboot the hosts whose booted kernel differs from the current system's, one at a time"),
+    ("labtui reboot @web --all --wave 2", "reboot every web host, two at a time"),
+)
+EXIT_STATUS: ExitStatus = {0: "every host rebooted came back and passed its checks", 1: "a host did not"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

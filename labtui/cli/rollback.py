@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from labtui.cli.common import add_json_flag, print_json, run_over_ssh
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_host
 from labtui.text import harmless
@@ -20,6 +21,13 @@ from labtui.text import harmless
 if TYPE_CHECKING:
     from labtui.inventory.model import Inventory
     from labtui.ssh.api import RemoteShell
+
+
+EXAMPLES: Examples = (
+    ("labtui rollback web1", "switch web1 back to the generation before the running one, after asking"),
+    ("labtui rollback web1 --to 40 --yes", "switch web1 to generation 40 without asking"),
+)
+EXIT_STATUS: ExitStatus = {0: "the host runs the generation asked for", 1: "the switch failed"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from labtui.cli.common import (
     target_tokens,
     use_color,
 )
+from labtui.cli.helptext import Examples, ExitStatus
 from labtui.errors import EXIT_FAILED, EXIT_OK
 from labtui.inventory.select import select_hosts
 from labtui.text import harmless
@@ -38,6 +39,14 @@ DEFAULT_TIMEOUT = DEFAULT_HOST_TIMEOUT
 WATCH_REDRAW_EVERY = 0.25  # at most 4 redraws a second, however many hosts report
 
 STATE_COLORS = {"up": "green", "degraded": "yellow", "connecting": "dim"}
+
+
+EXAMPLES: Examples = (
+    ("labtui status", "one table: reachable, load, memory, disk, failed units, drift, reboot needed"),
+    ("labtui status @prod --watch", "keep the prod hosts' table up to date until Ctrl-C"),
+    ("labtui status web1 --json", "web1's status as JSON (schema: docs/status.md)"),
+)
+EXIT_STATUS: ExitStatus = {0: "every host shown is up", 1: "a host is down or did not answer in time"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

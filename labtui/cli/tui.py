@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from labtui.cli.common import load_inventory
+    from labtui.cli.common import load_inventory, prepare_tui_colors
     from labtui.errors import UserError
     from labtui.tui.glyphs import ascii_requested
 
@@ -27,13 +27,15 @@ def run(args: argparse.Namespace) -> int:
     if not inventory.hosts:
         raise UserError(f"no hosts in {inventory.flake}: add deploy.nodes or nixosConfigurations to the flake")
 
+    prepare_tui_colors()
+
     async def main() -> int:
         from labtui.inventory.flake_paths import FlakePathResolver
         from labtui.ssh.pool import SshPool
         from labtui.tui.assemble import build_app, core_sources
 
         pool = SshPool(inventory.hosts, keepalive_between_polls_only=True)
-        sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory))
+        sources = core_sources(inventory, pool, resolver=FlakePathResolver.for_inventory(inventory), lines=pool)
         app = build_app(inventory, sources, ascii_mode=ascii_requested(args.ascii))
         try:
             await app.run_async()

@@ -108,7 +108,8 @@ class ClosureDiff:
         if self.boot_changes:
             kernel = (f" (kernel {self.kernel_before or '?'} → {self.kernel_after})"
                       if self.kernel_after and self.kernel_after != self.kernel_before else "")
-            out.append(f"reboot needed: the switch changes the {' and '.join(self.boot_changes)}{kernel}")
+            what = " and ".join(self.boot_changes) if len(self.boot_changes) < 3 else "kernel, initrd and modules"
+            out.append(f"reboot needed: the switch changes the {what}{kernel}")
         elif self.reboot:
             booted = f" kernel {self.kernel_booted}" if self.kernel_booted else " an older kernel"
             out.append(f"reboot needed (already before this switch): the host booted{booted}, "

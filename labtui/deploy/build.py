@@ -48,7 +48,7 @@ from labtui.deploy.parse.nix_log import (
     drv_name,
 )
 from labtui.deploy.runner import CommandRunner, RunnerTimings
-from labtui.inventory.nix import NIX_FLAGS, NIX_HOW_TO_GET, nix_string, nix_timeout, stderr_tail
+from labtui.inventory.nix import NIX_FLAGS, nix_how_to_get, nix_string, nix_timeout, stderr_tail
 from labtui.runs.events import (
     BuildProgress,
     FailedBuild,
@@ -117,7 +117,7 @@ async def run_process(argv: Sequence[str], *, timeout: float | None = None,
                       log: CommandLog = COMMAND_LOG) -> ProcResult:
     """Run a local command to its end (argv list, no shell); BuildError when it cannot start or times out."""
     if shutil.which(argv[0]) is None:
-        raise BuildError(f"`{argv[0]}` was not found on PATH; {NIX_HOW_TO_GET}")
+        raise BuildError(f"`{argv[0]}` was not found on PATH; {nix_how_to_get()}")
     log.local(argv)
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -436,6 +436,7 @@ class BuildParser:
     Its verdict per node is only provisional (`failed_nodes`): the orchestrator checks which outputs exist."""
 
     awaiting_answer = False
+    follow_after_exit = None  # nothing of the build outlives it
 
     def __init__(self, plans: Mapping[str, NodePlan], *, progress_every: float = PROGRESS_EVERY) -> None:
         self.nix = NixLogParser()

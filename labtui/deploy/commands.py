@@ -10,7 +10,10 @@
 - extra nix arguments come last, after a literal `--`.
 
 `nixos_rebuild_command` builds the old `lab deploy` way: `nixos-rebuild <action> --flake F#host
---target-host user@host [--use-remote-sudo]`, with the host's sshOpts in `NIX_SSHOPTS`.
+--target-host user@host [--use-remote-sudo]`, with the host's sshOpts in `NIX_SSHOPTS`. Which flags depends on the
+nixos-rebuild found (`NixosRebuildTool`): the bash script takes `--use-remote-sudo` and `--fast`; nixos-rebuild-ng
+(the default on current NixOS) takes `--sudo` (it warns that `--use-remote-sudo` is deprecated),
+`--ask-sudo-password`, and from 25.05 on `--no-reexec` for `--fast`.
 """
 
 from __future__ import annotations
@@ -193,9 +196,40 @@ def deploy_rs_argv(flake: str, targets: list[tuple[str, str | None]], options: D
 
 
 @dataclass(frozen=True)
+class NixosRebuildTool:
+    """Which nixos-rebuild runs: the bash script or nixos-rebuild-ng, with its nixpkgs release when known."""
+
+    flavour: Literal["bash", "ng"] = "bash"
+    release: tuple[int, int] | None = None  # (25, 5) for nixos-rebuild-ng-25.05
+
+    @property
+    def sudo_flag(self) -> str:
+        return "--sudo" if self.flavour == "ng" else "--use-remote-sudo"
+
+    @property
+    def no_reexec_flag(self) -> str:
+        """Skip building and re-executing the configuration's own nixos-rebuild."""
+        if self.flavour == "ng" and (self.release is None or self.release >= (25, 5)):
+            return "--no-reexec"
+        return "--fast"
+
+    @property
+    def asks_sudo_password(self) -> bool:
+        """`--ask-sudo-password`: it asks once, on the terminal, and feeds sudo on the target (ng only)."""
+        return self.flavour == "ng"
+
+    def describe(self) -> str:
+        if self.flavour == "bash":
+            return "nixos-rebuild (bash)"
+        return "nixos-rebuild-ng" + (f" {self.release[0]}.{self.release[1]:02d}" if self.release else "")
+
+
+@dataclass(frozen=True)
 class NixosRebuildOptions:
     # None: use sudo on the target when logging in as someone other than root.
     use_remote_sudo: bool | None = None
+    ask_sudo_password: bool = False  # nixos-rebuild-ng: ask for the target's sudo password (interactiveSudo)
+    reexec: bool = True  # False: --no-reexec (--fast): run the installed nixos-rebuild, not the configuration's
     build_host: str | None = None  # `--build-host`; None builds locally
     show_trace: bool = False
     extra_args: Sequence[str] = ()  # appended verbatim (e.g. ["--option", "eval-cache", "false"])
@@ -221,8 +255,10 @@ def nix_sshopts(raw_opts: Sequence[str]) -> str:
 
 
 def nixos_rebuild_command(flake: str, host: Host, action: str, options: NixosRebuildOptions | None = None, *,
-                          program: str = "nixos-rebuild") -> tuple[list[str], dict[str, str]]:
-    """argv and extra environment of `nixos-rebuild <action> --flake <flake>#<host> --target-host ...`."""
+                          program: str = "nixos-rebuild",
+                          tool: NixosRebuildTool = NixosRebuildTool()) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment of `nixos-rebuild <action> --flake <flake>#<host> --target-host ...`, with the
+    flags `tool` takes."""
     options = options or NixosRebuildOptions()
     if action not in NIXOS_REBUILD_ACTIONS:
         raise UserError(f"nixos-rebuild action `{action}` is not supported; "
@@ -243,8 +279,15 @@ def nixos_rebuild_command(flake: str, host: Host, action: str, options: NixosReb
         use_sudo = options.use_remote_sudo
     else:  # without a user, ssh logs in as the local user
         use_sudo = (user or getpass.getuser()) != "root"
-    if use_sudo:
-        argv.append("--use-remote-sudo")
+    if options.ask_sudo_password and not tool.asks_sudo_password:
+        raise UserError(f"{tool.describe()} cannot ask for {host.name}'s sudo password; install nixos-rebuild-ng, "
+                        "or let the deploy user use sudo without a password")
+    if options.ask_sudo_password:
+        argv.append("--ask-sudo-password")  # implies --sudo
+    elif use_sudo:
+        argv.append(tool.sudo_flag)
+    if not options.reexec:
+        argv.append(tool.no_reexec_flag)
     if options.build_host is not None:
         argv += ["--build-host", options.build_host]
     if options.show_trace:

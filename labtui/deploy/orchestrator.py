@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from labtui.deploy.methods import METHODS, Job, profiles_of
-from labtui.deploy.probe import Probe, probe_node
+from labtui.deploy.probe import EARLY_STAGES, Probe, judge, probe_node
 from labtui.deploy.request import DeployRequest
 from labtui.deploy.runner import CommandRunner, RunnerTimings, with_node
 from labtui.errors import UserError
@@ -51,6 +51,7 @@ from labtui.runs.events import (
     RunResult,
     RunStarted,
     StageChanged,
+    SystemState,
     WaveResult,
     WaveStarted,
 )
@@ -58,6 +59,10 @@ from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
 
 DEFAULT_PARALLEL = 4
+# A node where an activation still runs after the run (a target rolling back by itself) is asked again this often,
+# for at most its confirm timeout plus SETTLE_MARGIN seconds, before its after-probe counts.
+SETTLE_POLL = 2.0
+SETTLE_MARGIN = 60.0
 
 PostNodeHook = Callable[[str, NodeResult], AsyncIterator[RunEvent]]
 # Rolls a node of a failed wave back (node, why) -> its events, ending with its NodeResult (health gate `rollback`).
@@ -89,6 +94,9 @@ class DeployRun:
         self.post_node = post_node
         self.probe = probe
         self._activating: set[str] = set()  # nodes whose activation began (a later "before" probe is void)
+        self._before: dict[str, SystemState | None] = {}  # each node's state before the deploy (None: unknown)
+        self._planned: dict[str, str] = {}  # the store path each node's system profile was to get (deploy-rs's plan)
+        self._after_done = False
         self._ask_password = ask_password
         self._timings = timings or RunnerTimings(stall_after=request.stall_after)
         self._on_raw = on_raw
@@ -104,6 +112,11 @@ class DeployRun:
         self.hosts = {node: inventory.get(node) for node in request.nodes()}
         self.jobs = self._plan(request.targets)
         self._runners: dict[Job, CommandRunner] = {}  # the started processes
+        # Interactive jobs start at once and ask their question up front; each takes its slot (of `parallel`) when
+        # its "yes" goes in, so at most `parallel` of them build and activate at a time.
+        self._slots: asyncio.Semaphore | None = None
+        self._answering: dict[Job, asyncio.Task[None]] = {}  # "yes" waiting for a slot, then written
+        self._holding: set[Job] = set()  # interactive jobs that took their slot
         self._build_runner: CommandRunner | None = None  # labtui's own build (prebuild), while it runs
         self._outcomes: dict[str, str] = {}  # node -> its latest final outcome (a wave goes on when all are good)
 
@@ -179,7 +192,7 @@ class DeployRun:
     def pending_prompts(self) -> list[str]:
         """Jobs (node names, or "atomic") whose deploy-rs waits for a yes/no."""
         return [j.name for j, runner in self._runners.items()
-                if runner.parser.awaiting_answer and runner.exit_code is None]
+                if runner.parser.awaiting_answer and runner.exit_code is None and j not in self._answering]
 
     @property
     def pending_passwords(self) -> list[str]:
@@ -192,7 +205,12 @@ class DeployRun:
                 continue
             if node is not None and node != job.name and node not in job.nodes:
                 continue
-            runner.answer("yes" if yes else "no")
+            if job in self._answering:
+                continue  # answered already; its "yes" waits for a slot
+            if yes and self._asks_first(job) and job not in self._holding:
+                self._answering[job] = asyncio.ensure_future(self._answer_in_turn(job, runner))
+            else:
+                runner.answer("yes" if yes else "no")
             self._put(PromptAnswered(ts=time.time(), node=None if job.name == "atomic" else job.name,
                                                   yes=yes))
 
@@ -249,6 +267,10 @@ class DeployRun:
                         finals[(event.node, event.profile)] = event
                     yield event
                 await worker
+                async for event in self._after_probes(finals):
+                    if isinstance(event, NodeResult):
+                        finals[(event.node, event.profile)] = event
+                    yield event
             finally:
                 if not worker.done():
                     await self.cancel()
@@ -283,55 +305,144 @@ class DeployRun:
 
     async def _probe_before(self, node: str) -> None:
         assert self.probe is not None
-        state = await probe_node(self.probe, node, "before")
+        event, state = await probe_node(self.probe, node, "before")
         if node in self._activating:
-            state = replace(state, path=None, generation=None, error="the probe answered after activation began")
-        self._put(state)
+            event, state = replace(event, path=None, generation=None, profile_generation=None, profile_path=None,
+                                   error="the probe answered after activation began"), None
+        self._before[node] = state
+        self._put(event)
 
     async def probe_after(self) -> list[NodeState]:
-        """Every node's running system now (after the run); [] without a probe. Never raises."""
-        if self.probe is None:
+        """Every node's running system now, for a run whose `events()` did not ask already (they do, before the
+        result); [] without a probe. Never raises."""
+        if self.probe is None or self._after_done:
             return []
-        return list(await asyncio.gather(*(probe_node(self.probe, node, "after") for node in self.request.nodes())))
+        return [event for event, _ in await asyncio.gather(*(probe_node(self.probe, node, "after")
+                                                            for node in self.request.nodes()))]
+
+    async def _after_probes(self, finals: dict[tuple[str, str | None], NodeResult]) -> AsyncIterator[RunEvent]:
+        """Ask every node something was activated on what it runs now, once no activation runs there any more
+        (bounded); where the host contradicts the tool's report, a new result says so (labtui.deploy.probe)."""
+        if self.probe is None or self._cancelled:
+            return
+        self._after_done = True
+        nodes = [n for n in self.request.nodes() if any(r.node == n and r.outcome not in ("not_deployed", "cancelled")
+                                                         and r.stage not in EARLY_STAGES for r in finals.values())]
+        if not nodes:
+            return
+        out: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        async def one(node: str) -> None:
+            try:
+                await self._probe_after_node(node, finals, out)
+            finally:
+                out.put_nowait(None)
+
+        tasks = [asyncio.ensure_future(one(node)) for node in nodes]
+        try:
+            done = 0
+            while done < len(tasks):
+                event = await out.get()
+                if event is None:
+                    done += 1
+                else:
+                    yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _probe_after_node(self, node: str, finals: dict[tuple[str, str | None], NodeResult],
+                                out: asyncio.Queue[RunEvent | None]) -> None:
+        assert self.probe is not None
+        event, state = await probe_node(self.probe, node, "after")
+        if state is not None and state.activating:
+            bound = self._settle_bound(node)
+            out.put_nowait(Output(ts=time.time(), node=node, stage=None, source="labtui",
+                                  line=f"labtui: an activation still runs on {node} (the target finishing or rolling "
+                                       f"back by itself); asking it again until it is done (at most {bound:.0f} s)"))
+            deadline = time.monotonic() + bound
+            while state is not None and state.activating and time.monotonic() < deadline:
+                await asyncio.sleep(SETTLE_POLL)  # a remote host: nothing to wait on but asking again
+                event, state = await probe_node(self.probe, node, "after")
+        out.put_nowait(event)
+        for key, result in list(finals.items()):
+            if key[0] != node:
+                continue
+            verdict = judge(result, self._before.get(node), state, self.request.action.value,
+                            self._planned.get(node))
+            if verdict is not None:
+                out.put_nowait(verdict)
+
+    def _settle_bound(self, node: str) -> float:
+        host = self.hosts[node]
+        confirm = max((p.confirm_timeout for p in host.profiles), default=30)
+        if self.request.options.confirm_timeout is not None:
+            confirm = self.request.options.confirm_timeout
+        return float(confirm) + SETTLE_MARGIN
+
+    def _asks_first(self, job: Job) -> bool:
+        """The job's process asks the operator before it builds (deploy-rs --interactive): it starts without a slot."""
+        return self.request.interactive and METHODS.get(job.method).supports_interactive
+
+    async def _answer_in_turn(self, job: Job, runner: CommandRunner) -> None:
+        assert self._slots is not None
+        await self._slots.acquire()
+        self._holding.add(job)
+        self._answering.pop(job, None)
+        runner.answer("yes")
 
     async def _run_jobs(self) -> None:
-        slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
+        slots = self._slots = asyncio.Semaphore(max(1, self.request.parallel or default_parallel(self.inventory)))
         hooks: list[asyncio.Task[None]] = []
         probes = [asyncio.ensure_future(self._probe_before(n)) for n in self.request.nodes()] if self.probe else []
         self._check_gate = asyncio.get_running_loop().create_future()
 
         async def run_job(job: Job) -> None:
-            async with slots:
-                if job.after_check:
-                    failure = await self._check_gate
-                    if failure is not None and not self._cancelled:
-                        for node in job.nodes:
-                            self._put(NodeResult(
-                                ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
-                                message=failure))
-                        return
-                if self._cancelled:
-                    return
-                skipped = [n for n in job.nodes if n in self._cancelled_nodes]
-                if skipped:  # cancelled while it waited for a slot
-                    for node in skipped:
-                        self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
-                                                          stage=None, message="cancelled before it started"))
-                    return
-                try:
-                    await self._run_one(job, hooks)
-                    if self._checks_for_others(job) and not self._check_gate.done():
-                        self._check_gate.set_result(f"{job.name}'s deploy ended before its flake check passed")
-                except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
-                    if self._checks_for_others(job) and not self._check_gate.done():
-                        self._check_gate.set_result(f"could not run the flake check: {exc}")
-                    now = time.time()
-                    self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
-                                                  stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
-                                                  source="raw"))
+            if not self._asks_first(job):
+                async with slots:
+                    await run_one(job)
+                return
+            try:
+                await run_one(job)
+            finally:  # its slot, if its "yes" took one; a "yes" still waiting for one is void now
+                waiting = self._answering.pop(job, None)
+                if waiting is not None:
+                    waiting.cancel()
+                if job in self._holding:
+                    self._holding.discard(job)
+                    slots.release()
+
+        async def run_one(job: Job) -> None:
+            if job.after_check:
+                failure = await self._check_gate
+                if failure is not None and not self._cancelled:
                     for node in job.nodes:
-                        self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
-                                                          stage=None, message=f"could not run {job.argv[0]}: {exc}"))
+                        self._put(NodeResult(
+                            ts=time.time(), node=node, profile=None, outcome="not_deployed", stage="check",
+                            message=failure))
+                    return
+            if self._cancelled:
+                return
+            skipped = [n for n in job.nodes if n in self._cancelled_nodes]
+            if skipped:  # cancelled while it waited for a slot
+                for node in skipped:
+                    self._put(NodeResult(ts=time.time(), node=node, profile=None, outcome="cancelled",
+                                                      stage=None, message="cancelled before it started"))
+                return
+            try:
+                await self._run_one(job, hooks)
+                if self._checks_for_others(job) and not self._check_gate.done():
+                    self._check_gate.set_result(f"{job.name}'s deploy ended before its flake check passed")
+            except Exception as exc:  # e.g. the program vanished: the node fails, the run goes on
+                if self._checks_for_others(job) and not self._check_gate.done():
+                    self._check_gate.set_result(f"could not run the flake check: {exc}")
+                now = time.time()
+                self._put(Output(ts=now, node=job.nodes[0] if len(job.nodes) == 1 else None,
+                                              stage=None, line=f"labtui: could not run {job.argv[0]}: {exc}",
+                                              source="raw"))
+                for node in job.nodes:
+                    self._put(NodeResult(ts=now, node=node, profile=None, outcome="not_deployed",
+                                                      stage=None, message=f"could not run {job.argv[0]}: {exc}"))
 
         try:
             if self.request.prebuild and not self._cancelled:
@@ -376,6 +487,11 @@ class DeployRun:
         self._runners[job] = runner
         checker = self._check_gate if self._checks_for_others(job) else None
         async for event in runner.events():
+            if isinstance(event, RunResult):
+                # deploy-rs's plan names the store path each profile gets (the after-probe compares with it)
+                for entry in getattr(runner.parser, "plan", None) or []:
+                    if entry.profile == "system" and entry.path:
+                        self._planned[entry.node] = entry.path
             if single is not None:
                 event = with_node(event, single)
             if checker is not None and not checker.done():

@@ -17,6 +17,10 @@ Other things handled here:
   output is only scanned for that prompt and never logged, and the answer is written to the pty with echo
   off, so a password never reaches the output log, the events or the journal.
 - stall detection: no output for `stall_after` seconds within a stage gives one `stall` event per silence.
+- following past the exit: when the parser says something the program started goes on and will report its end
+  (`parser.follow_after_exit`: deploy-rs gave up on a target at its activation timeout, the target still switches
+  and later rolls back by itself), lines are still parsed after the exit, until the parser has its answer, the pipe
+  closes or that many seconds passed; only then comes the result.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ STALL_HINT = ("no output for a while; if deploy-rs hangs at this point, an ssh C
 # length; output.log keeps every character).
 MAX_LINE = 64 * 1024
 
-# rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8).
-SUDO_PROMPT_RE = re.compile(r"\(sudo for (?P<host>[^)]*)\) Password: ?$")
+# rpassword's prompt as deploy-rs formats it (docs/deploy-rs-output.md §8), and nixos-rebuild-ng's getpass prompt
+# for --ask-sudo-password (`[sudo] password for user@host: `, §14).
+SUDO_PROMPT_RE = re.compile(r"(?:\(sudo for (?P<host>[^)]*)\) Password: ?|"
+                            r"\[sudo\] password for (?:[^@\s]+@)?(?P<ng_host>[^:\s]+): ?)$")
 
 
 # Asked for a sudo password: (hostname from the prompt) -> the password, or None to cancel the run.
@@ -109,6 +115,9 @@ class CommandRunner:
         self._stage: str | None = None
         self._finished = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._progress = asyncio.Event()  # output arrived, or the pipe closed (the follow after the exit waits on it)
+        self._eof = False
+        self._stop_follow = False
 
     # ---- public ----------------------------------------------------------------------------------
 
@@ -143,6 +152,8 @@ class CommandRunner:
     async def cancel(self) -> None:
         """SIGINT, then SIGTERM, then SIGKILL to the process group, with grace periods; the result says cancelled."""
         if self.proc is None or self.exit_code is not None:
+            self._stop_follow = True  # exited, maybe still followed: the operator does not want to wait for it
+            self._progress.set()
             return
         self.cancelled = True
         for sig, grace in ((signal.SIGINT, self.timings.cancel_grace[0]),
@@ -225,15 +236,20 @@ class CommandRunner:
         if self.proc.stdin:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
-        await self._drain_after_exit()
-        self._flush_partial()
-        self._finished = True
-        if self._password_task and not self._password_task.done():
-            self._password_task.cancel()
-        exit_code = code if code >= 0 else None  # None: killed by a signal
-        for event in self.parser.finish(exit_code, self._clock(), cancelled=self.cancelled):
-            self._emit(event)
-        self._queue.put_nowait(None)
+        try:
+            await self._drain_after_exit()
+            self._flush_partial()
+            await self._follow_after_exit(code)
+            self._flush_partial()
+            self._finished = True
+            if self._password_task and not self._password_task.done():
+                self._password_task.cancel()
+            exit_code = code if code >= 0 else None  # None: killed by a signal
+            for event in self.parser.finish(exit_code, self._clock(), cancelled=self.cancelled):
+                self._emit(event)
+        finally:
+            self._finished = True
+            self._queue.put_nowait(None)  # the events end here whatever happened (a consumer never waits forever)
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -248,6 +264,24 @@ class CommandRunner:
                 await asyncio.sleep(0.02)
                 if not self._read_available():
                     break
+
+    async def _follow_after_exit(self, code: int) -> None:
+        """Keep parsing after the exit while the parser follows something the program left running (bounded)."""
+        follow = self.parser.follow_after_exit
+        if follow is None or self._out_fd is None or self._eof:
+            return
+        program = os.path.basename(self.argv[0]) if self.argv else "the program"
+        self._emit(Output(ts=self._clock(), node=self._node, stage=self._stage, source="labtui",
+                          line=f"labtui: {program} exited ({code}) but its target goes on; following it until it "
+                               f"ends (at most {follow:.0f} s)"))
+        deadline = time.monotonic() + follow
+        while self.parser.follow_after_exit is not None and not (self._eof or self._stop_follow):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
 
     async def _late_output(self) -> None:
         """After the result: keep logging (not parsing) what orphaned children print, then end them."""
@@ -303,6 +337,7 @@ class CommandRunner:
             # EOF: every writer closed the pipe; the exit watcher reports the result.
             if self._out_fd is not None:
                 asyncio.get_running_loop().remove_reader(self._out_fd)
+            self._progress.set()
 
     def _read_available(self) -> bool:
         """Read one chunk if there is one; False at EOF or when nothing is buffered."""
@@ -315,6 +350,7 @@ class CommandRunner:
         except OSError:
             data = b""
         if not data:
+            self._eof = True
             return False
         decoded = self._decoder.decode(data)  # incremental: a character split across reads stays whole
         self._on_raw(decoded)
@@ -325,6 +361,7 @@ class CommandRunner:
         for line in lines:
             self._feed(line.removesuffix("\r"), ts)
         self._schedule_flush()
+        self._progress.set()
         return True
 
     def _schedule_flush(self) -> None:
@@ -390,7 +427,8 @@ class CommandRunner:
         if match:
             self._pty_text = ""
             if not self.awaiting_password:
-                self._password_task = asyncio.get_running_loop().create_task(self._answer_password(match["host"]))
+                host = match["host"] or match["ng_host"]
+                self._password_task = asyncio.get_running_loop().create_task(self._answer_password(host))
             return
         # Any other question on the terminal (ssh's key passphrase or host-key check) waits for an answer
         # nobody can type: show it, so the stall that follows has a visible reason.

@@ -114,6 +114,15 @@ class JsonCache:
         data = stored.get("data")
         return data if isinstance(data, dict) else None
 
+    def load_latest(self) -> dict[str, Any] | None:
+        """The stored answer whatever its fingerprint (maybe stale): for shell completion, which must not wait."""
+        try:
+            stored = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        data = stored.get("data") if isinstance(stored, dict) else None
+        return data if isinstance(data, dict) else None
+
     def store(self, fingerprint: str, data: dict[str, Any]) -> None:
         """Write atomically; a cache we cannot write is only slower, never an error."""
         try:

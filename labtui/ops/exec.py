@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labtui.errors import UserError
-from labtui.inventory.model import Host
+from labtui.inventory.model import Host, Inventory
 from labtui.ops.privilege import privilege_for
-from labtui.runs.events import ExecResult, Output, RunEvent
+from labtui.runs.events import ExecResult, NodeResult, Output, RunEvent
 from labtui.ssh.api import CommandTimeout, LineShell, OutputStream, RemoteShell, SshError
 
 DEFAULT_PARALLEL = 16
@@ -110,6 +110,34 @@ async def _run_one(host: Host, command: str, shell: RemoteShell, lines: LineShel
     result(status, error="" if status is not None else "ended by a signal, or the channel closed without a status")
 
 
+async def recorded_exec(inventory: Inventory, hosts: Sequence[Host], shell: RemoteShell, argv: Sequence[str], *,
+                        sudo: bool = False, timeout: float | None = DEFAULT_TIMEOUT, parallel: int = DEFAULT_PARALLEL,
+                        passwords: Mapping[str, str] | None = None,
+                        lines: LineShell | None = None) -> AsyncIterator[RunEvent]:
+    """`exec_on_hosts` as a run in the journal (`labtui history`: who, when, what, where, each host's exit code and
+    output): `run_started` first (its run id), then the exec's events, then each host's `node_result` and the
+    `run_result`, all recorded as they pass."""
+    from labtui.ops.runtime import OpsRecord
+
+    commands = [remote_command(h, argv, sudo=sudo) for h in hosts]
+    record = OpsRecord("exec", inventory, [h.name for h in hosts], commands, profile=None, prefix_hosts=True)
+    collector = ExecCollector([h.name for h in hosts])
+    finals: list[NodeResult] = []
+    try:
+        yield record.started
+        async for event in exec_on_hosts(hosts, shell, argv, sudo=sudo, timeout=timeout, parallel=parallel,
+                                         passwords=passwords, lines=lines):
+            record.emit(event)
+            done = collector.apply(event)
+            yield event
+            if isinstance(event, ExecResult) and done is not None:
+                finals.append(NodeResult(ts=time.time(), node=done.host, profile=None,
+                                         outcome="succeeded" if done.ok else "failed", stage=None,
+                                         message=done.verdict()))
+    finally:
+        record.finish(finals)  # a cancelled exec still ends its run: the hosts not done have no result
+
+
 @dataclass
 class HostExec:
     """What one host did, folded from its events."""
@@ -141,6 +169,15 @@ class HostExec:
         if self.exit_code is not None:
             return f"exit {self.exit_code}"
         return "no exit status" if "signal" in self.error else "not run"
+
+    def verdict(self) -> str:
+        """`exit 3 in 0.2s`, with the reason when it did not exit (for the journal and the faces: not harmless)."""
+        text = f"{self.status()} in {self.duration or 0.0:.1f}s"
+        if self.error and self.exit_code is None:
+            text += f": {self.error}"
+        if self.truncated:
+            text += " (output cut for display: the journal keeps all of it)"
+        return text
 
     def add(self, stream: str, line: str) -> None:
         kept = self._kept.get(stream, 0)

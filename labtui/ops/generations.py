@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from labtui.errors import EXIT_FAILED, UserError
 from labtui.inventory.model import Host
 from labtui.ops.privilege import privilege_for
+from labtui.runs.events import SystemState
 from labtui.ssh.api import MAX_OUTPUT, CommandTimeout, HostUnreachable, RemoteShell, SshError
 from labtui.text import clip
 
@@ -356,12 +357,60 @@ async def diff_generations(shell: RemoteShell, host: str, a: int, b: int, *,
     return parse_diff_closures(result.stdout)
 
 
-def generation_probe(shell: RemoteShell, *,
-                     timeout: float = 15.0) -> Callable[[str], Awaitable[tuple[str | None, int | None]]]:
-    """A deploy's generation probe (labtui.deploy.probe.Probe) over `shell`: the running system generation."""
+# What a deploy's probe asks a host (labtui.deploy.probe): what runs, which generation that is, what the system
+# profile points to, and whether an activation still runs there. A generation runs when it is /run/current-system or
+# (deploy-rs's activatable profiles wrap the system in a buildEnv of links) when its nixos-version is the running
+# system's file. The activation test looks for deploy-rs's `activate-rs activate|revoke` processes (not `wait`, which
+# changes nothing); the words are built from a variable so that this script's own command line never matches.
+SYSTEM_STATE_SCRIPT = r"""cd /nix/var/nix/profiles 2>/dev/null || {
+  echo 'no /nix/var/nix/profiles: not a NixOS host' >&2; exit 3; }
+printf 'current\t%s\n' "$(readlink /run/current-system)"
+printf 'profile\t%s\t%s\n' "$(readlink system)" "$(readlink -f system)"
+for l in system-*-link; do
+  [ -L "$l" ] || continue
+  n=${l#system-}; n=${n%-link}
+  if [ "$l/" -ef /run/current-system/ ] || { [ -e "$l/nixos-version" ] &&
+      [ "$l/nixos-version" -ef /run/current-system/nixos-version ]; }; then printf 'running\t%s\n' "$n"; fi
+done
+w=activate; a=0
+cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\000' ' ' |
+  grep -q -e "/$w $w " -e "/$w revoke " -e "/$w-rs $w " -e "/$w-rs revoke " && a=1
+printf 'activating\t%s\n' "$a"
+"""
+SYSTEM_STATE_COMMAND = f"/bin/sh -c {shlex.quote(SYSTEM_STATE_SCRIPT)}"
 
-    async def probe(node: str) -> tuple[str | None, int | None]:
-        current = current_of(await list_generations(shell, node, timeout=timeout))
-        return (current.path, current.number) if current else (None, None)
+
+def parse_system_state(stdout: str) -> SystemState:
+    marks: dict[str, list[str]] = {}
+    running: list[int] = []
+    for line in stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "running" and len(fields) == 2 and fields[1].isdigit():
+            running.append(int(fields[1]))
+        elif len(fields) >= 2:
+            marks[fields[0]] = fields[1:]
+    link = (marks.get("profile") or [""])[0]
+    number = link.removeprefix("system-").removesuffix("-link")
+    profile_generation = int(number) if number.isdigit() else None
+    # Several generations can hold the same system (a redeploy): the profile's own one if it is among them.
+    generation = profile_generation if profile_generation in running else (max(running) if running else None)
+    profile_path = (marks.get("profile") or ["", ""])[1:2]
+    return SystemState(path=(marks.get("current") or [""])[0] or None, generation=generation,
+                       profile_generation=profile_generation, profile_path=profile_path[0] if profile_path else None,
+                       activating=(marks.get("activating") or ["0"])[0] == "1")
+
+
+def generation_probe(shell: RemoteShell, *, timeout: float = 15.0) -> Callable[[str], Awaitable[SystemState]]:
+    """A deploy's probe (labtui.deploy.probe.Probe) over `shell`: the host's system state."""
+
+    async def probe(node: str) -> SystemState:
+        try:
+            result = await shell.run(node, SYSTEM_STATE_COMMAND, timeout=timeout)
+        except SshError as exc:
+            raise UserError(f"{node}: cannot read its system: {exc.message}", exit_code=EXIT_FAILED) from None
+        if not result.ok:
+            reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
+            raise UserError(f"{node}: cannot read its system: {reason[0]}", exit_code=EXIT_FAILED)
+        return parse_system_state(result.stdout)
 
     return probe

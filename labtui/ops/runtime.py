@@ -107,8 +107,9 @@ class OpsRecord:
                                revision=inventory.revision, dirty=inventory.dirty,
                                argv=[["ssh", h, c] for h, c in zip(hosts, commands, strict=True)],
                                supervisor_pid=os.getpid())  # a crashed action then shows as lost
-        self.emit(RunStarted(ts=time.time(), run_id=self.run_id, method="labtui", nodes=list(hosts),
-                             argv=["ssh", hosts[0], commands[0]] if hosts else []))
+        self.started = RunStarted(ts=time.time(), run_id=self.run_id, method="labtui", nodes=list(hosts),
+                                  argv=["ssh", hosts[0], commands[0]] if hosts else [])
+        self.emit(self.started)
 
     def emit(self, event: RunEvent) -> None:
         if isinstance(event, Output):

@@ -12,6 +12,9 @@ finder, namespace packages), `-P` keeps the working directory off the path, and 
 changes, so deploy-rs and its children see the operator's environment as it is. The same command works
 for the installed script, a nixpkgs-style wrapper and `python -m pytest` from a checkout.
 
+A supervisor that cannot start (a broken installation, an exception before it answers) is one UserError
+line for every face: why (the log's last line, harmless) and the path of `supervisor.log`.
+
 Faces follow a run by tailing its events file (`follow_run`), and talk back over a per-run unix socket in
 `labtui.paths.runtime_dir()` (`DetachedRun`): yes/no answers, sudo passwords (memory only), cancel.
 """
@@ -40,6 +43,7 @@ from labtui.runs.files import events_path, make_run_dir, new_run_id, run_dir
 from labtui.runs.journal import Journal
 from labtui.runs.locks import pid_alive
 from labtui.runs.state import state_error
+from labtui.text import harmless
 
 START_TIMEOUT = 60.0  # seconds to wait for the supervisor to say it started
 SPEC_FILE = "request.pickle"
@@ -47,10 +51,14 @@ PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
 SUPERVISE_VERB = "_supervise"
 # argv[1]: the face's import path (os.pathsep-separated); the rest: labtui's arguments.
+# The face's entries then come first, in the face's order, so the supervisor imports the very labtui (and
+# textual, asyncssh) the face did, also where an installed copy and a checkout are both on the path.
 BOOTSTRAP = ("import os, site, sys\n"
-             "for path in sys.argv[1].split(os.pathsep):\n"
+             "face = sys.argv[1].split(os.pathsep)\n"
+             "for path in face:\n"
              "    if path not in sys.path:\n"
              "        site.addsitedir(path)\n"
+             "sys.path[:] = [p for p in face if p in sys.path] + [p for p in sys.path if p not in face]\n"
              "from labtui.cli.main import main\n"
              "sys.exit(main(sys.argv[2:]))\n")
 
@@ -244,11 +252,41 @@ def start_supervisor(payload: object, *, run_id: str | None = None) -> DetachedR
         message = _read_ready(ready_r)
     finally:
         os.close(ready_r)
+    if not message:  # no answer: it died, or hangs before it forked (e.g. on an import)
+        with contextlib.suppress(OSError):
+            proc.kill()
     proc.wait()  # the first process only forks the supervisor (not our child: no zombie if it dies) and exits
     if not message.get("ok"):
-        raise UserError(message.get("error") or f"the deploy supervisor failed to start; see {log_path}",
+        error = message.get("error")
+        if error and message.get("see_log"):
+            error = f"{error}; full log: {log_path}"
+        raise UserError(error or start_failure(log_path, answered=bool(message)),
                         exit_code=int(message.get("exit_code", 1)))
     return DetachedRun(run_id)
+
+
+def start_failure(log_path: Path, *, answered: bool = False) -> str:
+    """One line saying the supervisor did not start: the log's last line (why, usually an exception) and
+    where the whole log is. `answered`: it said it failed without saying why (else it died or hung)."""
+    what = "failed to start" if answered else "exited or hung before it started"
+    last = _last_line(log_path)
+    why = f": {last}" if last else ""
+    return f"the deploy supervisor {what}{why}; full log: {log_path}"
+
+
+def _last_line(path: Path, *, limit: int = 200) -> str:
+    """The last non-blank line of a file (read from its last 4 KiB), harmless and at most `limit` chars."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read()
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.decode(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = harmless(lines[-1])
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _read_ready(fd: int) -> dict[str, Any]:

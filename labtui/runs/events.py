@@ -81,16 +81,18 @@ class ConfirmWindow(Event):
     node: str
     profile: str
     seconds: int
+    source: str = ""  # where `seconds` came from: "flake", "--confirm-timeout", "log", "deploy-rs's default"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ActivationWindow(Event):
-    """The target's `wait` started: activation must create the canary within `seconds`."""
+    """deploy-rs started the target's `wait` (`Creating activation waiter`): activation must end within `seconds`."""
 
     kind: ClassVar[str] = "activation_window"
     node: str
     profile: str
     seconds: int
+    source: str = ""  # where `seconds` came from, as for confirm_window
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,6 +216,17 @@ class PromptAnswered(Event):
 # ---- around the deploy: probes, health checks, rollbacks, reboots ----------------------------------------
 
 
+@dataclass(frozen=True)
+class SystemState:
+    """What a host runs, as a probe reads it on the host (not an event: `NodeState` carries it)."""
+
+    path: str | None  # /run/current-system: the system that runs now
+    generation: int | None  # the system profile's generation that runs, when it is one of them
+    profile_generation: int | None = None  # what the system profile points to: the generation that boots next
+    profile_path: str | None = None  # that generation's store path
+    activating: bool = False  # an activation (deploy-rs's activate-rs activate/revoke) still runs on the host
+
+
 @dataclass(frozen=True, kw_only=True)
 class NodeState(Event):
     """A node's running system before or after the deploy (from the optional probe)."""
@@ -221,8 +234,10 @@ class NodeState(Event):
     kind: ClassVar[str] = "node_state"
     node: str
     when: Literal["before", "after"]
-    path: str | None = None
-    generation: int | None = None
+    path: str | None = None  # what runs (/run/current-system)
+    generation: int | None = None  # its generation number, when it is one of the system profile's
+    profile_generation: int | None = None  # the system profile's generation (boots next)
+    profile_path: str | None = None
     error: str = ""
 
 

@@ -377,11 +377,12 @@ class Journal:
                     self._update_nodes(run_id, node, None, before_generation=new, after_generation=new)
             case GenerationSwitched():
                 pass  # no node to put it on
-            case NodeState():  # the system profile's generation, from the probe
-                if not event.error and event.generation is not None:
+            case NodeState():  # the running system's generation (else the profile's), from the probe
+                generation = event.generation if event.generation is not None else event.profile_generation
+                if not event.error and generation is not None:
                     when = event.when  # before | after
                     self._update_nodes(run_id, event.node, None, system_only=True,
-                                       **{f"{when}_path": event.path, f"{when}_generation": event.generation})
+                                       **{f"{when}_path": event.path, f"{when}_generation": generation})
             case RollbackResult():  # a switch back (health gate, `labtui rollback`)
                 if event.ok:
                     self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)

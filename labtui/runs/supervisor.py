@@ -34,6 +34,7 @@ from labtui.runs.events import Output, PasswordPrompt, RunEvent, RunResult
 from labtui.runs.files import RunFiles, run_dir
 from labtui.runs.journal import Journal, RunHeader
 from labtui.runs.state import state_error
+from labtui.text import harmless
 
 UNATTENDED_GRACE = 60.0  # seconds a question may wait with no face attached before it is declined
 
@@ -126,8 +127,14 @@ class Supervisor:
         ended = False
         try:
             async for event in run.events():
-                files.event(event)
-                journal.record(self.run_id, event)
+                if isinstance(event, RunResult):
+                    # The journal first: a face that sees the result in the events file and exits (the CLI) must
+                    # find the run finished in the journal.
+                    journal.record(self.run_id, event)
+                    files.event(event)
+                else:
+                    files.event(event)
+                    journal.record(self.run_id, event)
                 if isinstance(event, PasswordPrompt) or run.pending_prompts:
                     self._check_unattended()
                 ended = isinstance(event, RunResult)
@@ -243,5 +250,7 @@ def run_supervisor(run_id: str, ready_fd: int | None, build: BuildRun) -> int:
     try:
         return asyncio.run(supervisor.main(build))
     except BaseException as exc:
-        supervisor.report_ready({"ok": False, "error": f"the deploy supervisor failed: {exc}", "exit_code": 1})
+        # The traceback goes to the log (stderr): the face adds the log's path to this line.
+        supervisor.report_ready({"ok": False, "error": f"the deploy supervisor failed: {harmless(str(exc))}",
+                                 "exit_code": 1, "see_log": True})
         raise

@@ -1,12 +1,15 @@
 """An emulator of deploy-rs's `deploy` (commit d5eff7f), for tests and the demo.
 
-Faithful to the behaviour described in docs/deploy-rs-output.md: clap usage errors (exit 2, bool options need
-`true`/`false`; see labtui.sim.deploy_rs_args), the strictly sequential stages (all checks, all evaluations, the plan,
-all builds, all pushes, then one activation after the other), every log record with its emoji and ANSI colour on the
-right stream (log records on stderr, the `> ` prompt and `Log is written to` on stdout), the `--interactive` prompt
-with its yes/no answer rules, interactive sudo on /dev/tty, magic rollback with its canary, confirmation, panic noise
-and orphaned ssh children, auto rollback, revocation of succeeded profiles and the exit codes and error texts,
-including deploy-rs's own bugs (`Failed to build profile on node web1: web1`). Timing is scaled by `time_scale`.
+Faithful to the behaviour described in docs/deploy-rs-output.md and to what the real deploy-rs 1.0 (clap 4.0, toml
+0.5) prints with Nix 2.8 (tests/deploy/logs/real; docs/deploy-rs-output.md §13 lists what was fixed to match it): clap
+usage errors (exit 2, bool options need `true`/`false`; see labtui.sim.deploy_rs_args), the strictly sequential stages
+(all checks, all evaluations, the plan, all builds, all pushes, then one activation after the other), every log record
+with its emoji and ANSI colour on the right stream (log records on stderr, the `> ` prompt and `Log is written to` on
+stdout), the `--interactive` prompt with its yes/no answer rules, interactive sudo on /dev/tty, magic rollback with its
+canary, confirmation, panic noise and orphaned ssh children (a `wait` after an activation failure, the target's own
+rollback after an activation timeout), auto rollback, revocation of succeeded profiles and the exit codes and error
+texts, including deploy-rs's own bugs (`Failed to build profile on node web1: web1`). Timing is scaled by
+`time_scale`. Switch-to-configuration prints what a NixOS host prints (the testbed's stub prints one line).
 Configuration: see labtui.sim.emulators.
 
 About 600 lines on purpose: one emulated run whose stages share its state (the Emulator class); the command line
@@ -121,14 +124,15 @@ def _toml_str(value: str) -> str:
 
 
 def plan_toml(jobs: list[Job]) -> str:
-    """`toml::to_string` of deploy-rs's PromptPart map (toml 0.8: one empty line between tables)."""
+    """`toml::to_string` of deploy-rs's PromptPart map (toml 0.5, as the observed build: no empty line between
+    tables; the log record's newline leaves one after the last)."""
     tables = []
     for job in jobs:
         opts = ", ".join(_toml_str(o) for o in job.ssh_opts)
         tables.append(f"[{_toml_key(job.node.name)}.{_toml_key(job.profile)}]\n"
                       f"user = {_toml_str(job.user)}\nssh_user = {_toml_str(job.ssh_user)}\n"
                       f"path = {_toml_str(job.path)}\nhostname = {_toml_str(job.hostname)}\nssh_opts = [{opts}]\n")
-    return "\n".join(tables)
+    return "".join(tables)
 
 
 def _yn(text: str) -> str:
@@ -263,6 +267,7 @@ class Emulator:
 
     def check(self, repo: str) -> None:
         self.info(f"Running checks for flake in {repo}")
+        self.out.raw("evaluating flake...")  # Nix 2.8's `nix flake check`
         self.out.raw("warning: unknown flake output 'deploy'")
         nodes = list(self.config.nodes.values())  # `nix flake check` builds every profile of every node
         if any(n.default_scenario == "hang" and n.hang_stage == "check" for n in nodes):
@@ -270,13 +275,17 @@ class Emulator:
         self.pause(max((n.duration("check") for n in nodes), default=DEFAULT_STAGE))
         if any("check-fails" in (n.default_scenario, *n.scenarios.values()) for n in nodes):
             drv = "/nix/store/8h9j0k1l2m3n4p5q6r7s8v9w0x1y2z3a-jsonschema-deploy-system.drv"
+            self.out.raw("running flake checks...")
+            self.out.raw(f"building '{drv}'...")
             self.out.raw(f"error: builder for '{drv}' failed with exit code 1;")
             self.out.raw("       last 2 log lines:")
             self.out.raw("       > /build/deploy.json: 'hostnme' is not one of "
                          "['hostname', 'profiles', 'profilesOrder']")
             self.out.raw("       > Schema validation errors were encountered.")
             self.out.raw(f"       For full logs, run 'nix log {drv}'.")
-            raise DeployFailed("Failed to check deployment: Nix checking command resulted in a bad exit code: Some(1)")
+            # Nix 2.8's `nix flake check` exits 100 when a check's build fails
+            raise DeployFailed("Failed to check deployment: Nix checking command resulted in a bad exit code: "
+                               "Some(100)")
 
     def evaluate(self, repo: str, node: str | None, profile: str | None) -> None:
         self.info(f"Evaluating flake in {repo}")
@@ -285,12 +294,15 @@ class Emulator:
             self.hang()
         self.pause(max((n.duration("eval") for n in nodes), default=DEFAULT_STAGE))
         if any("eval-fails" in (n.default_scenario, *n.scenarios.values()) for n in nodes):
-            self.out.raw("error:")
-            self.out.raw("       … while evaluating the attribute 'deploy'")
+            # Nix 2.8's form (a newer Nix adds `… while evaluating` trace lines)
+            self.out.raw("error: undefined variable 'nginxx'")
             self.out.raw("")
-            self.out.raw("       error: undefined variable 'nginxx'")
             self.out.raw("       at /nix/store/1a2b3c4d5f6g7h8i9j0k1l2m3n4p5q6r-source/hosts/"
-                         f"{nodes[0].name}.nix:12:5:")
+                         f"{nodes[0].name}.nix:12:23:")
+            self.out.raw("")
+            self.out.raw("           11|   services.nginx = {")
+            self.out.raw("           12|     enable = nginxx;")
+            self.out.raw("             |              ^")
             raise DeployFailed("Failed to evaluate deployment data: Evaluation resulted in a bad exit code: Some(1)")
 
     def resolve(self, repo: str, node: str | None, profile: str | None) -> list[Job]:
@@ -365,20 +377,19 @@ class Emulator:
         toplevel = toplevel_path(job.node, self.config.lab)
         drv_hash = toplevel.split("/")[3].split("-", 1)[0]
         drv = f"/nix/store/{drv_hash[::-1]}-{toplevel.split('-', 1)[1]}.drv"
-        self.out.raw("these 2 derivations will be built:")
-        self.out.raw(f"  /nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv")
-        self.out.raw(f"  {drv}")
-        self.out.raw(f"building '/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv'...")
+        profile_hash, profile_name = job.path.split("/")[3].split("-", 1)
+        profile_drv = f"/nix/store/{profile_hash[::-1]}-{profile_name}.drv"
+        # Nix 2.8: one `building` line per derivation (the system, then the activatable profile), no header
+        self.out.raw(f"building '{drv}'...")
         self.pause(job.node.duration("build") / 2)
+        self.out.raw(f"building '{profile_drv}'...")
         if job.scenario == "build-fails":
-            drv = f"/nix/store/{drv_hash[1:] + drv_hash[0]}-etc.drv"
-            self.out.raw(f"error: builder for '{drv}' failed with exit code 1;")
+            self.out.raw(f"error: builder for '{profile_drv}' failed with exit code 1;")
             self.out.raw("       last 2 log lines:")
             self.out.raw('       > nginx: [emerg] unknown directive "serer" in /build/nginx.conf:14')
             self.out.raw("       > nginx: configuration file /build/nginx.conf test failed")
-            self.out.raw(f"error: 1 dependencies of derivation '{drv}' failed to build")
+            self.out.raw(f"       For full logs, run 'nix log {profile_drv}'.")
             raise DeployFailed(f"Failed to build profile on node {job.node.name}: {job.node.name}")
-        self.out.raw(f"building '{drv}'...")
         self.pause(job.node.duration("build") / 2)
         if os.environ.get("LOCAL_KEY"):
             self.info(f"Signing key present! Signing profile `{job.profile}` for node `{job.node.name}`", "push")
@@ -390,13 +401,15 @@ class Emulator:
             self.hang()
         host = self.args.hostname or job.hostname
         self.pause(job.node.duration("push") / 2)
-        if job.scenario == "push-fails":
-            self.out.raw(f"ssh: connect to host {host} port 22: No route to host")
-            self.out.raw(f"error: cannot open connection to remote store 'ssh://{job.ssh_user}@{host}': "
-                         f"error: failed to start SSH connection to '{job.ssh_user}@{host}'")
+        if job.scenario == "push-fails":  # Nix 2.8's legacy ssh store: ssh's error, then nix's
+            self.out.raw(f"ssh: connect to host {host} port 22: Connection timed out")
+            self.out.raw(f"error: cannot connect to '{job.ssh_user}@{host}'")
             raise DeployFailed(f"Failed to push profile to node {name}: {name}")
-        self.out.raw("copying 2 paths...")
-        self.out.raw(f"copying path '{job.path}' to 'ssh://{job.ssh_user}@{host}'...")
+        # Nix 2.8: the count, then one line per path
+        paths = [toplevel_path(job.node, self.config.lab), job.path] if job.profile == "system" else [job.path]
+        self.out.raw(f"copying {len(paths)} paths...")
+        for path in paths:
+            self.out.raw(f"copying path '{path}' to 'ssh://{job.ssh_user}@{host}'...")
         self.pause(job.node.duration("push") / 2)
 
     # ------------------------------------------------------------------ activation (docs/deploy-rs-output.md §6-§7)
@@ -498,8 +511,11 @@ class Emulator:
             self.info("Completed dry-activate!", "deploy")
             return None
         self._remote_log_path("activate")
+        # `wait` connects in parallel with `activate`: its first line comes before or (mostly) after the target's
+        # `Activating profile`, and none at all when the activation creates the canary first (recorded).
+        waits = magic and not node.canary_exists
         self.remote("activate", "INFO", "Activating profile")
-        if magic:
+        if waits:
             self._remote_log_path("wait")
             self.remote("wait", "INFO", "Waiting for confirmation event...")
         self.remote("activate", "DEBUG", "Running activation script")
@@ -524,20 +540,27 @@ class Emulator:
                 self._orphan_wait(job)
             return "Activating over SSH resulted in a bad exit code: Some(1)"
         if scenario == "magic-timeout-lost" and magic:
+            # The activation's ssh session dies right after the switch (recorded: killed-session-now): activate-rs
+            # dies with it, nothing rolls the host back, and deploy-rs still says it rolled back.
             self.out.raw("activating the configuration...")
             self.out.raw("setting up /etc...")
             self.out.raw("restarting the following units: systemd-networkd.service")
             self.pause(node.duration("activate"))
-            self.out.raw("client_loop: send disconnect: Broken pipe")
+            if job.profile == "system":
+                self.lab.apply(node, boot=boot)
+            self.out.raw(f"Connection to {self.args.hostname or job.hostname} closed by remote host.\r")
             self.debug("Activate command exited with an error", "deploy")
-            self.lab.note(node, "deploy-rs", "activation unconfirmed, rolled back (magic rollback)", priority=4)
+            self.lab.note(node, "deploy-rs", "the activation's ssh session died; the host kept the new generation",
+                          priority=4)
             return "Activating over SSH resulted in a bad exit code: Some(255)"
         if scenario == "activation-timeout" and magic:
-            self.out.raw("activating the configuration...")
-            self.out.raw("starting the following units: postgresql-migrate.service")
+            # The switch outlasts activationTimeout: `wait` gives up, deploy-rs exits, the target goes on (recorded:
+            # activation-timeout); its lines come through the orphaned activate session after deploy's exit.
             self.pause(job.activation_timeout if job.activation_timeout is not None else 240)
             self.remote("wait", "ERROR", "Error waiting for activation: Timeout elapsed for confirmation")
             self.debug("Wait command ended", "deploy")
+            self._orphan_target_rollback(job, generation)
+            self.lab.revert(node, "activation outlasted the activation timeout; unconfirmed, rolled back")
             return "Waiting over SSH resulted in a bad exit code: Some(1)"
         if boot:
             self.out.raw("updating GRUB 2 menu...")
@@ -555,7 +578,8 @@ class Emulator:
         self.remote("activate", "DEBUG", "Creating canary file")
         self.remote("activate", "DEBUG", "Creating notify watcher")
         self.remote("activate", "INFO", "Waiting for confirmation event...")
-        self.remote("wait", "INFO", "Found canary file, done waiting!")
+        if waits:
+            self.remote("wait", "INFO", "Found canary file, done waiting!")
         self.debug("Wait command ended", "deploy")
         self.info("Success activating, attempting to confirm activation", "deploy")
         canary = job.path.split("/")[3].split("-", 1)[0]
@@ -563,20 +587,60 @@ class Emulator:
         self.debug(f"Attempting to run command to confirm deployment: {sudo}rm /tmp/deploy-rs-canary-{canary}",
                    "deploy")
         if scenario == "magic-timeout":
-            # The new configuration cut ssh: the confirmation cannot reach the target in time (§6, §7).
-            self.pause(job.confirm_timeout)
+            # The new configuration cut ssh: the confirmation cannot reach the target (§6, §7; recorded:
+            # magic-rollback): ssh's error, no `Deployment confirmed.`, the target rolls back after its timeout.
+            self.pause(min(job.confirm_timeout, 10))
+            self.out.raw(f"ssh: connect to host {self.args.hostname or job.hostname} port 22: Connection timed out")
+            self.pause(max(job.confirm_timeout - 10, 0))
             self._deactivate("activate", job, generation)
             self.lab.revert(node, "no confirmation within the confirm timeout (magic rollback)")
             self.remote("activate", "ERROR", "Failed to get activation confirmation: Error waiting for confirmation "
                         "event: Timeout elapsed for confirmation")
-            self.info("Deployment confirmed.", "deploy")  # the late `rm` of the stale canary succeeded
-            self.out.raw("thread 'tokio-runtime-worker' panicked at /build/source/src/deploy.rs:490:41:\n"
-                         "called `Result::unwrap()` on an `Err` value: SSHActivateExit(Some(1))\n"
-                         "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace")
+            self._panic(1)
             return "Activating over SSH resulted in a bad exit code: RecvError(())"
         self.pause(node.duration("confirm"))
         self.info("Deployment confirmed.", "deploy")
         return None
+
+    def _panic(self, code: int) -> None:
+        """The worker thread's panic as a current rustc prints it (recorded: an empty line, the thread's id)."""
+        self.out.raw(f"\nthread 'tokio-runtime-worker' ({os.getpid()}) panicked at src/deploy.rs:490:41:\n"
+                     f"called `Result::unwrap()` on an `Err` value: SSHActivateExit(Some({code}))\n"
+                     "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace")
+
+    def _record(self, tag: str, level: str, message: str) -> str:
+        emoji, colour = LEVEL[level]
+        word = f"\x1b[38;5;{colour}m{level}\x1b[0m" if self.config.ansi else level
+        return f"{SOURCE[tag]} {emoji} [{tag}] [{word}] {message}\n"
+
+    def _orphan(self, lines: list[tuple[float, str]]) -> None:
+        """A child that outlives deploy (its ssh session to the target) and writes `lines`, each after its delay,
+        holding deploy's stdout/stderr open until it is done."""
+        code = ("import os, sys, time\n"
+                "for i in range(1, len(sys.argv), 2):\n"
+                "    time.sleep(float(sys.argv[i])); os.write(2, sys.argv[i + 1].encode())\n")
+        args = [item for delay, line in lines for item in (str(delay), line)]
+        subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.DEVNULL)
+
+    def _orphan_target_rollback(self, job: Job, generation: int) -> None:
+        """After an activation timeout: the target's switch ends, it waits for a confirmation that never comes and
+        rolls back (recorded: activation-timeout)."""
+        switch = self.config.scaled(job.node.duration("activate"))
+        confirm = self.config.scaled(job.confirm_timeout)
+        self._orphan([
+            (switch, "activating the configuration...\n"),
+            (0, self._record("activate", "INFO", "Activation succeeded!")),
+            (0, self._record("activate", "INFO", "Magic rollback is enabled, setting up confirmation hook...")),
+            (0, self._record("activate", "INFO", "Waiting for confirmation event...")),
+            (confirm, self._record("activate", "WARN", "De-activating due to error")),
+            (0, f"switching profile from version {generation} to {generation - 1}\n"),
+            (0, self._record("activate", "WARN", f"Removing generation by ID {generation}")),
+            (0, f"removing profile version {generation}\n"),
+            (0, self._record("activate", "INFO", "Attempting to re-activate the last generation")),
+            (0, "activating the configuration...\n"),
+            (0, self._record("activate", "ERROR", "Failed to get activation confirmation: Error waiting for "
+                             "confirmation event: Timeout elapsed for confirmation")),
+        ])
 
     def _orphan_wait(self, job: Job) -> None:
         """The `wait` ssh child is never killed (docs/deploy-rs-output.md §6): it prints its timeout after deploy exited
@@ -586,12 +650,8 @@ class Emulator:
         delay = self.config.orphan_seconds
         if delay is None:
             delay = self.config.scaled(job.activation_timeout if job.activation_timeout is not None else 240)
-        emoji, colour = LEVEL["ERROR"]
-        word = f"\x1b[38;5;{colour}mERROR\x1b[0m" if self.config.ansi else "ERROR"
-        line = (f"{SOURCE['wait']} {emoji} [wait] [{word}] "
-                "Error waiting for activation: Timeout elapsed for confirmation\n")
-        code = "import os, sys, time\ntime.sleep(float(sys.argv[1]))\nos.write(2, sys.argv[2].encode())\n"
-        subprocess.Popen([sys.executable, "-c", code, str(delay), line], stdin=subprocess.DEVNULL)
+        self._orphan([(delay, self._record("wait", "ERROR",
+                                           "Error waiting for activation: Timeout elapsed for confirmation"))])
 
     def revoke(self, job: Job) -> None:
         _activate, _wait, revoke_cmd = self._commands(job)

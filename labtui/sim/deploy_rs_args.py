@@ -1,8 +1,9 @@
-"""The command line of the deploy-rs emulator (labtui.sim.deploy_rs): clap 4's parsing and its error texts.
+"""The command line of the deploy-rs emulator (labtui.sim.deploy_rs): clap 4.0's parsing and its error texts.
 
 deploy-rs 1.0 (d5eff7f) answers a bad command line with clap's usage errors on stderr and exit 2; boolean options
-take a literal `true`/`false`; `--help` and `--version` print to stdout and exit 0. The texts below are deploy's own,
-so a face that shows them to a user is tested on what it will really see.
+take a literal `true`/`false`; `--help` and `--version` print to stdout and exit 0. The texts below are those of the
+observed build (clap 4.0: `error: 'x' isn't a valid value for …`, `For more information try '--help'`, recorded in
+tests/deploy/logs/real); upstream's clap 4.5 words them `invalid value 'x' for …` and `try '--help'.`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 USAGE = "Usage: deploy [OPTIONS] [TARGET] [-- <EXTRA_BUILD_ARGS>...]"
-MORE = "For more information, try '--help'."
+MORE = "For more information try '--help'"  # clap 4.0, as the observed build prints it
 
 FLAGS = {"--interactive": "interactive", "-i": "interactive", "--checksigs": "checksigs", "-c": "checksigs",
          "--debug-logs": "debug_logs", "-d": "debug_logs", "--keep-result": "keep_result", "-k": "keep_result",
@@ -25,41 +26,76 @@ BOOLS = {"--fast-connection": "fast_connection", "--auto-rollback": "auto_rollba
          "--magic-rollback": "magic_rollback", "--rollback-succeeded": "rollback_succeeded",
          "--interactive-sudo": "interactive_sudo"}
 
-HELP = f"""{USAGE}
+# `deploy --help` of the observed build (clap 4.0's long layout), as recorded (tests/deploy/logs/real).
+HELP = """Simple Rust rewrite of a simple Nix Flake deployment tool
+
+Usage: deploy [OPTIONS] [TARGET] [-- <EXTRA_BUILD_ARGS>...]
 
 Arguments:
   [TARGET]               The flake to deploy
   [EXTRA_BUILD_ARGS]...  Extra arguments to be passed to nix build
 
 Options:
-      --targets <TARGETS>...                   A list of flakes to deploy alternatively
-  -f, --file <FILE>                            Treat targets as files instead of flakes
-  -c, --checksigs                              Check signatures when using `nix copy`
-  -i, --interactive                            Use the interactive prompt before deployment
-  -d, --debug-logs                             Print debug logs to output
-      --log-dir <LOG_DIR>                      Directory to print logs to (including the background activation process)
-  -k, --keep-result                            Keep the build outputs of each built profile
-  -r, --result-path <RESULT_PATH>              Location to keep outputs from built profiles in
-  -s, --skip-checks                            Skip the automatic pre-build checks
-      --remote-build                           Build on remote host
-      --ssh-user <SSH_USER>                    Override the SSH user with the given value
-      --profile-user <PROFILE_USER>            Override the profile user with the given value
-      --ssh-opts <SSH_OPTS>                    Override the SSH options used
-      --fast-connection <FAST_CONNECTION>      Override if the connecting to the target node should be considered fast [possible values: true, false]
-      --auto-rollback <AUTO_ROLLBACK>          Override if a rollback should be attempted if activation fails [possible values: true, false]
-      --hostname <HOSTNAME>                    Override hostname used for the node
-      --magic-rollback <MAGIC_ROLLBACK>        Make activation wait for confirmation, or roll back [possible values: true, false]
-      --temp-path <TEMP_PATH>                  How long activation should wait for confirmation (if using magic-rollback)
-      --confirm-timeout <CONFIRM_TIMEOUT>      How long activation should wait for confirmation (if using magic-rollback)
-      --activation-timeout <ACTIVATION_TIMEOUT>  How long we should wait for profile activation
-      --dry-activate                           Show what will be activated on the machines
-      --boot                                   Don't activate, but update the boot loader to boot into the new profile
-      --rollback-succeeded <ROLLBACK_SUCCEEDED>  Revoke all previously succeeded deploys when deploying multiple profiles [possible values: true, false]
-      --sudo <SUDO>                            Which sudo command to use. Must accept at least two arguments: user name to execute commands as and the rest is the command to execute
-      --interactive-sudo <INTERACTIVE_SUDO>    Prompt for sudo password during activation. [possible values: true, false]
-  -h, --help                                   Print help
-  -V, --version                                Print version
-"""  # noqa: E501 (clap's help text, column for column)
+      --targets <TARGETS>...
+          A list of flakes to deploy alternatively
+  -f, --file <FILE>
+          Treat targets as files instead of flakes
+  -c, --checksigs
+          Check signatures when using `nix copy`
+  -i, --interactive
+          Use the interactive prompt before deployment
+  -d, --debug-logs
+          Print debug logs to output
+      --log-dir <LOG_DIR>
+          Directory to print logs to (including the background activation process)
+  -k, --keep-result
+          Keep the build outputs of each built profile
+  -r, --result-path <RESULT_PATH>
+          Location to keep outputs from built profiles in
+  -s, --skip-checks
+          Skip the automatic pre-build checks
+      --remote-build
+          Build on remote host
+      --ssh-user <SSH_USER>
+          Override the SSH user with the given value
+      --profile-user <PROFILE_USER>
+          Override the profile user with the given value
+      --ssh-opts <SSH_OPTS>
+          Override the SSH options used
+      --fast-connection <FAST_CONNECTION>
+          Override if the connecting to the target node should be considered fast [possible values:
+          true, false]
+      --auto-rollback <AUTO_ROLLBACK>
+          Override if a rollback should be attempted if activation fails [possible values: true,
+          false]
+      --hostname <HOSTNAME>
+          Override hostname used for the node
+      --magic-rollback <MAGIC_ROLLBACK>
+          Make activation wait for confirmation, or roll back after a period of time [possible
+          values: true, false]
+      --confirm-timeout <CONFIRM_TIMEOUT>
+          How long activation should wait for confirmation (if using magic-rollback)
+      --activation-timeout <ACTIVATION_TIMEOUT>
+          How long we should wait for profile activation
+      --temp-path <TEMP_PATH>
+          Where to store temporary files (only used by magic-rollback)
+      --dry-activate
+          Show what will be activated on the machines
+      --boot
+          Don't activate, but update the boot loader to boot into the new profile
+      --rollback-succeeded <ROLLBACK_SUCCEEDED>
+          Revoke all previously succeeded deploys when deploying multiple profiles [possible values:
+          true, false]
+      --sudo <SUDO>
+          Which sudo command to use. Must accept at least two arguments: user name to execute
+          commands as and the rest is the command to execute
+      --interactive-sudo <INTERACTIVE_SUDO>
+          Prompt for sudo password during activation [possible values: true, false]
+  -h, --help
+          Print help information
+  -V, --version
+          Print version information
+"""
 
 
 class Usage(Exception):
@@ -110,8 +146,10 @@ def _value_name(flag: str) -> str:
 
 
 def _unexpected(token: str) -> Usage:
-    tip = f"\n  tip: to pass '{token}' as a value, use '-- {token}'\n" if token.startswith("-") else ""
-    return Usage(f"error: unexpected argument '{token}' found\n{tip}\n{USAGE}\n\n{MORE}\n")
+    tip = (f"\n  If you tried to supply '{token}' as a value rather than a flag, use '-- {token}'\n"
+           if token.startswith("-") else "")
+    return Usage(f"error: Found argument '{token}' which wasn't expected, or isn't valid in this context\n{tip}\n"
+                 f"{USAGE}\n\n{MORE}\n")
 
 
 def parse_args(argv: list[str]) -> Args:
@@ -136,7 +174,7 @@ def parse_args(argv: list[str]) -> Args:
                 values.append(argv[i])
                 i += 1
             if not values:
-                raise Usage("error: a value is required for '--targets <TARGETS>...' but none was supplied"
+                raise Usage("error: The argument '--targets <TARGETS>...' requires a value but none was supplied"
                             f"\n\n{MORE}\n")
             args.targets += values
             continue
@@ -151,19 +189,19 @@ def parse_args(argv: list[str]) -> Args:
                 i += 1
             else:
                 possible = "\n  [possible values: true, false]" if flag in BOOLS else ""
-                raise Usage(f"error: a value is required for '{flag} <{_value_name(flag)}>' but none was "
+                raise Usage(f"error: The argument '{flag} <{_value_name(flag)}>' requires a value but none was "
                             f"supplied{possible}\n\n{MORE}\n")
             if flag in BOOLS:
                 if value not in ("true", "false"):
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>'\n"
+                    raise Usage(f"error: '{value}' isn't a valid value for '{flag} <{_value_name(flag)}>'\n"
                                 f"  [possible values: true, false]\n\n{MORE}\n")
                 setattr(args, BOOLS[flag], value == "true")
             elif flag in U16:
                 if not value.isdigit():
                     why = "cannot parse integer from empty string" if not value else "invalid digit found in string"
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': {why}\n\n{MORE}\n")
+                    raise Usage(f"error: Invalid value '{value}' for '{flag} <{_value_name(flag)}>': {why}\n\n{MORE}\n")
                 if int(value) > 65535:
-                    raise Usage(f"error: invalid value '{value}' for '{flag} <{_value_name(flag)}>': "
+                    raise Usage(f"error: Invalid value '{value}' for '{flag} <{_value_name(flag)}>': "
                                 f"number too large to fit in target type\n\n{MORE}\n")
                 setattr(args, U16[flag], int(value))
             else:
@@ -181,7 +219,7 @@ def parse_args(argv: list[str]) -> Args:
                     rest = []
                     if not value:
                         if i >= len(argv):
-                            raise Usage(f"error: a value is required for '{c} <{_value_name(c)}>' but none was "
+                            raise Usage(f"error: The argument '{c} <{_value_name(c)}>' requires a value but none was "
                                         f"supplied\n\n{MORE}\n")
                         value = argv[i]
                         i += 1
@@ -195,7 +233,7 @@ def parse_args(argv: list[str]) -> Args:
     if len(positional) > 1:
         raise _unexpected(positional[1])
     if positional and args.targets:
-        raise Usage("error: the argument '[TARGET]' cannot be used with '--targets <TARGETS>...'"
+        raise Usage("error: The argument '[TARGET]' cannot be used with '--targets <TARGETS>...'"
                     f"\n\n{USAGE}\n\n{MORE}\n")
     args.target = positional[0] if positional else None
     return args

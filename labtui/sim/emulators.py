@@ -10,7 +10,8 @@ What they do is set by the environment:
        "orphan_late_line": false}
   Node keys (all optional but the name): hostname, profiles, scenario (a string, or a map profile →
   scenario), ssh_user, user, ssh_opts, magic_rollback, auto_rollback, confirm_timeout,
-  activation_timeout, interactive_sudo, sudo_password, remote_build, orphan_late_line, hang_stage
+  activation_timeout, interactive_sudo, sudo_password, remote_build, orphan_late_line, canary_exists (no `[wait]`
+  lines, as when the activation creates the canary first), no_sudo (nixos-rebuild: no sudo on the host), hang_stage
   (check, eval, build, push or activate; default push), durations (stage → seconds before scaling),
   kernel. Top-level keys: time_scale (1.0 = real deploy-rs pace), orphan_late_line, orphan_seconds,
   random_order (HashMap order for whole-flake targets), ansi (default true), check_fails, eval_fails.
@@ -21,7 +22,9 @@ What they do is set by the environment:
 
 Scenarios: success (alias ok), activation-fails (auto rollback), magic-timeout (alias breaks-ssh:
 the new configuration cuts ssh, confirmation never arrives, magic rollback, with deploy-rs's panic
-noise), magic-timeout-lost (the activation ssh session dies, `Some(255)`), activation-timeout,
+noise), magic-timeout-lost (the activation ssh session dies, `Some(255)`: deploy-rs says it rolled back, the host
+keeps the new generation), activation-timeout (deploy-rs gives up; the target goes on, its lines come after deploy's
+exit through an orphaned child, and it rolls back by itself),
 build-fails, push-fails, check-fails, eval-fails, hang (silent forever in `hang_stage`, for stall
 detection; killed by SIGINT/SIGTERM like the real thing).
 """
@@ -72,6 +75,8 @@ class NodeSpec:
     sudo_password: str | None = None
     remote_build: bool = False
     orphan_late_line: bool = False
+    canary_exists: bool = False  # deploy-rs: the activation creates the canary before `wait` looks: no [wait] lines
+    no_sudo: bool = False  # nixos-rebuild: the host has no sudo (`--use-remote-sudo` fails with exit 127)
     hang_stage: str = "push"
     durations: dict[str, float] = field(default_factory=dict)
     kernel: str | None = None
@@ -115,7 +120,8 @@ def _node_from_json(name: str, data: dict[str, Any]) -> NodeSpec:
     for key in ("ssh_user", "user", "sudo_password", "kernel"):
         if data.get(key) is not None:
             setattr(spec, key, str(data[key]))
-    for key in ("magic_rollback", "auto_rollback", "interactive_sudo", "remote_build", "orphan_late_line"):
+    for key in ("magic_rollback", "auto_rollback", "interactive_sudo", "remote_build", "orphan_late_line",
+                "canary_exists", "no_sudo"):
         if key in data:
             setattr(spec, key, bool(data[key]))
     if "profiles" in data:

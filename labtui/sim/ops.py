@@ -66,6 +66,8 @@ def handle(lab: SimLab, host: str, command: str) -> Answer | None:
     command = _unwrap_sudo(command)
     if command == generations.GENERATIONS_COMMAND:
         return _generations(lab.load(host))
+    if command == generations.SYSTEM_STATE_COMMAND:
+        return _system_state(lab.load(host))
     if command == checks.MEMORY_COMMAND:
         return _meminfo(lab.load(host))
     if command == checks.LOAD_COMMAND:
@@ -153,6 +155,14 @@ def _generations(sim: SimHost) -> SimResult:
     for g in sorted(sim.generations, key=lambda g: str(g.number)):  # the shell glob sorts as text
         out.append(f"gen\t{g.number}\t{_epoch(g.date)}\t{g.path}\t{g.nixos_version}\t{_kernel_path(g.kernel)}")
     return SimResult(0, "\n".join(out) + "\n")
+
+
+def _system_state(sim: SimHost) -> SimResult:
+    """labtui.ops.generations.SYSTEM_STATE_SCRIPT: a simulated host never has an activation still running."""
+    profile = sim.profile if sim.profile is not None else sim.current
+    return SimResult(0, f"current\t{sim.generation(sim.current).path}\n"
+                        f"profile\tsystem-{profile}-link\t{sim.generation(profile).path}\n"
+                        f"running\t{sim.current}\nactivating\t0\n")
 
 
 def _meminfo(sim: SimHost) -> SimResult:

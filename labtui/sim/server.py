@@ -147,9 +147,10 @@ class SimSshServers:
             elif not reachable and listening:
                 acceptor = self._listeners.pop(host)
                 acceptor.close()
-                await acceptor.wait_closed()
+                # Drop the connections before waiting: since Python 3.12.1 wait_closed() waits for them.
                 for conn in list(self._connections.get(host, ())):
                     conn.abort()
+                await acceptor.wait_closed()
 
     # -- answering -------------------------------------------------------------------------------
     async def _serve(self, host: str, process: asyncssh.SSHServerProcess[str]) -> None:
@@ -286,14 +287,16 @@ class SimSshServers:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        for acceptor in list(self._listeners.values()):
+        for acceptor in self._listeners.values():
             acceptor.close()
-            with contextlib.suppress(Exception):
-                await acceptor.wait_closed()
-        self._listeners.clear()
+        # Drop the connections before waiting: since Python 3.12.1 wait_closed() waits for them.
         for conns in self._connections.values():
             for conn in list(conns):
                 conn.abort()
+        for acceptor in list(self._listeners.values()):
+            with contextlib.suppress(Exception):
+                await acceptor.wait_closed()
+        self._listeners.clear()
 
     async def __aenter__(self) -> SimSshServers:
         await self.start()

@@ -18,7 +18,7 @@ from labtui.tui.format import STATE_STYLE
 from labtui.tui.glyphs import Glyphs
 
 # How the help screen writes Textual's key names.
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "at": "@", "escape": "esc"}
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "at": "@", "escape": "esc", "exclamation_mark": "!"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,10 @@ DASHBOARD = Scope("Dashboard", (
     Action("app.command_log", "at", "Cmds", "every command labtui ran, copyable", "Command log", footer=True),
     Action("app.clear", "escape", "Clear", "close the filter, else clear it, else clear the marks",
            "Clear filter and marks"),
+    Action("app.exec", "exclamation_mark", "Exec", "run a command on the marked hosts (or the selected one), "
+           "output per host", "Run command", per_host=True),
+    # For the `:` line (`exec uptime`): runs a command line on the marked hosts (or the selected one) at once.
+    Action("app.exec_command", help="run the command line given on the marked hosts", bind=False),
     Action("app.cancel_deploy", help="cancel the running deploy", title="Cancel deploy"),
     Action("app.quit", "q", "Quit", "leave labtui (asks first while a deploy runs)", "Quit", footer=True),
 ))
@@ -118,6 +122,12 @@ DEPLOY_DIALOG = Scope("Deploy dialog", (
            footer=True),
     Action("cycle('mode')", "p", "Parallel/atomic", "parallel: a deploy per host; atomic: one run, all roll back",
            footer=True),
+    Action("parallel(1)", "plus,equals_sign", "More at once", "parallel: one more host at once", help_keys="+"),
+    Action("parallel(-1)", "minus", "Fewer at once", "parallel: one host fewer at once", help_keys="-"),
+    Action("focus_waves", "w", "Waves", "waves (1,25%,100%): each starts when the one before is healthy",
+           footer=True),
+    Action("show_diff", "d", "Diff", "what the deploy changes on the highlighted host (packages, sizes, reboot)",
+           footer=True),
     Action("focus_next", "tab", help="next field; space toggles it", bind=False),
 ), note="Hosts marked critical ask you to type their name.")
 
@@ -127,6 +137,9 @@ DEPLOY_PANE = Scope("Deploy pane", (
     Action("first_failure", "f", "First failure", "the log of the first host that did not succeed", footer=True),
     Action("run_output", "o", "Run output", "output not tied to a host (when there is some)", footer=True),
     Action("cancel_run", "x", "Cancel run", "cancel the run (asks first)", footer=True),
+    Action("cancel_host", "c", "Cancel host", "cancel the selected host only; the others go on (asks first)",
+           footer=True),
+    Action("toggle_builds", "b", "Builds", "show or hide the tree of running builds while labtui builds"),
 ), note="A row per host: stage, steps, time, the confirm (C) or activation (A)\n"
         "timeout counting down, a rollback badge that stays, the last output.")
 
@@ -180,8 +193,19 @@ YES_NO_DIALOG = Scope("", (
 ))
 
 # The help screen's sections, in this order.
+EXEC_DIALOG = Scope("", (
+    Action("cancel", "escape", "Cancel", footer=True),
+    Action("run", "ctrl+s", "Run", footer=True),
+))
+
+EXEC_VIEW = Scope("Exec", (
+    Action("app.pop_screen", "escape", "Back", "back (hosts still running are stopped; the history keeps the run)",
+           footer=True),
+    Action("copy", "y", "Copy output", "copy the highlighted host's output", footer=True),
+), note="A row per host: status, exit code, time, last line; below, the highlighted host's output.")
+
 HELP_SCOPES: tuple[Scope, ...] = (GLOBAL, DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY,
-                                  COMMAND_LOG, TEXT_VIEW)
+                                  COMMAND_LOG, TEXT_VIEW, EXEC_VIEW)
 
 
 @dataclass(frozen=True)

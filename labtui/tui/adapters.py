@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import ClassVar, Protocol
 
 from labtui.deploy.commands import DeployRsOptions
 from labtui.deploy.detached import start_detached
 from labtui.deploy.methods import METHODS
+from labtui.deploy.preview import Preview
 from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.checks import CheckResult, run_checks
@@ -20,7 +21,7 @@ from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
 from labtui.runs.outcomes import is_failure
-from labtui.ssh.api import RemoteShell
+from labtui.ssh.api import LineShell, RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
 
 LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
@@ -28,6 +29,14 @@ LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
 
 # -- deploys -----------------------------------------------------------------------------------------
 def deploy_request(choice: DeployChoice, *, prebuild: bool = False) -> DeployRequest:
+    """The orchestrator's DeployRequest for what the operator chose in the dialog."""
+    from labtui.deploy.waves import plan_waves
+
+    waves = plan_waves(list(choice.hosts), choice.waves) if choice.waves else []
+    return _request(choice, prebuild=prebuild, waves=waves)
+
+
+def _request(choice: DeployChoice, *, prebuild: bool, waves: list[list[str]]) -> DeployRequest:
     """The orchestrator's DeployRequest for what the operator chose in the dialog."""
     options = DeployRsOptions(
         skip_checks=choice.skip_checks,
@@ -41,9 +50,11 @@ def deploy_request(choice: DeployChoice, *, prebuild: bool = False) -> DeployReq
         action=Action.parse(choice.action),
         options=options,
         atomic=choice.mode == "atomic" and method.supports_atomic,
-        parallel=1 if choice.mode == "atomic" else None,
+        parallel=1 if choice.mode == "atomic" else choice.parallel,
         interactive=choice.show_plan and method.supports_interactive,
         prebuild=prebuild,
+        waves=waves,
+        health_gate="rollback" if choice.rollback_unhealthy else "off",
     )
 
 
@@ -58,7 +69,7 @@ class SupervisedRun(Protocol):
 
     def send_password(self, hostname: str, password: str | None) -> None: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self, node: str | None = None) -> None: ...
 
 
 class RunHandle:
@@ -85,8 +96,8 @@ class RunHandle:
                 continue
             yield event
 
-    async def cancel(self) -> None:
-        self.run.cancel()
+    async def cancel(self, node: str | None = None) -> None:
+        self.run.cancel(node)
 
     async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         self.run.answer_prompt(yes, node)
@@ -173,3 +184,34 @@ class CoreOps:
 
     async def generations(self, host: Host) -> list[GenerationInfo]:
         return await list_generations(self.shell, host.name)
+
+
+# -- fleet exec and closure diffs -------------------------------------------------------------------------
+class CoreExec:
+    """Fleet exec over the SSH pool (lines as they come when the shell can stream), recorded in the journal."""
+
+    def __init__(self, inventory: Inventory, shell: RemoteShell, lines: LineShell | None = None) -> None:
+        self.inventory = inventory
+        self.shell = shell
+        self.lines = lines
+
+    def run(self, hosts: Sequence[Host], argv: Sequence[str], *, sudo: bool = False,
+            passwords: Mapping[str, str] | None = None) -> AsyncIterator[RunEvent]:
+        from labtui.ops.exec import recorded_exec
+
+        return recorded_exec(self.inventory, hosts, self.shell, argv, sudo=sudo, passwords=passwords,
+                             lines=self.lines)
+
+
+class CorePreview:
+    """Closure diffs for the deploy dialog: labtui's build and each host's running system over the SSH pool."""
+
+    def __init__(self, inventory: Inventory, shell: RemoteShell) -> None:
+        self.inventory = inventory
+        self.shell = shell
+
+    async def preview(self, hosts: Sequence[Host], method: str | None,
+                      emit: Callable[[RunEvent], None] | None = None) -> Preview:
+        from labtui.deploy.preview import preview
+
+        return await preview(self.inventory, hosts, self.shell, method=method, emit=emit)

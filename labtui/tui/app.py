@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,8 +36,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import CommandLog
+from labtui.deploy.orchestrator import default_parallel
 from labtui.inventory.model import Host, Inventory
-from labtui.runs.events import Prompt
+from labtui.ops.privilege import privilege_for
+from labtui.runs.events import Prompt, RunEvent
 from labtui.runs.outcomes import counts_text, run_look
 from labtui.status.model import HostStatus
 from labtui.text import harmless
@@ -49,6 +51,7 @@ from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.details_model import HostExtras
 from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDialog, TypeNameDialog, YesNoDialog
+from labtui.tui.exec_view import ExecDialog, ExecRequest, ExecScreen, parse_command
 from labtui.tui.fleet import NOTHING, Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
@@ -118,10 +121,12 @@ class LabApp(App[None]):
     BINDINGS = actions.GLOBAL.bindings()  # the dashboard's keys are its screen's (DashboardScreen)
 
     def __init__(self, inventory: Inventory, sources: Sources, *, clock: Clock, ascii_mode: bool,
-                 command_log: CommandLog, subtitle: str, animate: bool) -> None:
+                 command_log: CommandLog, subtitle: str, animate: bool, ansi_colours: bool | None = None) -> None:
         super().__init__(driver_class=HangupDriver if sys.platform != "win32" else None)
         fmt.use_colour(not self.no_color)  # NO_COLOR: weight (bold, reverse) carries what colour would
-        if self.console.color_system in ("standard", "windows") and not self.no_color:
+        if ansi_colours is None:
+            ansi_colours = self.console.color_system in ("standard", "windows")
+        if ansi_colours and not self.no_color:
             # 16 colours: the terminal's own ANSI colours (Textual's theme would be mapped onto them, turning warnings
             # red and errors magenta, the selected row white on cyan).
             self.theme = "ansi-dark"
@@ -547,6 +552,57 @@ class LabApp(App[None]):
         host = self.inventory.get(name)
         self.open_view(GenerationsScreen(host, partial(ops.generations, host), self.glyphs))
 
+    # -- fleet exec ----------------------------------------------------------------------------------
+    def action_exec(self) -> None:
+        names = self.fleet.targets(self.table.current)
+        if names:
+            self._exec_flow(names, "")
+
+    def action_exec_host(self, name: str) -> None:
+        self._exec_flow([name], "")
+
+    def action_exec_command(self, command: str) -> None:
+        """Run `command` (a command line) on the marked hosts, else the selected one: for the `:` line."""
+        names = self.fleet.targets(self.table.current)
+        if not names:
+            return
+        try:
+            argv = parse_command(command)
+        except ValueError as exc:
+            self.notify(harmless(str(exc)), severity="warning", markup=False)
+            return
+        self._run_exec(names, ExecRequest(argv))
+
+    @work(group="exec", exclusive=True, exit_on_error=False)
+    async def _exec_flow(self, names: list[str], initial: str) -> None:
+        if self.sources.exec is None:
+            self._not_available("commands on hosts")
+            return
+        request = await self.push_screen_wait(ExecDialog(names, initial))
+        if request is not None:
+            self._run_exec(names, request)
+
+    def _run_exec(self, names: list[str], request: ExecRequest) -> None:
+        source = self.sources.exec
+        if source is None:
+            self._not_available("commands on hosts")
+            return
+        hosts = [self.inventory.get(n) for n in names]
+
+        async def events() -> AsyncIterator[RunEvent]:
+            passwords: dict[str, str] = {}
+            if request.sudo:
+                for host in hosts:
+                    if privilege_for(host).needs_password:
+                        password = await self.ask_password(host.name)
+                        if password is None:
+                            return
+                        passwords[host.name] = password
+            async for event in source.run(hosts, request.argv, sudo=request.sudo, passwords=passwords):
+                yield event
+
+        self.open_view(ExecScreen(names, request, events, self.glyphs, self.clock))
+
     # -- history -------------------------------------------------------------------------------------
     def action_history(self) -> None:
         history = self.sources.history
@@ -602,7 +658,8 @@ class LabApp(App[None]):
     async def _deploy_flow(self, hosts: list[Host]) -> None:
         methods = {h.method for h in hosts}
         default = methods.pop() if len(methods) == 1 else "deploy-rs"
-        choice = await self.push_screen_wait(DeployDialog(hosts, default_method=default))
+        choice = await self.push_screen_wait(DeployDialog(hosts, default_method=default, preview=self.sources.preview,
+                                                          parallel=default_parallel(self.inventory)))
         if choice is None:
             return
         critical = [h.name for h in hosts if h.critical]
@@ -679,8 +736,21 @@ class LabApp(App[None]):
         self.push_screen(self.deploy_screen)
 
     @on(DeployScreen.CancelRequested)
-    def _cancel_requested(self) -> None:
-        self.action_cancel_deploy()
+    def _cancel_requested(self, message: DeployScreen.CancelRequested) -> None:
+        if message.node is None:
+            self.action_cancel_deploy()
+        elif self.deploys.running:
+            self._confirm_cancel_host(message.node)
+
+    @work(group="cancel", exit_on_error=False)
+    async def _confirm_cancel_host(self, node: str) -> None:
+        run = self.deploys.active_run
+        together = run is not None and run.processes == 1 and len(run.nodes) > 1
+        question = (f"Cancel {node}? It shares one deploy process with the other hosts (atomic): the whole run "
+                    "is cancelled." if together else f"Cancel {node}'s deploy? The other hosts go on.")
+        if await self.push_screen_wait(YesNoDialog(question)):
+            self.notify(f"cancelling {node}…")
+            await self.deploys.cancel(None if together else node)
 
     def action_cancel_deploy(self) -> None:
         if self.deploys.active_handle is None or not self.deploys.running:

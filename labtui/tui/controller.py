@@ -8,18 +8,21 @@ a run failed to start or ended. Tests drive it with a fake UI and a scripted dep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from labtui.inventory.model import Host
-from labtui.runs.events import Output, Prompt, RunResult
+from labtui.runs.events import NodeResult, Output, Prompt, PromptAnswered, RunResult
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource
 
 # Events handled between two yields to the UI loop when a deploy floods output.
 EVENT_BATCH = 512
-# deploy-rs questions arriving within this many seconds are answered together (parallel runs).
+# deploy-rs questions are gathered at least this long (parallel runs ask at about the same moment), and at most the
+# second figure while some host of the run has not asked yet (one question, up front).
 PROMPT_GATHER = 0.3
+PROMPT_GATHER_MAX = 20.0
 
 Clock = Callable[[], float]
 
@@ -103,9 +106,10 @@ class DeployController:
 
         return await self._follow(list(nodes), f"run {run_id} (attached)", start)
 
-    async def cancel(self) -> None:
+    async def cancel(self, node: str | None = None) -> None:
+        """Cancel the running deploy, or only `node`'s part of it."""
         if self.active_handle is not None:
-            await self.active_handle.cancel()
+            await self.active_handle.cancel(node)
 
     async def _follow(self, nodes: list[str], title: str, start: Callable[[], Awaitable[DeployHandle]]) -> RunView:
         run = RunView(nodes)
@@ -128,7 +132,7 @@ class DeployController:
     async def _fold_events(self, run: RunView, handle: DeployHandle) -> None:
         pending_node: str | None = None
         pending: list[str] = []
-        prompts = _PromptBatcher(self.ui, handle)
+        prompts = _PromptBatcher(self.ui, handle, run)
         count = 0
 
         def flush() -> None:
@@ -150,6 +154,10 @@ class DeployController:
                     run.apply(event)
                     if isinstance(event, Prompt):
                         prompts.add(event)
+                    elif isinstance(event, PromptAnswered):
+                        prompts.seen_answer(event)
+                    elif isinstance(event, NodeResult):
+                        prompts.poke()
                 if count % EVENT_BATCH == 0:
                     flush()
                     await asyncio.sleep(0)  # let the UI draw between bursts
@@ -172,29 +180,84 @@ class DeployController:
 class _PromptBatcher:
     """deploy-rs --interactive questions, answered by the operator without stopping the event stream.
 
-    A parallel run asks once per process, at about the same moment: questions arriving within
-    PROMPT_GATHER seconds are shown as one merged plan, and the answer goes to each of their nodes.
+    A parallel run asks once per process. The questions are gathered until every host of the run that is still
+    going has asked (at least PROMPT_GATHER, at most PROMPT_GATHER_MAX seconds), shown as one merged plan, and the
+    answer goes to each of their nodes: one question, up front. A question already answered (a `prompt_answered`
+    event: replayed when re-attaching, or answered by another face) is never asked again, and one on screen that
+    gets answered elsewhere is taken away.
     """
 
-    def __init__(self, ui: DeployUi, handle: DeployHandle) -> None:
+    def __init__(self, ui: DeployUi, handle: DeployHandle, run: RunView) -> None:
         self.ui = ui
         self.handle = handle
+        self.run = run
         self.pending: list[Prompt] = []
+        self.answered: set[str | None] = set()  # nodes whose question is answered; None: every node's
+        self.asking: set[str | None] = set()  # the nodes of the question on screen
         self.task: asyncio.Task[None] | None = None
+        self.changed = asyncio.Event()
+
+    @staticmethod
+    def _nodes(prompt: Prompt) -> set[str | None]:
+        return {e.node for e in prompt.plan} or {None}
+
+    def _is_answered(self, nodes: set[str | None]) -> bool:
+        return None in self.answered or nodes <= self.answered
 
     def add(self, prompt: Prompt) -> None:
+        if self._is_answered(self._nodes(prompt)):
+            return
         self.pending.append(prompt)
+        self.changed.set()
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._answer())
 
+    def seen_answer(self, event: PromptAnswered) -> None:
+        """Someone answered (this face, another one, or the run before we attached)."""
+        self.answered.add(event.node)
+        self.pending = [p for p in self.pending if not self._is_answered(self._nodes(p))]
+        if self.asking and self._is_answered(self.asking) and self.task is not None and not self.task.done():
+            self.task.cancel()
+            self.ui.drop_plan_question()
+            self.asking = set()
+            if self.pending:
+                self.task = asyncio.ensure_future(self._answer())
+        self.changed.set()
+
+    def poke(self) -> None:
+        """A host ended (it will not ask any more): the gathering may be complete."""
+        self.changed.set()
+
+    def _everyone_asked(self) -> bool:
+        asked = set().union(*(self._nodes(p) for p in self.pending))
+        if None in asked:
+            return True  # an atomic run: one question for all
+        waiting = {n for n, v in self.run.nodes.items() if not v.done and n not in self.answered}
+        return waiting <= asked
+
+    async def _gather(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROMPT_GATHER_MAX
+        await asyncio.sleep(PROMPT_GATHER)
+        while not self._everyone_asked() and loop.time() < deadline:
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), deadline - loop.time())
+
     async def _answer(self) -> None:
         while self.pending:
-            await asyncio.sleep(PROMPT_GATHER)
+            await self._gather()
             batch, self.pending = self.pending, []
+            batch = [p for p in batch if not self._is_answered(self._nodes(p))]
+            if not batch:
+                continue
             plan = [entry for prompt in batch for entry in prompt.plan]
             merged = Prompt(ts=batch[-1].ts, plan=plan, question=batch[-1].question)
-            yes = await self.ui.ask_plan(merged)
             nodes: list[str | None] = list(dict.fromkeys(e.node for e in plan)) or [None]
+            self.asking = set(nodes)
+            yes = await self.ui.ask_plan(merged)
+            self.asking = set()
+            self.answered |= set(nodes)
             for node in nodes:
                 await self.handle.answer_prompt(yes, node)
 

@@ -84,6 +84,7 @@ class NodeView:
     generations: dict[str, int | None] = field(default_factory=dict)  # "before"/"after" -> number (node_state)
     build: BuildProgress | None = None  # the latest progress of labtui's own build of this node
     wave: int | None = None  # its wave (1-based) when the run has waves
+    build_lines: dict[str, str] = field(default_factory=dict)  # drv -> the builder's last line already shown
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES_PER_NODE))
     total_lines: int = 0  # lines ever received (the deque may have dropped the oldest)
 
@@ -136,6 +137,7 @@ class RunView:
         self.run_id: str | None = None
         self.method: str | None = None
         self.argv: list[str] = []
+        self.processes = 0  # deploy processes of the run (one for several hosts: atomic)
         self.nodes: dict[str, NodeView] = {}
         self.run_lines: deque[str] = deque(maxlen=MAX_LINES_PER_NODE)
         self.run_total_lines = 0
@@ -171,6 +173,7 @@ class RunView:
         match event:
             case RunStarted():
                 self.run_id, self.method, self.argv = event.run_id, event.method, list(event.argv)
+                self.processes = len(event.argvs) or 1
                 self.started = event.ts
                 for n in event.nodes:
                     self._node(n)
@@ -267,6 +270,14 @@ class RunView:
         view = self._node(event.node)
         self._start(view, event.ts)
         view.build = event
+        # The host's own output: its running builds' lines as the progress samples them (every line of every
+        # builder is in the run's output, `o`).
+        sampled = [f"{b.name}> {b.last_line}" for b in event.running
+                   if b.last_line and view.build_lines.get(b.drv) != b.last_line]
+        for b in event.running:
+            view.build_lines[b.drv] = b.last_line
+        if sampled:
+            self.apply_lines(event.node, sampled)
         view.last_line = summary(event)
         view.stall = None
         if event.done and event.failed:

@@ -24,6 +24,7 @@ from labtui.runs.outcomes import counts_text, is_failure
 from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui import format as fmt
+from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import NodeView, RunView
 from labtui.tui.format import rich_style, styled
 from labtui.tui.glyphs import ASCII, Glyphs, bar
@@ -191,7 +192,11 @@ class DeployScreen(Screen[None]):
     BINDINGS = actions.DEPLOY_PANE.bindings()
 
     class CancelRequested(Message):
-        """The operator asked to cancel the run shown (the app asks to confirm, then cancels it)."""
+        """The operator asked to cancel the run shown, or one host of it (the app asks to confirm, then cancels)."""
+
+        def __init__(self, node: str | None = None) -> None:
+            super().__init__()
+            self.node = node
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, *, title: str = "",
                  live: bool = True, animate: bool = True) -> None:
@@ -205,13 +210,15 @@ class DeployScreen(Screen[None]):
         self.title_text = title
         self.live = live
         self._summary: Text | str | None = None  # what #run-summary shows
-        self._actions: tuple[bool, bool] | None = None  # what check_action depends on
+        self._actions: tuple[bool, ...] | None = None  # what check_action depends on
         self._head: tuple[str, str] | None = None  # what #run-header shows
         self._timer: Timer | None = None  # the refresh while the run goes on
+        self.show_builds = True  # the tree of running builds, while labtui builds (`b` hides it)
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-header", classes="topbar")
         yield DeployTable(self.run, self.glyphs, self.clock, id="deploy-rows")
+        yield BuildTree(id="builds")
         yield Static(id="tail-title")
         yield Log(id="tail", max_lines=TAIL_LINES, auto_scroll=True)
         yield Static(id="run-summary")
@@ -252,13 +259,20 @@ class DeployScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
             return self.live and self.run.running
+        if action == "cancel_host":
+            node = self.query_one(DeployTable).current
+            return self.live and self.run.running and node is not None and not self.run.nodes[node].done
         if action == "first_failure":
             return self.run.first_failure() is not None
+        if action == "run_output":  # nothing to show: no key for it (it opened an empty screen)
+            return self.run.run_total_lines > 0
         return True
 
     def sync(self) -> None:
         table = self.query_one(DeployTable)
         table.sync()
+        builds = self.query_one(BuildTree)
+        builds.set_class(builds.sync(self.run) and self.show_builds, "-shown")
         if self._tail_node is None and table.row_count:
             self._follow_highlighted()
         self._flush_tail()
@@ -304,7 +318,9 @@ class DeployScreen(Screen[None]):
             tail = self.query_one("#tail", Log)
             self.call_after_refresh(tail.scroll_end, animate=False)
         # The footer rebuilds its keys on every bindings refresh: only when what they depend on changed.
-        actions = (self.live and run.running, run.first_failure() is not None)
+        current = table.current
+        actions = (self.live and run.running, run.first_failure() is not None, run.run_total_lines > 0,
+                   current is not None and run.nodes[current].done)
         if actions != self._actions:
             self._actions = actions
             self.refresh_bindings()
@@ -355,8 +371,17 @@ class DeployScreen(Screen[None]):
     def action_run_output(self) -> None:
         self.app.push_screen(HostLogScreen(self.run, None, live=self.live, ascii_mode=self.glyphs is ASCII))
 
+    def action_toggle_builds(self) -> None:
+        self.show_builds = not self.show_builds
+        self.sync()
+
     def action_cancel_run(self) -> None:
         self.post_message(self.CancelRequested())
+
+    def action_cancel_host(self) -> None:
+        node = self.query_one(DeployTable).current
+        if node is not None:
+            self.post_message(self.CancelRequested(node))
 
 
 class HostLogScreen(Screen[None]):

@@ -15,13 +15,15 @@ from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Stati
 from labtui.deploy.methods import METHODS, DeployMethod
 from labtui.deploy.methods.deploy_rs import DeployRs
 from labtui.deploy.request import Action
+from labtui.deploy.waves import describe_plan, plan_waves
 from labtui.errors import UserError
 from labtui.inventory.model import Host
 from labtui.runs.events import Prompt
 from labtui.text import harmless
 from labtui.tui import actions
 from labtui.tui.format import rich_style, short_store_path
-from labtui.tui.sources import MODES, DeployChoice
+from labtui.tui.preview_view import DiffScreen, PreviewPanel
+from labtui.tui.sources import MODES, DeployChoice, PreviewSource
 
 
 class _MarkedToggle:
@@ -74,9 +76,13 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
 
     BINDINGS = actions.DEPLOY_DIALOG.bindings()
 
-    def __init__(self, hosts: list[Host], default_method: str = "deploy-rs") -> None:
+    def __init__(self, hosts: list[Host], default_method: str = "deploy-rs", *,
+                 preview: PreviewSource | None = None, parallel: int = 4) -> None:
         super().__init__()
         self.hosts = hosts
+        self.preview_source = preview  # closure diffs per host (labtui.tui.preview_view), when available
+        # At most this many hosts at once (parallel mode; never more than there are); + and - change it.
+        self.parallel = max(1, min(parallel, len(hosts)))
         # The methods that can deploy every chosen host (a Colmena hive node needs colmena, ...); all if none can.
         self.methods = [m for m in METHODS if _can_deploy(m, hosts)] or list(METHODS)
         names = [m.name for m in self.methods]
@@ -105,16 +111,70 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
                     with RadioSet(id="mode"):
                         for mode in MODES:
                             yield Radio(mode, value=mode == "parallel")
+                    yield Static(id="dialog-parallel")
             with Vertical(id="dialog-options"):
                 for attr, label, _ in _OPTIONS:
                     yield Check(label, value=getattr(DeployChoice(hosts=()), attr), id=f"opt-{attr}")
+                yield Check("roll back a host (a wave) whose health checks fail", value=False, id="opt-rollback")
+            with Horizontal(id="dialog-waves"):
+                yield Label("waves [b]w[/b] ")
+                yield Input(placeholder="all at once; e.g. 1,25%,100% (hosts done after each wave)", id="waves")
+            if self.preview_source is not None:
+                yield PreviewPanel(self.preview_source, self.hosts, id="preview")
+                yield Check("skip hosts that already run what the flake would deploy", value=True,
+                            id="opt-skip-unchanged")
             yield Static(id="dialog-note")
-            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle",
-                         id="dialog-keys")
+            yield Static("[b]enter[/b] deploy  [b]esc[/b] cancel  [b]tab[/b] next field  [b]space[/b] toggle  "
+                         "[b]+ -[/b] at once", id="dialog-keys")
 
     def on_mount(self) -> None:
         self._refresh_note()
         self.query_one("#method", RadioSet).focus()
+        if self.preview_source is not None:
+            self.query_one(PreviewPanel).start(self.method.name)
+
+    @on(RadioSet.Changed, "#method")
+    def _method_changed(self) -> None:
+        if self.preview_source is not None:  # another method deploys another attribute: compare again
+            self.query_one(PreviewPanel).start(self.method.name)
+
+    @on(Input.Changed, "#waves")
+    @on(PreviewPanel.Ready)
+    def _waves_changed(self) -> None:
+        self._refresh_note()
+
+    @on(Input.Submitted, "#waves")
+    def _waves_submitted(self) -> None:
+        self.action_confirm()
+
+    def action_focus_waves(self) -> None:
+        self.query_one("#waves", Input).focus()
+
+    def action_show_diff(self) -> None:
+        panel = self.query(PreviewPanel).first() if self.preview_source is not None else None
+        current = panel.current if panel is not None else None
+        if current is None:
+            self.notify("no diff yet: it shows once the build is done", severity="information")
+            return
+        self.app.push_screen(DiffScreen(current))
+
+    def _deployed_hosts(self) -> list[str]:
+        """The hosts the deploy takes: all of them, but those already running it when they are to be skipped."""
+        names = [h.name for h in self.hosts]
+        if self.preview_source is None or not self.query_one("#opt-skip-unchanged", Checkbox).value:
+            return names
+        unchanged = self.query_one(PreviewPanel).unchanged
+        return [n for n in names if n not in unchanged]
+
+    def _wave_plan(self) -> tuple[list[list[str]], str]:
+        """(the waves, the mistake in the spec or "")."""
+        spec = self.query_one("#waves", Input).value.strip()
+        if not spec:
+            return [], ""
+        try:
+            return plan_waves(self._deployed_hosts(), spec), ""
+        except UserError as exc:
+            return [], exc.message
 
     def _pressed(self, set_id: str) -> str:
         rs = self.query_one(f"#{set_id}", RadioSet)
@@ -141,10 +201,17 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
     def _changed(self) -> None:
         self._refresh_note()
 
+    def action_parallel(self, step: int) -> None:
+        self.parallel = max(1, min(len(self.hosts), self.parallel + step))
+        self._refresh_note()
+
     def _refresh_note(self) -> None:
         method = self.method
         self._offer_actions_of(method)
         action, mode = self._pressed("action"), self._pressed("mode")
+        parallel = mode == "parallel" or not method.supports_atomic
+        self.query_one("#dialog-parallel", Static).update(
+            Text(f"{self.parallel} at once (+ -)", style=rich_style("" if parallel else "$text-muted")))
         for attr, _, applies in _OPTIONS:
             self.query_one(f"#opt-{attr}", Checkbox).disabled = not applies(method)
         notes = []
@@ -162,15 +229,32 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
             notes.append(f"{method.name}: no rollback safety net; a broken config stays until you roll back")
         if mode == "atomic" and not method.supports_atomic:
             notes.append(f"{method.name} has no atomic mode: hosts are deployed one after another")
+        waiting = len(self.hosts) - self.parallel
+        if parallel and waiting > 0:
+            plan = (": every host's plan is asked first, in one question" if self._show_plan(method) else "")
+            notes.append(f"{len(self.hosts)} hosts, {self.parallel} at once: {waiting} wait for a free slot{plan}")
         crit = [h.name for h in self.hosts if h.critical]
         if crit:
             notes.append(f"critical: you will type {', '.join(crit)} to confirm")
-        self.query_one("#dialog-note", Static).update("\n".join(notes))
+        waves, mistake = self._wave_plan()
+        if mistake:
+            notes.append(mistake)
+        elif waves:
+            gate = "rolled back" if self.query_one("#opt-rollback", Checkbox).value else "stops the run"
+            notes.append(f"{len(waves)} waves: {describe_plan(waves)}; an unhealthy wave {gate}")
+        if self.preview_source is not None:
+            skipped = [h.name for h in self.hosts if h.name not in self._deployed_hosts()]
+            if skipped:
+                notes.append(f"skipping {', '.join(skipped)}: already running what the flake would deploy")
+        self.query_one("#dialog-note", Static).update(Text("\n".join(notes)))
 
     def _offer_actions_of(self, method: DeployMethod) -> None:
         """Disable the actions the method lacks (a chosen one stays chosen: the note says so, enter refuses it)."""
         for button in self.query_one("#action", RadioSet).query(RadioButton):
             button.disabled = Action(str(button.label)) not in method.actions
+
+    def _show_plan(self, method: DeployMethod) -> bool:
+        return method.supports_interactive and self.query_one("#opt-show_plan", Checkbox).value
 
     def _lacks(self, method: DeployMethod, action: str) -> bool:
         return Action(action) not in method.actions
@@ -180,14 +264,26 @@ class DeployDialog(ModalScreen[DeployChoice | None]):
         values = {attr: self.query_one(f"#opt-{attr}", Checkbox).value for attr, _, _ in _OPTIONS}
         if not method.supports_interactive:
             values["show_plan"] = False
-        return DeployChoice(hosts=tuple(h.name for h in self.hosts), method=method.name,
-                            action=self._pressed("action"), mode=self._pressed("mode"), **values)
+        return DeployChoice(hosts=tuple(self._deployed_hosts()), method=method.name,
+                            action=self._pressed("action"), mode=self._pressed("mode"), parallel=self.parallel,
+                            magic_rollback=values["magic_rollback"], auto_rollback=values["auto_rollback"],
+                            skip_checks=values["skip_checks"], show_plan=values["show_plan"],
+                            waves=self.query_one("#waves", Input).value.strip(),
+                            rollback_unhealthy=self.query_one("#opt-rollback", Checkbox).value)
 
     def action_confirm(self) -> None:
         choice = self.choice()
         if self._lacks(self.method, choice.action):
             self.notify(f"{choice.method} has no {choice.action}: choose another action (a) or method (m)",
                         severity="warning")
+            return
+        _, mistake = self._wave_plan()
+        if mistake:
+            self.notify(mistake, severity="warning", markup=False)
+            return
+        if not choice.hosts:
+            self.notify("every host already runs what the flake would deploy: nothing to deploy (untick the skip "
+                        "to deploy them anyway)", severity="information")
             return
         self.dismiss(choice)
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from labtui.deploy.preview import Preview
 from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
 from labtui.ops.generations import GenerationInfo
@@ -48,10 +49,13 @@ class DeployChoice:
     method: str = "deploy-rs"
     action: str = "switch"
     mode: str = "parallel"  # parallel: one deploy per host; atomic: one deploy-rs run over all (rollback together)
+    parallel: int | None = None  # parallel mode: at most this many hosts at once (None: labtui.toml's, else 4)
     magic_rollback: bool = True
     auto_rollback: bool = True
     skip_checks: bool = False
     show_plan: bool = True  # deploy-rs --interactive: its own plan is shown and answered in the TUI
+    waves: str = ""  # `1,25%,100%` (labtui.deploy.waves); "" deploys every host at once
+    rollback_unhealthy: bool = False  # health gate `rollback` (a failed wave is rolled back), else `report`/off
 
 
 PasswordAsker = Callable[[str], Awaitable[str | None]]  # host -> sudo password, None when cancelled
@@ -72,7 +76,9 @@ class DeployHandle(Protocol):
         """The run's events, from its start, until its end."""
         ...
 
-    async def cancel(self) -> None: ...
+    async def cancel(self, node: str | None = None) -> None:
+        """Cancel the run, or only `node` (the others go on)."""
+        ...
 
     async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
         """Answer deploy-rs' plan question of `node` (None: every waiting question)."""
@@ -134,6 +140,24 @@ class OpsSource(Protocol):
         ...
 
 
+class ExecSource(Protocol):
+    """Commands on many hosts at once (labtui.ops.exec), each exec a run in the journal."""
+
+    def run(self, hosts: Sequence[Host], argv: Sequence[str], *, sudo: bool = False,
+            passwords: Mapping[str, str] | None = None) -> AsyncIterator[RunEvent]:
+        """`run_started`, the output lines and one `exec_result` per host, then the results."""
+        ...
+
+
+class PreviewSource(Protocol):
+    """What a deploy would change (labtui.deploy.preview): the deploy dialog shows it before the operator decides."""
+
+    async def preview(self, hosts: Sequence[Host], method: str | None,
+                      emit: Callable[[RunEvent], None] | None = None) -> Preview:
+        """Build what the flake would deploy and compare it with each host; `emit` gets the build's progress."""
+        ...
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything the app reads and drives. Without `deploy`, `history` or `ops` those views say they are not
@@ -143,6 +167,8 @@ class Sources:
     deploy: DeployStarter | None = None
     history: HistorySource | None = None
     ops: OpsSource | None = None
+    exec: ExecSource | None = None
+    preview: PreviewSource | None = None
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     async def aclose(self) -> None:

@@ -51,6 +51,9 @@ def argv_of(command: str) -> list[str] | None:
     except ValueError:
         return None
     args = words[1:]
+    # What follows a shell operator (`> file`, `| less`) is the shell's, not labtui's.
+    cut = [i for i, word in enumerate(args) if word in (">", ">>", "<", "|", "&&", "||", ";")]
+    args = args[:cut[0]] if cut else args
     if any(marker in word for word in args for marker in _SYNOPSIS + _HYPOTHETICAL):
         return None
     if any(w.startswith("_") for w in args):

@@ -68,26 +68,27 @@ def final(events):
 
 # ---------------------------------------------------------------- clap usage errors (exit 2)
 
-@pytest.mark.parametrize("args, text", [
-    (["--magic-rollback"], "error: a value is required for '--magic-rollback <MAGIC_ROLLBACK>' but none was supplied\n"
-                           "  [possible values: true, false]"),
-    (["--magic-rollback", "yes", "."], "error: invalid value 'yes' for '--magic-rollback <MAGIC_ROLLBACK>'\n"
+@pytest.mark.parametrize("args, text", [  # clap 4.0's words, as the observed build prints them
+    (["--magic-rollback"], "error: The argument '--magic-rollback <MAGIC_ROLLBACK>' requires a value but none was "
+                           "supplied\n  [possible values: true, false]"),
+    (["--magic-rollback", "yes", "."], "error: 'yes' isn't a valid value for '--magic-rollback <MAGIC_ROLLBACK>'\n"
                                        "  [possible values: true, false]"),
-    (["--auto-rollback", "True", "."], "invalid value 'True' for '--auto-rollback <AUTO_ROLLBACK>'"),
-    (["--confirm-timeout", "abc", "."], "invalid value 'abc' for '--confirm-timeout <CONFIRM_TIMEOUT>': "
+    (["--auto-rollback", "True", "."], "'True' isn't a valid value for '--auto-rollback <AUTO_ROLLBACK>'"),
+    (["--confirm-timeout", "abc", "."], "Invalid value 'abc' for '--confirm-timeout <CONFIRM_TIMEOUT>': "
                                         "invalid digit found in string"),
     (["--confirm-timeout", "70000", "."], "number too large to fit in target type"),
     (["--bogus"],
-     "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'"),
-    ([".#a", ".#b"], "error: unexpected argument '.#b' found"),
-    ([".#a", "--targets", ".#b"], "error: the argument '[TARGET]' cannot be used with '--targets <TARGETS>...'"),
+     "error: Found argument '--bogus' which wasn't expected, or isn't valid in this context\n\n"
+     "  If you tried to supply '--bogus' as a value rather than a flag, use '-- --bogus'"),
+    ([".#a", ".#b"], "error: Found argument '.#b' which wasn't expected"),
+    ([".#a", "--targets", ".#b"], "error: The argument '[TARGET]' cannot be used with '--targets <TARGETS>...'"),
 ])
 def test_usage_errors_exit_2(emu, args, text):
     emu.nodes({"a": "success"})
     proc = emu.run(*args, merged=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and text in proc.stderr
-    assert proc.stderr.rstrip().endswith("For more information, try '--help'.")
+    assert proc.stderr.rstrip().endswith("For more information try '--help'")
     assert "\x1b" not in proc.stderr and "🚀" not in proc.stderr  # clap, before the logger
 
 
@@ -166,7 +167,8 @@ def test_stages_strictly_sequential(emu):
     ("magic-timeout", [], "rolled_back", "magic"),
     ("breaks-ssh", [], "rolled_back", "magic"),
     ("magic-timeout-lost", [], "failed", None),
-    ("activation-timeout", [], "failed", None),
+    # deploy-rs gives up; the target's own rollback after its exit decides (the parser follows it)
+    ("activation-timeout", [], "rolled_back", "magic"),
     ("build-fails", [], "failed", None),
     ("push-fails", [], "failed", None),
     ("check-fails", [], "not_deployed", None),
@@ -191,7 +193,8 @@ def test_scenarios_parse_to_honest_outcomes(emu, scenario, args, outcome, rollba
 def test_magic_timeout_prints_panic_noise_and_confirm_window(emu):
     emu.nodes({"web1": {"scenario": "magic-timeout", "confirm_timeout": 45}})
     proc = emu.run(".#web1")
-    assert "thread 'tokio-runtime-worker' panicked at /build/source/src/deploy.rs:490:41:" in proc.stdout
+    assert re.search(r"\n\nthread 'tokio-runtime-worker' \(\d+\) panicked at src/deploy.rs:490:41:\n", proc.stdout)
+    assert "Deployment confirmed." not in proc.stdout and "Connection timed out" in proc.stdout
     assert "RecvError(())" in proc.stdout
     _p, events = parse(proc, [WEB1], confirm_timeouts={WEB1: 45})
     assert [e.seconds for e in events if isinstance(e, ConfirmWindow)] == [45]
@@ -422,6 +425,8 @@ def test_lab_next_deploy_wins_over_the_scenario_file(emu, tmp_path):
 
 
 # ---------------------------------------------------------------- the emulator against the hand-written transcripts
+# (and against the real deploy-rs: tests/deploy/test_emulators_vs_real.py, which wins where they differ: the magic
+# timeout prints no `Deployment confirmed.`, the activation timeout's target goes on after deploy-rs's exit)
 
 LOGS = Path(__file__).parent / "logs"
 
@@ -442,9 +447,7 @@ def records(text: str) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("transcript, nodes, args, stdin", [
     ("success-magic", {"web1": "success"}, [".#web1.system"], ""),
     ("activation-fails-auto-rollback", {"web1": "activation-fails"}, ["-s", ".#web1"], ""),
-    ("magic-timeout-panic", {"gw": "magic-timeout"}, ["-s", ".#gw"], ""),
     ("session-lost", {"gw": "magic-timeout-lost"}, ["-s", ".#gw"], ""),
-    ("activation-timeout", {"db1": "activation-timeout"}, ["-s", ".#db1"], ""),
     ("build-fails", {"web1": "success", "web2": "build-fails"}, ["-s", "."], ""),  # whole flake: one eval
     ("push-fails", {"web1": "push-fails"}, ["-s", ".#web1"], ""),
     ("check-fails", {"web1": "check-fails"}, [".#web1"], ""),

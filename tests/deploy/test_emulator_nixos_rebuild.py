@@ -69,7 +69,8 @@ def test_without_sudo_a_non_root_user_cannot_switch(tmp_path):
     assert proc.returncode == 1 and "Permission denied" in proc.stdout
     parser = NixosRebuildParser("web1", "switch")
     result = [e for e in parse_lines(parser, proc.stdout.splitlines(), 1) if isinstance(e, NodeResult)][0]
-    assert result.outcome == "failed" and "Permission denied" in result.message
+    # the profile could not be set: nothing changed on the host
+    assert result.outcome == "not_deployed" and result.stage == "activate" and "Permission denied" in result.message
 
 
 def test_usage_errors(tmp_path):

@@ -139,6 +139,35 @@ async def test_interactive_prompt(emulated, answer, outcome):
     assert any(e.kind == "prompt_answered" and e.yes is answer for e in events)
 
 
+async def test_interactive_runs_ask_every_question_up_front_then_build_in_turns(emulated):
+    """parallel 1, three hosts: the three plans come before anything builds; then one host at a time."""
+    emulated.scenario({"web1": "success", "web2": "success", "db1": "success"})
+    run = deploy(["web1", "web2", "db1"], interactive=True, parallel=1, action="switch")
+    prompts: list[str] = []
+    active: set[str] = set()
+    most = 0
+
+    def on_event(event):
+        nonlocal most
+        if event.kind == "prompt":
+            prompts.extend(p.node for p in event.plan)
+            if len(prompts) == 3:
+                assert sorted(run.pending_prompts) == ["db1", "web1", "web2"]
+                run.answer_prompt(True)  # one answer, up front, for every host
+                assert run.pending_prompts == []  # answered; two of them wait for their turn
+        elif isinstance(event, StageChanged) and event.stage in ("build", "push", "activate"):
+            assert len(prompts) == 3, "a host built before every host had asked"
+            active.add(event.node)
+            most = max(most, len(active))
+        elif isinstance(event, NodeResult):
+            active.discard(event.node)
+
+    events = await run_all(run, on_event)
+    assert sorted(prompts) == ["db1", "web1", "web2"]
+    assert outcomes(events) == {"web1": "succeeded", "web2": "succeeded", "db1": "succeeded"}
+    assert most == 1  # the parallel limit holds for building and activating
+
+
 async def test_cancel_a_hanging_deploy(emulated):
     emulated.scenario({"web1": "hang"})
     run = deploy(["web1"])
@@ -324,7 +353,6 @@ async def test_generation_probe_before_and_after(emulated, tmp_path, monkeypatch
     journal = Journal.open()
     journal.begin_run(run.run_id, operator="t", method="deploy-rs", action="switch", targets=[("nas", None)])
     events = await run_all(run)
-    events += await run.probe_after()
     for event in events:
         journal.record(run.run_id, event)
     states = {e.when: e for e in events if isinstance(e, NodeState)}
@@ -347,8 +375,11 @@ async def test_failing_probe_is_recorded_not_fatal(emulated):
                     probe=unreachable)
     events = await run_all(run)
     assert outcomes(events) == {"web1": "succeeded"}
-    after = await run.probe_after()
-    assert isinstance(after[0], NodeState) and "no route" in after[0].error
+    # the after-probe is in the stream, before the result (and not asked again afterwards)
+    after = [e for e in events if isinstance(e, NodeState) and e.when == "after"]
+    assert len(after) == 1 and "no route" in after[0].error
+    assert events.index(after[0]) < len(events) - 1 and isinstance(events[-1], RunResult)
+    assert await run.probe_after() == []
 
 
 async def test_parallel_runs_the_flake_check_once(emulated):

@@ -87,3 +87,56 @@ def test_nixos_rebuild_log(capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["outcome"] == "succeeded"
     assert main(["parse-log", str(LOGS / "nixos-rebuild-switch.log"), "--method", "nixos-rebuild"]) == 2
     assert "--targets HOST" in capsys.readouterr().err
+
+
+# ---- timeouts: where they come from (issue 10 point 4) --------------------------------------------------------------
+
+REAL = LOGS / "real" / "deploy-rs"
+
+
+def windows(capsys, *argv: str) -> tuple[dict, dict, str]:
+    assert main(["parse-log", *argv, "--json"]) in (0, 1)
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    confirm = next(e for e in events if e["event"] == "confirm_window")
+    activation = next(e for e in events if e["event"] == "activation_window")
+    result = [e for e in events if e["event"] == "node_result"][-1]
+    return confirm, activation, result["message"]
+
+
+def test_timeouts_given_to_parse_log_are_used_and_named(capsys):
+    """The real run used --activation-timeout 3 --confirm-timeout 10; the log does not say so."""
+    log = str(REAL / "activation-timeout.log")
+    confirm, activation, message = windows(capsys, log)
+    assert (confirm["seconds"], confirm["source"]) == (30, "deploy-rs's default")
+    assert (activation["seconds"], activation["source"]) == (240, "deploy-rs's default")
+    confirm, activation, message = windows(capsys, log, "--confirm-timeout", "10", "--activation-timeout", "3")
+    assert (confirm["seconds"], confirm["source"]) == (10, "--confirm-timeout given to parse-log")
+    assert (activation["seconds"], activation["source"]) == (3, "--activation-timeout given to parse-log")
+    assert "activation timeout of 3 s (--activation-timeout given to parse-log)" in message
+    assert "not confirmed within 10 s (--confirm-timeout given to parse-log)" in message
+
+
+def test_timeouts_of_a_debug_log_come_from_the_log(capsys):
+    confirm, _activation, _message = windows(capsys, str(REAL / "success-debug.log"), "--confirm-timeout", "99")
+    assert (confirm["seconds"], confirm["source"]) == (30, "log")  # what deploy-rs really passed wins
+
+
+def test_timeouts_from_the_flake(capsys, tmp_path):
+    from tests.support import require_tool
+
+    require_tool("nix", "the flake is evaluated")
+    fleet = Path(__file__).resolve().parents[1] / "fixtures" / "flakes" / "fleet"
+    log = tmp_path / "db1.log"
+    log.write_text((REAL / "activation-timeout.log").read_text().replace("host1", "db1"))
+    confirm, activation, _message = windows(capsys, "--flake", str(fleet), str(log))
+    assert (confirm["seconds"], confirm["source"]) == (60, "flake")  # deploy.confirmTimeout
+    assert (activation["seconds"], activation["source"]) == (240, "deploy-rs's default")  # db1 sets none
+    # an option given to parse-log beats the flake
+    confirm, _activation, _message = windows(capsys, "--flake", str(fleet), str(log), "--confirm-timeout", "5")
+    assert (confirm["seconds"], confirm["source"]) == (5, "--confirm-timeout given to parse-log")
+
+
+def test_timeline_says_where_a_timeout_came_from(capsys):
+    assert main(["parse-log", str(REAL / "magic-rollback.log"), "--confirm-timeout", "10"]) == 1
+    out = capsys.readouterr().out
+    assert "waits 10 s for confirmation (--confirm-timeout given to parse-log)" in out

@@ -17,6 +17,8 @@ from labtui.runs.events import Output, RunResult, Stall
 class RecordingParser:
     """Every line becomes an output event; `> ` sets awaiting_answer like deploy-rs's prompt."""
 
+    follow_after_exit: float | None = None
+
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.awaiting_answer = False
@@ -106,6 +108,55 @@ async def test_late_output_after_exit_is_logged_but_not_parsed():
     assert "late line" not in parser.lines
 
 
+class FollowingParser(RecordingParser):
+    """Follows the program's orphan after the exit until it prints END (like a deploy-rs target after the
+    activation timeout)."""
+
+    def __init__(self, bound: float) -> None:
+        super().__init__()
+        self.bound = bound
+        self.lines_at_finish: list[str] | None = None
+
+    @property
+    def follow_after_exit(self) -> float | None:  # type: ignore[override]
+        return None if "END" in self.lines else self.bound
+
+    def finish(self, exit_code, ts, *, cancelled=False):
+        self.lines_at_finish = list(self.lines)
+        return super().finish(exit_code, ts, cancelled=cancelled)
+
+
+# A child that holds our pipe and prints when its stdin (a pipe from its parent) closes, i.e. at the parent's exit.
+ORPHAN = ("import subprocess, sys\n"
+          "subprocess.Popen([sys.executable, '-c', {child!r}], stdin=subprocess.PIPE)\n"
+          "print('parent done', flush=True)\n")
+
+
+async def test_after_the_exit_the_parser_follows_what_the_program_left_running():
+    child = "import sys; sys.stdin.read(); print('target still going', flush=True); print('END', flush=True)"
+    parser = FollowingParser(bound=30.0)
+    runner = CommandRunner(py(ORPHAN.format(child=child)), parser, timings=RunnerTimings(exit_drain=0.0))
+    events = await collect(runner)
+    # (under load the orphan may be done before the exit is handled: then there is nothing left to follow)
+    assert parser.lines_at_finish == ["parent done", "target still going", "END"]
+    assert isinstance(events[-1], RunResult) and events[-1].exit_code == 0
+
+
+async def test_the_follow_after_the_exit_is_bounded():
+    child = "import sys, time; sys.stdin.read(); print('target still going', flush=True); time.sleep(30)"
+    parser = FollowingParser(bound=0.5)
+    runner = CommandRunner(py(ORPHAN.format(child=child)), parser, timings=RunnerTimings(exit_drain=0.0,
+                                                                                          late_output=0.2))
+    started = time.monotonic()
+    events = await collect(runner)
+    assert time.monotonic() - started < 5
+    assert parser.lines_at_finish is not None and "END" not in parser.lines_at_finish
+    notes = [e.line for e in events if isinstance(e, Output) and e.source == "labtui"]
+    assert len(notes) == 1 and "following it until it ends (at most 0 s)" in notes[0]
+    assert isinstance(events[-1], RunResult)
+    await asyncio.wait_for(runner.late_output_done.wait(), 10)  # the orphan is ended afterwards
+
+
 SUDO_SCRIPT = r"""
 import os
 fd = os.open("/dev/tty", os.O_RDWR)
@@ -133,6 +184,23 @@ async def test_sudo_password_through_the_pty_is_never_logged():
     assert "password accepted" in parser.lines
     everything = "".join(raw) + repr([e.to_dict() for e in events])
     assert "hunter2" not in everything
+
+
+async def test_nixos_rebuild_ng_sudo_prompt_is_answered_for_its_host():
+    """nixos-rebuild-ng --ask-sudo-password asks `[sudo] password for user@host: ` with getpass, on the terminal."""
+    script = SUDO_SCRIPT.replace("(sudo for web1.lab) Password: ", "[sudo] password for deploy@web1.lab: ")
+    asked: list[str] = []
+
+    async def ask(hostname: str) -> str:
+        asked.append(hostname)
+        return "hunter2-secret"
+
+    parser = RecordingParser()
+    raw: list[str] = []
+    runner = CommandRunner(py(script), parser, use_pty=True, ask_password=ask, on_raw=raw.append)
+    await collect(runner)
+    assert asked == ["web1.lab"] and "password accepted" in parser.lines
+    assert "hunter2" not in "".join(raw)
 
 
 async def test_sudo_password_refused_cancels():

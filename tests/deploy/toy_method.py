@@ -24,6 +24,7 @@ class LabApplyParser:
         self._results: dict[tuple[str, str | None], NodeResult] = {}
 
     awaiting_answer = False  # lab-apply never asks
+    follow_after_exit = None  # nothing of it goes on after it exits
 
     def mark_answered(self) -> None:
         pass

@@ -148,3 +148,19 @@ def test_waves_stop_at_an_unhealthy_wave_and_roll_it_back(testbed, tmp_path):
     shown = json.loads(testbed.labtui("history", "show", run_id, "--json").stdout)
     assert shown["waves"] == [["host1"], ["host2"], ["host3"]]
     assert {n["node"]: n["wave"] for n in shown["node_details"]} == {"host1": 1, "host2": 2, "host3": 3}
+
+
+def test_exec_runs_on_every_host_and_lands_in_the_journal(testbed):
+    proc = testbed.labtui("exec", "host1", "host2", "host3", "--json", "--", "sh", "-c",
+                          'hostname; readlink /run/current-system; [ "$(hostname)" != host2 ] || exit 7')
+    data = json_of(proc)
+    assert proc.returncode == 1 and not data["ok"]
+    by = {h["host"]: h for h in data["hosts"]}
+    for host in testbed.hosts:  # each answered from inside its own namespaces
+        first, second = by[host]["stdout"].splitlines()
+        assert first == host and second == testbed.state(host).current_system
+    assert (by["host1"]["exit_code"], by["host2"]["exit_code"]) == (0, 7)
+    shown = json.loads(testbed.labtui("history", "show", data["run_id"], "--json").stdout)
+    assert shown["action"] == "exec" and shown["outcome"] == "failed"
+    assert {n["node"]: n["outcome"] for n in shown["node_details"]} == {
+        "host1": "succeeded", "host2": "failed", "host3": "succeeded"}

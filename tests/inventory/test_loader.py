@@ -209,3 +209,19 @@ def test_nix_commands_are_in_the_command_log(nix, flake_copy) -> None:
     commands = [r.command for r in COMMAND_LOG.records() if r.where == "local"]
     assert any(c.startswith("nix --extra-experimental-features 'nix-command flakes' eval --json --impure") and
                str(flake) in c for c in commands)
+
+
+@pytest.mark.parametrize(("release", "system", "says", "never"), [
+    ('NAME=NixOS\nID=nixos\nVERSION_ID="26.05"\n', "Linux", "/run/current-system/sw/bin", "apt-get"),
+    ('ID=debian\nVERSION_ID="12"\n', "Linux", "apt-get install nix-bin", "pacman"),
+    ('ID=linuxmint\nID_LIKE="ubuntu debian"\n', "Linux", "apt-get install nix-bin", "pacman"),
+    ("ID=arch\n", "Linux", "pacman -S nix", "apt-get"),
+    ('ID="fedora"\n', "Linux", "https://nixos.org/download", "apt-get"),
+    ("", "Darwin", "Nix for macOS", "apt-get"),
+])
+def test_missing_nix_is_explained_for_the_platform(release, system, says, never) -> None:
+    """Issue 13: a NixOS user is not told to `apt-get install nix-bin`."""
+    from labtui.inventory.nix import nix_how_to_get, os_release
+
+    text = nix_how_to_get(os_release(release), system)
+    assert says in text and never not in text

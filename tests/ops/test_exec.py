@@ -222,3 +222,22 @@ async def test_every_exec_is_a_run_in_the_journal():
 def test_host_exec_statuses():
     assert HostExec("a").status() == "running"
     assert HostExec("a", duration=1, error="ended by a signal, or ...").status() == "no exit status"
+
+
+async def test_the_simulated_lab_answers_common_commands(lab, shell, inventory):
+    """The demo's hosts (labtui.sim.exec) answer what operators run most: kernel, NixOS version, a unit."""
+    hosts = list(inventory.hosts)
+    collector = ExecCollector([h.name for h in hosts])
+    async for event in exec_on_hosts(hosts, shell, ["uname", "-r"]):
+        collector.apply(event)
+    # db1's current system has 6.6.31, but it still runs the 6.6.30 it booted.
+    assert {r.host: r.stdout for r in collector.results()} == {
+        "web1": ["6.6.30"], "web2": ["6.6.30"], "db1": ["6.6.30"]}
+    collector = ExecCollector(["web1"])
+    async for event in exec_on_hosts(hosts[:1], shell, ["systemctl", "is-active", "nginx.service"]):
+        collector.apply(event)
+    assert collector.results()[0].stdout == ["active"] and collector.ok
+    collector = ExecCollector(["web1"])
+    async for event in exec_on_hosts(hosts[:1], shell, ["frobnicate"]):
+        collector.apply(event)
+    assert collector.results()[0].exit_code == 127 and not collector.ok

@@ -82,7 +82,7 @@ async def test_stream_mode_prefixes_each_line_with_its_host(lab):
     out = io.StringIO()
     argv = ["sh", "-c", "echo out; echo err >&2; printf 'bell\\a\\033]52;c;x\\a\\n'; exit 3"]
     code = await exec_verb.execute(parse("--stream", "one", "two", "--", *argv), inventory, list(inventory.hosts),
-                                   argv, pool, out=out, err=io.StringIO())
+                                   argv, pool, lines=pool, out=out, err=io.StringIO())
     lines = out.getvalue().splitlines()
     assert code == 1
     for host in ("one", "two"):

@@ -122,7 +122,8 @@ async def test_connection_refused_is_down_and_recovers(ssh_servers):
 
 
 async def test_silent_host_times_out_as_down(ssh_servers):
-    blackhole = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # accepts TCP, never speaks SSH
+    held = []  # Python 3.12+ closes a connection whose StreamWriter is collected: keep them open
+    blackhole = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)  # never speaks SSH
     port = blackhole.sockets[0].getsockname()[1]
     from labtui.inventory.model import Host, SshTarget
 

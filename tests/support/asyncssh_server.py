@@ -94,13 +94,15 @@ class TestSshServer:
 
     async def stop(self) -> None:
         """Stop listening and drop every open connection (like a host that went away)."""
-        if self._acceptor is not None:
-            self._acceptor.close()
-            await self._acceptor.wait_closed()
-            self._acceptor = None
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
+        # Drop the connections before waiting: since Python 3.12.1 wait_closed() waits for them.
         for conn in list(self.connections):
             conn.abort()
         self.connections.clear()
+        if acceptor is not None:
+            await acceptor.wait_closed()
 
     async def restart(self) -> TestSshServer:
         await self.stop()

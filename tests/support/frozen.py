@@ -35,7 +35,16 @@ from labtui.sim.state import SimLab, fake_store_path
 from labtui.tui.adapters import CoreOps
 from labtui.tui.app import LabApp
 from labtui.tui.assemble import build_app
-from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource, PasswordAsker, Sources
+from labtui.tui.sources import (
+    DeployChoice,
+    DeployHandle,
+    DeployStarter,
+    ExecSource,
+    HistorySource,
+    PasswordAsker,
+    PreviewSource,
+    Sources,
+)
 from tests.support.sim_shell import SimShell
 from tests.support.sim_status import SimStatusSource
 
@@ -76,6 +85,7 @@ class ScriptedRun:
         self.run_id = run_id
         self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self.cancelled = False
+        self.cancelled_nodes: list[str] = []
         self.answers: list[bool] = []
         self.answered = asyncio.Event()
 
@@ -95,7 +105,12 @@ class ScriptedRun:
                 return
             yield event
 
-    async def cancel(self) -> None:
+    async def cancel(self, node: str | None = None) -> None:
+        if node is not None:  # as the orchestrator does: that host stops, the others go on
+            self.cancelled_nodes.append(node)
+            self.feed(NodeResult(ts=self.clock(), node=node, profile=None, outcome="cancelled", stage=None,
+                                 message="cancelled by the operator"))
+            return
         self.cancelled = True
         self.feed(RunResult(ts=self.clock(), outcome="cancelled", exit_code=130))
 
@@ -122,14 +137,16 @@ class ScriptedDeploy:
 
 
 def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, deploy: DeployStarter | None = None,
-               history: HistorySource | None = None, **options: Any) -> LabApp:
+               history: HistorySource | None = None, exec: ExecSource | None = None,
+               preview: PreviewSource | None = None, **options: Any) -> LabApp:
     """The TUI on the frozen lab: status read in-process at FROZEN_NOW, logs, checks and generations over the
     simulated shell, no timers (pass animate=True for them)."""
     lab, inventory = frozen_lab(root)
     sources = Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), deploy=deploy, history=history,
-                      ops=CoreOps(SimShell(lab)))
+                      ops=CoreOps(SimShell(lab)), exec=exec, preview=preview)
     options.setdefault("subtitle", "demo lab")
     options.setdefault("animate", False)
+    options.setdefault("ansi_colours", False)  # the same picture whatever TERM the tests run under
     return build_app(inventory, sources, clock=clock or FrozenClock(FROZEN_NOW + 4), **options)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from labtui.runs.events import Prompt, RunResult
-from labtui.tui.controller import DeployController
+from labtui.runs.events import Prompt, PromptAnswered, RunResult
+from labtui.tui.controller import PROMPT_GATHER, DeployController
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
 from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, ScriptedRun, deploy_events, frozen_lab
@@ -151,3 +151,95 @@ async def test_attach_follows_a_run_the_history_still_runs(tmp_path):
     handle.feed_all(deploy_events(lab, ["grey-area"], FROZEN_NOW))
     run = await task
     assert ui.shown[0][1] == "run r7 (attached)" and run.outcome == "succeeded"
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    """Bounded wait for a condition another task brings about."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+class Attachable(HistorySource):
+    CAN_ATTACH = True
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def list_runs(self, host=None) -> list[RunSummary]:
+        return []
+
+    def run_events(self, run_id):
+        return []
+
+    def last_outcome(self, host):
+        return None
+
+    def attach(self, run_id, ask_password):
+        return self.handle
+
+
+async def test_reattaching_never_asks_a_question_already_answered(tmp_path):
+    """Issue 12 point 6: the replayed plan question was answered before labtui attached."""
+    lab, _ = frozen_lab(tmp_path)
+    clock = FrozenClock()
+    handle = ScriptedRun(clock, run_id="r8")
+    ui = FakeUi()
+    controller = DeployController(ui, None, Attachable(handle), clock)
+    task = asyncio.ensure_future(controller.attach("r8", ["grey-area"]))
+    await ui.opened.wait()
+    events = deploy_events(lab, ["grey-area"], FROZEN_NOW, interactive=True)
+    handle.feed_all(events[:2])  # run_started, the prompt ...
+    handle.feed(PromptAnswered(ts=FROZEN_NOW + 0.6, node="grey-area", yes=True))  # ... answered back then
+    handle.feed_all(events[2:])
+    run = await task  # the questions' task ends with the run: whatever it was going to ask, it has
+    assert ui.plans == [] and handle.answers == [] and run.outcome == "succeeded"
+
+
+async def test_a_question_answered_elsewhere_leaves_the_screen(tmp_path):
+    lab, inventory = frozen_lab(tmp_path)
+    clock = FrozenClock()
+    deploy = ScriptedDeploy(clock)
+
+    class SlowUi(FakeUi):
+        async def ask_plan(self, prompt):
+            self.plans.append(prompt)
+            await asyncio.Event().wait()  # the operator looks at it...
+            return True
+
+    ui = SlowUi()
+    controller = DeployController(ui, deploy, None, clock)
+    task = asyncio.ensure_future(controller.deploy([inventory.get("grey-area")], DeployChoice(hosts=())))
+    await deploy.started.wait()
+    run = deploy.runs[-1]
+    events = deploy_events(lab, ["grey-area"], FROZEN_NOW, interactive=True)
+    run.feed_all(events[:2])
+    await until(lambda: ui.plans)
+    run.feed(PromptAnswered(ts=FROZEN_NOW + 1, node="grey-area", yes=True))  # ...and another face answers it
+    await until(lambda: ui.dropped)
+    run.feed_all(events[2:])
+    await task
+    assert run.answers == [] and ui.dropped == 1
+
+
+async def test_one_question_up_front_waits_for_every_host_to_ask(tmp_path):
+    """Issue 12 point 7: hosts whose process asks later (they started later) are in the same, single question."""
+    lab, inventory = frozen_lab(tmp_path)
+    clock = FrozenClock()
+    deploy, ui = ScriptedDeploy(clock), FakeUi()
+    nodes = ["grey-area", "nas", "printer-pi"]
+    controller = DeployController(ui, deploy, None, clock)
+    task = asyncio.ensure_future(controller.deploy([inventory.get(n) for n in nodes], DeployChoice(hosts=())))
+    await deploy.started.wait()
+    run = deploy.runs[-1]
+    prompt = deploy_events(lab, nodes, FROZEN_NOW, interactive=True)[1]
+    run.feed(prompt.__class__(ts=prompt.ts, plan=[e for e in prompt.plan if e.node != "printer-pi"]))
+    await asyncio.sleep(PROMPT_GATHER * 3)  # a check that nothing happens needs time to pass: three gatherings
+    assert ui.plans == []  # printer-pi has not asked yet
+    run.feed(prompt.__class__(ts=prompt.ts + 2, plan=[e for e in prompt.plan if e.node == "printer-pi"]))
+    await until(lambda: len(run.answers) == 3)
+    assert len(ui.plans) == 1 and sorted(e.node for e in ui.plans[0].plan) == nodes
+    run.feed(RunResult(ts=FROZEN_NOW + 9, outcome="succeeded", exit_code=0))
+    await task

@@ -45,7 +45,7 @@ async def test_sixteen_colours_keep_severity_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("TERM", "screen")
     monkeypatch.delenv("COLORTERM", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    app = frozen_app(tmp_path)
+    app = frozen_app(tmp_path, ansi_colours=None)  # decided by the terminal, as `labtui` does
     assert app.console.color_system == "standard"
     assert app.theme == "ansi-dark"  # the terminal's own colours: yellow warns, red errs, a readable cursor row
     async with app.run_test(size=SMALL) as pilot:

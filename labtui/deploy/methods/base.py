@@ -21,6 +21,16 @@ from labtui.errors import ToolMissing, UserError
 from labtui.inventory.model import Host, Profile
 
 
+@dataclass(frozen=True)
+class LogTimeouts:
+    """What `labtui parse-log` knows of a saved run's timeouts besides the log: options given to it, and the hosts of
+    a flake (`--flake`) with their settings."""
+
+    confirm: int | None = None
+    activation: int | None = None
+    hosts: Mapping[str, Host] | None = None
+
+
 @dataclass(eq=False)
 class Job:
     """One process of a run."""
@@ -70,8 +80,10 @@ class DeployMethod(ABC):
         (labtui.deploy.build); [] when labtui should leave building to the method (remote builds, no flake)."""
         return []
 
-    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action) -> OutputParser:
-        """A parser for a saved log (`labtui parse-log`), with the targets the operator named, if any."""
+    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action, *,
+                   timeouts: LogTimeouts | None = None) -> OutputParser:
+        """A parser for a saved log (`labtui parse-log`), with the targets the operator named, if any, and what is
+        known of the run's timeouts (methods without timeouts ignore them)."""
         targets = list(targets or [])
         nodes = list(dict.fromkeys(n for n, _ in targets))
         job = Job(name=nodes[0] if len(nodes) == 1 else "log", nodes=nodes, targets=targets, argv=[],

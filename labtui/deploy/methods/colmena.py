@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from labtui.deploy.methods.base import DeployMethod, Job
+from labtui.deploy.methods.base import DeployMethod, Job, LogTimeouts
 from labtui.deploy.parse import OutputParser
 from labtui.deploy.parse.colmena import ColmenaParser
 from labtui.deploy.request import Action, DeployRequest
@@ -72,7 +72,8 @@ class Colmena(DeployMethod):
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         return ColmenaParser(job.nodes[0], request.action.value)
 
-    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action) -> OutputParser:
+    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action, *,
+                   timeouts: LogTimeouts | None = None) -> OutputParser:
         if not targets or len(targets) != 1:
             raise UserError("a colmena log is read for one host: name it with --targets HOST")
         return ColmenaParser(targets[0][0], action.value)

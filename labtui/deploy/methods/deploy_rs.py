@@ -12,17 +12,45 @@ from dataclasses import replace
 
 from labtui.deploy.build import BuildTarget
 from labtui.deploy.commands import deploy_rs_argv
-from labtui.deploy.methods.base import DeployMethod, Job, profiles_of
+from labtui.deploy.methods.base import DeployMethod, Job, LogTimeouts, profiles_of
 from labtui.deploy.parse import OutputParser
 from labtui.deploy.parse.ansi import strip_ansi
 from labtui.deploy.parse.deploy_rs import LOG_RE, DeployRsParser
+from labtui.deploy.parse.deploy_rs.parser import DEFAULT_SOURCE
 from labtui.deploy.request import Action, DeployRequest
 from labtui.errors import EXIT_FAILED, EXIT_OK, UserError
-from labtui.inventory.model import Host
+from labtui.inventory.model import Host, Profile
 
 # Records deploy-rs prints last for a profile that finished, when the run goes on or ends well.
 _DONE = ("Deployment confirmed.", "Success activating, done!", "Success activating for next boot, done!",
          "Completed dry-activate!")
+
+
+class _Timeouts:
+    """Per (node, profile) confirm and activation timeouts, with where each came from."""
+
+    def __init__(self) -> None:
+        self.confirm: dict[tuple[str, str], int] = {}
+        self.activation: dict[tuple[str, str], int] = {}
+        self.confirm_sources: dict[tuple[str, str], str] = {}
+        self.activation_sources: dict[tuple[str, str], str] = {}
+
+    def add(self, node: str, profile: Profile, *, confirm: tuple[int | None, str],
+            activation: tuple[int | None, str]) -> None:
+        """The profile's settings (from the flake, else deploy-rs's defaults), unless an override is given."""
+        key = (node, profile.name)
+        value, source = confirm
+        self.confirm[key] = value if value is not None else profile.confirm_timeout
+        self.confirm_sources[key] = source if value is not None else _origin(profile, "confirm_timeout")
+        value, source = activation
+        self.activation[key] = value if value is not None else profile.effective_activation_timeout
+        self.activation_sources[key] = source if value is not None else _origin(profile, "activation_timeout")
+
+
+def _origin(profile: Profile, field: str) -> str:
+    """Where a merged profile setting came from, as timeouts name it."""
+    origin = profile.sources.get(field, "default")
+    return {"default": DEFAULT_SOURCE, "labtui.toml": "labtui.toml", "cli": "command line"}.get(origin, "flake")
 
 
 class DeployRs(DeployMethod):
@@ -85,22 +113,36 @@ class DeployRs(DeployMethod):
 
     def parser(self, job: Job, request: DeployRequest) -> OutputParser:
         o = request.options
-        confirm: dict[tuple[str, str], int] = {}
-        activation: dict[tuple[str, str], int] = {}
+        timeouts = _Timeouts()
         auto_rollback: dict[tuple[str, str], bool] = {}
         for node, profile in job.targets:
             for p in profiles_of(job.hosts[node], profile):
                 auto_rollback[(node, p.name)] = o.auto_rollback if o.auto_rollback is not None else p.auto_rollback
-                confirm[(node, p.name)] = o.confirm_timeout if o.confirm_timeout is not None else p.confirm_timeout
-                activation[(node, p.name)] = (o.activation_timeout if o.activation_timeout is not None
-                                              else p.effective_activation_timeout)
-        return DeployRsParser(job.targets, confirm_timeouts=confirm, activation_timeouts=activation,
+                timeouts.add(node, p, confirm=(o.confirm_timeout, "--confirm-timeout"),
+                             activation=(o.activation_timeout, "--activation-timeout"))
+        return DeployRsParser(job.targets, confirm_timeouts=timeouts.confirm, activation_timeouts=timeouts.activation,
+                              confirm_sources=timeouts.confirm_sources, activation_sources=timeouts.activation_sources,
                               auto_rollbacks=auto_rollback, dry_activate=request.action.is_dry,
                               boot=request.action.needs_reboot)
 
-    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action) -> OutputParser:
-        # A saved log names its nodes and profiles: without targets the parser learns them from it.
-        return DeployRsParser(list(targets) if targets else None)
+    def log_parser(self, targets: Sequence[tuple[str, str | None]] | None, action: Action, *,
+                   timeouts: LogTimeouts | None = None) -> OutputParser:
+        # A saved log names its nodes and profiles: without targets the parser learns them from it. Its timeouts:
+        # the log's own (`-d`), else the options given to parse-log, else the flake's (--flake), else deploy-rs's.
+        given = timeouts or LogTimeouts()
+        table = _Timeouts()
+        for host in (given.hosts or {}).values():
+            for p in host.profiles:
+                table.add(host.name, p, confirm=(given.confirm, ""), activation=(given.activation, ""))
+        flag = "given to parse-log"
+        return DeployRsParser(
+            list(targets) if targets else None, dry_activate=action.is_dry, boot=action.needs_reboot,
+            confirm_timeouts={} if given.confirm is not None else table.confirm, confirm_sources=table.confirm_sources,
+            activation_timeouts={} if given.activation is not None else table.activation,
+            activation_sources=table.activation_sources,
+            default_confirm=(given.confirm, f"--confirm-timeout {flag}") if given.confirm is not None else None,
+            default_activation=((given.activation, f"--activation-timeout {flag}") if given.activation is not None
+                                else None))
 
     def infer_exit_code(self, lines: Sequence[str]) -> int | None:
         """1 when the last deploy-rs record is an ERROR, 0 when it completed a profile, else unknown."""

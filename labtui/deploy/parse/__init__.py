@@ -45,6 +45,13 @@ class OutputParser(Protocol):
         """The latest `node_result` of every target that has one, in the targets' order."""
         ...
 
+    @property
+    def follow_after_exit(self) -> float | None:
+        """Seconds the runner keeps feeding lines after the process exited, before `finish` (asked again after
+        each line): something the program started goes on and its lines decide an outcome (deploy-rs's target
+        after the activation timeout). None: `finish` at once."""
+        ...
+
     def mark_answered(self) -> None:
         """The runner wrote the operator's answer to the program's question."""
         ...

@@ -82,6 +82,10 @@ class ColmenaParser:
         self._finished = False
 
     @property
+    def follow_after_exit(self) -> float | None:
+        return None  # nothing colmena starts outlives it
+
+    @property
     def awaiting_answer(self) -> bool:
         return False  # colmena asks nothing
 

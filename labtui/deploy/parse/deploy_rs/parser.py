@@ -16,7 +16,12 @@ Outcome rules (also in docs/events.md):
 - `Deployment confirmed.` gives a `confirmed` event; the `succeeded` result follows only when
   deploy-rs goes on to the next profile or exits 0;
 - a rollback seen in the output wins over exit status 0;
-- a declined `--interactive` prompt: all `not_deployed`, run `cancelled`.
+- a declined `--interactive` prompt: all `not_deployed`, run `cancelled`;
+- the activation timeout (`Waiting over SSH resulted in a bad exit code`) while the target is still activating:
+  deploy-rs gives up and exits, the target goes on and, unconfirmed, rolls back by itself. The parser follows the
+  target's lines past the final error and the exit (`follow_after_exit`) and reports what it ended as;
+- a profile confirmed (`Deployment confirmed.`) whose activation session then died (`SSHActivateExit(Some(255))`,
+  no rollback seen) keeps its new generation: `succeeded`, whatever deploy-rs's final error says.
 A profile already reported `succeeded` can get a second, superseding `node_result` (`rolled_back`,
 stage `revoke`) when a later failure makes deploy-rs revoke it: the last result per profile counts.
 
@@ -35,6 +40,7 @@ from labtui.deploy.parse import generation_switch
 from labtui.deploy.parse.ansi import clean_line
 from labtui.deploy.parse.deploy_rs.plan import PlanReader
 from labtui.deploy.parse.deploy_rs.records import (
+    ACTIVATE_NOT_FINAL_ERROR,
     ACTIVATION_ERRORS,
     CANCEL_ERRORS,
     CONFIRM_TIMEOUT_TEXT,
@@ -71,6 +77,7 @@ from labtui.deploy.parse.deploy_rs.records import (
     RE_TIMEOUT_FLAG,
     ROLLED_BACK_LEGACY,
     SUDO_PROMPT_RE,
+    WAIT_FAILED,
     maybe_structural,
 )
 from labtui.inventory.model import DEFAULT_ACTIVATION_TIMEOUT, DEFAULT_CONFIRM_TIMEOUT
@@ -92,6 +99,11 @@ from labtui.runs.events import (
 
 Key = tuple[str, str | None]
 
+# How long to follow a target after deploy-rs gave up on it (activation timeout), beyond its confirm timeout: its
+# switch may still be running (the target rolls back `confirmTimeout` seconds after the switch ends).
+FOLLOW_MARGIN = 60
+DEFAULT_SOURCE = "deploy-rs's default"
+
 @dataclass
 class _Target:
     node: str
@@ -111,6 +123,11 @@ class _Target:
     dry: bool = False
     result: NodeResult | None = None
     revoke_pending: bool = False
+    confirmed: bool = False  # `Deployment confirmed.`: the canary was removed, the target will not roll back
+    activation_window_sent: bool = False
+    activate_ended: bool = False  # activate-rs printed its final ERROR
+    activation_done: bool = False  # `Activation succeeded!`: the switch is over, the confirmation wait begins
+    following: bool = False  # deploy-rs gave up on it (activation timeout) while it still activates
 
     @property
     def key(self) -> Key:
@@ -128,7 +145,16 @@ class DeployRsParser:
                  confirm_timeouts: dict[tuple[str, str], int] | None = None,
                  activation_timeouts: dict[tuple[str, str], int] | None = None,
                  auto_rollbacks: dict[tuple[str, str], bool] | None = None,
-                 dry_activate: bool = False, boot: bool = False) -> None:
+                 dry_activate: bool = False, boot: bool = False,
+                 confirm_sources: dict[tuple[str, str], str] | None = None,
+                 activation_sources: dict[tuple[str, str], str] | None = None,
+                 default_source: str = DEFAULT_SOURCE,
+                 default_confirm: tuple[int, str] | None = None,
+                 default_activation: tuple[int, str] | None = None) -> None:
+        """`confirm_timeouts`/`activation_timeouts` per (node, profile); `*_sources` say where each came from (the
+        flake, a command-line option, ...). Targets without one get `default_confirm`/`default_activation`
+        ((seconds, source), e.g. an option given to `labtui parse-log`), else deploy-rs's defaults (`default_source`).
+        The events and messages name the source. A `-d` log's constructed commands override all (source `log`)."""
         self._targets: list[_Target] = []
         self._index: dict[Key, _Target] = {}
         for node, profile in targets or []:
@@ -138,6 +164,12 @@ class DeployRsParser:
         self._confirm_timeouts: dict[Key, int] = {k: v for k, v in (confirm_timeouts or {}).items()}
         self._activation_timeouts: dict[Key, int] = {k: v for k, v in (activation_timeouts or {}).items()}
         self._auto_rollbacks: dict[Key, bool] = {k: v for k, v in (auto_rollbacks or {}).items()}
+        self._sources: dict[str, dict[Key, str]] = {
+            "confirm": {k: v for k, v in (confirm_sources or {}).items()},
+            "activation": {k: v for k, v in (activation_sources or {}).items()}}
+        self._default_source = default_source
+        self._defaults = {"confirm": default_confirm or (DEFAULT_CONFIRM_TIMEOUT, default_source),
+                          "activation": default_activation or (DEFAULT_ACTIVATION_TIMEOUT, default_source)}
         self.dry_activate = dry_activate
         self.boot = boot
         self.plan: list[PlanEntry] = []  # deploy-rs's plan, once printed (with or without --interactive)
@@ -162,6 +194,7 @@ class DeployRsParser:
         self._run_reason: str | None = None
         self._declined = False
         self._terminal = False  # the final error of the run was printed
+        self._exit_overruled = False  # deploy-rs exited non-zero, but every profile it failed is known to be fine
         self._finished = False
 
     # ------------------------------------------------------------------ public API
@@ -173,6 +206,16 @@ class DeployRsParser:
     def mark_answered(self) -> None:
         """The runner wrote the operator's answer; stop reporting `awaiting_answer`."""
         self._awaiting = False
+
+    @property
+    def follow_after_exit(self) -> float | None:
+        """Seconds to keep reading after deploy-rs exited, for a target it gave up on (activation timeout) that is
+        still activating: its own lines (success, confirmation wait, rollback) arrive through the orphaned ssh
+        session and say what it ended as. None when there is nothing to follow."""
+        following = [t for t in self._targets if t.following and t.result is None]
+        if not following:
+            return None
+        return float(max(self._window("confirm", t)[0] for t in following) + FOLLOW_MARGIN)
 
     @property
     def results(self) -> dict[Key, NodeResult]:
@@ -237,8 +280,15 @@ class DeployRsParser:
             level, tag, message = mf.group(1), mf.group(2), mf.group(3).rstrip()
         self._awaiting = False
         if self._terminal:
-            # Orphaned ssh children keep printing after the run's final error (§4.3 step 4): shown,
-            # but they change no outcome.
+            following = self._following()
+            if following is not None and tag == "activate":
+                # deploy-rs gave up on this target (activation timeout), which goes on activating: its lines say
+                # how it ends (§6).
+                events.extend(self._remote(tag, level, message, text, ts))
+                events.extend(self._follow_end(following, ts))
+                return events
+            # Other orphaned ssh children keep printing after the run's final error (§6): shown, but they change
+            # no outcome.
             events.append(self._output(text, ts, "local" if tag == "deploy" else tag))
             return events
         if tag == "deploy":
@@ -258,12 +308,12 @@ class DeployRsParser:
         ok_exit = exit_code == 0 and not cancelled
         if ok_exit and self._current is not None and self._current.status in ("confirmed", "done"):
             events.extend(self._succeed(self._current, ts))
-        events.extend(self._finalize(ts, exit_code, cancelled))
+        events.extend(self._finalize(ts, exit_code, cancelled, final=True))
         outcomes = [t.result.outcome for t in self._targets if t.result is not None]
         run: RunOutcome
         if cancelled or self._declined:
             run = "cancelled"
-        elif ok_exit and all(o in ("succeeded", "dry_activated") for o in outcomes):
+        elif (ok_exit or self._exit_overruled) and outcomes and all(o in GOOD_OUTCOMES for o in outcomes):
             run = "succeeded"
         else:
             run = "failed"
@@ -328,6 +378,19 @@ class DeployRsParser:
                 return table[key]
         return default
 
+    def _window(self, which: str, t: _Target) -> tuple[int, str]:
+        """The confirm or activation timeout of `t` and where it came from ("" when the caller did not say)."""
+        table = self._confirm_timeouts if which == "confirm" else self._activation_timeouts
+        for key in ((t.node, t.profile), (t.node, None)):
+            if key in table:
+                return table[key], self._sources[which].get(key, "")
+        return self._defaults[which]
+
+    def _seconds(self, which: str, t: _Target) -> str:
+        """`30 s (deploy-rs's default)`: a timeout as messages give it, with its source."""
+        seconds, source = self._window(which, t)
+        return f"{seconds} s ({source})" if source else f"{seconds} s"
+
     # ------------------------------------------------------------------ plan and prompt
 
     def _end_plan(self, ts: float) -> list[RunEvent]:
@@ -363,6 +426,13 @@ class DeployRsParser:
                        stage=stage if stage is not None else (t.stage or self._run_stage), message=message)
         t.result = r
         return r
+
+    def _activation_window(self, t: _Target, ts: float) -> list[RunEvent]:
+        if t.activation_window_sent:
+            return []
+        t.activation_window_sent = True
+        seconds, source = self._window("activation", t)
+        return [ActivationWindow(ts=ts, node=t.node, profile=t.profile or "", seconds=seconds, source=source)]
 
     def _rollback_event(self, t: _Target, ts: float) -> list[RunEvent]:
         if t.rollback_kind is None or t.rollback_emitted:
@@ -448,8 +518,11 @@ class DeployRsParser:
             self._awaiting = True
             return events
         elif message == "Creating activation waiter":
+            # deploy-rs starts the target's `wait` now (its `[wait]` line is skipped when the canary file already
+            # exists, §6): the activation countdown starts from this line, which is always printed.
             if self._current is not None:
                 self._current.magic = True
+                events.extend(self._activation_window(self._current, ts))
         elif message.startswith("Constructed activation command:") and self._current is not None:
             self._learn_timeout(self._confirm_timeouts, "confirm", message, self._current)
         elif message.startswith("Constructed wait command:") and self._current is not None:
@@ -464,6 +537,7 @@ class DeployRsParser:
             t = self._current
             if t is not None and t.rollback_kind is None:
                 t.status = "confirmed"
+                t.confirmed = True
                 out = self._output(text, ts, "local", t)
                 events.extend([out, Confirmed(ts=ts, node=t.node, profile=t.profile or "")])
                 return events
@@ -503,6 +577,7 @@ class DeployRsParser:
         m = RE_TIMEOUT_FLAG[which].search(command)
         if m and t.profile is not None:
             table[(t.node, t.profile)] = int(m.group(1))
+            self._sources[which][(t.node, t.profile)] = "log"
 
     def _begin_build_or_push(self, t: _Target, stage: str, ts: float) -> list[RunEvent]:
         if t not in self._deploy_order:
@@ -588,7 +663,11 @@ class DeployRsParser:
             if t is not None and t.error is None:
                 t.error = message
                 t.status = "failed"
-                events.extend(self._judge_activation_failure(t, message, ts))
+                if message.startswith(WAIT_FAILED) and t.magic and not (t.activation_done or t.activate_ended) \
+                        and t.rollback_kind is None:
+                    t.following = True  # the target is still activating: its end comes after deploy-rs's
+                else:
+                    events.extend(self._judge_activation_failure(t, message, ts))
             return events
         events.append(self._output(text, ts, "local", cur))
         if (m := RE_DEPLOY_FAILED.match(message)) or (m2 := RE_DEPLOY_FAILED_LEGACY.match(message)):
@@ -691,40 +770,87 @@ class DeployRsParser:
         if t.rollback_failed:
             return self._result(t, "failed", ts, f"{detail}; the rollback failed too: {t.rollback_failed}")
         if t.rollback_kind == "magic":
-            timeout = self._timeout(self._confirm_timeouts, t, DEFAULT_CONFIRM_TIMEOUT)
             return self._result(t, "rolled_back", ts,
-                                f"no confirmation within {timeout} s: the target rolled back by itself "
-                                f"(magic rollback); {err}")
+                                f"no confirmation within {self._seconds('confirm', t)}: the target rolled back by "
+                                f"itself (magic rollback); {err}")
+        if t.confirmed and not t.magic_timeout and (self._panic_exit == 255 or "Some(255)" in err):
+            # The confirmation reached the target (the canary is gone), then the activation's ssh session died:
+            # nothing rolls the target back, whatever deploy-rs's final error says (docs/deploy-rs-output.md §7).
+            self._exit_overruled = True
+            return self._result(t, "succeeded", ts,
+                                "confirmed; the activation's ssh session died afterwards (exit 255), which deploy-rs "
+                                "reports as a failure and a rollback that did not happen: a confirmed target keeps "
+                                "the new generation", stage="confirm")
         if t.rollback_kind == "auto":
             return self._result(t, "rolled_back", ts, f"activation failed and was rolled back: {detail}")
         if err.startswith("Waiting over SSH"):
-            timeout = self._timeout(self._activation_timeouts, t, DEFAULT_ACTIVATION_TIMEOUT)
             return self._result(t, "failed", ts,
-                                f"{err}: activation did not finish within {timeout} s; the target may still be "
-                                "activating and should roll back by itself when unconfirmed; check the host")
+                                f"{err}: activation did not finish within {self._seconds('activation', t)}; the target "
+                                "may still be activating and should roll back by itself when unconfirmed; check the "
+                                "host")
         if "RecvError" in err:
             code = f" (exit {self._panic_exit})" if self._panic_exit is not None else ""
             return self._result(t, "failed", ts,
                                 f"{err}: the activation ssh session ended badly{code} after confirmation; the host "
                                 "may be on the new generation or may have rolled back by itself; check it")
-        if t.magic and (t.confirm_open or "Some(255)" in err):
-            timeout = self._timeout(self._confirm_timeouts, t, DEFAULT_CONFIRM_TIMEOUT)
+        if t.magic and "Some(255)" in err and not t.confirm_open:
             return self._result(t, "failed", ts,
-                                f"{detail}; the target should roll back by itself within {timeout} s (magic "
-                                "rollback), but that was not seen; check the host")
+                                f"{detail}: the activation's ssh session died; deploy-rs reports a rollback it did not "
+                                "see: if activate-rs lived on, the target rolls back by itself once unconfirmed for "
+                                f"{self._seconds('confirm', t)}, else it keeps the new generation; check the host")
+        if t.magic and (t.confirm_open or "Some(255)" in err):
+            return self._result(t, "failed", ts,
+                                f"{detail}; the target should roll back by itself within "
+                                f"{self._seconds('confirm', t)} (magic rollback), but that was not seen; check the "
+                                "host")
         return self._result(t, "failed", ts, f"{detail}; no rollback seen: the host may be left on the new generation")
 
+    def _following(self) -> _Target | None:
+        return next((t for t in self._targets if t.following and t.result is None), None)
+
+    def _follow_end(self, t: _Target, ts: float) -> list[RunEvent]:
+        """The result of a target deploy-rs gave up on, once activate-rs printed its final error."""
+        if not t.activate_ended:
+            return []
+        t.following = False
+        return [*self._rollback_event(t, ts), self._following_result(t, ts)]
+
+    def _following_result(self, t: _Target, ts: float) -> NodeResult:
+        gave_up = f"deploy-rs gave up at its activation timeout of {self._seconds('activation', t)}"
+        if t.rollback_failed:
+            return self._result(t, "failed", ts, f"{gave_up}; the target went on, then failed to roll back: "
+                                f"{t.rollback_failed}")
+        if t.rollback_kind == "magic":
+            return self._result(t, "rolled_back", ts, f"{gave_up} while the target was still activating; the target "
+                                f"finished, was not confirmed within {self._seconds('confirm', t)} and rolled back "
+                                "by itself (magic rollback)")
+        if t.rollback_kind is not None:
+            why = f": {t.remote_error}" if t.remote_error else ""
+            return self._result(t, "rolled_back", ts, f"{gave_up}; the target's activation then failed and it rolled "
+                                f"back{why}")
+        if t.activate_ended:
+            return self._result(t, "failed", ts, f"{gave_up}; the target's activation ended with: {t.remote_error}; "
+                                "no rollback seen: the host may be on the new generation; check it")
+        return self._result(t, "failed", ts, f"{gave_up} while the target was still activating; its output ended "
+                            "before it did: unconfirmed, it rolls back by itself; check the host")
+
     def _terminate(self, ts: float) -> list[RunEvent]:
-        """The run's final error was printed: every target gets its result now."""
+        """The run's final error was printed: every target gets its result now (but one it is still following)."""
         self._terminal = True
         return self._finalize(ts, 1, False)
 
-    def _finalize(self, ts: float, exit_code: int | None, cancelled: bool) -> list[RunEvent]:
+    def _finalize(self, ts: float, exit_code: int | None, cancelled: bool, final: bool = False) -> list[RunEvent]:
         events: list[RunEvent] = []
         failing = self._current if self._current is not None and self._current.status == "failed" else None
         events.extend(self._finish_revokes(ts, all_done=False))
         for t in self._targets:
             if t.result is not None:
+                continue
+            if t.following:
+                if final:  # the follow is over without the target's end
+                    t.following = False
+                    events.extend(self._rollback_event(t, ts))
+                    events.append(self._following_result(t, ts))
                 continue
             events.extend(self._rollback_event(t, ts))
             if t.status == "failed" and t.error is not None:
@@ -743,8 +869,8 @@ class DeployRsParser:
                 else:
                     hint = ""
                     if t.magic:
-                        timeout = self._timeout(self._confirm_timeouts, t, DEFAULT_CONFIRM_TIMEOUT)
-                        hint = f"; unconfirmed, the target should roll back by itself within {timeout} s"
+                        within = self._seconds("confirm", t)
+                        hint = f"; unconfirmed, the target should roll back by itself within {within}"
                     events.append(self._result(t, "failed", ts, self._exit_text(exit_code, cancelled) +
                                                f" during activation; the host may be on the new generation{hint}"))
             else:
@@ -877,11 +1003,13 @@ class DeployRsParser:
                     events.append(self._stage(t, "confirm", ts))
                     n_lead += 1
                     out = self._output(text, ts, tag, t)
-                events.append(ConfirmWindow(ts=ts, node=t.node, profile=t.profile or "",
-                                            seconds=self._timeout(self._confirm_timeouts, t, DEFAULT_CONFIRM_TIMEOUT)))
+                seconds, source = self._window("confirm", t)
+                events.append(ConfirmWindow(ts=ts, node=t.node, profile=t.profile or "", seconds=seconds,
+                                            source=source))
             elif tag == "wait":
-                events.append(ActivationWindow(ts=ts, node=t.node, profile=t.profile or "", seconds=self._timeout(
-                    self._activation_timeouts, t, DEFAULT_ACTIVATION_TIMEOUT)))
+                events.extend(self._activation_window(t, ts))  # a log without `Creating activation waiter`
+        elif message == "Activation succeeded!" and tag == "activate":
+            t.activation_done = True
         elif message == "De-activating due to error" and tag == "activate":
             t.rollback_kind = "magic" if (t.confirm_open or t.magic_timeout) else "auto"
             t.rollback_emitted = False
@@ -891,6 +1019,8 @@ class DeployRsParser:
         elif message == "Attempting to re-activate the last generation":
             events.extend(self._rollback_event(t, ts))
         elif level == "ERROR":
+            if tag == "activate" and not message.startswith(ACTIVATE_NOT_FINAL_ERROR):
+                t.activate_ended = True
             if CONFIRM_TIMEOUT_TEXT in message and tag == "activate":
                 # activate-rs rolls back unconditionally on this timeout (after printing it, before
                 # PR #246; before printing it since): a magic rollback, even if its lines are lost.

@@ -21,8 +21,10 @@ LOG_FILE_RE = re.compile(r"^(ERROR|WARN|INFO|DEBUG|TRACE) \[(deploy|activate)[\w
 PROMPT_PREFIX = "> "
 SUDO_PROMPT_RE = re.compile(r"^\(sudo for [^)]*\) Password: ")
 
-# Rust panic noise accompanying `RecvError(())` (§4.3 step 7): three lines, dropped.
-PANIC_START_RE = re.compile(r"^thread '[^']*' panicked at ")
+# Rust panic noise accompanying `RecvError(())` (§7): three lines, dropped. A current rustc names the thread's id in
+# parentheses (`thread 'tokio-runtime-worker' (7078) panicked at src/deploy.rs:490:41:`, after an empty line); older
+# ones do not.
+PANIC_START_RE = re.compile(r"^thread '[^']*'(?: \(\d+\))? panicked at ")
 PANIC_BODY_RE = re.compile(r"^(called `(?:Result|Option)::unwrap\(\)` on an|note: run with `RUST_BACKTRACE=|"
                            r"note: Some details are omitted|stack backtrace:|\s+\d+: \S|\s+at \S)")
 PANIC_EXIT_RE = re.compile(r"SSHActivateExit\(Some\((\d+)\)\)")
@@ -77,6 +79,11 @@ EARLY_ERRORS = (
 CANCEL_ERRORS = ("User cancelled deployment",)
 PROMPT_ERRORS = ("Failed to flush stdout prior to query:", "Failed to read line from stdin:")
 CONFIRM_TIMEOUT_TEXT = "Timeout elapsed for confirmation"
+# The local error after the target's `wait` gave up (activationTimeout): the target may still be activating (§6).
+WAIT_FAILED = "Waiting over SSH resulted in a bad exit code"
+# activate-rs prints one ERROR when it ends badly (activate.rs `error!("{}", err)`: the failed activation, the failed
+# confirmation after its rollback, a failed rollback); this one is the only other ERROR it prints, and it goes on.
+ACTIVATE_NOT_FINAL_ERROR = "Could not send file system event"
 QUESTION = "Are you sure you want to deploy these profiles?"
 QUESTION_AGAIN = "Sounds like you might want to continue"  # after an answer like `Y`: asked again
 # switch-to-configuration dry-activate output: the dry activation of the next profile has begun.

@@ -1,0 +1,75 @@
+"""Deploy flows: the parallel limit in the dialog, one host cancelled alone (issue 12, point 7)."""
+
+from __future__ import annotations
+
+from labtui.runs.events import RunResult, RunStarted, StageChanged
+from labtui.tui.adapters import deploy_request
+from labtui.tui.deploy_pane import DeployScreen, DeployTable
+from labtui.tui.dialogs import DeployDialog, YesNoDialog
+from tests.support.frozen import FROZEN_NOW, RUN_ID, FrozenClock, ScriptedDeploy, frozen_app
+from tests.tui.test_flows import _settle, wait_for
+
+SMALL = (80, 24)
+
+
+async def test_the_dialog_says_the_parallel_limit_and_changes_it(tmp_path):
+    deploy = ScriptedDeploy(FrozenClock())
+    app = frozen_app(tmp_path, deploy=deploy)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("ctrl+a", "D")  # all 7 hosts; labtui.toml says nothing: 4 at once
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, DeployDialog)
+        assert "4 at once" in str(dialog.query_one("#dialog-parallel").render())
+        note = str(dialog.query_one("#dialog-note").render())
+        assert "7 hosts, 4 at once: 3 wait for a free slot: every host's plan is asked first" in note
+        await pilot.press("minus", "minus")
+        assert dialog.choice().parallel == 2 and "5 wait" in str(dialog.query_one("#dialog-note").render())
+        await pilot.press(*["plus"] * 9)  # never more than there are hosts
+        assert dialog.choice().parallel == 7 and "wait for a free slot" not in str(
+            dialog.query_one("#dialog-note").render())
+        await pilot.press("minus", "enter")
+        await pilot.pause()
+        await pilot.press(*"reverse-proxy", "enter")  # the critical host's name
+        await deploy.started.wait()
+        choice = deploy.choices[-1]
+        assert choice.parallel == 6 and deploy_request(choice).parallel == 6
+
+
+async def test_cancel_one_host_the_others_go_on(tmp_path):
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("space")  # grey-area
+        app.table.move_to("nas")
+        await pilot.press("space", "D")
+        await pilot.pause()
+        await pilot.press("enter")
+        await deploy.started.wait()
+        run = deploy.runs[-1]
+        t0 = clock.now
+        run.feed(RunStarted(ts=t0, run_id=RUN_ID, method="deploy-rs", nodes=["grey-area", "nas"],
+                            argv=[], argvs=[["deploy", ".#grey-area"], ["deploy", ".#nas"]]))
+        for node in ("grey-area", "nas"):
+            run.feed(StageChanged(ts=t0 + 1, node=node, profile="system", stage="build"))
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployScreen)
+                       and app.deploys.active_run.nodes["nas"].stage == "build")
+        pane = app.screen
+        table = pane.query_one(DeployTable)
+        table.move_cursor(row=1)  # nas
+        await pilot.pause()
+        pane.sync()
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, YesNoDialog) and "The other hosts go on" in app.screen.question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: run.cancelled_nodes == ["nas"])
+        await wait_for(pilot, lambda: app.deploys.active_run.nodes["nas"].outcome == "cancelled")
+        assert app.deploys.running and not run.cancelled  # grey-area goes on
+        pane.sync()
+        assert str(table.get_cell("nas", "stage")) == "cancelled"
+        run.feed(RunResult(ts=t0 + 9, outcome="cancelled", exit_code=130))
+        await app.deploys.run_done.wait()
