@@ -17,7 +17,9 @@ from labtui.cli.helptext import Examples, ExitStatus
 
 EXAMPLES: Examples = (
     ("labtui demo", "the TUI on seven simulated hosts; press ? for the keys, D to deploy, q to quit"),
-    ("labtui demo --dir /tmp/lab --keep", "keep the demo lab's files afterwards, to look at them"),
+    ("labtui demo --hosts 200", "a lab of 200 simulated hosts (the seven, then a generated fleet)"),
+    ("labtui demo --shell", "a shell where `labtui status`, `labtui history`, `labtui deploy nas` use the demo lab"),
+    ("labtui demo --reset", "start the demo lab afresh: the hosts' first generations, an empty history"),
 )
 EXIT_STATUS: ExitStatus = {0: "the TUI was quit", 1: "the TUI crashed (its traceback is printed)"}
 
