@@ -12,7 +12,7 @@ from labtui.cli.helptext import Examples, ExitStatus
 from labtui.text import harmless
 
 if TYPE_CHECKING:
-    from labtui.runs.journal import Journal
+    from labtui.runs.journal import Journal, NodeRecord
     from labtui.runs.state import StateError
 
 
@@ -69,6 +69,9 @@ def _recover(args: argparse.Namespace, problem: StateError) -> int:
 
 def _run(args: argparse.Namespace, journal: Journal) -> int:
     from labtui.errors import UserError
+    from labtui.runs.lost import settle_lost_runs
+
+    settle_lost_runs(journal)  # runs whose supervisor vanished read `lost`, their unfinished nodes `unknown`
 
     if args.what[:1] == ["show"]:
         if len(args.what) != 2:
@@ -135,12 +138,27 @@ def show(journal: Journal, run_id: str, *, as_json: bool, follow: bool) -> int:
         if n.after_path:
             print(harmless(f"  {n.node}{'.' + n.profile if n.profile else ''}: {n.before_path or '?'} -> "
                            f"{n.after_path}"))
+        if n.outcome == "unknown":
+            print(harmless(f"  {n.node}: {found_text(n)}"))
     print(harmless(f"\n--- output ({detail.output_path}) ---", keep_newlines=True))
     sys.stdout.write(terminal_text(detail.output()))
     sys.stdout.flush()
     if s.state == "running" and follow:
         return _follow(s.run_id)
     return 0 if s.outcome == "succeeded" else 1
+
+
+def found_text(node: NodeRecord) -> str:
+    """What is known of a node whose run was lost: what a later probe found it running, or that none has yet."""
+    if node.found_at is None:
+        return "outcome unknown: no probe of the host since the run was lost (`labtui status` looks)"
+    running = f"generation {node.found_generation}" if node.found_generation is not None else "a system"
+    if node.new_path and node.found_path:
+        whose = "the closure this run deployed" if node.found_path == node.new_path else "not this run's closure"
+    else:
+        whose = "whether it is this run's closure is not known"
+    return (f"outcome unknown; found running {running} ({node.found_path or '?'}) at {_when(node.found_at)}: "
+            f"{whose}")
 
 
 def _follow(run_id: str) -> int:

@@ -215,7 +215,9 @@ class Printer:
             self.stream.write("\n" + render_table(["NODE", "PROFILE", "OUTCOME", "STAGE", "TIME", "MESSAGE"], rows,
                                                   max_width=120, colors=colors, color=self.color) + "\n")
         total = event.ts - (self.run_started or event.ts)
-        self._line(event.ts, None, f"run {event.outcome} in {total:.0f}s (exit {event.exit_code})",
+        # No exit code is known for a lost run (its supervisor vanished): say why instead of "exit None".
+        tail = f"(exit {event.exit_code})" if event.exit_code is not None else f"({event.message or 'no exit code'})"
+        self._line(event.ts, None, f"run {event.outcome} in {total:.0f}s {tail}",
                    outcome_color(event.outcome, run=True))
 
 

@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 from labtui.cli.common import (
     add_json_flag,
     add_target_arguments,
+    outcome_color,
     paint,
     print_json,
     render_table,
@@ -64,14 +65,13 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
                   ask_password: Callable[[str], str] | None = None, poll: float = 2.0,
                   clock: Clock | None = None) -> int:
     import asyncio
-    import time
 
     from labtui.cli.printer import describe_check
     from labtui.errors import UserError
     from labtui.ops.clock import REAL_CLOCK
-    from labtui.ops.privilege import privilege_for
-    from labtui.ops.reboot import REBOOT_COMMAND, outcomes, reboot_hosts, reboot_needed
-    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
+    from labtui.ops.reboot import outcomes, reboot_needed
+    from labtui.ops.recorded import RecordedReboot
+    from labtui.ops.runtime import check_journal, confirm, sudo_passwords
     from labtui.runs.events import CheckResultEvent, NodeResult, RebootProgress
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -101,15 +101,10 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     passwords = sudo_passwords(hosts, ask_password)
     color = use_color(out) and not args.json
     log = err if args.json else out
-    record = OpsRecord("reboot", inventory, [h.name for h in hosts],
-                       [privilege_for(h).wrap(REBOOT_COMMAND) for h in hosts], profile=None)
-    events = []
-    async for event in reboot_hosts(hosts, shell, wave_size=args.wave, stop_on_failure=not args.keep_going,
-                                    timeout=args.timeout, poll=poll, clock=clock or REAL_CLOCK,
-                                    sudo_passwords=passwords,
-                                    run_health_checks=not args.no_checks):
-        events.append(event)
-        record.emit(event)
+    reboot = RecordedReboot(inventory, shell, hosts, wave_size=args.wave, stop_on_failure=not args.keep_going,
+                            sudo_passwords=passwords, timeout=args.timeout, poll=poll, clock=clock or REAL_CLOCK,
+                            run_health_checks=not args.no_checks)
+    async for event in reboot.events():  # recorded in the journal as it goes
         if isinstance(event, RebootProgress):
             shade = {"done": "green", "failed": "red", "skipped": "yellow"}.get(event.phase)
             log.write(paint(f"[{event.elapsed:6.1f}s] {event.node}: {event.phase}"
@@ -117,15 +112,16 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
         elif isinstance(event, CheckResultEvent):
             log.write(f"          {event.node}: {harmless(describe_check(event))}\n")
         log.flush()
-    results = outcomes(events)
+    results = outcomes(reboot.events_seen)
     ok = all(r.ok for r in results)
-    record.finish([NodeResult(ts=time.time(), node=r.host, profile=None,
-                              outcome="succeeded" if r.ok else ("not_deployed" if r.phase == "waiting" else "failed"),
-                              stage=None, message=r.message) for r in results])
     if args.json:
         print_json({"ok": ok, "hosts": [r.to_dict() for r in results]}, out)
     else:
-        rows = [[r.host, "back" if r.ok else ("skipped" if r.phase == "waiting" else "FAILED"),
-                 f"{r.duration:.0f}s", r.message] for r in results]
-        out.write(render_table(["HOST", "RESULT", "TIME", "MESSAGE"], rows, max_width=120) + "\n")
+        # The outcome's name, as the journal, `labtui history` and the TUI say it.
+        words = {e.node: e.outcome for e in reboot.events_seen if isinstance(e, NodeResult)}
+        rows = [[r.host, words.get(r.host, "succeeded" if r.ok else "failed"), f"{r.duration:.0f}s", r.message]
+                for r in results]
+        colors = [[None, outcome_color(row[1]), None, None] for row in rows]
+        out.write(render_table(["HOST", "OUTCOME", "TIME", "MESSAGE"], rows, max_width=120, colors=colors,
+                               color=color) + "\n")
     return EXIT_OK if ok else EXIT_FAILED

@@ -45,19 +45,10 @@ def run(args: argparse.Namespace) -> int:
 async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteShell, *, out: IO[str] | None = None,
                   err: IO[str] | None = None, stdin: IO[str] | None = None,
                   ask_password: Callable[[str], str] | None = None) -> int:
-    import time
 
-    from labtui.ops.generations import (
-        GenerationInfo,
-        current_of,
-        host_switch_command,
-        list_generations,
-        new_switch_token,
-        rollback_target,
-        switch_generation,
-    )
-    from labtui.ops.runtime import OpsRecord, check_journal, confirm, sudo_passwords
-    from labtui.runs.events import GenerationSwitched, NodeResult, Output, RollbackResult, StageChanged
+    from labtui.ops.generations import GenerationInfo, current_of, list_generations, rollback_target
+    from labtui.ops.recorded import RecordedRollback
+    from labtui.ops.runtime import check_journal, confirm, sudo_passwords
 
     out, err = out or sys.stdout, err or sys.stderr
     check_journal()
@@ -77,22 +68,11 @@ async def execute(args: argparse.Namespace, inventory: Inventory, shell: RemoteS
     confirm(f"Roll back {host.name}?", [host], yes=args.yes, stdin=stdin, out=err)
     password = sudo_passwords([host], ask_password).get(host.name)
 
-    token = new_switch_token()
-    record = OpsRecord("rollback", inventory, [host.name], [host_switch_command(host, target.number, token)])
-    record.emit(StageChanged(ts=time.time(), node=host.name, profile="system", stage="activate"))
-    outcome = await switch_generation(shell, host, target.number,
-                                      from_generation=current.number if current else None, sudo_password=password,
-                                      token=token)
-    for line in outcome.output.splitlines():
-        record.emit(Output(ts=time.time(), node=host.name, stage="activate", line=line, source="rollback"))
-    if outcome.ok and outcome.from_generation is not None:
-        record.emit(GenerationSwitched(ts=time.time(), node=host.name, from_generation=outcome.from_generation,
-                                       to_generation=target.number))
-    record.emit(RollbackResult(ts=time.time(), node=host.name, from_generation=outcome.from_generation,
-                               to_generation=target.number, ok=outcome.ok, message=outcome.message))
-    record.finish([NodeResult(ts=time.time(), node=host.name, profile="system",
-                              outcome="succeeded" if outcome.ok else "failed", stage="activate",
-                              message=outcome.message)])
+    rollback = RecordedRollback(inventory, shell, host, target, current, sudo_password=password)
+    async for _event in rollback.events():  # recorded in the journal as it goes
+        pass
+    outcome, record = rollback.outcome, rollback.record
+    assert outcome is not None and record is not None
     if outcome.detached is False and not outcome.dropped:
         err.write(f"labtui: {host.name} has no systemd-run: the switch ran in the SSH session, where a dropped "
                   "connection would have interrupted it\n")

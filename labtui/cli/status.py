@@ -32,6 +32,7 @@ from labtui.text import harmless
 if TYPE_CHECKING:
     from labtui.inventory.flake_paths import FlakePathResolver
     from labtui.inventory.model import Host
+    from labtui.runs.lost import FoundRecorder
     from labtui.status.model import HostStatus
     from labtui.status.poller import StatusPoller
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace, hosts: list[Host], resolver: FlakePathResolver | None) -> int:
+    from labtui.runs.lost import FoundRecorder
     from labtui.ssh.pool import SshPool
     from labtui.status.poller import StatusPoller
 
@@ -87,8 +89,10 @@ async def _main(args: argparse.Namespace, hosts: list[Host], resolver: FlakePath
         if args.watch:
             await _watch(args, poller, [h.name for h in hosts])
             return EXIT_OK  # not reached: --watch ends with Ctrl-C
+        found = FoundRecorder()  # before probing: what the probes find settles what lost runs left unknown
         snapshot = await poller.wait_all(timeout=args.timeout, with_flake=resolver is not None)
         statuses = [_timed_out(snapshot[h.name], args.timeout) for h in hosts]
+        note_found(found, statuses)
         if args.json:
             from labtui.status.export import fleet_json
 
@@ -105,6 +109,16 @@ def exit_code(statuses: Iterable[HostStatus]) -> int:
     from labtui.ssh.api import HostState
 
     return EXIT_OK if all(s.state is HostState.UP for s in statuses) else EXIT_FAILED
+
+
+def note_found(found: FoundRecorder, statuses: Iterable[HostStatus]) -> None:
+    """What the hosts run now settles what a lost run left unknown on them (labtui.runs.lost, in the journal)."""
+    for s in statuses:
+        if s.answered_at is None:
+            continue
+        path = s.current_system.path if s.current_system else s.system_profile
+        generation = s.generation if s.system_profile and s.system_profile == path else None
+        found.see(s.host, path, generation, s.answered_at)
 
 
 def _timed_out(status: HostStatus, timeout: float) -> HostStatus:

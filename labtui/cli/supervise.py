@@ -15,7 +15,7 @@ from labtui.deploy.orchestrator import DeployRun, PostNodeHook
 from labtui.deploy.request import DeployRequest
 from labtui.inventory.model import Inventory
 from labtui.runs.client import SUPERVISE_VERB, take_payload
-from labtui.runs.files import RunFiles, job_output_writer
+from labtui.runs.files import RawSink, job_output_writer
 from labtui.runs.journal import RunHeader
 from labtui.runs.locks import operator_name
 from labtui.runs.supervisor import SupervisedRun, run_supervisor
@@ -37,7 +37,7 @@ def health_gate_for(request: DeployRequest, inventory: Inventory, shell: RemoteS
     return gate
 
 
-def build_deploy_run(deploy: DetachedDeploy, files: RunFiles, run_id: str, *,
+def build_deploy_run(deploy: DetachedDeploy, files: RawSink, run_id: str, *,
                      shell: RemoteShell | None = None) -> tuple[DeployRun, RunHeader]:
     """The deploy with its probe and health gate, its host locks taken (HostLocked otherwise)."""
     request, inventory = deploy.request, deploy.inventory
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     run_id: str = args.run_id
 
-    def build(files: RunFiles) -> tuple[SupervisedRun, RunHeader]:
+    def build(files: RawSink) -> tuple[SupervisedRun, RunHeader]:
         deploy = detached_deploy(take_payload(run_id))
         return build_deploy_run(deploy, files, run_id)
 

@@ -188,6 +188,14 @@ class DeployRun:
         if self._locks is not None:
             self._locks.release()
 
+    async def prepare(self) -> None:
+        """What the run takes before it starts (labtui.runs.supervisor.SupervisedRun): the host locks."""
+        self.acquire_locks()
+
+    async def release(self) -> None:
+        """Give back what `prepare` took, for a run that never starts."""
+        self.release_locks()
+
     @property
     def pending_prompts(self) -> list[str]:
         """Jobs (node names, or "atomic") whose deploy-rs waits for a yes/no."""

@@ -2,7 +2,7 @@
 
 Why not `asyncio.create_subprocess_exec`: deploy-rs can leave an orphaned ssh child that holds the
 output pipe open for minutes after deploy-rs exited, and asyncio's subprocess transport ties the end
-of a process to the end of its pipes. Here the process exit is watched on its own (a pidfd), then what
+of a process to the end of its pipes. Here the process exit is watched on its own (the leash reports it), then what
 is already buffered is drained for a short deadline and the result is reported: within about a second
 of deploy-rs's exit, whatever its children do.
 
@@ -12,6 +12,8 @@ Other things handled here:
   the parser after a short quiet time.
 - the process gets its own session and process group, so a cancel signals deploy-rs and every ssh/nix
   child together, and a hang-up of the operator's terminal does not reach it.
+- it runs on a leash (labtui.deploy.leash): if the process running this runner dies (a supervisor killed by
+  SIGKILL), the whole group is ended, so no deploy goes on unwatched; its leftovers are ended with it.
 - interactive sudo: deploy-rs asks `(sudo for HOST) Password: ` on /dev/tty. With `use_pty` the process
   gets a pseudo-terminal as its controlling terminal (but keeps the pipe for stdout/stderr); the pty's
   output is only scanned for that prompt and never logged, and the answer is written to the pty with echo
@@ -28,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import errno
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import termios
@@ -40,6 +44,8 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from labtui.commandlog import COMMAND_LOG, CommandLog
+from labtui.deploy.leash import GRACE as LEASH_GRACE
+from labtui.deploy.leash import leash_command, parse_status
 from labtui.deploy.parse import OutputParser
 from labtui.runs.events import Output, RunEvent, StageChanged, Stall
 from labtui.text import LineCutter
@@ -96,7 +102,9 @@ class CommandRunner:
         self._clock = clock
         self._command_log = command_log
 
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None  # the leash (labtui.deploy.leash), leader of the group
+        self._watch_fd: int | None = None  # our end of the leash's watch pipe: closing it ends what is left
+        self._status_fd: int | None = None  # the leash reports the command's exit here
         self.exit_code: int | None = None
         self.cancelled = False
         self.late_output_done = asyncio.Event()
@@ -173,7 +181,12 @@ class CommandRunner:
         env = dict(os.environ if self._env is None else self._env)
         env.update(self._extra_env)
         self._command_log.local(self.argv, self._extra_env or None)
+        program = _program(self.argv[0], env.get("PATH"), self._cwd)
+        if program is None:  # as Popen would say it, before anything starts
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", self.argv[0])
         out_r, out_w = os.pipe()
+        watch_r, self._watch_fd = os.pipe()
+        self._status_fd, status_w = os.pipe()
         slave: int | None = None
         if self._use_pty:
             master, slave = os.openpty()
@@ -183,18 +196,20 @@ class CommandRunner:
             self._pty_fd = master
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, stdout=out_w, stderr=out_w, env=env, cwd=self._cwd,
-                start_new_session=True, pass_fds=(slave,) if slave is not None else (),
+                leash_command(watch_r, status_w, [program, *self.argv[1:]]), stdin=subprocess.PIPE, stdout=out_w,
+                stderr=out_w, env=env, cwd=self._cwd, start_new_session=True,
+                pass_fds=(watch_r, status_w, *((slave,) if slave is not None else ())),
                 preexec_fn=_controlling_tty(slave) if slave is not None else None,
             )
         except BaseException:
-            os.close(out_r)
-            if self._pty_fd is not None:
-                os.close(self._pty_fd)
-                self._pty_fd = None
+            for fd in (out_r, self._watch_fd, self._status_fd, self._pty_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._watch_fd = self._status_fd = self._pty_fd = None
             raise
         finally:
-            os.close(out_w)
+            for fd in (out_w, watch_r, status_w):
+                os.close(fd)
             if slave is not None:
                 os.close(slave)
         self._out_fd = out_r
@@ -214,23 +229,15 @@ class CommandRunner:
             os.killpg(self.proc.pid, sig)
 
     async def _watch_exit(self) -> None:
-        assert self.proc is not None
+        assert self.proc is not None and self._status_fd is not None
         loop = asyncio.get_running_loop()
-        try:
-            pidfd = os.pidfd_open(self.proc.pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        if pidfd is not None:
-            exited = asyncio.Event()
-            loop.add_reader(pidfd, exited.set)
-            try:
-                await exited.wait()
-            finally:
-                loop.remove_reader(pidfd)
-                os.close(pidfd)
-            code = self.proc.wait()
-        else:  # pragma: no cover - kernels before 5.3
-            code = await loop.run_in_executor(None, self.proc.wait)
+        report = await _read_to_end(loop, self._status_fd)
+        os.close(self._status_fd)
+        self._status_fd = None
+        # No report: the leash was killed with its group (a cancel's SIGKILL), the command with it.
+        code = parse_status(report.decode(errors="replace"))
+        if code is None:
+            code = -signal.SIGKILL
         self.exit_code = code
         self._exited.set()
         if self.proc.stdin:
@@ -317,7 +324,18 @@ class CommandRunner:
                 # Children still hold the pipe: end them (the group still exists while they do, so its id
                 # cannot have been reused). Their output is no longer read.
                 self._signal_group(signal.SIGTERM)
+            self._let_go()
             self.late_output_done.set()
+
+    def _let_go(self) -> None:
+        """Close the leash's watch pipe (it ends whatever is left of the group and exits), and reap it later."""
+        if self._watch_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._watch_fd)
+            self._watch_fd = None
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            asyncio.get_running_loop().run_in_executor(None, _reap, proc)
 
     def _close_fds(self) -> None:
         loop = asyncio.get_running_loop()
@@ -452,6 +470,46 @@ class CommandRunner:
             with contextlib.suppress(OSError):
                 os.write(self._pty_fd, password.encode() + b"\n")
         del password
+
+
+def _program(name: str, path: str | None, cwd: str | None) -> str | None:
+    """The executable `name` runs (found on `path` unless it has a slash), or None when there is none."""
+    if "/" not in name:
+        return shutil.which(name, path=path)
+    full = os.path.join(cwd or os.getcwd(), name)
+    return full if os.path.isfile(full) and os.access(full, os.X_OK) else None
+
+
+async def _read_to_end(loop: asyncio.AbstractEventLoop, fd: int) -> bytes:
+    """Everything written to pipe `fd` until its writer closes it (without blocking the loop)."""
+    os.set_blocking(fd, False)
+    data = bytearray()
+    ended = asyncio.Event()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            data.extend(chunk)
+        else:
+            ended.set()
+
+    loop.add_reader(fd, readable)
+    try:
+        await ended.wait()
+    finally:
+        loop.remove_reader(fd)
+    return bytes(data)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for the leash to exit once it let go (it ends the group's leftovers within its grace)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=LEASH_GRACE + 10)
 
 
 def _controlling_tty(slave: int) -> Callable[[], None]:

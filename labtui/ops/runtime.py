@@ -118,10 +118,13 @@ class OpsRecord:
         self.files.event(event)
         self.journal.record(self.run_id, event)
 
-    def finish(self, results: Sequence[NodeResult]) -> None:
+    def finish(self, results: Sequence[NodeResult]) -> list[RunEvent]:
+        """Record the results and the run's end; returns what it recorded (results, then the run_result)."""
         for result in results:
             self.emit(result)
         ok = all(r.outcome == "succeeded" for r in results)
-        self.emit(RunResult(ts=time.time(), outcome="succeeded" if ok else "failed", exit_code=0 if ok else 1))
+        end = RunResult(ts=time.time(), outcome="succeeded" if ok else "failed", exit_code=0 if ok else 1)
+        self.emit(end)
         self.files.close()
         self.journal.close()
+        return [*results, end]

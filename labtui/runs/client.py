@@ -15,8 +15,10 @@ for the installed script, a nixpkgs-style wrapper and `python -m pytest` from a 
 A supervisor that cannot start (a broken installation, an exception before it answers) is one UserError
 line for every face: why (the log's last line, harmless) and the path of `supervisor.log`.
 
-Faces follow a run by tailing its events file (`follow_run`), and talk back over a per-run unix socket in
-`labtui.paths.runtime_dir()` (`DetachedRun`): yes/no answers, sudo passwords (memory only), cancel.
+Faces follow a run over a per-run unix socket in `labtui.paths.runtime_dir()` while its supervisor lives (the
+events come from its memory, so a full disk or a locked journal does not hide them), else by tailing its events
+file (`follow_run`); they talk back over the same socket (`DetachedRun`): yes/no answers, sudo passwords (memory
+only), cancel.
 """
 
 from __future__ import annotations
@@ -38,14 +40,15 @@ from typing import Any
 from labtui import paths
 from labtui.commandlog import COMMAND_LOG
 from labtui.errors import UserError
-from labtui.runs.events import Output, RunEvent, RunResult, RunStarted, UnknownEvent, event_from_dict
+from labtui.runs.events import NodeResult, RunEvent, RunResult, RunStarted, UnknownEvent, event_from_dict
 from labtui.runs.files import events_path, make_run_dir, new_run_id, run_dir
 from labtui.runs.journal import Journal
-from labtui.runs.locks import pid_alive
+from labtui.runs.process import ProcessId
 from labtui.runs.state import state_error
 from labtui.text import harmless
 
 START_TIMEOUT = 60.0  # seconds to wait for the supervisor to say it started
+FOLLOW_LINE_LIMIT = 16 * 1024 * 1024  # bytes of one event line from the supervisor (output lines are cut at 64 KB)
 SPEC_FILE = "request.pickle"
 PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
@@ -67,16 +70,22 @@ def socket_path(run_id: str) -> Path:
     return paths.runtime_dir() / "deploy" / f"{run_id}.sock"
 
 
-def supervisor_pid(run_id: str) -> int | None:
+def supervisor_process(run_id: str) -> ProcessId | None:
+    """The process that runs (or ran) `run_id`, from its pid file; None for runs without a supervisor."""
     try:
-        return int((run_dir(run_id) / PID_FILE).read_text())
-    except (OSError, ValueError):
+        return ProcessId.parse((run_dir(run_id) / PID_FILE).read_text())
+    except (OSError, UserError):
         return None
 
 
+def supervisor_pid(run_id: str) -> int | None:
+    supervisor = supervisor_process(run_id)
+    return supervisor.pid if supervisor else None
+
+
 def is_running(run_id: str) -> bool:
-    pid = supervisor_pid(run_id)
-    return pid is not None and pid_alive(pid)
+    supervisor = supervisor_process(run_id)
+    return supervisor is not None and supervisor.alive()
 
 
 class DetachedRun:
@@ -139,73 +148,162 @@ def _send(run_id: str, message: dict[str, Any]) -> dict[str, Any]:
 
 async def follow_run(run_id: str, *, from_start: bool = True, attach: bool = False,
                      poll: float = 0.05) -> AsyncIterator[RunEvent]:
-    """The events of a run as they are written, until its `run_result` (also for finished runs).
+    """The events of a run as they happen, until its `run_result` (also for finished runs).
 
-    Works for any run, whoever started it. If its supervisor died without a result, ends with a
-    `run_result` of outcome `failed` (exit code None) after marking the run lost in the journal.
+    Works for any run, whoever started it. While its supervisor lives, the events come from the supervisor's memory
+    over its socket (they reach the face even when the disk is full or the journal locked); otherwise from the run's
+    events file. If the supervisor vanished without a result, the run ends `lost` (labtui.runs.lost): a note, each
+    unfinished node `unknown`, and a `run_result` of outcome `lost` without an exit code.
     `attach=True` tells the supervisor a face is watching (see labtui.runs.supervisor.UNATTENDED_GRACE).
     Lines this version cannot read (an event kind of a newer labtui) are skipped.
     """
-    path = events_path(run_id)
-    face = _attach(run_id) if attach else None
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not path.exists():
-            if time.monotonic() > deadline or (supervisor_pid(run_id) is not None and not is_running(run_id)):
-                raise UserError(f"run {run_id} has no events file {path}; list runs with `labtui history`")
-            await asyncio.sleep(poll)
-        with open(path, encoding="utf-8") as f:
-            if not from_start:
-                f.seek(0, os.SEEK_END)
-            buffer = ""
-            last_check = time.monotonic()
-            while True:
-                chunk = f.read()
-                if not chunk and time.monotonic() - last_check > 1.0:
-                    last_check = time.monotonic()
-                    # Only a supervisor's run can be lost; other writers (ops actions) have no pid file.
-                    if supervisor_pid(run_id) is not None and not is_running(run_id):
-                        chunk = f.read()  # its last lines may have landed just now
-                        if not chunk:
-                            message = "the deploy supervisor died without recording a result"
-                            with contextlib.suppress(Exception):
-                                journal = Journal.open()
-                                journal.mark_lost(run_id, message)
-                                journal.close()
-                            yield Output(ts=time.time(), node=None, stage=None, line=f"labtui: {message}",
-                                         source="raw")
-                            yield RunResult(ts=time.time(), outcome="failed", exit_code=None)
-                            return
-                if chunk:
-                    buffer += chunk
-                    *lines, buffer = buffer.split("\n")
-                    for line in lines:
-                        if not line.strip():
-                            continue
-                        try:
-                            event = event_from_dict(json.loads(line))
-                        except (UnknownEvent, ValueError):
-                            continue
-                        yield event
-                        if isinstance(event, RunResult):
-                            return
+    seen = _Seen()
+    live = await _open_live(run_id, from_start=from_start, attach=attach)
+    if live is not None:
+        reader, writer = live
+        try:
+            while line := await reader.readline():
+                event = _parse(line)
+                if event is None:
                     continue
-                await asyncio.sleep(poll)
-    finally:
-        if face is not None:
-            face.close()
+                seen.add(event)
+                yield event
+                if isinstance(event, RunResult):
+                    return
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writer.close()
+        # The connection ended before the run's result: the supervisor is gone, or ending. Its file tells the rest.
+    async for event in _follow_file(run_id, seen, from_start=from_start or live is not None, poll=poll):
+        yield event
 
 
-def _attach(run_id: str) -> socket.socket | None:
-    """A connection kept open while a face follows the run (the supervisor counts them)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(socket_path(run_id)))
-        sock.sendall(b'{"op": "attach"}\n')
-    except OSError:
-        sock.close()
+class _Seen:
+    """What a face has seen of a run: how many events, which nodes ran, which have a result."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.nodes: list[str] = []
+        self.done: set[str] = set()
+
+    def add(self, event: RunEvent) -> None:
+        self.count += 1
+        if isinstance(event, RunStarted):
+            self.nodes = list(event.nodes)
+        elif isinstance(event, NodeResult):
+            self.done.add(event.node)
+
+    def open_nodes(self) -> list[tuple[str, str | None]]:
+        return [(node, None) for node in self.nodes if node not in self.done]
+
+
+def _parse(line: bytes | str) -> RunEvent | None:
+    if not line.strip():
         return None
-    return sock
+    try:
+        return event_from_dict(json.loads(line))
+    except (UnknownEvent, ValueError, TypeError):
+        return None
+
+
+async def _open_live(run_id: str, *, from_start: bool,
+                     attach: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A `follow` connection to the run's supervisor, or None when it does not serve one (finished, other writer)."""
+    path = socket_path(run_id)
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=FOLLOW_LINE_LIMIT)
+    except OSError:
+        return None
+    writer.write(json.dumps({"op": "follow", "from": 0 if from_start else None, "attach": attach}).encode() + b"\n")
+    try:
+        await writer.drain()
+    except OSError:
+        writer.close()
+        return None
+    return reader, writer
+
+
+async def _follow_file(run_id: str, seen: _Seen, *, from_start: bool, poll: float) -> AsyncIterator[RunEvent]:
+    """Tail the run's events file (after the `seen.count` events a face already has), until run_result."""
+    path = events_path(run_id)
+    deadline = time.monotonic() + START_TIMEOUT
+    while not path.exists():
+        gone = _gone(run_id)
+        if gone:
+            _settle(run_id)  # the supervisor died before its record reached the disk: the journal ends the run
+            if path.exists():
+                break
+        if seen.count and gone:
+            for ending in _lost(run_id, seen):
+                yield ending
+            return
+        if seen.count or time.monotonic() > deadline or gone:
+            raise UserError(f"run {run_id} has no events file {path}; list runs with `labtui history`")
+        await asyncio.sleep(poll)
+    skip = seen.count
+    with open(path, encoding="utf-8", errors="replace") as f:
+        if not from_start:
+            f.seek(0, os.SEEK_END)
+        buffer = ""
+        last_check = time.monotonic()
+        settled = False
+        while True:
+            chunk = f.read()
+            if not chunk and time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                # Only a supervisor's run can be lost; other writers (ops actions) have no pid file.
+                if _gone(run_id):
+                    chunk = f.read()  # its last lines may have landed just now
+                    if not chunk and not settled:
+                        settled = True
+                        _settle(run_id)  # whoever ends it appends the lost ending to this file: read it next
+                        continue
+                    if not chunk:
+                        for ending in _lost(run_id, seen):  # the journal could not say it: say it here
+                            yield ending
+                        return
+            if chunk:
+                buffer += chunk
+                *lines, buffer = buffer.split("\n")
+                for line in lines:
+                    parsed = _parse(line)
+                    if parsed is None:
+                        continue
+                    event = parsed
+                    if skip:
+                        skip -= 1  # the face had it from the supervisor already
+                        continue
+                    seen.add(event)
+                    yield event
+                    if isinstance(event, RunResult):
+                        return
+                continue
+            await asyncio.sleep(poll)
+
+
+def _gone(run_id: str) -> bool:
+    """The run's supervisor is provably gone (False for runs without one: ops actions, other writers)."""
+    supervisor = supervisor_process(run_id)
+    return supervisor is not None and not supervisor.alive()
+
+
+def _settle(run_id: str) -> None:
+    from labtui.runs.lost import settle_lost_runs
+
+    with contextlib.suppress(Exception):
+        journal = Journal.open()
+        try:
+            settle_lost_runs(journal, run_id)
+        finally:
+            journal.close()
+
+
+def _lost(run_id: str, seen: _Seen) -> list[RunEvent]:
+    from labtui.runs.lost import lost_ending
+
+    supervisor = supervisor_process(run_id)
+    return lost_ending(seen.open_nodes(), supervisor.pid if supervisor else None)
 
 
 # ---- starting a supervisor ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from labtui import paths
 from labtui.errors import UserError
@@ -80,7 +80,13 @@ class RunFiles:
         self._events.close()
 
 
-def job_output_writer(files: RunFiles, prefix_lines: bool) -> Callable[[str, str], None]:
+class RawSink(Protocol):
+    """Where a run's raw output goes (RunFiles, labtui.runs.recorder.RunRecorder)."""
+
+    def raw(self, text: str) -> None: ...
+
+
+def job_output_writer(files: RawSink, prefix_lines: bool) -> Callable[[str, str], None]:
     """`write(job, text)`: raw output to output.log; with several processes, each line prefixed `job | `."""
     partial: dict[str, str] = {}
 

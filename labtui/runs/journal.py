@@ -53,10 +53,10 @@ from labtui.runs.events import (
     WaveStarted,
 )
 from labtui.runs.files import events_path, output_log_path, run_dir, runs_dir
-from labtui.runs.locks import pid_alive
+from labtui.runs.process import ProcessId
 from labtui.runs.state import StateError, journal_error, state_error
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Seconds a write waits for another writer's lock before giving up (LABTUI_JOURNAL_TIMEOUT overrides, for tests).
 BUSY_TIMEOUT = 10.0
 P = ParamSpec("P")
@@ -95,9 +95,10 @@ CREATE TABLE IF NOT EXISTS runs (
     method TEXT NOT NULL,
     action TEXT NOT NULL,
     argv TEXT NOT NULL DEFAULT '[]',      -- JSON list of argv lists (one per process)
-    outcome TEXT,                          -- succeeded | failed | cancelled; NULL while running
+    outcome TEXT,                          -- succeeded | failed | cancelled | lost; NULL while running
     exit_code INTEGER,
     supervisor_pid INTEGER,                -- the process running it, to tell running from lost
+    supervisor_start TEXT,                 -- that process's start stamp (labtui.runs.process): pid reuse
     waves TEXT NOT NULL DEFAULT '[]'       -- JSON list of the nodes of each wave (schema 2); [] without waves
 );
 CREATE TABLE IF NOT EXISTS nodes (
@@ -116,6 +117,9 @@ CREATE TABLE IF NOT EXISTS nodes (
     current_stage TEXT,
     started REAL,
     ended REAL,
+    found_path TEXT,                       -- outcome unknown (run lost): what a later probe found running,
+    found_generation INTEGER,              -- its generation,
+    found_at REAL,                         -- and when (schema 3)
     wave INTEGER,                          -- its wave, 1-based (schema 2); NULL without waves
     PRIMARY KEY (run_id, node, profile)
 );
@@ -126,6 +130,10 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
 _MIGRATIONS: tuple[tuple[int, str, str, str], ...] = (
     (2, "runs", "waves", "TEXT NOT NULL DEFAULT '[]'"),
     (2, "nodes", "wave", "INTEGER"),
+    (3, "runs", "supervisor_start", "TEXT"),
+    (3, "nodes", "found_path", "TEXT"),
+    (3, "nodes", "found_generation", "INTEGER"),
+    (3, "nodes", "found_at", "REAL"),
 )
 
 
@@ -138,6 +146,10 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+# Why a node of a lost run has no outcome but `unknown` (docs/deploy.md, "When the supervisor vanishes").
+LOST_MESSAGE = ("the run's supervisor (pid {pid}) vanished while this was deployed; what the host runs is unknown "
+                "until a probe of it says")
 
 @dataclass(frozen=True)
 class RunHeader:
@@ -168,10 +180,24 @@ class NodeRecord:
     stages: dict[str, list[float | None]]  # stage -> [start, end]
     started: float | None
     ended: float | None
+    new_path: str | None = None  # the closure deploy-rs planned to deploy (its --interactive plan)
+    # outcome `unknown` (its run was lost): what a later probe found the host running, and when.
+    found_path: str | None = None
+    found_generation: int | None = None
+    found_at: float | None = None
     wave: int | None = None  # its wave (1-based) in a run with waves
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class LostRun:
+    """A run `reap_lost` ended: its vanished supervisor, when it was ended, the nodes it left `unknown`."""
+
+    supervisor_pid: int
+    ended: float
+    nodes: list[tuple[str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -308,9 +334,9 @@ class Journal:
         except (OSError, StateError, UserError):
             return
         try:
-            pid: int | None = int((run_dir(run_id) / "supervisor.pid").read_text())
-        except (OSError, ValueError):
-            pid = None
+            supervisor = ProcessId.parse((run_dir(run_id) / "supervisor.pid").read_text())
+        except OSError:
+            supervisor = None
         begun = False
         for line in lines:
             try:
@@ -324,7 +350,8 @@ class Journal:
                     self.begin_run(run_id, operator="?", method=event.method, action="?",
                                    targets=[(node, None) for node in event.nodes],
                                    argv=event.argvs or ([event.argv] if event.argv else []),
-                                   supervisor_pid=pid, started=event.ts)
+                                   supervisor_pid=supervisor.pid if supervisor else None,
+                                   supervisor_start=supervisor.start if supervisor else None, started=event.ts)
                     begun = True
                 self.record(run_id, event)
             except (sqlite3.Error, ValueError, TypeError, KeyError):
@@ -333,31 +360,46 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a write waits for another writer's lock (a run's recorder waits little and retries)."""
+        self.timeout = seconds
+        self._db.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+
     # ---- writing ---------------------------------------------------------------------------------
 
     @_as_state_errors
     def begin_run(self, run_id: str, *, operator: str, method: str, action: str, targets: list[tuple[str, str | None]],
                   flake: str | None = None, revision: str | None = None, dirty: bool | None = None,
                   argv: list[list[str]] | None = None, supervisor_pid: int | None = None,
-                  started: float | None = None, waves: list[list[str]] | None = None) -> None:
-        """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once)."""
+                  supervisor_start: str | None = None, started: float | None = None,
+                  waves: list[list[str]] | None = None) -> None:
+        """Create the run and its node rows (before any event, so `labtui history HOST` shows it at once).
+
+        `supervisor_pid` is the process that runs it (its start stamp is read unless given): once that process is
+        gone without recording an end, the run is lost (`reap_lost`)."""
+        if supervisor_pid is not None and supervisor_start is None:
+            supervisor_start = ProcessId.of(supervisor_pid).start
         with self._tx():
-            self._db.execute(
+            created = self._db.execute(
                 "INSERT OR IGNORE INTO runs (run_id, operator, started, flake, revision, dirty, method, action, argv,"
-                " supervisor_pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " supervisor_pid, supervisor_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, operator, started or time.time(), flake, revision, None if dirty is None else int(dirty),
-                 method, action, json.dumps(argv or []), supervisor_pid))
+                 method, action, json.dumps(argv or []), supervisor_pid, supervisor_start))
+            if created.rowcount == 0:
+                return  # begun already (a recorder beginning it again): its node rows may have profiles by now
             for node, profile in targets:
                 self._db.execute("INSERT OR IGNORE INTO nodes (run_id, node, profile) VALUES (?,?,?)",
                                  (run_id, node, profile or ""))
             if waves:
                 self._set_waves(run_id, waves)
 
-    def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None) -> None:
+    def begin(self, run_id: str, header: RunHeader, *, supervisor_pid: int | None = None,
+              supervisor_start: str | None = None) -> None:
         """`begin_run` from a RunHeader."""
         self.begin_run(run_id, operator=header.operator, method=header.method, action=header.action,
                        targets=header.targets, flake=header.flake, revision=header.revision, dirty=header.dirty,
-                       argv=header.argv, supervisor_pid=supervisor_pid, waves=header.waves)
+                       argv=header.argv, supervisor_pid=supervisor_pid, supervisor_start=supervisor_start,
+                       waves=header.waves)
 
     def record(self, run_id: str, event: RunEvent) -> None:
         """Fold one event of the run into the journal (the many `output` lines cost nothing)."""
@@ -381,8 +423,11 @@ class Journal:
                 generation = event.generation if event.generation is not None else event.profile_generation
                 if not event.error and generation is not None:
                     when = event.when  # before | after
-                    self._update_nodes(run_id, event.node, None, system_only=True,
-                                       **{f"{when}_path": event.path, f"{when}_generation": generation})
+                    with self._tx():
+                        self._update_nodes(run_id, event.node, None, system_only=True,
+                                           **{f"{when}_path": event.path, f"{when}_generation": generation})
+                        # What a lost run left behind on this host is known now.
+                        self._found(event.node, event.path, generation, event.ts)
             case RollbackResult():  # a switch back (health gate, `labtui rollback`)
                 if event.ok:
                     self._update_nodes(run_id, event.node, None, after_generation=event.to_generation)
@@ -431,13 +476,59 @@ class Journal:
                              (event.ts, json.dumps(_close_stages(json.loads(row["stages"]), event.ts)),
                               run_id, row["node"], row["profile"]))
 
-    def mark_lost(self, run_id: str, message: str) -> None:
-        """End a run whose supervisor died without recording an outcome."""
+    @_as_state_errors
+    def reap_lost(self, run_id: str | None = None) -> dict[str, LostRun]:
+        """End every run (or `run_id`) whose supervisor is provably gone without having recorded an end.
+
+        The run's outcome is `lost` (no exit code: none is known) and each node without a result is `unknown`, never
+        `failed` by guess: its deploy may have gone through. Returns the runs ended here, each with those nodes
+        (another process may reap the same run at the same moment: only one of them gets it)."""
+        query = "SELECT run_id, supervisor_pid, supervisor_start FROM runs WHERE ended IS NULL AND supervisor_pid " \
+                "IS NOT NULL" + (" AND run_id=?" if run_id else "")
+        reaped: dict[str, LostRun] = {}
+        for row in self._db.execute(query, (run_id,) if run_id else ()).fetchall():
+            if ProcessId(row["supervisor_pid"], row["supervisor_start"]).alive():
+                continue
+            now = time.time()
+            with self._tx():
+                ended = self._db.execute("UPDATE runs SET ended=?, outcome='lost', exit_code=NULL "
+                                         "WHERE run_id=? AND ended IS NULL", (now, row["run_id"]))
+                if ended.rowcount == 0:
+                    continue
+                message = LOST_MESSAGE.format(pid=row["supervisor_pid"])
+                nodes = self._db.execute("SELECT node, profile, stages FROM nodes WHERE run_id=? AND outcome IS NULL",
+                                         (row["run_id"],)).fetchall()
+                for node in nodes:
+                    self._db.execute(
+                        "UPDATE nodes SET outcome='unknown', message=?, ended=?, stages=? "
+                        "WHERE run_id=? AND node=? AND profile=?",
+                        (message, now, json.dumps(_close_stages(json.loads(node["stages"]), now)), row["run_id"],
+                         node["node"], node["profile"]))
+                reaped[row["run_id"]] = LostRun(row["supervisor_pid"], now,
+                                                [(n["node"], n["profile"] or None) for n in nodes])
+        return reaped
+
+    @_as_state_errors
+    def record_found(self, node: str, path: str | None, generation: int | None, ts: float | None = None) -> int:
+        """A probe of `node` says what it runs: put it on the node's `unknown` outcomes of lost runs that ended
+        before `ts` (the outcome stays `unknown`: what runs is not what the deploy did). How many were settled."""
+        if generation is None and path is None:
+            return 0
         with self._tx():
-            self._db.execute("UPDATE runs SET ended=?, outcome='failed' WHERE run_id=? AND ended IS NULL",
-                             (time.time(), run_id))
-            self._db.execute("UPDATE nodes SET outcome='failed', message=? WHERE run_id=? AND outcome IS NULL",
-                             (message, run_id))
+            return self._found(node, path, generation, time.time() if ts is None else ts)
+
+    @_as_state_errors
+    def unknown_hosts(self) -> set[str]:
+        """Nodes left `unknown` by a lost run with nothing found on them yet (what `record_found` would settle)."""
+        rows = self._db.execute("SELECT DISTINCT node FROM nodes WHERE outcome='unknown' AND found_at IS NULL")
+        return {r["node"] for r in rows}
+
+    def _found(self, node: str, path: str | None, generation: int | None, ts: float) -> int:
+        cursor = self._db.execute(
+            "UPDATE nodes SET found_path=?, found_generation=?, found_at=? WHERE node=? AND outcome='unknown' "
+            "AND found_at IS NULL AND profile IN ('', 'system') AND run_id IN "
+            "(SELECT run_id FROM runs WHERE outcome='lost' AND ended <= ?)", (path, generation, ts, node, ts))
+        return cursor.rowcount
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
@@ -549,12 +640,14 @@ class Journal:
         return self._node(row) if row else None
 
     def _summary(self, row: sqlite3.Row) -> RunSummary:
-        if row["ended"] is not None:
+        if row["outcome"] == "lost":
+            state = "lost"
+        elif row["ended"] is not None:
             state = "finished"
-        elif row["supervisor_pid"] is None or pid_alive(row["supervisor_pid"]):
+        elif row["supervisor_pid"] is None or ProcessId(row["supervisor_pid"], _start(row)).alive():
             state = "running"
         else:
-            state = "lost"
+            state = "lost"  # not reaped yet (reap_lost): shown as it is all the same
         rows = self._db.execute("SELECT node, profile, outcome FROM nodes WHERE run_id=? ORDER BY rowid",
                                 (row["run_id"],)).fetchall()
         nodes = {(r["node"] + (f".{r['profile']}" if r["profile"] else "")): r["outcome"] for r in rows}
@@ -567,12 +660,21 @@ class Journal:
 
     @staticmethod
     def _node(row: sqlite3.Row) -> NodeRecord:
+        keys = row.keys()
         return NodeRecord(
             node=row["node"], profile=row["profile"] or None, outcome=row["outcome"],
             stage=row["stage"] or row["current_stage"],
             message=row["message"], before_path=row["before_path"], after_path=row["after_path"],
             before_generation=row["before_generation"], after_generation=row["after_generation"],
-            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"], wave=row["wave"])
+            stages=json.loads(row["stages"]), started=row["started"], ended=row["ended"], wave=row["wave"],
+            new_path=row["new_path"],
+            found_path=row["found_path"] if "found_path" in keys else None,
+            found_generation=row["found_generation"] if "found_generation" in keys else None,
+            found_at=row["found_at"] if "found_at" in keys else None)
+
+
+def _start(row: sqlite3.Row) -> str | None:
+    return row["supervisor_start"] if "supervisor_start" in row.keys() else None
 
 
 def _close_stages(stages: dict[str, list[float | None]], ts: float) -> dict[str, list[float | None]]:

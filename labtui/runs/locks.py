@@ -58,21 +58,6 @@ def _lock_path(host: str) -> Path:
     return locks_dir() / (re.sub(r"[^A-Za-z0-9._-]", "_", host) + ".lock")
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (ours or another user's) and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def read_holder(host: str) -> LockHolder | None:
     """Who holds (or last held) the lock of `host`, from the JSON in its lock file."""
     try:

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from rich.markup import escape
 from textual.binding import Binding, BindingType
 
 from labtui.deploy.methods import METHODS
 from labtui.deploy.request import Action as DeployAction
 from labtui.runs.outcomes import NODE_LOOKS, QUEUED, RUN_LOOKS, RUNNING
+from labtui.tui.command_line import VERBS
 from labtui.tui.format import STATE_STYLE
 from labtui.tui.glyphs import Glyphs
 
 # How the help screen writes Textual's key names.
-_KEY_NAMES = {"question_mark": "?", "slash": "/", "at": "@", "escape": "esc", "exclamation_mark": "!"}
+_KEY_NAMES = {"question_mark": "?", "slash": "/", "at": "@", "escape": "esc", "exclamation_mark": "!",
+              "colon": ":"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Scope:
 # Keys that work on every full screen (not over a dialog): they open something new, never act on a hidden screen.
 GLOBAL = Scope("Everywhere", (
     Action("help", "question_mark", "Help", "keys and glyphs (this help)", "Help", footer=True),
+    Action("command_line", "colon", "Cmd", "the command line (below): `deploy web1`, `logs db1`, ...",
+           "Command line", footer=True),
     Action("command_palette", "ctrl+p", help="command palette: this screen's actions, and any host's", bind=False),
     Action("toggle_ascii", help="toggle plain ASCII glyphs (for terminals without good Unicode)",
            title="ASCII glyphs"),
@@ -81,10 +86,14 @@ DASHBOARD = Scope("Dashboard", (
     Action("app.refresh", "r", "Refresh", "probe the hosts again now (the marked ones, else all)", "Refresh"),
     Action("app.sort", "s", "Sort", "sort by the next column (name, state, load, mem, disk, ...)", "Sort"),
     Action("app.sort_reverse", "S", "Reverse sort", "reverse the sort order", "Reverse sort"),
-    Action("app.history", "h", "History", "past deploy runs from the journal", "History", footer=True),
+    Action("app.history", "h", "Hist", "past deploy runs from the journal", "History", footer=True),
     Action("app.command_log", "at", "Cmds", "every command labtui ran, copyable", "Command log", footer=True),
     Action("app.clear", "escape", "Clear", "close the filter, else clear it, else clear the marks",
            "Clear filter and marks"),
+    Action("app.rollback", "R", "Rollback", "roll the selected host back to the generation before (asks first)",
+           "Rollback", per_host=True),
+    Action("app.reboot", "B", "Reboot", "reboot the marked hosts (or the selected one), following each back "
+           "(asks first)", "Reboot", per_host=True),
     Action("app.exec", "exclamation_mark", "Exec", "run a command on the marked hosts (or the selected one), "
            "output per host", "Run command", per_host=True),
     # For the `:` line (`exec uptime`): runs a command line on the marked hosts (or the selected one) at once.
@@ -112,6 +121,17 @@ DETAILS = Scope("", (
     Action("checks", "c", "Checks", footer=True),
     Action("generations", "g", "Generations", footer=True),
     Action("deploy", "D", "Deploy", footer=True),
+    Action("rollback", "R", "Rollback", footer=True),
+    Action("reboot", "B", "Reboot"),
+))
+
+GENERATIONS = Scope("Generations", (
+    Action("app.pop_screen", "escape", "Back", "back", footer=True),
+    Action("diff", "d", "Diff", "what changed from the highlighted generation to the current one "
+           "(the current: from the one before)", footer=True),
+    Action("rollback", "R", "Roll back to it", "switch the host to the highlighted generation (asks first)",
+           footer=True),
+    Action("copy", "y", "Copy", "copy the list", footer=True),
 ))
 
 DEPLOY_DIALOG = Scope("Deploy dialog", (
@@ -187,6 +207,13 @@ QUIT_DIALOG = Scope("", (
     Action("choose('stay')", "escape,n", "Stay", footer=True),
 ))
 
+COMMAND_LINE = Scope("", (
+    Action("cancel", "escape", "Close", footer=True),
+    Action("older", "up", "Earlier", priority=True),
+    Action("newer", "down", "Later", priority=True),
+    Action("complete", "tab", "Complete", priority=True),
+))
+
 YES_NO_DIALOG = Scope("", (
     Action("answer(True)", "y", "Yes", footer=True),
     Action("answer(False)", "n,escape", "No", footer=True),
@@ -205,7 +232,7 @@ EXEC_VIEW = Scope("Exec", (
 ), note="A row per host: status, exit code, time, last line; below, the highlighted host's output.")
 
 HELP_SCOPES: tuple[Scope, ...] = (GLOBAL, DASHBOARD, TABLE, DEPLOY_DIALOG, DEPLOY_PANE, HOST_LOG, HISTORY,
-                                  COMMAND_LOG, TEXT_VIEW, EXEC_VIEW)
+                                  COMMAND_LOG, TEXT_VIEW, GENERATIONS, EXEC_VIEW)
 
 
 @dataclass(frozen=True)
@@ -250,6 +277,12 @@ def help_text(g: Glyphs) -> str:
                 out.append(f"  [b]{keys}[/b]{' ' * max(1, KEY_WIDTH - len(keys))}{a.help}")
         out += [f"  {line}" for line in scope.note.splitlines()]
         out.append("")
+    out.append("[b]Command line[/b] (:)  hosts as everywhere: web1, web*, @tag, .#web1; none: the marked, else "
+               "the selected")
+    for verb in VERBS:
+        usage = verb.example or verb.name
+        out.append(f"  [b]{escape(usage)}[/b]{' ' * max(1, 20 - len(usage))}{escape(verb.help)}")
+    out.append("")
     out.append("[b]Glyphs[/b]")
     hosts = [f"{getattr(g, attr)} {word}" for attr, word, _ in STATE_STYLE.values()]
     hosts += [f"{g.drift} outdated", f"{g.in_sync} in sync", f"{g.reboot} reboot needed", f"{g.unknown} unknown",

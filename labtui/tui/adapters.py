@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from labtui.deploy.commands import DeployRsOptions
 from labtui.deploy.detached import start_detached
@@ -14,12 +14,14 @@ from labtui.deploy.preview import Preview
 from labtui.deploy.request import Action, DeployRequest
 from labtui.inventory.model import Host, Inventory
 from labtui.ops.checks import CheckResult, run_checks
-from labtui.ops.generations import GenerationInfo, list_generations
+from labtui.ops.generations import ClosureChange, GenerationInfo, diff_generations, list_generations
 from labtui.ops.logs import LogQuery, LogStream
+from labtui.ops.recorded import RecordedReboot, RecordedRollback
 from labtui.runs.client import DetachedRun, is_running
 from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
+from labtui.runs.lost import settle_lost_runs
 from labtui.runs.outcomes import is_failure
 from labtui.ssh.api import LineShell, RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
@@ -133,6 +135,7 @@ class JournalHistory(HistorySource):
         return self._journal
 
     def list_runs(self, host: str | None = None) -> list[RunSummary]:
+        settle_lost_runs(self.journal)  # runs whose supervisor vanished read `lost`, their open nodes `unknown`
         out = []
         for s in self.journal.list_runs(host):
             nodes = tuple(dict.fromkeys(k.split(".", 1)[0] for k in s.nodes))
@@ -173,8 +176,10 @@ class JournalHistory(HistorySource):
 class CoreOps:
     """A host's journal, health checks and generations over a RemoteShell (the SSH pool, or the simulated lab's)."""
 
-    def __init__(self, shell: RemoteShell) -> None:
+    def __init__(self, shell: RemoteShell, inventory: Inventory, **reboot_options: Any) -> None:
         self.shell = shell
+        self.inventory = inventory  # rollbacks and reboots are journal runs of its flake
+        self.reboot_options = reboot_options  # for labtui.ops.reboot.reboot_host (timeout, poll): the CLI's defaults
 
     def logs(self, host: Host) -> LogStream:
         return LogStream(self.shell, host.name, LOG_QUERY)
@@ -184,6 +189,18 @@ class CoreOps:
 
     async def generations(self, host: Host) -> list[GenerationInfo]:
         return await list_generations(self.shell, host.name)
+
+    async def diff(self, host: Host, a: int, b: int) -> list[ClosureChange]:
+        return await diff_generations(self.shell, host.name, a, b)
+
+    def rollback(self, host: Host, target: GenerationInfo, current: GenerationInfo | None,
+                 sudo_password: str | None) -> AsyncIterator[RunEvent]:
+        return RecordedRollback(self.inventory, self.shell, host, target, current,
+                                sudo_password=sudo_password).events()
+
+    def reboot(self, hosts: Sequence[Host], sudo_passwords: Mapping[str, str]) -> AsyncIterator[RunEvent]:
+        return RecordedReboot(self.inventory, self.shell, hosts, sudo_passwords=sudo_passwords,
+                              **self.reboot_options).events()
 
 
 # -- fleet exec and closure diffs -------------------------------------------------------------------------

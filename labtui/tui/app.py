@@ -37,35 +37,48 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from labtui.commandlog import CommandLog
 from labtui.deploy.orchestrator import default_parallel
+from labtui.errors import UserError
 from labtui.inventory.model import Host, Inventory
+from labtui.ops.generations import GenerationInfo, current_of, rollback_target
 from labtui.ops.privilege import privilege_for
-from labtui.runs.events import Prompt, RunEvent
+from labtui.runs.events import GOOD_OUTCOMES, Prompt, RunEvent
 from labtui.runs.outcomes import counts_text, run_look
 from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
 from labtui.text import harmless
 from labtui.tui import actions, filtering
 from labtui.tui import format as fmt
+from labtui.tui.command_line import parse as parse_command_line
+from labtui.tui.command_line import verb_names
 from labtui.tui.controller import DeployController
 from labtui.tui.dashboard import DashboardScreen, DetailsScreen, HostDetails, HostTable, LabFooter
 from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
 from labtui.tui.details_model import HostExtras
-from labtui.tui.dialogs import DeployDialog, PasswordDialog, PlanDialog, QuitDialog, TypeNameDialog, YesNoDialog
+from labtui.tui.dialogs import (
+    CommandLine,
+    DeployDialog,
+    PasswordDialog,
+    PlanDialog,
+    QuitDialog,
+    TypeNameDialog,
+    YesNoDialog,
+)
 from labtui.tui.exec_view import ExecDialog, ExecRequest, ExecScreen, parse_command
-from labtui.tui.fleet import NOTHING, Change, Fleet
+from labtui.tui.fleet import NOTHING, SORT_KEYS, Change, Fleet
 from labtui.tui.format import rich_style
 from labtui.tui.glyphs import Glyphs, pick
 from labtui.tui.screen_diff import ScreenDiff
 from labtui.tui.screens import (
     ChecksScreen,
     CommandLogScreen,
+    DiffScreen,
     GenerationsScreen,
     HelpScreen,
     HistoryScreen,
     LogScreen,
 )
-from labtui.tui.sources import Sources
+from labtui.tui.sources import OpsSource, Sources
 from labtui.tui.terminal import HangupDriver
 from labtui.tui.widgets import use_ascii_scrollbars
 
@@ -143,6 +156,7 @@ class LabApp(App[None]):
         self.deploys = DeployController(self, sources.deploy, sources.history, clock)
         self.deploy_screen: DeployScreen | None = None
         self._run_title = ""
+        self.command_history: list[str] = []  # lines typed on the `:` line, oldest first (up/down go through them)
         self._wide: bool | None = None
         self.extras = HostExtras(sources.history, sources.ops, clock)
         self._extras_for: str | None = None  # host whose generations/journal deploys were last fetched
@@ -559,7 +573,177 @@ class LabApp(App[None]):
             self._not_available("generations")
             return
         host = self.inventory.get(name)
-        self.open_view(GenerationsScreen(host, partial(ops.generations, host), self.glyphs))
+        self.open_view(GenerationsScreen(host, partial(ops.generations, host), self.glyphs,
+                                         diff=partial(ops.diff, host)))
+
+    def action_diff_host(self, name: str, numbers: list[int]) -> None:
+        """`:diff HOST A [B]`: what changed from generation A to B (B: the current one)."""
+        ops = self.sources.ops
+        if ops is None:
+            self._not_available("generations")
+            return
+        host = self.inventory.get(name)
+        if len(numbers) == 2:
+            self.open_view(DiffScreen(name, numbers[0], numbers[1], partial(ops.diff, host), self.glyphs))
+            return
+        self._diff_with_current(host, numbers[0])
+
+    @work(group="ops", exclusive=True, exit_on_error=False)
+    async def _diff_with_current(self, host: Host, number: int) -> None:
+        ops = self.sources.ops
+        assert ops is not None
+        try:
+            current = current_of(await ops.generations(host))
+        except Exception as exc:  # noqa: BLE001 - one line, the TUI goes on
+            self.notify(harmless(f"{host.name}: cannot list its generations: {exc}"), severity="error", markup=False)
+            return
+        if current is None:
+            self.notify(f"{host.name}: no current generation to compare with", severity="warning")
+            return
+        a, b = sorted((number, current.number))
+        self.open_view(DiffScreen(host.name, a, b, partial(ops.diff, host), self.glyphs))
+
+    # -- rollback and reboot (labtui.ops.recorded: the CLI's, asked the same way) ------------------------
+    async def _confirm(self, question: str, hosts: list[Host], doing: str) -> bool:
+        """As `labtui rollback`/`reboot` ask: yes/no; a critical host's name typed."""
+        critical = [h.name for h in hosts if h.critical]
+        answer: bool | None
+        if critical:
+            answer = await self.ask_modal(TypeNameDialog(critical, doing=doing, question=question))
+        else:
+            answer = await self.ask_modal(YesNoDialog(question))
+        return bool(answer)
+
+    def _ops_available(self, what: str) -> OpsSource | None:
+        if self.sources.ops is None:
+            self._not_available(what)
+            return None
+        if self.deploys.running:
+            self.notify(f"a deploy is running; {what} when it is over (p shows it)", severity="warning")
+            return None
+        return self.sources.ops
+
+    def action_rollback(self) -> None:
+        host = self._selected_host()
+        if host:
+            self.action_rollback_host(host.name)
+
+    def action_rollback_host(self, name: str, numbers: list[int] | None = None) -> None:
+        if self._ops_available("rollbacks") is not None:
+            self._rollback_flow(self.inventory.get(name), numbers[0] if numbers else None)
+
+    @on(GenerationsScreen.RollbackRequested)
+    def _rollback_to(self, message: GenerationsScreen.RollbackRequested) -> None:
+        self.action_rollback_host(message.host, [message.number])
+
+    @work(group="deploy", exclusive=True, exit_on_error=False)
+    async def _rollback_flow(self, host: Host, to: int | None) -> None:
+        ops = self.sources.ops
+        assert ops is not None
+        try:
+            gens = await ops.generations(host)
+            target = rollback_target(gens, to)
+        except Exception as exc:  # noqa: BLE001 - UserError or SSH: one line, nothing done
+            self.notify(harmless(f"{host.name}: {getattr(exc, 'message', exc)}"), severity="error", markup=False)
+            return
+        current = current_of(gens)
+        if current is not None and target.number == current.number:
+            self.notify(f"{host.name} already runs generation {target.number}; nothing to do")
+            return
+
+        def describe(g: GenerationInfo) -> str:
+            return harmless(f"{g.number} ({g.date[:10]}, NixOS {g.nixos_version or '?'}, kernel {g.kernel or '?'})")
+
+        question = (f"Roll back {host.name}? It switches from generation "
+                    f"{describe(current) if current else '?'} to {describe(target)}.")
+        if not await self._confirm(question, [host], "roll back"):
+            self.notify("rollback cancelled; nothing was done")
+            return
+        password = None
+        if privilege_for(host).needs_password:
+            password = await self.ask_password(host.name)
+            if password is None:
+                return
+        await self.deploys.follow_events([host.name], f"rollback of {host.name} to generation {target.number}",
+                                         lambda: ops.rollback(host, target, current, password))
+
+    def action_reboot(self) -> None:
+        names = self.fleet.targets(self.table.current)
+        if names:
+            self.action_reboot_names(names)
+
+    def action_reboot_host(self, name: str) -> None:
+        self.action_reboot_names([name])
+
+    def action_reboot_names(self, names: list[str]) -> None:
+        if self._ops_available("reboots") is not None:
+            self._reboot_flow([self.inventory.get(n) for n in names])
+
+    @work(group="deploy", exclusive=True, exit_on_error=False)
+    async def _reboot_flow(self, hosts: list[Host]) -> None:
+        ops = self.sources.ops
+        assert ops is not None
+        reasons = []
+        for h in hosts:  # what the status says: the operator picks with it in view (the CLI skips unneeded ones)
+            st = self.fleet.statuses.get(h.name)
+            why = fmt.reboot_reason(st.current_system, st.booted_system) if st is not None else ""
+            needed = st.reboot_needed if st is not None else None
+            reasons.append(f"{h.name}: " + ("reboot needed" + (f" ({why})" if why else "") if needed
+                                            else "no reboot needed (booted = current)" if needed is False
+                                            else "reboot needed: unknown"))
+        question = (f"Reboot {', '.join(h.name for h in hosts)}, one at a time, following each back to service?\n"
+                    + "\n".join(reasons))
+        if not await self._confirm(question, hosts, "reboot"):
+            self.notify("reboot cancelled; nothing was done")
+            return
+        passwords: dict[str, str] = {}
+        for h in hosts:
+            if privilege_for(h).needs_password:
+                password = await self.ask_password(h.name)
+                if password is None:
+                    return
+                passwords[h.name] = password
+        await self.deploys.follow_events([h.name for h in hosts], f"reboot of {', '.join(h.name for h in hosts)}",
+                                         lambda: ops.reboot(hosts, passwords))
+
+    # -- the `:` line --------------------------------------------------------------------------------
+    def action_command_line(self) -> None:
+        self._command_line()
+
+    @work(group="command-line", exclusive=True, exit_on_error=False)
+    async def _command_line(self) -> None:
+        line = await self.ask_modal(CommandLine(self.command_history, verb_names(), list(self.fleet.hosts)))
+        if not line:
+            return
+        try:
+            command = parse_command_line(line, self.inventory)
+        except UserError as exc:
+            self.notify(harmless(exc.message), severity="warning", markup=False, timeout=6)
+            return
+        defaults = self.fleet.targets(self.table.current)
+        action = command.action(defaults)
+        if action is None:
+            self.notify(f"`{command.verb.name}` needs a host: name one, or mark or select one", severity="warning")
+            return
+        await self.run_action(action)
+
+    def action_deploy_names(self, names: list[str]) -> None:
+        self._start_deploy_flow(names)
+
+    def action_set_filter(self, text: str) -> None:
+        flt = filtering.parse(text)
+        if flt.error:
+            self.notify(flt.error, severity="warning")
+        self._show_change(self.fleet.set_filter(flt))
+        self._show_details()
+
+    def action_sort_by(self, text: str) -> None:
+        key = text.strip().lstrip("-") or "name"
+        if key not in SORT_KEYS:
+            self.notify(f"cannot sort by `{harmless(key)}`; one of {', '.join(SORT_KEYS)}", severity="warning",
+                        markup=False)
+            return
+        self._show_change(self.fleet.set_sort(key, text.strip().startswith("-")))
 
     # -- fleet exec ----------------------------------------------------------------------------------
     def action_exec(self) -> None:
@@ -614,11 +798,14 @@ class LabApp(App[None]):
 
     # -- history -------------------------------------------------------------------------------------
     def action_history(self) -> None:
+        self.action_history_host(None)
+
+    def action_history_host(self, name: str | None) -> None:
         history = self.sources.history
         if history is None:
             self.notify("no deploy journal available", severity="warning")
             return
-        self.open_view(HistoryScreen(history.list_runs, self.glyphs))
+        self.open_view(HistoryScreen(partial(history.list_runs, name), self.glyphs, host=name))
 
     @on(HistoryScreen.RunChosen)
     def _open_past_run(self, message: HistoryScreen.RunChosen) -> None:
@@ -690,7 +877,8 @@ class LabApp(App[None]):
 
     async def show_run(self, run: RunView, title: str) -> None:
         self._run_title = title
-        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers, title=title)
+        self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers, title=title,
+                                          cancellable=self.deploys.cancellable)
         await self.push_screen(self.deploy_screen)
         gc.freeze()  # the pane's widgets are long-lived too (see on_mount)
         self._update_topbar()
@@ -714,6 +902,9 @@ class LabApp(App[None]):
         for name, view in run.nodes.items():
             if view.outcome:
                 self._show_change(self.fleet.set_last_outcome(name, view.outcome))
+        # Hosts deployed are done with: unmarked, so the next D does not deploy them again unseen. Those that did not
+        # succeed stay marked (D retries them) and the header says how many.
+        self._show_change(self.fleet.unmark(n for n, v in run.nodes.items() if v.outcome in GOOD_OUTCOMES))
         if self.deploy_screen is not None and self.deploy_screen.is_mounted:
             self.deploy_screen.sync()
             self.deploy_screen.focus_first_failure()
@@ -741,7 +932,7 @@ class LabApp(App[None]):
             return
         # A popped screen is gone for good (Textual removes its widgets): show the run on a new one.
         self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers,
-                                          title=self._run_title)
+                                          title=self._run_title, cancellable=self.deploys.cancellable)
         self.push_screen(self.deploy_screen)
 
     @on(DeployScreen.CancelRequested)

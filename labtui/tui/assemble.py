@@ -39,7 +39,7 @@ def core_sources(inventory: Inventory, shell: RemoteShell, *, resolver: FlakePat
     `aclose()` stops the poller."""
     poller = StatusPoller(list(inventory.hosts), shell, resolver=resolver, follow=True)
     return Sources(status=poller, deploy=CoreDeployStarter(inventory, survives_quit=deploys_survive_quit),
-                   history=JournalHistory(), ops=CoreOps(shell), exec=CoreExec(inventory, shell, lines),
+                   history=JournalHistory(), ops=CoreOps(shell, inventory), exec=CoreExec(inventory, shell, lines),
                    preview=CorePreview(inventory, shell) if previews else None, closers=(poller.close,))
 
 

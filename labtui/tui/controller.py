@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
 from labtui.inventory.model import Host
-from labtui.runs.events import NodeResult, Output, Prompt, PromptAnswered, RunResult
+from labtui.runs.events import NodeResult, Output, Prompt, PromptAnswered, RunEvent, RunResult
 from labtui.tui.deploy_model import RunView
 from labtui.tui.sources import DeployChoice, DeployHandle, DeployStarter, HistorySource
 
@@ -69,6 +69,7 @@ class DeployController:
         self.last_run: RunView | None = None
         self.finished_runs: list[RunView] = []
         self.run_done = asyncio.Event()  # set each time a run ends (tests and quit wait on it)
+        self.cancellable = True  # the active run can be cancelled (a deploy; not a rollback or reboot)
 
     @property
     def running(self) -> bool:
@@ -106,14 +107,26 @@ class DeployController:
 
         return await self._follow(list(nodes), f"run {run_id} (attached)", start)
 
+    async def follow_events(self, nodes: Sequence[str], title: str,
+                            events: Callable[[], AsyncIterator[RunEvent]]) -> RunView:
+        """Follow a run the face started itself (a rollback, a reboot: recorded runs of labtui.ops.recorded) in the
+        deploy pane, as a deploy. It cannot be cancelled from here (a switch or a reboot, once begun, goes on)."""
+
+        async def start() -> DeployHandle:
+            return _EventsHandle(events())
+
+        return await self._follow(list(nodes), title, start, cancellable=False)
+
     async def cancel(self, node: str | None = None) -> None:
         """Cancel the running deploy, or only `node`'s part of it."""
         if self.active_handle is not None:
             await self.active_handle.cancel(node)
 
-    async def _follow(self, nodes: list[str], title: str, start: Callable[[], Awaitable[DeployHandle]]) -> RunView:
+    async def _follow(self, nodes: list[str], title: str, start: Callable[[], Awaitable[DeployHandle]], *,
+                      cancellable: bool = True) -> RunView:
         run = RunView(nodes)
         self.active_run = run
+        self.cancellable = cancellable
         self.run_done.clear()
         await self.ui.show_run(run, title)
         try:
@@ -175,6 +188,25 @@ class DeployController:
             self.ui.run_ended(run)
         finally:
             self.run_done.set()
+
+
+class _EventsHandle:
+    """A run whose events the face produces itself (labtui.ops.recorded), as a DeployHandle."""
+
+    detachable = False
+    run_id: str | None = None
+
+    def __init__(self, events: AsyncIterator[RunEvent]) -> None:
+        self._events = events
+
+    def events(self) -> AsyncIterator[RunEvent]:
+        return self._events
+
+    async def cancel(self, node: str | None = None) -> None:
+        pass  # not cancellable: the pane offers no key for it
+
+    async def answer_prompt(self, yes: bool, node: str | None = None) -> None:
+        pass  # it asks nothing
 
 
 class _PromptBatcher:

@@ -502,3 +502,9 @@ class DetailsScreen(Screen[None]):
 
     async def action_deploy(self) -> None:
         await self._run("deploy")
+
+    async def action_rollback(self) -> None:
+        await self._run("rollback")
+
+    async def action_reboot(self) -> None:
+        await self._run("reboot")

@@ -199,8 +199,9 @@ class DeployScreen(Screen[None]):
             self.node = node
 
     def __init__(self, run: RunView, glyphs: Glyphs, clock: Clock, *, title: str = "",
-                 live: bool = True, animate: bool = True) -> None:
+                 live: bool = True, animate: bool = True, cancellable: bool = True) -> None:
         super().__init__()
+        self.cancellable = cancellable  # a deploy; a rollback or reboot goes on once begun
         self.with_timers = animate
         self._tail_node: str | None = None
         self._tail_seen = 0
@@ -211,9 +212,9 @@ class DeployScreen(Screen[None]):
         self.live = live
         self._summary: Text | str | None = None  # what #run-summary shows
         self._actions: tuple[bool, ...] | None = None  # what check_action depends on
+        self.show_builds = True  # the tree of running builds, while labtui builds (`b` hides it)
         self._head: tuple[str, str] | None = None  # what #run-header shows
         self._timer: Timer | None = None  # the refresh while the run goes on
-        self.show_builds = True  # the tree of running builds, while labtui builds (`b` hides it)
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-header", classes="topbar")
@@ -258,8 +259,10 @@ class DeployScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
-            return self.live and self.run.running
+            return self.live and self.run.running and self.cancellable
         if action == "cancel_host":
+            if not self.cancellable:
+                return False
             node = self.query_one(DeployTable).current
             return self.live and self.run.running and node is not None and not self.run.nodes[node].done
         if action == "first_failure":

@@ -296,14 +296,18 @@ class TypeNameDialog(ModalScreen[bool]):
 
     BINDINGS = actions.TYPE_NAME_DIALOG.bindings()
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], doing: str = "deploy", question: str = "") -> None:
         super().__init__()
         self.names = names
+        self.doing = doing  # "deploy", "roll back", "reboot"
+        self.question = question  # what is about to happen, above the request
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="narrow"):
+            if self.question:
+                yield Label(Text(self.question))
             yield Label(Text.assemble(("Critical host" + ("s" if len(self.names) > 1 else ""), "bold red"),
-                                      (": type ", ""), (" ".join(self.names), "bold"), (" to deploy", "")))
+                                      (": type ", ""), (" ".join(self.names), "bold"), (f" to {self.doing}", "")))
             yield Input(placeholder=" ".join(self.names), id="typed")
             yield Static("[b]enter[/b] confirm  [b]esc[/b] cancel", id="dialog-keys")
 
@@ -433,9 +437,76 @@ class YesNoDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="narrow"):
-            yield Label(self.question)
+            yield Label(Text(self.question))  # host names, reasons: text, never markup
             yield Static("[b]y[/b] yes  [b]n[/b] no", id="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class CommandLine(ModalScreen[str | None]):
+    """The `:` line at the bottom (k9s): a command and hosts; up/down go through the lines typed before."""
+
+    BINDINGS = actions.COMMAND_LINE.bindings()
+
+    def __init__(self, history: list[str], verbs: list[str], hosts: list[str]) -> None:
+        super().__init__()
+        self.history = history  # the app's list: what was typed before, oldest first (this adds to it)
+        self.verbs = verbs
+        self.hosts = hosts
+        self._back = len(history)  # where up/down are in the history (len: the line being typed)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="command-line"):
+            with Horizontal(id="command-row"):
+                yield Static(":", id="command-prompt")
+                yield Input(placeholder="deploy web1 | logs .#db1 | rollback web1 [GEN] | reboot nas | diff nas A [B]"
+                                        " | help", id="command")
+            yield Static("[b]enter[/b] run  [b]esc[/b] close  [b]tab[/b] complete  [b]up down[/b] earlier lines",
+                         id="command-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#command", Input).focus()
+
+    def _show(self, text: str) -> None:
+        box = self.query_one("#command", Input)
+        box.value = text
+        box.cursor_position = len(text)
+
+    def action_older(self) -> None:
+        if self._back > 0:
+            self._back -= 1
+            self._show(self.history[self._back])
+
+    def action_newer(self) -> None:
+        if self._back < len(self.history):
+            self._back += 1
+            self._show(self.history[self._back] if self._back < len(self.history) else "")
+
+    def action_complete(self) -> None:
+        """The verb, then a host name, completed as far as it is unambiguous."""
+        text = self.query_one("#command", Input).value
+        head, _, word = text.rpartition(" ")
+        choices = self.verbs if not head.strip() else self.hosts
+        matches = [c for c in choices if c.startswith(word)]
+        if not matches:
+            return
+        common = matches[0]
+        for m in matches[1:]:
+            while not m.startswith(common):
+                common = common[:-1]
+        done = len(matches) == 1
+        self._show(f"{head} {common}".lstrip() + (" " if done else ""))
+        if not done:
+            self.notify("  ".join(matches[:12]), timeout=3)
+
+    @on(Input.Submitted, "#command")
+    def _submitted(self, event: Input.Submitted) -> None:
+        line = event.value.strip()
+        if line and (not self.history or self.history[-1] != line):
+            self.history.append(line)
+        self.dismiss(line or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 

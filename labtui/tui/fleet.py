@@ -144,6 +144,14 @@ class Fleet:
         self.marked |= added
         return Change(rows=frozenset(added), header=True)
 
+    def unmark(self, names: Iterable[str]) -> Change:
+        """Unmark these hosts (those a deploy just deployed)."""
+        gone = self.marked & set(names)
+        if not gone:
+            return NOTHING
+        self.marked -= gone
+        return Change(rows=frozenset(gone), header=True)
+
     def clear_marks(self) -> Change:
         if not self.marked:
             return NOTHING

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Log, Static
 from labtui.commandlog import CommandLog, CommandRecord
 from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
-from labtui.ops.generations import GenerationInfo
+from labtui.ops.generations import ClosureChange, GenerationInfo
 from labtui.ops.logs import LogItem, LogStream
 from labtui.text import harmless
 from labtui.tui import actions
@@ -181,25 +181,123 @@ class ChecksScreen(TextScreen):
         self.replace(self.waiting, fmt.check_lines(results))
 
 
-class GenerationsScreen(TextScreen):
-    """A host's system generations, listed when the screen opens."""
+class GenerationsScreen(Screen[None]):
+    """A host's system generations, newest first, one row each: `d` what changed, `R` roll back to one."""
 
-    def __init__(self, host: Host, load: Callable[[], Awaitable[list[GenerationInfo]]], glyphs: Glyphs) -> None:
-        self.waiting = f"listing the generations of {host.name}{glyphs.ellipsis}"
-        super().__init__(f"system generations of {host.name}", [self.waiting])
+    BINDINGS = actions.GENERATIONS.bindings()
+    SCOPE = actions.GENERATIONS
+
+    class RollbackRequested(Message):
+        """Switch `host` to generation `number` (the app asks first, as `labtui rollback` does)."""
+
+        def __init__(self, host: str, number: int) -> None:
+            super().__init__()
+            self.host = host
+            self.number = number
+
+    def __init__(self, host: Host, load: Callable[[], Awaitable[list[GenerationInfo]]], glyphs: Glyphs,
+                 diff: Callable[[int, int], Awaitable[list[ClosureChange]]] | None = None) -> None:
+        super().__init__()
+        self.host = host
         self.load = load
+        self.diff = diff
+        self.glyphs = glyphs
+        self.title_text = f"system generations of {host.name}"
+        self.generations: list[GenerationInfo] = []  # newest first, as shown
 
-    def begin(self) -> None:
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.title_text, style="bold"), classes="topbar")
+        yield KeyTable(id="generations", cursor_type="row")
+        yield Static(Text(f"listing the generations of {self.host.name}{self.glyphs.ellipsis}"),
+                     id="generations-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#generations", DataTable)
+        for key, label in (("gen", "GEN"), ("date", "DATE"), ("flags", "FLAGS"), ("kernel", "KERNEL"),
+                           ("nixos", "NIXOS")):
+            table.add_column(label, key=key)
+        table.focus()
         self._list()
+
+    @property
+    def lines(self) -> list[str]:
+        """The list as text (what `y` copies)."""
+        return fmt.generation_lines(self.generations)
 
     @work(group="ops", exit_on_error=False)
     async def _list(self) -> None:
+        note = self.query_one("#generations-note", Static)
         try:
             gens = await self.load()
         except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
-            self.replace(self.waiting, [f"generations failed: {harmless(str(exc))}"])
+            note.update(Text(f"generations failed: {harmless(str(exc))}"))
             return
-        self.replace(self.waiting, fmt.generation_lines(gens))
+        self.generations = sorted(gens, key=lambda g: g.number, reverse=True)
+        table = self.query_one("#generations", DataTable)
+        for g in self.generations:
+            flags = " ".join(f for f, on in (("current", g.current), ("booted", g.booted), ("next-boot", g.default))
+                             if on)
+            table.add_row(Text(str(g.number), style="bold" if g.current else ""), g.date[:10],
+                          Text(flags, style="bold"), Text(harmless(g.kernel or "-")), Text(harmless(g.nixos_version)),
+                          key=str(g.number))
+        current = next((i for i, g in enumerate(self.generations) if g.current), 0)
+        table.move_cursor(row=current)
+        note.update(Text("d: what changed from the highlighted generation to the current one; "
+                         "R: roll back to it", style=rich_style("$text-muted")))
+
+    def _highlighted(self) -> GenerationInfo | None:
+        row = self.query_one("#generations", DataTable).cursor_row
+        return self.generations[row] if 0 <= row < len(self.generations) else None
+
+    def action_diff(self) -> None:
+        chosen = self._highlighted()
+        current = next((g for g in self.generations if g.current), None)
+        if chosen is None or current is None or self.diff is None:
+            return
+        if chosen.number == current.number:  # the current one: what its deploy changed
+            older = [g for g in self.generations if g.number < current.number]
+            if not older:
+                self.notify("no generation before the current one to compare with")
+                return
+            a, b = older[0].number, current.number
+        else:
+            a, b = sorted((chosen.number, current.number))
+        self.app.push_screen(DiffScreen(self.host.name, a, b, self.diff, self.glyphs))
+
+    def action_rollback(self) -> None:
+        chosen = self._highlighted()
+        if chosen is not None:
+            self.post_message(self.RollbackRequested(self.host.name, chosen.number))
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard("\n".join(self.lines))
+        self.notify(f"copied {len(self.generations)} generations")
+
+
+class DiffScreen(TextScreen):
+    """What changed on a host from generation A to B (`labtui generations --diff A B`)."""
+
+    def __init__(self, host: str, a: int, b: int, diff: Callable[[int, int], Awaitable[list[ClosureChange]]],
+                 glyphs: Glyphs) -> None:
+        self.waiting = f"comparing generation {a} with {b} on {host}{glyphs.ellipsis}"
+        super().__init__(f"what changed on {host} from generation {a} to {b}", [self.waiting])
+        self.a, self.b = a, b
+        self.diff = diff
+
+    def begin(self) -> None:
+        self._compare()
+
+    @work(group="ops", exit_on_error=False)
+    async def _compare(self) -> None:
+        try:
+            changes = await self.diff(self.a, self.b)
+        except Exception as exc:  # noqa: BLE001 - show what went wrong in the view
+            self.replace(self.waiting, [f"diff failed: {harmless(str(exc))}"])
+            return
+        lines = [harmless(f"{c.package}: {c.change}{', ' if c.change and c.size_delta else ''}{c.size_delta}")
+                 for c in changes]
+        self.replace(self.waiting, lines or ["no package changed"])
 
 
 class HistoryScreen(Screen[None]):
@@ -382,11 +480,17 @@ class CommandLogScreen(Screen[None]):
         if not self._matches(record):
             return
         table = self.query_one("#commands", DataTable)
-        when = _dt.datetime.fromtimestamp(record.ts).strftime("%H:%M:%S")
+        when = _dt.datetime.fromtimestamp(record.last or record.ts).strftime("%H:%M:%S")
+        # Text cells: a str cell would be read as markup (`[` is common in commands and unit globs).
+        where = Text(harmless(record.where) + (f" ×{record.count}" if record.count > 1 else ""))
+        if record.key in table.rows:  # it ran again (the status probe): its count and time
+            self._shown = [record if r.key == record.key else r for r in self._shown]
+            table.update_cell(record.key, "time", when)
+            table.update_cell(record.key, "where", where, update_width=True)
+            return
         command = record.command if len(record.command) < 400 else record.command[:399] + "…"
         self._shown.append(record)
-        # Text cells: a str cell would be read as markup (`[` is common in commands and unit globs).
-        table.add_row(when, Text(harmless(record.where)), Text(harmless(command.replace("\n", "⏎"))))
+        table.add_row(when, where, Text(harmless(command.replace("\n", "⏎"))), key=record.key)
 
     def _records(self) -> list[CommandRecord]:
         return list(self._shown)

@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol
 from labtui.deploy.preview import Preview
 from labtui.inventory.model import Host
 from labtui.ops.checks import CheckResult
-from labtui.ops.generations import GenerationInfo
+from labtui.ops.generations import ClosureChange, GenerationInfo
 from labtui.ops.logs import LogStream
 from labtui.runs.events import RunEvent
 from labtui.status.model import HostStatus
@@ -125,7 +125,7 @@ class HistorySource(Protocol):
 
 
 class OpsSource(Protocol):
-    """A host's journal, health checks and generations, as the core's own types."""
+    """A host's journal, health checks and generations, as the core's own types; rollbacks and reboots as runs."""
 
     def logs(self, host: Host) -> LogStream:
         """The host's journal (the last 200 entries, then following); the view starts and stops it."""
@@ -137,6 +137,19 @@ class OpsSource(Protocol):
 
     async def generations(self, host: Host) -> list[GenerationInfo]:
         """The system profile's generations, oldest first."""
+        ...
+
+    async def diff(self, host: Host, a: int, b: int) -> list[ClosureChange]:
+        """What changed from generation `a` to `b` on the host (`labtui generations --diff`)."""
+        ...
+
+    def rollback(self, host: Host, target: GenerationInfo, current: GenerationInfo | None,
+                 sudo_password: str | None) -> AsyncIterator[RunEvent]:
+        """Switch the host to `target` (`labtui rollback`): a run, recorded in the journal; asked for already."""
+        ...
+
+    def reboot(self, hosts: Sequence[Host], sudo_passwords: Mapping[str, str]) -> AsyncIterator[RunEvent]:
+        """Reboot the hosts one at a time and follow each back to service (`labtui reboot`): a recorded run."""
         ...
 
 

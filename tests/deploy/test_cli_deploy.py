@@ -226,7 +226,7 @@ def test_history_show_follows_a_running_run(emulated, fleet, capsys):
     assert "run succeeded" in out  # it followed the run to its end
 
 
-def test_lost_run_is_reported_failed(emulated, fleet):
+def test_lost_run_is_reported_lost_never_failed(emulated, fleet):
     import asyncio
     import signal
 
@@ -243,8 +243,9 @@ def test_lost_run_is_reported_failed(emulated, fleet):
         return events[-1]
 
     result = asyncio.run(asyncio.wait_for(last_event(), 30))
-    assert result.kind == "run_result" and result.outcome == "failed"
-    assert Journal.open().get_run(run.run_id).summary.outcome == "failed"
+    assert result.kind == "run_result" and (result.outcome, result.exit_code) == ("lost", None)
+    detail = Journal.open().get_run(run.run_id)
+    assert detail.summary.outcome == "lost" and [n.outcome for n in detail.nodes] == ["unknown"]
 
 
 def test_nixos_rebuild_method_and_missing_tool(emulated, fleet, monkeypatch, capsys):

@@ -82,7 +82,7 @@ def hostile_app(tmp_path, clock=None, **sources):
         nas.units[f"{EVIL}.service"] = "failed"
         nas.generations[-1].nixos_version = f"25.11 {EVIL}"
         nas.log(f"{EVIL}.service", f"logger says {EVIL}", priority=3)
-    sources.setdefault("ops", HostileOps(SimShell(lab)))
+    sources.setdefault("ops", HostileOps(SimShell(lab), inventory))
     app = build_app(inventory, Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), **sources),
                     clock=clock or FrozenClock(FROZEN_NOW + 4), subtitle="demo lab",
                     animate=False)

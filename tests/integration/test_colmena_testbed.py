@@ -66,9 +66,11 @@ class Hive:
                               capture_output=True, text=True, timeout=timeout, input="")
 
 
-@pytest.fixture
-def hive(testbed, real_colmena, tmp_path):
-    path = tmp_path / "hive"
+@pytest.fixture(scope="module")
+def hive_module(testbed_session, real_colmena, tmp_path_factory):
+    """One hive for the module; the hosts go back to deploy-rs profiles once, at its end."""
+    testbed = testbed_session
+    path = tmp_path_factory.mktemp("colmena") / "hive"
     path.mkdir()
     shutil.copytree(STANDIN, path / "nixpkgs")
     for name in ("system.nix", "system-builder.sh", "stubs"):  # the session flake's copies of the testbed's files
@@ -83,6 +85,12 @@ def hive(testbed, real_colmena, tmp_path):
     finally:
         testbed.reset()  # no fault left armed (a failing switch would fail the re-deploy below)
         testbed.prime()  # back to deploy-rs profiles for the other testbed tests
+
+
+@pytest.fixture
+def hive(testbed, hive_module):
+    """The module's hive, with the testbed's faults undone before and after each test (the `testbed` fixture)."""
+    return hive_module
 
 
 def test_the_hive_is_the_inventory(hive):

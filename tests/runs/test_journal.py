@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -105,8 +106,72 @@ def test_running_and_lost_runs():
                       supervisor_pid=dead.pid)
     assert [r.run_id for r in journal.running_runs()] == ["alive"]
     assert journal.get_run("dead").summary.state == "lost"
-    journal.mark_lost("dead", "supervisor died")
-    assert journal.get_run("dead").summary.outcome == "failed"
+    reaped = journal.reap_lost()
+    assert list(reaped) == ["dead"] and reaped["dead"].nodes == [("web1", None)]
+    assert journal.reap_lost() == {}  # once only
+    dead_run = journal.get_run("dead")
+    assert dead_run.summary.outcome == "lost" and dead_run.summary.exit_code is None  # never `failed` by guess
+    assert dead_run.nodes[0].outcome == "unknown" and f"pid {dead.pid}" in dead_run.nodes[0].message
+    assert journal.get_run("alive").summary.outcome is None
+
+
+def test_a_reused_pid_does_not_keep_a_lost_run_running():
+    journal = Journal.open()
+    # Our own pid, but another process's start stamp: the pid was reused, the supervisor is gone.
+    journal.begin_run("reused", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)],
+                      supervisor_pid=os.getpid(), supervisor_start="0-boot:1")
+    assert journal.get_run("reused").summary.state == "lost"
+    assert list(journal.reap_lost()) == ["reused"]
+
+
+def test_a_probe_after_a_lost_run_records_what_the_host_runs():
+    journal = Journal.open()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    journal.begin_run("lost1", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)],
+                      supervisor_pid=dead.pid)
+    journal.record("lost1", Prompt(ts=time.time(), plan=[PlanEntry(node="web1", profile="system",
+                                                                   path="/nix/store/new")]))
+    assert journal.record_found("web1", "/nix/store/new", 43) == 0  # not lost yet: nothing to settle
+    journal.reap_lost()
+    later = time.time() + 1
+    assert journal.record_found("web1", "/nix/store/new", 43, later) == 1
+    assert journal.record_found("web1", "/nix/store/old", 42, later + 1) == 0  # the first probe after it counts
+    node = journal.get_run("lost1").nodes[0]
+    assert node.outcome == "unknown"  # what runs is not what the deploy did
+    assert (node.found_path, node.found_generation, node.found_at) == ("/nix/store/new", 43, later)
+    assert node.new_path == "/nix/store/new"
+
+
+def test_a_version_1_journal_is_migrated(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    db.execute("INSERT INTO runs (run_id, operator, started, method, action, outcome) "
+               "VALUES ('r0', 'a', 1.0, 'deploy-rs', 'switch', 'succeeded')")
+    db.execute("INSERT INTO nodes (run_id, node, outcome) VALUES ('r0', 'web1', 'succeeded')")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    journal = Journal.open(path)
+    assert journal.get_run("r0").nodes[0].outcome == "succeeded"
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    journal.begin_run("r1", operator="a", method="deploy-rs", action="switch", targets=[("web1", None)],
+                      supervisor_pid=os.getpid())
+    assert journal.get_run("r1").summary.state == "running"
+
+
+V1_SCHEMA = """
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, operator TEXT NOT NULL, started REAL NOT NULL, ended REAL, flake TEXT,
+    revision TEXT, dirty INTEGER, method TEXT NOT NULL, action TEXT NOT NULL, argv TEXT NOT NULL DEFAULT '[]',
+    outcome TEXT, exit_code INTEGER, supervisor_pid INTEGER);
+CREATE TABLE nodes (run_id TEXT NOT NULL REFERENCES runs(run_id), node TEXT NOT NULL, profile TEXT NOT NULL
+    DEFAULT '', outcome TEXT, stage TEXT, message TEXT NOT NULL DEFAULT '', before_path TEXT, after_path TEXT,
+    before_generation INTEGER, after_generation INTEGER, new_path TEXT, stages TEXT NOT NULL DEFAULT '{}',
+    current_stage TEXT, started REAL, ended REAL, PRIMARY KEY (run_id, node, profile));
+CREATE INDEX nodes_by_node ON nodes(node);
+CREATE INDEX runs_by_start ON runs(started);
+"""
 
 
 def test_wal_mode_schema_version_and_second_reader():

@@ -143,7 +143,7 @@ def frozen_app(root: str | Path, *, clock: Callable[[], float] | None = None, de
     simulated shell, no timers (pass animate=True for them)."""
     lab, inventory = frozen_lab(root)
     sources = Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), deploy=deploy, history=history,
-                      ops=CoreOps(SimShell(lab)), exec=exec, preview=preview)
+                      ops=CoreOps(SimShell(lab), inventory, poll=0.05, timeout=10.0), exec=exec, preview=preview)
     options.setdefault("subtitle", "demo lab")
     options.setdefault("animate", False)
     options.setdefault("ansi_colours", False)  # the same picture whatever TERM the tests run under

@@ -73,3 +73,54 @@ async def test_cancel_one_host_the_others_go_on(tmp_path):
         assert str(table.get_cell("nas", "stage")) == "cancelled"
         run.feed(RunResult(ts=t0 + 9, outcome="cancelled", exit_code=130))
         await app.deploys.run_done.wait()
+
+
+async def test_marks_go_after_a_successful_deploy_and_stay_on_failures(tmp_path):
+    """Issue 12 point 14: `D` never redeploys unseen what was just deployed."""
+    from tests.support.frozen import deploy_events, frozen_lab
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy)
+    lab, _ = frozen_lab(tmp_path / "events")
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("space")  # grey-area
+        app.table.move_to("printer-pi")
+        await pilot.press("space", "D")
+        await pilot.pause()
+        await pilot.press("enter")
+        await deploy.started.wait()
+        deploy.runs[-1].feed_all(deploy_events(lab, ["grey-area", "printer-pi"], clock.now))
+        await app.deploys.run_done.wait()
+        await pilot.pause()
+        assert app.fleet.marked == {"printer-pi"}  # rolled back: still marked, D retries it
+        assert "1 marked" in str(app.query_one("#topbar").render())
+
+
+def test_the_command_log_shows_a_repeated_command_once():
+    from labtui.commandlog import CommandLog
+
+    log = CommandLog()
+    for _ in range(3):
+        log.remote("nas", "labtui-probe")
+    log.local(["deploy", ".#nas"])
+    records = log.records()
+    assert [(r.where, r.count) for r in records] == [("nas", 3), ("local", 1)]
+    assert records[0].last >= records[0].ts
+
+
+def test_the_help_lists_every_glyph():
+    from labtui.runs.outcomes import NODE_LOOKS, QUEUED, RUN_LOOKS, RUNNING
+    from labtui.tui.actions import help_text
+    from labtui.tui.glyphs import ASCII, UNICODE
+
+    for glyphs in (UNICODE, ASCII):
+        text = help_text(glyphs)
+        for look in (*NODE_LOOKS.values(), *RUN_LOOKS.values(), RUNNING, QUEUED):
+            assert f"{look.mark(glyphs.ascii)} {look.word}" in text
+        for state in ("up", "degraded", "down", "connecting", "auth failed", "reboot needed", "outdated"):
+            assert state in text
+    assert "◌ connecting" in help_text(UNICODE)
+    assert "space   mark or unmark the selected host, then move down" in help_text(UNICODE).replace("[b]", "").replace(
+        "[/b]", "")

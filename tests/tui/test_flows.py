@@ -8,7 +8,7 @@ from labtui.runs.events import RunResult
 from labtui.tui.dashboard import DetailsScreen, HostTable
 from labtui.tui.deploy_pane import DeployScreen, DeployTable, HostLogScreen
 from labtui.tui.dialogs import DeployDialog, PlanDialog, QuitDialog, TypeNameDialog
-from labtui.tui.screens import CommandLogScreen, HelpScreen, HistoryScreen, TextScreen
+from labtui.tui.screens import CommandLogScreen, GenerationsScreen, HelpScreen, HistoryScreen, TextScreen
 from labtui.tui.sources import HistorySource, RunSummary
 from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
 
@@ -353,8 +353,8 @@ async def test_logs_checks_and_generations_views(tmp_path):
         assert [line.split()[0] for line in app.screen.query_one(Log).lines] == ["FAIL", "FAIL", "PASS", "PASS",
                                                                                  "PASS", "PASS"]  # failures first
         await pilot.press("escape", "g")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen) and any(
-            "current booted" in line for line in app.screen.query_one(Log).lines))
+        await wait_for(pilot, lambda: isinstance(app.screen, GenerationsScreen) and any(
+            "current booted" in line for line in app.screen.lines))
         await pilot.press("escape", "l")
         await wait_for(pilot, lambda: isinstance(app.screen, TextScreen) and any(
             "zfs-scrub.service[err]" in line for line in app.screen.query_one(Log).lines))

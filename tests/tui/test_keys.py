@@ -8,7 +8,15 @@ from textual.widgets import DataTable, Input, Log
 from labtui.tui import actions
 from labtui.tui.dashboard import DashboardScreen, DetailsScreen
 from labtui.tui.deploy_pane import DeployScreen, DeployTable
-from labtui.tui.screens import CommandLogScreen, GenerationsScreen, HelpScreen, HistoryScreen, LogScreen, TextScreen
+from labtui.tui.screens import (
+    ChecksScreen,
+    CommandLogScreen,
+    GenerationsScreen,
+    HelpScreen,
+    HistoryScreen,
+    LogScreen,
+    TextScreen,
+)
 from labtui.tui.sources import HistorySource, RunSummary
 from labtui.tui.widgets import ViewFilter
 from tests.support.frozen import FROZEN_NOW, FrozenClock, ScriptedDeploy, deploy_events, frozen_app, frozen_lab
@@ -51,23 +59,29 @@ async def test_dashboard_keys_do_nothing_on_other_screens(tmp_path):
         await _settle(app, pilot)
         await _select(app, pilot, "nas")
         await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(app.screen, GenerationsScreen)
-                       and any("current" in line for line in app.screen.query_one(Log).lines))
+        await wait_for(pilot, lambda: isinstance(app.screen, GenerationsScreen) and app.screen.generations)
         generations = app.screen
-        # space marks nothing, `g` opens no second Generations screen, `s` does not sort the hidden dashboard.
-        await pilot.press("space", "g", "s")
+        # space marks nothing, `g` opens no second Generations screen, `s` does not sort the hidden dashboard,
+        # `/` opens no filter on the dashboard behind (this view has none).
+        await pilot.press("space", "g", "s", "slash", "l")
         assert app.fleet.marked == set() and app.fleet.sort_key == "name"
         assert app.screen is generations and sum(isinstance(s, GenerationsScreen) for s in app.screen_stack) == 1
+        assert not any(isinstance(s, LogScreen) for s in app.screen_stack)
+        assert not app.screen_stack[0].query("#filter.-open")
+        await pilot.press("escape", "c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChecksScreen)
+                       and any(line.startswith("FAIL") for line in app.screen.query_one(Log).lines))
+        checks = app.screen
         # `/` filters this view; the letters typed go into its filter box, not to the dashboard.
         await pilot.press("slash", *"sl")
-        assert app.screen is generations and app.screen.query_one(ViewFilter).is_open
+        assert app.screen is checks and app.screen.query_one(ViewFilter).is_open
         assert app.screen.query_one(ViewFilter).value == "sl" and app.fleet.sort_key == "name"
         assert not any(isinstance(s, LogScreen) for s in app.screen_stack)
-        await pilot.press("ctrl+u", *"current", "enter")
+        await pilot.press("ctrl+u", *"FAIL", "enter")
         lines = app.screen.query_one(Log).lines
-        assert lines and all("current" in line for line in lines)
+        assert lines and all("FAIL" in line for line in lines)
         await pilot.press("escape")  # clears the filter
-        assert any("current" not in line for line in app.screen.query_one(Log).lines)
+        assert any("FAIL" not in line for line in app.screen.query_one(Log).lines)
         await pilot.press("escape")
         assert isinstance(app.screen, DashboardScreen)
         # History: j/k move its cursor.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from textual.widgets import Log
-
 from labtui.runs.events import PlanEntry, Prompt
 from labtui.status.model import SystemLink
 from labtui.tui import format as fmt
@@ -107,12 +105,13 @@ async def test_generations_show_their_flags_whole_at_80_columns(tmp_path):
         await _settle(app, pilot)
         await _select(app, pilot, "nas")
         await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(app.screen, GenerationsScreen)
-                       and any("current" in line for line in app.screen.query_one(Log).lines))
-        lines = app.screen.query_one(Log).lines
-        current = next(line for line in lines if "current" in line)
-        assert "current booted next-boot" in current[:76], current
-        assert not any(line.startswith("listing") for line in lines)  # the waiting line went
+        await wait_for(pilot, lambda: isinstance(app.screen, GenerationsScreen) and app.screen.generations)
+        await pilot.pause()
+        table = app.screen.query_one("#generations")
+        assert str(table.get_cell("54", "flags")) == "current booted next-boot"
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= 78  # every column whole
+        assert "listing" not in str(app.screen.query_one("#generations-note").render())  # the waiting line went
+        assert "current booted next-boot" in next(line for line in app.screen.lines if "current" in line)
 
 
 async def test_titles_end_with_an_ellipsis(tmp_path):

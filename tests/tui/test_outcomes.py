@@ -85,6 +85,8 @@ async def test_a_push_failure_reads_failed_with_a_first_failure_line_and_f(tmp_p
         assert "run failed" in summary and "1 failed, 1 not_deployed" in summary
         assert "first failure: grey-area: Failed to push profile" in summary
         assert not app._notifications  # the summary says it; no toast over it
+        await pilot.press("o")  # no output outside the hosts': no key for it, no empty screen
+        assert app.screen is pane
         await pilot.press("f")
         assert isinstance(app.screen, HostLogScreen) and app.screen.node == "grey-area"
         await pilot.press("escape", "escape")
