@@ -9,7 +9,7 @@ from tests.support.frozen import frozen_app
 from tests.tui.test_flows import SIZE, _settle, _table
 
 
-def drawn(lines):  # type: ignore[no-untyped-def]
+def drawn(lines):
     return [[(s.text, s.style, s.control) for s in line] for line in lines]
 
 
