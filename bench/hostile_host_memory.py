@@ -4,7 +4,8 @@ Setup: SSH servers in a separate process (so the client's figures are its own) a
 would: the probe followed by 100 MB of lines, the probe with a 64 MB single line in it, 200,000 failed units,
 and a journal whose one entry is a 64 MB line. Each case runs the real CLI (`labtui status HOST --no-drift`,
 `labtui logs HOST -n 1`) in a fresh process through tests/faults/cli_process.py and reads that process's
-peak RSS (wait4). The yardstick, measured in the same run: the same command against a well-behaved host.
+peak RSS (wait4). The yardsticks, measured in the same run: the same command (`status`, `logs`) against a
+well-behaved host; each case's ratio is against its own command's yardstick.
 
 Figures: peak RSS per case, its ratio to the well-behaved host's, and the bytes `status` printed for 200,000
 failed units (the "why" line) against a host with one. Issue 11 measured 257 MB (100 MB answer), 291 MB
@@ -128,18 +129,22 @@ def main() -> None:
             assert server.stdout is not None
             info = json.loads(server.stdout.readline())
             status = ["status", "--no-drift", "--timeout", "60"]
-            base_rss, _, base_bytes = run_case(info, workdir, "normal", status)
-            print(f"yardstick: `labtui status` of a well-behaved host: peak RSS {base_rss:.0f} MB, "
-                  f"{base_bytes} bytes printed")
+            logs = ["logs", "-n", "1"]
+            # Yardsticks, measured in this run: the same command against a well-behaved host.
+            yardstick = {}
+            for host, argv, what in (("normal", status, "`labtui status`"), ("journal-normal", logs, "`labtui logs`")):
+                rss, _, printed = run_case(info, workdir, host, [*argv[:1], host, *argv[1:]])
+                yardstick[argv[0]] = rss
+                print(f"yardstick: {what} of a well-behaved host: peak RSS {rss:.0f} MB, {printed} bytes printed")
             for host, label, argv in (
                 ("flood", f"probe answer of {args.flood_mb} MB", status),
                 ("longline", f"probe with a {args.line_mb} MB single line", status),
                 ("units", f"{args.units:,} failed units", status),
                 ("all-units", f"{args.units:,} failed units, every name sent", status),
-                ("journal", f"`logs`: a journal entry of {args.line_mb} MB on one line", ["logs", "-n", "1"]),
+                ("journal", f"`logs`: a journal entry of {args.line_mb} MB on one line", logs),
             ):
                 rss, code, printed = run_case(info, workdir, host, [*argv[:1], host, *argv[1:]])
-                print(f"{label}: peak RSS {rss:.0f} MB ({rss / base_rss:.2f}x the yardstick), exit {code}, "
+                print(f"{label}: peak RSS {rss:.0f} MB ({rss / yardstick[argv[0]]:.2f}x its yardstick), exit {code}, "
                       f"{printed:,} bytes printed")
                 if args.show:
                     print("    " + (workdir / f"{host}.out").read_bytes()[:600].decode(errors="replace")

@@ -17,9 +17,13 @@ from labtui.cli.helptext import Examples, ExitStatus
 
 EXAMPLES: Examples = (
     ("labtui demo", "the TUI on seven simulated hosts; press ? for the keys, D to deploy, q to quit"),
-    ("labtui demo --dir /tmp/lab --keep", "keep the demo lab's files afterwards, to look at them"),
+    ("labtui demo --hosts 200", "a lab of 200 simulated hosts (the seven, then a generated fleet)"),
+    ("labtui demo --shell", "a shell where `labtui status`, `labtui history`, `labtui deploy nas` use the demo lab"),
+    ("labtui demo --reset", "start the demo lab afresh: the hosts' first generations, an empty history"),
 )
-EXIT_STATUS: ExitStatus = {0: "the TUI was quit", 1: "the TUI crashed (its traceback is printed)"}
+EXIT_STATUS: ExitStatus = {0: "the TUI was quit", 1: "the TUI crashed (its traceback is printed)",
+                           129: "the terminal hung up (the SSH session dropped): the demo stopped and cleaned up",
+                           143: "SIGTERM: the demo stopped and cleaned up"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -78,6 +78,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="with --diff: deploy hosts that already run what the flake would deploy, too")
     parser.add_argument("--no-probe", action="store_true",
                         help="do not ask the hosts for their generation before and after (journal only)")
+    parser.add_argument("--no-host-lock", action="store_true",
+                        help="take only this machine's deploy lock, not the one on each host (/run/lock) that "
+                             "operators on other machines or other users also take")
     parser.add_argument("-y", "--yes", action="store_true",
                         help="do not ask: deploy without showing deploy-rs's plan for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every output line of deploy-rs/nix")
@@ -116,7 +119,8 @@ def build_request(args: argparse.Namespace, inventory: Inventory) -> DeployReque
     return DeployRequest(targets=targets, method=args.method, action=action,
                          options=options, parallel=args.parallel, atomic=args.atomic, interactive=not args.yes,
                          flake=None, stall_after=args.stall_after or None, health_gate=args.health_gate,
-                         probe=not args.no_probe, prebuild=inventory.deploy.build_first and not args.no_build_first,
+                         probe=not args.no_probe, host_lock=not args.no_host_lock,
+                         prebuild=inventory.deploy.build_first and not args.no_build_first,
                          waves=waves)
 
 

@@ -9,6 +9,7 @@ the `DeployRun` to the run-agnostic supervisor (labtui.runs.supervisor).
 from __future__ import annotations
 
 import argparse
+import os
 
 from labtui.deploy.detached import DetachedDeploy, detached_deploy
 from labtui.deploy.orchestrator import DeployRun, PostNodeHook
@@ -18,6 +19,7 @@ from labtui.runs.client import SUPERVISE_VERB, take_payload
 from labtui.runs.files import RawSink, job_output_writer
 from labtui.runs.journal import RunHeader
 from labtui.runs.locks import operator_name
+from labtui.runs.remote_locks import LOCK_PATH, RemoteHostLocks
 from labtui.runs.supervisor import SupervisedRun, run_supervisor
 from labtui.ssh.api import RemoteShell
 
@@ -37,11 +39,31 @@ def health_gate_for(request: DeployRequest, inventory: Inventory, shell: RemoteS
     return gate
 
 
+def remote_locks_for(request: DeployRequest, inventory: Inventory, shell: RemoteShell,
+                     run_id: str) -> RemoteHostLocks | None:
+    """The locks on the hosts themselves, taken over `shell`'s connections (a pool that can hold a command
+    running: labtui.ssh.pool.SshPool), each with the privileges deploys use on that host (as deploy-rs's
+    activation: so operators logging in as different users meet in /run/lock)."""
+    from labtui.ops.privilege import privilege_for
+
+    conversation = getattr(shell, "conversation", None)
+    if conversation is None:
+        return None
+
+    def privileged(node: str, script: str) -> str:
+        privilege = privilege_for(inventory.get(node))
+        return script if privilege.needs_password else privilege.wrap(script)  # no password to give it here
+
+    # LABTUI_HOST_LOCK_PATH: tests whose "hosts" are this machine's sshd keep their lock out of its /run/lock.
+    path = os.environ.get("LABTUI_HOST_LOCK_PATH") or LOCK_PATH
+    return RemoteHostLocks(request.nodes(), run_id, operator_name(), conversation, privileged, path=path)
+
+
 def build_deploy_run(deploy: DetachedDeploy, files: RawSink, run_id: str, *,
                      shell: RemoteShell | None = None) -> tuple[DeployRun, RunHeader]:
     """The deploy with its probe and health gate, its host locks taken (HostLocked otherwise)."""
     request, inventory = deploy.request, deploy.inventory
-    if shell is None and (request.probe or request.health_gate != "off"):
+    if shell is None and (request.probe or request.health_gate != "off" or request.host_lock):
         from labtui.ssh.pool import SshPool
 
         shell = SshPool(inventory.hosts)
@@ -57,9 +79,10 @@ def build_deploy_run(deploy: DetachedDeploy, files: RawSink, run_id: str, *,
         if request.waves and isinstance(post_node, PostDeployGate) and post_node.policy == "rollback":
             wave_rollback = post_node.roll_back_node  # a failed wave is rolled back as a whole
     multi = len(request.nodes()) > 1 and not request.atomic
+    remote_locks = remote_locks_for(request, inventory, shell, run_id) if request.host_lock and shell else None
     run = DeployRun(request, inventory, run_id=run_id, post_node=post_node, probe=probe,
                     timings=deploy.runner_timings(), on_raw=job_output_writer(files, multi),
-                    wave_rollback=wave_rollback)
+                    wave_rollback=wave_rollback, remote_locks=remote_locks)
     run.acquire_locks()
     header = RunHeader(operator=operator_name(), method=",".join(sorted({j.method for j in run.jobs})),
                        action=request.action.value, targets=request.targets, flake=run.flake,

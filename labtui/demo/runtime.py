@@ -114,6 +114,7 @@ class DemoLab:
         self._saved_env: dict[str, str | None] = {}
         self.pool: SshPool | None = None
         self._runtime_dir: str | None = None
+        self._flake_paths: dict[str, str | None] = {}
 
     @property
     def flake_dir(self) -> Path:
@@ -245,12 +246,16 @@ class DemoLab:
             os.environ[key] = value
 
     def flake_path(self, host: str) -> str | None:
-        """What the demo 'flake' builds for `host` (the drift resolver)."""
+        """What the demo 'flake' builds for `host` (the drift resolver). Read once per host: the simulated flake
+        never changes while the demo runs (deploys move generations, not the flake), and the poller asks for
+        every host every 30 s (reading the host's whole state each time was a tenth of its CPU at 500 hosts)."""
         assert self.lab is not None
-        try:
-            return self.lab.load(host).flake_path
-        except FileNotFoundError:
-            return None
+        if host not in self._flake_paths:
+            try:
+                self._flake_paths[host] = self.lab.load(host).flake_path
+            except FileNotFoundError:
+                return None
+        return self._flake_paths[host]
 
     def make_pool(self) -> SshPool:
         assert self.inventory is not None

@@ -57,6 +57,7 @@ from labtui.runs.events import (
 )
 from labtui.runs.files import new_run_id
 from labtui.runs.locks import HostLocks
+from labtui.runs.remote_locks import RemoteHostLocks
 
 DEFAULT_PARALLEL = 4
 # A node where an activation still runs after the run (a target rolling back by itself) is asked again this often,
@@ -83,7 +84,7 @@ class DeployRun:
                  post_node: PostNodeHook | None = None, timings: RunnerTimings | None = None,
                  on_raw: Callable[[str, str], None] | None = None, locking: bool = True,
                  env: dict[str, str] | None = None, probe: Probe | None = None,
-                 wave_rollback: WaveRollback | None = None) -> None:
+                 wave_rollback: WaveRollback | None = None, remote_locks: RemoteHostLocks | None = None) -> None:
         if request.waves and request.atomic:
             raise UserError("--waves and --atomic do not go together: an atomic run deploys every host in one "
                             "deploy-rs process; drop one of them")
@@ -102,6 +103,7 @@ class DeployRun:
         self._on_raw = on_raw
         self._env = env
         self._locks = HostLocks(request.nodes(), self.run_id) if locking else None
+        self._remote_locks = remote_locks  # the locks on the hosts themselves, where every operator meets
         self._cancelled = False
         self._cancelled_nodes: set[str] = set()  # cancelled one by one (the rest of the run goes on)
         self._declined = ""  # why a process ended `cancelled` by itself (deploy-rs's plan question answered no)
@@ -186,12 +188,22 @@ class DeployRun:
             self._locks.acquire()
 
     def release_locks(self) -> None:
+        if self._remote_locks is not None:
+            self._remote_locks.release()
         if self._locks is not None:
             self._locks.release()
 
     async def prepare(self) -> None:
-        """What the run takes before it starts (labtui.runs.supervisor.SupervisedRun): the host locks."""
+        """What the run takes before it starts (labtui.runs.supervisor.SupervisedRun): the host locks, this
+        machine's, then the hosts' own (HostLocked names the holder; what was taken is given back)."""
         self.acquire_locks()
+        remote = self._remote_locks
+        if remote is not None and not remote.held and not remote.notices:
+            try:
+                await remote.acquire()
+            except BaseException:
+                self.release_locks()
+                raise
 
     async def release(self) -> None:
         """Give back what `prepare` took, for a run that never starts."""
@@ -258,13 +270,16 @@ class DeployRun:
         if self._started:
             raise RuntimeError("DeployRun.events() can be iterated only once")
         self._started = True
-        self.acquire_locks()
+        await self.prepare()
         try:
             nodes = self.request.nodes()
             methods = sorted({j.method for j in self.jobs})
             yield RunStarted(ts=time.time(), run_id=self.run_id, method=",".join(methods), nodes=nodes,
                              argv=self.jobs[0].argv if len(self.jobs) == 1 else [], argvs=self.argvs,
                              waves=[list(w) for w in self.request.waves])
+            for host, notice in sorted((self._remote_locks.notices if self._remote_locks else {}).items()):
+                yield Output(ts=time.time(), node=host, stage=None, source="raw",
+                             line=f"labtui: {notice}; the run goes on with this machine's lock only")
             finals: dict[tuple[str, str | None], NodeResult] = {}
             worker = asyncio.ensure_future(self._run_jobs())
             try:
@@ -305,6 +320,10 @@ class DeployRun:
             bad = [f"{r.node}{'.' + r.profile if r.profile else ''} {r.outcome}"
                    for r in finals.values() if r.outcome not in GOOD_OUTCOMES]
             message = ", ".join(bad)
+            for host in self._remote_locks.lost() if self._remote_locks else []:
+                yield Output(ts=time.time(), node=host, stage=None, source="raw",
+                             line="labtui: the deploy lock on the host went away during the run (its SSH connection "
+                                  "dropped, so the host released it)")
             # Declining the plan is no interruption: deploy-rs's own status 1 (130 is for Ctrl-C, `x`, `c`).
             interrupted = self._cancelled or bool(self._cancelled_nodes)
             if cancelled:

@@ -39,8 +39,11 @@ async def probe_node(probe: Probe, node: str, when: Literal["before", "after"],
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         return NodeState(ts=time.time(), node=node, when=when, error=message), None
     state = answer if isinstance(answer, SystemState) else SystemState(path=answer[0], generation=answer[1])
+    # A host that answered but named no running system is said so: never an empty probe without a reason.
+    error = "" if state.path or state.generation is not None else "the host names no running system " \
+        "(no /run/current-system)"
     event = NodeState(ts=time.time(), node=node, when=when, path=state.path, generation=state.generation,
-                      profile_generation=state.profile_generation, profile_path=state.profile_path)
+                      profile_generation=state.profile_generation, profile_path=state.profile_path, error=error)
     return event, state
 
 

@@ -74,6 +74,9 @@ class DeployRequest:
     # its generation before and after (journal only).
     health_gate: HealthGate = "off"
     probe: bool = False
+    # Also take each host's deploy lock on the host itself (labtui.runs.remote_locks), where operators from other
+    # machines or users meet; this machine's lock is always taken.
+    host_lock: bool = True
     # labtui builds every target's profile itself first (one `nix-store --realise` for all, build_progress per
     # node, labtui.deploy.build); deploy-rs / nixos-rebuild then find them built.
     prebuild: bool = False

@@ -20,14 +20,13 @@ Evaluating the module system costs seconds per node and needs nixpkgs, so labtui
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from labtui.errors import ConfigError
 from labtui.inventory.model import COLMENA_PRIVILEGE_ESCALATION, ColmenaNode, Host, Source, SshTarget
 from labtui.inventory.nix import attr_path, nix_string
-from labtui.inventory.validate import check_hostname, check_name, check_user
+from labtui.inventory.validate import check_hostname, check_name, check_privilege_command, check_user
 
 # deployment.* options labtui reads -> (ColmenaNode field, Colmena's default (None: the node's name), JSON type).
 OPTIONS: dict[str, tuple[str, Any, tuple[type, ...]]] = {
@@ -42,7 +41,6 @@ OPTIONS: dict[str, tuple[str, Any, tuple[type, ...]]] = {
 }
 LIST_OPTIONS = ("tags", "privilegeEscalationCommand")
 RESERVED = ("defaults", "network", "meta")  # eval.nix reservedNames: not nodes
-_WORD = re.compile(r"[A-Za-z0-9_./=+:-]+")
 
 _KEYS = " ".join(nix_string(k) for k in OPTIONS)
 _LISTS = " ".join(nix_string(k) for k in LIST_OPTIONS)
@@ -215,8 +213,12 @@ def _check(key: str, value: Any, where: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def build_colmena_hosts(hive: Mapping[str, Any], output: str) -> tuple[list[Host], list[str]]:
-    """Hosts of the hive (sorted by name), and warnings (unresolved options, local-only nodes)."""
+def build_colmena_hosts(hive: Mapping[str, Any], output: str, *,
+                        ssh_config: str | None = None) -> tuple[list[Host], list[str]]:
+    """Hosts of the hive (sorted by name), and warnings (unresolved options, local-only nodes).
+
+    `ssh_config`: the ssh_config file Colmena gives every node's ssh (`-F`), from SSH_CONFIG_FILE; labtui's own
+    connections (status, checks, logs, exec, rollback) take it too, so they reach the hosts `colmena apply` reaches."""
     hosts: list[Host] = []
     warnings: list[str] = []
     for name, node in sorted((hive.get("nodes") or {}).items()):
@@ -257,16 +259,15 @@ def build_colmena_hosts(hive: Mapping[str, Any], output: str) -> tuple[list[Host
         hostname = check_hostname("host name", colmena.target_host, f"({where}.deployment.targetHost)")
         if colmena.target_user is not None:
             check_user("ssh user", colmena.target_user, f"({where}.deployment.targetUser)")
-        for i, word in enumerate(colmena.privilege_escalation_command):
-            if not _WORD.fullmatch(word) or (i == 0 and word.startswith("-")):
-                raise ConfigError(f"refusing {word!r} in {where}.deployment.privilegeEscalationCommand[{i}]: labtui "
-                                  "puts it in remote commands; use only letters, digits and `-_./=+:`")
+        check_privilege_command(list(colmena.privilege_escalation_command),
+                                f"in {where}.deployment.privilegeEscalationCommand")
         host_sources: dict[str, Source] = {
             "hostname": sources["target_host"], "ssh_user": sources["target_user"], "port": sources["target_port"],
             "tags": sources["tags"], "method": "default", "critical": "default", "poll_interval": "default",
             "checks": "default", "jump_hosts": "default"}
         hosts.append(Host(
             name=name, hostname=hostname, method="colmena", tags=colmena.tags, in_deploy=False, colmena=colmena,
-            ssh=SshTarget(hostname=hostname, user=colmena.target_user, port=colmena.target_port),
+            ssh=SshTarget(hostname=hostname, user=colmena.target_user, port=colmena.target_port,
+                          config_file=ssh_config),
             sources=host_sources))
     return hosts, warnings

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -166,7 +167,9 @@ def build_hosts(data: Mapping[str, Any], default_ssh_user: str | None = None) ->
     hive = data.get("colmena")
     if hive is not None and not hosts:
         output = "colmenaHive" if hive.get("kind") == "colmenaHive" else "colmena"
-        hive_hosts, hive_warnings = build_colmena_hosts(hive, output)
+        # Colmena's own way to take an ssh_config: it gives SSH_CONFIG_FILE to every node's ssh (-F).
+        hive_hosts, hive_warnings = build_colmena_hosts(hive, output,
+                                                        ssh_config=os.environ.get("SSH_CONFIG_FILE") or None)
         hosts.update((h.name, h) for h in hive_hosts)
         warnings += list(data.get("colmena_notes") or ()) + hive_warnings
     for name in sorted(nixos):

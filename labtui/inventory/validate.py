@@ -99,6 +99,26 @@ def check_sudo(value: object, where: str) -> str:
     return value
 
 
+# Colmena's privilegeEscalationCommand: a list of words (a program, then options and their values), each put in
+# remote commands quoted (ops/privilege.py), so plain words only and a program first.
+_PRIVILEGE_WORD = re.compile(r"[A-Za-z0-9_./=+:@,-]+")
+
+
+def check_privilege_command(words: object, where: str) -> tuple[str, ...]:
+    """Colmena's `privilegeEscalationCommand` (e.g. `["sudo", "-H", "--"]`, `["doas"]`): a program, then plain words.
+    `where` names the node and the option. An empty list is refused too: it would drop the privileges silently."""
+    if not isinstance(words, list | tuple) or not words:
+        raise ConfigError(f"refusing privilegeEscalationCommand {words!r} {where}: it must be a non-empty list of "
+                          "words, a program first, like [\"sudo\" \"-H\" \"--\"] or [\"doas\"]")
+    for i, word in enumerate(words):
+        if not isinstance(word, str) or not _PRIVILEGE_WORD.fullmatch(word) or (i == 0 and word.startswith("-")):
+            why = (_characters(word) if isinstance(word, str) else None) or "it is not a plain word"
+            what = "a program name" if i == 0 else "a plain option or value"
+            raise ConfigError(f"refusing {word!r} {where}[{i}]: {why}, which could inject into the remote commands "
+                              f"labtui runs with it; use {what} (letters, digits and `-_./=+:@,`)")
+    return tuple(words)
+
+
 def is_hostname(value: str) -> bool:
     """A DNS name, an IPv4 address, or an IPv6 address (optionally in brackets, with a %zone)."""
     if value.startswith("[") and value.endswith("]"):

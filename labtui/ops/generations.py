@@ -361,7 +361,10 @@ async def diff_generations(shell: RemoteShell, host: str, a: int, b: int, *,
 # profile points to, and whether an activation still runs there. A generation runs when it is /run/current-system or
 # (deploy-rs's activatable profiles wrap the system in a buildEnv of links) when its nixos-version is the running
 # system's file. The activation test looks for deploy-rs's `activate-rs activate|revoke` processes (not `wait`, which
-# changes nothing); the words are built from a variable so that this script's own command line never matches.
+# changes nothing); the words are built from a variable so that this script's own command line never matches. Only
+# processes in this script's mount namespace count (the activation runs in an ssh session, as this script does): a
+# container or a testbed host shares its machine's process table, where the deploying side's own `ssh … activate-rs
+# activate …` (or another host's activation) must not look like this host's. A namespace it may not read counts.
 SYSTEM_STATE_SCRIPT = r"""cd /nix/var/nix/profiles 2>/dev/null || {
   echo 'no /nix/var/nix/profiles: not a NixOS host' >&2; exit 3; }
 printf 'current\t%s\n' "$(readlink /run/current-system)"
@@ -372,9 +375,13 @@ for l in system-*-link; do
   if [ "$l/" -ef /run/current-system/ ] || { [ -e "$l/nixos-version" ] &&
       [ "$l/nixos-version" -ef /run/current-system/nixos-version ]; }; then printf 'running\t%s\n' "$n"; fi
 done
-w=activate; a=0
-cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\000' ' ' |
-  grep -q -e "/$w $w " -e "/$w revoke " -e "/$w-rs $w " -e "/$w-rs revoke " && a=1
+w=activate; a=0; me=$(readlink /proc/$$/ns/mnt 2>/dev/null)
+for f in $(grep -l "$w" /proc/[0-9]*/cmdline 2>/dev/null); do
+  ns=$(readlink "${f%/cmdline}/ns/mnt" 2>/dev/null)
+  [ -z "$ns" ] || [ -z "$me" ] || [ "$ns" = "$me" ] || continue
+  tr '\000' ' ' 2>/dev/null < "$f" |
+    grep -q -e "/$w $w " -e "/$w revoke " -e "/$w-rs $w " -e "/$w-rs revoke " && { a=1; break; }
+done
 printf 'activating\t%s\n' "$a"
 """
 SYSTEM_STATE_COMMAND = f"/bin/sh -c {shlex.quote(SYSTEM_STATE_SCRIPT)}"

@@ -5,7 +5,8 @@ deploy-rs prefixes remote commands with `<sudo> <user>` (default `sudo -u root`)
 Generations, rollback and reboot act on the system profile, so the target user defaults to root.
 
 The `sudo` value comes from the flake: it is checked (a program name plus plain options,
-labtui.inventory.validate.check_sudo) and spliced word by word, each quoted, never as shell text.
+labtui.inventory.validate.check_sudo) and spliced word by word, each quoted, never as shell text; so is
+Colmena's privilegeEscalationCommand (a non-empty list of plain words, check_privilege_command).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 
 from labtui.inventory.model import DEFAULT_SUDO, Host
-from labtui.inventory.validate import check_sudo
+from labtui.inventory.validate import check_privilege_command, check_sudo
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,10 @@ def privilege_for(host: Host) -> Privilege:
         # Colmena's rule (nix/host/ssh.rs): its privilegeEscalationCommand unless the target user is root.
         if host.colmena.target_user == "root":
             return Privilege("", False)
-        return Privilege(" ".join(shlex.quote(w) for w in host.colmena.privilege_escalation_command) + " ", False)
+        # Checked when the hive was read; again here (like `sudo` below) for hosts built elsewhere.
+        command = check_privilege_command(list(host.colmena.privilege_escalation_command),
+                                          f"(the privilegeEscalationCommand of host {host.name})")
+        return Privilege(" ".join(shlex.quote(w) for w in command) + " ", False)
     profile = host.system_profile
     login = (profile.ssh_user if profile else None) or host.ssh.user or getpass.getuser()
     target = (profile.user if profile else None) or "root"

@@ -207,6 +207,25 @@ def _parse(line: bytes | str) -> RunEvent | None:
         return None
 
 
+async def until_recorded(run_id: str) -> None:
+    """Return once the run's supervisor has written its whole record (events file and journal; or given up after
+    its patience) and closed its faces' connections; at once when no supervisor serves the run. A face that got the
+    result from the supervisor's memory waits here before reading the journal (tests, scripts): an event, no poll."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(run_id)), limit=FOLLOW_LINE_LIMIT)
+    except OSError:
+        return
+    try:
+        writer.write(json.dumps({"op": "recorded"}).encode() + b"\n")
+        await writer.drain()
+        while await reader.read(4096):
+            pass
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
 async def _open_live(run_id: str, *, from_start: bool,
                      attach: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
     """A `follow` connection to the run's supervisor, or None when it does not serve one (finished, other writer)."""
@@ -271,7 +290,7 @@ async def _follow_file(run_id: str, seen: _Seen, *, from_start: bool, poll: floa
                     if parsed is None:
                         continue
                     event = parsed
-                    if skip:
+                    if skip and not _ends_what_is_open(event, seen):
                         skip -= 1  # the face had it from the supervisor already
                         continue
                     seen.add(event)
@@ -280,6 +299,15 @@ async def _follow_file(run_id: str, seen: _Seen, *, from_start: bool, poll: floa
                         return
                 continue
             await asyncio.sleep(poll)
+
+
+def _ends_what_is_open(event: RunEvent, seen: _Seen) -> bool:
+    """A result the face cannot have had yet. The file may hold fewer events than the face got over the socket (the
+    supervisor died before its recorder caught up, and the lost ending went after what it had written): counting
+    events alone would then skip the ending itself."""
+    if isinstance(event, RunResult):
+        return True
+    return isinstance(event, NodeResult) and event.node in seen.nodes and event.node not in seen.done
 
 
 def _gone(run_id: str) -> bool:

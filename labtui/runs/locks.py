@@ -38,13 +38,16 @@ class LockHolder:
 class HostLocked(UserError):
     """Another deploy holds the lock of a host."""
 
-    def __init__(self, host: str, holder: LockHolder | None) -> None:
+    def __init__(self, host: str, holder: LockHolder | None, *, where: str | None = None) -> None:
         who = holder.describe() if holder else "another process (holder unknown)"
-        super().__init__(
-            f"`{host}` is being deployed by {who}; wait for that run to finish "
-            f"(`labtui history show {holder.run_id if holder else 'RUN'}`) or ask its operator",
-            exit_code=1,
-        )
+        # `where`: the lock on the host itself (another machine's or user's run), else this machine's state dir.
+        if where is None:
+            fix = f"`labtui history show {holder.run_id if holder else 'RUN'}`"
+            super().__init__(f"`{host}` is being deployed by {who}; wait for that run to finish ({fix}) or ask its "
+                             "operator", exit_code=1)
+        else:
+            super().__init__(f"`{host}` is being deployed by {who} ({where}); wait for that run to finish or ask "
+                             "its operator; the lock goes away with its holder's SSH session", exit_code=1)
         self.host = host
         self.holder = holder
 

@@ -264,6 +264,8 @@ class Supervisor:
                             await follow
                         break
                     continue  # no reply: the connection stays open while the face follows
+                if op == "recorded":
+                    continue  # no reply: the connection is closed once the run's whole record is written
                 if op == "answer":
                     run.answer_prompt(bool(message.get("yes")), message.get("node"))
                 elif op == "password":

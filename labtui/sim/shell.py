@@ -7,13 +7,14 @@ shell (tests/support/sim_shell.py), so both see the same answers.
 from __future__ import annotations
 
 from labtui.sim import exec as exec_commands
-from labtui.sim import ops, probe
+from labtui.sim import locks, ops, probe
 from labtui.sim.handlers import Answer, Handler, SimResult
 from labtui.sim.state import SimLab
 
 # Who answers a command, asked in order.
 HANDLERS: tuple[Handler, ...] = (
     probe.handle,  # the status probe (labtui.status.probe)
+    locks.handle,  # the deploy lock on the host (labtui.runs.remote_locks)
     ops.handle,  # journalctl, generations, rollback, reboot, health-check commands
     exec_commands.handle,  # what an operator may run with `labtui exec`: uname -r, uptime, ...
 )

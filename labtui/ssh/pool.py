@@ -132,6 +132,11 @@ class Conversation:
         self.closed = False
         self.truncated = False
 
+    @property
+    def ended(self) -> bool:
+        """The command is no longer running: closed here, ended on the host, or its connection dropped."""
+        return self.closed or self._conn.is_closed() or self._process.exit_status is not None
+
     def send(self, text: str) -> None:
         if self.closed:
             raise HostUnreachable(self._slot.name, "the conversation is closed", "start a new one")
@@ -595,11 +600,13 @@ class SshPool:
         tunnel = await self._tunnel_for(slot, preview)
         kwargs = options.connect_kwargs(settings, target, slot.name, preview)
         polled = self.hosts.get(slot.key) if self.keepalive_between_polls_only else None
-        if polled is not None and not target.option("ServerAliveInterval"):
-            # A host the status poller probes every poll_interval needs no keepalive in between: each
-            # answer resets asyncssh's keepalive timer. Keepalives just after each probe cost a fleet of
-            # hundreds a tenth of a core; the probe still notices a dead host within its own timeout.
-            kwargs["keepalive_interval"] = max(kwargs["keepalive_interval"], polled.poll_interval + 1.0)
+        if polled is not None and not target.option("ServerAliveInterval") \
+                and not target.option("ServerAliveCountMax"):
+            # A host the status poller probes every poll_interval needs no keepalive in between: each answer
+            # resets asyncssh's keepalive timer (keepalives just after each probe cost a fleet of hundreds a tenth
+            # of a core). Fewer, later keepalives, but a cut link is noticed as soon as without polling.
+            kwargs["keepalive_interval"], kwargs["keepalive_count_max"] = options.polled_keepalive(
+                kwargs["keepalive_interval"], kwargs["keepalive_count_max"], polled.poll_interval)
         try:
             # The name as given (not preview.host): asyncssh matches ssh_config `Host` blocks on it.
             return await asyncssh.connect(target.hostname, port, tunnel=tunnel, known_hosts=known_hosts,

@@ -155,20 +155,25 @@ class StatusPoller:
         """Wait until every host has been probed once (and, with_flake, its flake side evaluated)."""
         self.start()
 
-        def done() -> bool:
-            if any(s.state is HostState.CONNECTING for s in self._status.values()):
+        def settled(name: str) -> bool:
+            status = self._status.get(name)
+            if status is None or status.state is HostState.CONNECTING:
                 return False
-            if with_flake and self.resolver is not None:
-                return all(name in self._flake for name in self.hosts
-                           if self._status[name].answered_at is not None)
-            return True
+            return not (with_flake and self.resolver is not None and status.answered_at is not None
+                        and name not in self._flake)
+
+        # Only the host an update is about is looked at again (every change to a host's status or flake side
+        # is published as that host's update): checking the whole fleet per update grew with its square.
+        pending = {name for name in self.hosts if not settled(name)}
 
         async def wait() -> None:
-            async for _ in self.stream():
-                if done():
+            async for status in self.stream():
+                if status.host in pending and settled(status.host):
+                    pending.discard(status.host)
+                if not pending:
                     return
 
-        if not done():
+        if pending:
             try:
                 await asyncio.wait_for(wait(), timeout)
             except TimeoutError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from labtui.deploy.commands import DeployRsOptions
 from labtui.deploy.detached import start_detached
@@ -21,10 +21,14 @@ from labtui.runs.client import DetachedRun, is_running
 from labtui.runs.events import PasswordPrompt, RunEvent, event_from_dict
 from labtui.runs.files import events_path
 from labtui.runs.journal import Journal
+from labtui.runs.journal import RunSummary as JournalRun
 from labtui.runs.lost import settle_lost_runs
 from labtui.runs.outcomes import is_failure
+from labtui.runs.state import JournalDamaged, StateError
 from labtui.ssh.api import LineShell, RemoteShell
 from labtui.tui.sources import DeployChoice, DeployHandle, HistorySource, PasswordAsker, RunSummary
+
+T = TypeVar("T")
 
 LOG_QUERY = LogQuery(lines=200, follow=True)  # what the logs view opens with
 
@@ -127,17 +131,46 @@ class JournalHistory(HistorySource):
 
     def __init__(self, journal: Journal | None = None) -> None:
         self._journal = journal
+        self._problem: str | None = None
 
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            self._journal = Journal.open()
+            try:
+                self._journal = Journal.open()
+            except StateError as exc:
+                self._recover(exc)
+        assert self._journal is not None
         return self._journal
 
+    def _recover(self, problem: StateError) -> None:
+        """Like `labtui history`: say why, then show what can still be read (the journal read-only, or the runs
+        rebuilt from their own files)."""
+        if self._journal is not None:
+            self._journal.close()
+        self._problem = problem.message
+        self._journal = Journal.recovered()
+
+    def problem(self) -> str | None:
+        return self._problem
+
+    def _read(self, what: Callable[[Journal], T]) -> T:
+        """`what` on the journal; a damage found while reading switches to what can be recovered (once)."""
+        try:
+            return what(self.journal)
+        except JournalDamaged as exc:
+            if self._problem is not None:
+                raise
+            self._recover(exc)
+            return what(self.journal)
+
     def list_runs(self, host: str | None = None) -> list[RunSummary]:
-        settle_lost_runs(self.journal)  # runs whose supervisor vanished read `lost`, their open nodes `unknown`
+        def read(journal: Journal) -> list[JournalRun]:
+            settle_lost_runs(journal)  # runs whose supervisor vanished read `lost`, their open nodes `unknown`
+            return journal.list_runs(host)
+
         out = []
-        for s in self.journal.list_runs(host):
+        for s in self._read(read):
             nodes = tuple(dict.fromkeys(k.split(".", 1)[0] for k in s.nodes))
             outcomes: dict[str, str] = {}
             for key, outcome in s.nodes.items():
@@ -168,7 +201,7 @@ class JournalHistory(HistorySource):
         return events
 
     def last_outcome(self, host: str) -> str | None:
-        record = self.journal.last_outcome(host)
+        record = self._read(lambda journal: journal.last_outcome(host))
         return record.outcome if record is not None else None
 
 

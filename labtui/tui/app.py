@@ -44,6 +44,7 @@ from labtui.ops.generations import GenerationInfo, current_of, rollback_target
 from labtui.ops.privilege import privilege_for
 from labtui.runs.events import GOOD_OUTCOMES, Prompt, RunEvent
 from labtui.runs.outcomes import counts_text, run_look
+from labtui.ssh.api import HostState
 from labtui.status.model import HostStatus
 from labtui.text import harmless
 from labtui.tui import actions, filtering
@@ -167,6 +168,7 @@ class LabApp(App[None]):
         self._pending = NOTHING  # status changes not shown yet (coalesced: labtui.tui.app.UPDATE_PERIOD)
         self._pending_details = False
         self._flush_timer: Timer | None = None
+        self._connected_frozen = False  # see _update_topbar
 
     # -- layout ------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -327,6 +329,13 @@ class LabApp(App[None]):
     def _update_topbar(self) -> None:
         g = self.glyphs
         counts = self.fleet.counts()
+        if not self._connected_frozen and counts.total and not any(
+                state is HostState.CONNECTING for state, _ in counts.states):
+            # Every host has answered once: its SSH connection (thousands of objects at fleet size) lives as
+            # long as the app. Out of the collector's passes too, which otherwise stall a key press for tens
+            # of ms at 500 hosts.
+            self._connected_frozen = True
+            self.call_after_refresh(gc.freeze)
         bar = Text()
         bar.append("labtui ", style="bold")
         bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style=rich_style("$text-muted"))
@@ -806,7 +815,9 @@ class LabApp(App[None]):
         if history is None:
             self.notify("no deploy journal available", severity="warning")
             return
-        self.open_view(HistoryScreen(partial(history.list_runs, name), self.glyphs, host=name))
+        # `problem` is optional: a source that does not subclass HistorySource may lack it
+        self.open_view(HistoryScreen(partial(history.list_runs, name), self.glyphs, host=name,
+                                     problem=getattr(history, "problem", None)))
 
     @on(HistoryScreen.RunChosen)
     def _open_past_run(self, message: HistoryScreen.RunChosen) -> None:

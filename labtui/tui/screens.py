@@ -316,9 +316,11 @@ class HistoryScreen(Screen[None]):
             super().__init__()
             self.run_id = run_id
 
-    def __init__(self, load: Callable[[], list[RunSummary]], glyphs: Glyphs, host: str | None = None) -> None:
+    def __init__(self, load: Callable[[], list[RunSummary]], glyphs: Glyphs, host: str | None = None,
+                 problem: Callable[[], str | None] | None = None) -> None:
         super().__init__()
         self.load = load
+        self.problem = problem or (lambda: None)  # why only what could be recovered is listed
         self.glyphs = glyphs
         self.host = host
         self.runs: list[RunSummary] = []
@@ -370,7 +372,11 @@ class HistoryScreen(Screen[None]):
             glyph, word, style = fmt.run_cell(g, run.outcome)
             table.add_row(when, Text(f"{glyph} {word}", style=rich_style(style)), Text(harmless(run.method)),
                           self._hosts(run, hosts_width), key=run.run_id)
-        self.query_one("#history-empty", Static).update("" if runs else "No deploys recorded yet.")
+        problem = self.problem()
+        note = f"cannot use the journal: {harmless(problem)}; listing what could be recovered" if problem else ""
+        empty = "" if runs else "No deploys recorded yet."
+        self.query_one("#history-empty", Static).update(Text("\n".join(filter(None, (note, empty))),
+                                                               style=rich_style("bold $error") if note else ""))
         if runs:
             table.move_cursor(row=min(max(keep, 0), len(runs) - 1))
         self._show_detail()

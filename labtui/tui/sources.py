@@ -120,6 +120,11 @@ class HistorySource(Protocol):
     def running_runs(self) -> list[RunSummary]:
         return []
 
+    def problem(self) -> str | None:
+        """Why the journal shows only what could be recovered (damaged, a directory, a read-only or full disk),
+        in one line with how to fix it; None when it is read normally."""
+        return None
+
     def attach(self, run_id: str, ask_password: PasswordAsker) -> DeployHandle:
         raise NotImplementedError("this history cannot attach to runs (CAN_ATTACH is False)")
 

@@ -147,3 +147,33 @@ def test_the_demo_shell_runs_labtui_on_the_demo_lab(env):
     assert "outdated" in shown  # drift, from the demo flake's cached paths
     assert os.listdir(env["TMPDIR"]) == []
     assert (Path(env["XDG_STATE_HOME"]) / "labtui" / "demo" / "flake" / "flake.nix").is_file()
+
+
+def descendants(pid: int) -> list[int]:
+    out = []
+    for child in children(pid):
+        out += [child, *descendants(child)]
+    return out
+
+
+@pytest.mark.parametrize("tui", [False, True], ids=["at-the-prompt", "tui-in-the-shell"])
+def test_the_demo_shell_ends_with_the_session(env, tui):
+    """The SSH session drops while `labtui demo --shell` (and maybe the TUI started in it) runs: the shell, the
+    TUI, the demo and its hosts all end, and the demo's temporary files go with them (issue 12, point 1)."""
+    with PtyApp([sys.executable, "-m", "labtui", "demo", "--shell", "--no-ticker"], env=env,
+                size=(120, 40)) as app:
+        app.wait_for(b"Leave with `exit`", 60)
+        if tui:
+            app.send("labtui\n")
+            app.wait_for_screen("old-thinkpad", 60)
+        else:
+            app.send("echo ready-$((6*7))\n")
+            app.wait_for(b"ready-42", 30)
+        assert app.proc is not None
+        everyone = descendants(app.proc.pid)
+        assert len(everyone) >= (3 if tui else 2), everyone  # the hosts' process, the shell (and the TUI)
+        app.hang_up()
+        app.wait_exit(30)
+        left = [pid for pid in everyone if not wait_pid_exit(pid, 30)]
+    assert left == [], f"still running after the hang-up: {left}"
+    assert os.listdir(env["TMPDIR"]) == []

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from labtui.demo.runtime import DemoLab
+from labtui.runs.files import events_path
 from labtui.ssh.api import HostState
 from labtui.tui.adapters import CoreDeployStarter, JournalHistory
 from labtui.tui.assemble import build_app, demo_sources
@@ -80,6 +81,9 @@ async def test_demo_dashboard_deploy_and_history(demo, demo_app):
         assert view.outcome == "succeeded" and view.confirmed and view.total_lines > 5
         host = demo.lab.load("grey-area")
         assert host.generation(host.current).path == host.flake_path  # really deployed
+        # The simulated host took the deploy lock on itself, as a real one does (no notice that it could not).
+        recorded = events_path(run.run_id).read_text()
+        assert '"run_started"' in recorded and "deploy lock" not in recorded
         await until(pilot, lambda: statuses["grey-area"].drift == "in sync", "grey-area in sync again")
 
         await pilot.press("escape", "h")

@@ -204,7 +204,7 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
 
     from labtui.deploy.detached import start_detached
     from labtui.deploy.request import DeployRequest
-    from labtui.runs.client import follow_run
+    from labtui.runs.client import follow_run, until_recorded
 
     emulated.scenario({"web1": "hang"})
     run = start_detached(DeployRequest(targets=[("web1", None)]), fleet)
@@ -218,6 +218,8 @@ def test_detached_run_cancel_and_follow_from_another_face(emulated, fleet, capsy
 
     result = asyncio.run(asyncio.wait_for(cancel_when_building(), 30))
     assert (result.outcome, result.exit_code) == ("cancelled", 130)
+    # The face got the result from the supervisor's memory; the journal has it once the record is written.
+    asyncio.run(asyncio.wait_for(until_recorded(run.run_id), 30))
     assert Journal.open().get_run(run.run_id).summary.outcome == "cancelled"
 
 

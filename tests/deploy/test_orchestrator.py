@@ -303,6 +303,73 @@ async def test_locked_host_is_refused(emulated):
             await run_all(run)
 
 
+class ScriptedLock:
+    """A host's lock script as a fake conversation: answers `word` (taken, busy + holder, unavailable ...)."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer_text = answer
+        self.closed = False
+        self.dropped = False  # the connection went away under it (the host released the lock)
+
+    @property
+    def ended(self) -> bool:
+        return self.closed or self.dropped
+
+    async def answer(self, end_line, *, timeout, max_chars):
+        return f"{self.answer_text}\n{end_line}\n"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_the_locks_on_the_hosts_are_held_for_the_run_and_their_faults_said(emulated):
+    from labtui.runs.remote_locks import RemoteHostLocks
+
+    emulated.scenario({"web1": "success", "web2": "success"})
+    opened: dict[str, ScriptedLock] = {}
+
+    async def open_conversation(host: str, command: str) -> ScriptedLock:
+        assert "flock -n" in command and "/run/lock/labtui-deploy.lock" in command
+        opened[host] = ScriptedLock("taken" if host == "web1" else "unavailable flock(1) is not installed")
+        return opened[host]
+
+    remote = RemoteHostLocks(["web1", "web2"], "run-1", "op", open_conversation)
+    run = DeployRun(DeployRequest(targets=[("web1", None), ("web2", None)]), make_inventory("web1,web2"),
+                    timings=FAST, remote_locks=remote)
+
+    def cut_web1(event):
+        if isinstance(event, RunStarted):
+            assert not opened["web1"].closed  # held while the run goes
+            opened["web1"].dropped = True
+
+    events = await run_all(run, cut_web1)
+    notes = [e.line for e in events if isinstance(e, Output) and e.source == "raw" and "deploy lock" in e.line]
+    assert notes == ["labtui: cannot take the deploy lock on the host (flock(1) is not installed); the run goes on "
+                     "with this machine's lock only",
+                     "labtui: the deploy lock on the host went away during the run (its SSH connection dropped, so "
+                     "the host released it)"]
+    assert outcomes(events) == {"web1": "succeeded", "web2": "succeeded"}
+    assert opened["web1"].closed and remote.held == []  # released with the run
+
+
+async def test_a_host_locked_by_another_machine_refuses_the_run_and_gives_back_the_local_locks(emulated):
+    from labtui.runs.remote_locks import RemoteHostLocks, holder_json
+
+    emulated.scenario({"web1": "success"})
+    holder = holder_json("alice", "run-a", since=1795694400)
+
+    async def open_conversation(host: str, command: str) -> ScriptedLock:
+        return ScriptedLock(f"busy\n{holder}")
+
+    remote = RemoteHostLocks(["web1"], "run-1", "bob", open_conversation)
+    run = DeployRun(DeployRequest(targets=[("web1", None)]), make_inventory("web1"), timings=FAST,
+                    remote_locks=remote)
+    with pytest.raises(HostLocked, match=r"alice@.* \(the lock on the host, /run/lock/labtui-deploy.lock\)"):
+        await run_all(run)
+    with HostLocks(["web1"], run_id="next", operator="bob"):  # this machine's lock was given back
+        pass
+
+
 def test_bad_requests_are_user_errors():
     with pytest.raises(UserError, match="no profile `home`"):
         DeployRun(DeployRequest(targets=[("web1", "home")]), make_inventory("web1"))

@@ -4,10 +4,15 @@ tool's report the probe wins and a new node_result says so (labtui.deploy.probe.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from labtui.deploy import orchestrator
-from labtui.deploy.probe import judge
+from labtui.deploy.probe import judge, probe_node
 from labtui.ops.generations import SYSTEM_STATE_SCRIPT, parse_system_state
 from labtui.runs.events import NodeResult, NodeState, Output, RunResult, SystemState
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
@@ -85,6 +90,41 @@ def test_the_probe_script_never_sees_itself_as_an_activation():
     contain what it looks for."""
     for words in ("/activate activate ", "/activate revoke ", "/activate-rs activate ", "/activate-rs revoke "):
         assert words not in SYSTEM_STATE_SCRIPT
+
+
+def test_the_probe_script_counts_activations_in_its_own_mount_namespace_only():
+    """A testbed host (or a container) shares the machine's process table: the deploying side's own `ssh host
+    …/activate-rs activate …` is no activation on the host. Run for real, in this namespace and in a new one."""
+    if not Path("/nix/var/nix/profiles").is_dir():
+        pytest.skip("no /nix/var/nix/profiles (nix is not installed)")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "/nix/store/x/activate-rs",
+                                "activate", "/nix/store/y"], stdin=subprocess.PIPE)
+    try:  # Popen returns once the child exec'd: its command line is in /proc
+        here = subprocess.run(["/bin/sh", "-c", SYSTEM_STATE_SCRIPT], capture_output=True, text=True, check=True)
+        assert parse_system_state(here.stdout).activating
+        if os.geteuid() == 0:
+            elsewhere = subprocess.run(["unshare", "--mount", "/bin/sh", "-c", SYSTEM_STATE_SCRIPT],
+                                       capture_output=True, text=True, check=True)
+            assert not parse_system_state(elsewhere.stdout).activating
+            assert elsewhere.stderr == ""
+    finally:
+        sleeper.communicate(b"")
+
+
+async def test_a_probe_never_comes_back_empty_without_a_reason():
+    """Point 7: a reachable host that names no running system gets an error saying so, not `path: null` alone."""
+    async def nothing_runs(node: str) -> SystemState:
+        return SystemState(path=None, generation=None, profile_generation=3, profile_path="/nix/store/p")
+
+    event, state = await probe_node(nothing_runs, "web1", "before")
+    assert event.path is None and event.error == "the host names no running system (no /run/current-system)"
+    assert state is not None and state.profile_generation == 3
+    event, _ = await probe_node(lambda node: _answer(NEW), "web1", "after")
+    assert event.error == "" and event.path == NEW.path
+
+
+async def _answer(state: SystemState) -> SystemState:
+    return state
 
 
 class ScriptedProbe:

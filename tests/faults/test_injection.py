@@ -139,6 +139,46 @@ def test_privilege_refuses_a_bad_sudo_on_a_host_built_elsewhere():
         privilege_for(host)
 
 
+# ---- Colmena's privilegeEscalationCommand (point 2, the same rule for the other method) --------------------------
+
+
+def _colmena_hive(command: object) -> dict:
+    node = {"settings": {"targetHost": "h.lan", "targetUser": "ops", "privilegeEscalationCommand": command},
+            "unresolved": []}
+    return {"nodes": {"web1": node}}
+
+
+@pytest.mark.parametrize("command", [["sudo", "-H", "--", ";", "reboot"], ["sudo", "$(reboot)"], ["sudo\nreboot"],
+                                     ["-u", "sudo"], ["touch /tmp/x;"], ["sudo", "`x`"], [], ["sudo", "\x1b[2J"]])
+def test_a_colmena_privilege_command_that_is_not_a_program_and_words_is_refused(command):
+    from labtui.inventory.colmena import build_colmena_hosts
+
+    with pytest.raises(ConfigError) as refused:
+        build_colmena_hosts(_colmena_hive(command), "colmena")
+    message = refused.value.message
+    assert "web1" in message and "privilegeEscalationCommand" in message and "\n" not in message
+    assert "\x1b" not in message
+
+
+@pytest.mark.parametrize("command", [("sudo", "-H", "--"), ("doas",), ("/run/wrappers/bin/sudo", "-u", "root", "--")])
+def test_a_plain_colmena_privilege_command_is_quoted_word_by_word(command):
+    from dataclasses import replace
+
+    from labtui.inventory.colmena import build_colmena_hosts
+
+    (host,), _ = build_colmena_hosts(_colmena_hive(list(command)), "colmena")
+    assert host.colmena is not None and host.colmena.privilege_escalation_command == command
+    wrapped = privilege_for(host).wrap("nix-env --rollback && echo ok")
+    assert shlex.split(wrapped) == [*command, "/bin/sh", "-c", "nix-env --rollback && echo ok"]
+    # A host built elsewhere (not from the hive) is checked when its command is used.
+    bad = replace(host, colmena=replace(host.colmena, privilege_escalation_command=("sudo", ";reboot")))
+    with pytest.raises(ConfigError, match="web1"):
+        privilege_for(bad)
+    empty = replace(host, colmena=replace(host.colmena, privilege_escalation_command=()))
+    with pytest.raises(ConfigError, match="non-empty"):
+        privilege_for(empty)
+
+
 FLAKE = textwrap.dedent("""\
     {
       outputs = { self }:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -105,7 +106,13 @@ def test_a_deploy_under_umask_022_leaves_only_private_dirs_and_files(fleet, umas
 
 
 def test_state_left_open_to_others_is_tightened_when_opened(fleet, umask_022):
+    from labtui.runs.client import until_recorded
+
     assert deploy("web1").code == 0
+    # The supervisor outlives the face until its record is written; its last journal connection removes the
+    # -wal and -shm files when it closes: wait for that (an event), then leave the files open to others.
+    (run_id,) = run_ids()
+    asyncio.run(asyncio.wait_for(until_recorded(run_id), 30))
     for path in (state(), state() / "runs", state() / "locks", journal_path()):
         path.chmod(0o755 if path.is_dir() else 0o644)
     for suffix in ("-wal", "-shm"):
@@ -195,6 +202,43 @@ def test_a_journal_that_is_no_database(fleet, garbage):
     assert run_id in history.out and "succeeded" in history.out  # the run, rebuilt from its events file
     shown = run_cli(["history", "show", run_id])
     assert shown.code == 2 and "Activating profile" in shown.out  # its full log is still there
+
+
+def test_the_tui_history_of_a_journal_that_is_no_database_lists_what_the_run_files_hold(fleet, tmp_path):
+    """The TUI's history view on a broken journal does what `labtui history` does: it says why (the fix included),
+    then lists the runs rebuilt from their own files; nothing is lost, the TUI stays up."""
+    from textual.widgets import DataTable, Static
+
+    from labtui.tui.adapters import JournalHistory
+    from labtui.tui.assemble import build_app
+    from labtui.tui.screens import HistoryScreen
+    from labtui.tui.sources import Sources
+    from tests.support.frozen import FROZEN_NOW, FrozenClock, frozen_lab
+    from tests.support.sim_status import SimStatusSource
+
+    run_id = _after_one_run(fleet)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{journal_path()}{suffix}").unlink(missing_ok=True)
+    journal_path().write_bytes(b"not a database at all\n" * 500)
+    lab, inventory = frozen_lab(tmp_path)
+    history = JournalHistory()
+    app = build_app(inventory, Sources(status=SimStatusSource(lab, lambda: FROZEN_NOW), history=history),
+                    clock=FrozenClock(FROZEN_NOW + 4), animate=False)
+
+
+    async def look() -> None:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("h")
+            await pilot.pause()
+            assert isinstance(app.screen, HistoryScreen)
+            table = app.screen.query_one("#history", DataTable)
+            assert [str(key.value) for key in table.rows] == [run_id]
+            note = str(app.screen.query_one("#history-empty", Static).render())
+            assert "cannot use the journal" in note and "not an SQLite database" in note and "mv " in note
+
+    asyncio.run(look())  # the deploy above ran its own event loop: this test is not a coroutine
+    assert history.last_outcome("web1") == "succeeded"
 
 
 def test_a_damaged_journal(fleet):

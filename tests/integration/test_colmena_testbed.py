@@ -105,6 +105,24 @@ def test_the_hive_is_the_inventory(hive):
     assert host1["tags"]["value"] == ["testbed"] and host1["ssh"]["user"]["value"] == "root"
 
 
+def test_status_and_ops_reach_the_hive_as_colmena_does(hive):
+    """labtui's own SSH reaches a hive's hosts the way `colmena apply` does (deployment.targetHost, through the
+    ssh_config SSH_CONFIG_FILE names), and `@tag` selects by the hive's deployment.tags."""
+    import json
+
+    testbed = hive.testbed
+    proc = hive.labtui("status", "--json")
+    assert proc.stdout.strip(), proc.stderr
+    hosts = {h["host"]: h for h in json.loads(proc.stdout)["hosts"]}
+    for name in testbed.hosts:
+        assert hosts[name]["ok"], hosts[name]["error"]
+        assert hosts[name]["hostname"] == name  # each answered from inside its own namespaces
+        assert hosts[name]["current_system"]["path"] == testbed.state(name).current_system
+    proc = hive.labtui("exec", "@testbed", "--json", "--", "hostname")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {h["host"]: h["stdout"] for h in json.loads(proc.stdout)["hosts"]} == {h: f"{h}\n" for h in testbed.hosts}
+
+
 def test_deploy_through_colmena_moves_the_host(hive):
     testbed = hive.testbed
     hive.configure()

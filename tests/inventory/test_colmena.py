@@ -13,6 +13,7 @@ import pytest
 from labtui.errors import ConfigError, UserError
 from labtui.inventory.colmena import build_colmena_hosts
 from labtui.inventory.loader import load
+from labtui.inventory.merge import build_hosts
 from labtui.inventory.model import ColmenaNode
 from labtui.inventory.nix import NixResult, run_nix
 from labtui.ops.privilege import privilege_for
@@ -160,6 +161,18 @@ def test_merge_defaults_sources_and_refusals():
         build_colmena_hosts({"nodes": {"a": node(privilegeEscalationCommand=["sudo", "$(id)"])}}, "colmena")
     with pytest.raises(ConfigError, match="conflicting definitions"):
         build_colmena_hosts({"nodes": {"a": {**node(), "conflicts": ["targetUser"]}}}, "colmena")
+
+
+def test_ssh_config_file_reaches_every_node_as_it_reaches_colmenas_ssh(monkeypatch):
+    [host], _ = build_colmena_hosts({"nodes": {"a": node(targetHost="a.lan")}}, "colmena", ssh_config="lab/ssh_config")
+    assert host.ssh.config_file == "lab/ssh_config"
+    hive = {"kind": "colmena", "nodes": {"a": node(targetHost="a.lan")}}
+    monkeypatch.setenv("SSH_CONFIG_FILE", "lab/ssh_config")
+    [host], _ = build_hosts({"colmena": hive})
+    assert host.ssh.config_file == "lab/ssh_config"
+    monkeypatch.setenv("SSH_CONFIG_FILE", "")  # empty: no file
+    [host], _ = build_hosts({"colmena": hive})
+    assert host.ssh.config_file is None
 
 
 def test_unresolved_options_are_said_not_guessed():

@@ -111,3 +111,20 @@ async def test_every_event_names_its_host(lab):
     events = [e async for e in exec_on_hosts(list(inventory.hosts), pool, ["echo", "hi"], lines=pool)]
     assert {(e.node, e.line) for e in events if isinstance(e, Output)} == {("one", "hi"), ("two", "hi")}
     assert sorted(e.node for e in events if isinstance(e, ExecResult)) == ["one", "two"]
+
+
+async def test_every_exec_is_in_the_command_log(sshd):  # noqa: F811
+    from labtui.commandlog import CommandLog
+    from labtui.ssh.pool import SshPool
+
+    log = CommandLog()
+    hosts = (sshd.host("one"), sshd.host("two"))
+    pool = SshPool(hosts, known_hosts=[sshd.known_hosts], client_keys=[sshd.client_key], config=None,
+                   command_log=log)
+    try:
+        async for _ in exec_on_hosts(list(hosts), pool, ["echo", "a b"], lines=pool):
+            pass
+    finally:
+        await pool.close()
+    assert {(record.where, record.command) for record in log.records()} >= {("one", "echo 'a b'"),
+                                                                            ("two", "echo 'a b'")}

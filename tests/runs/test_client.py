@@ -29,3 +29,35 @@ def test_it_imports_this_labtui_and_not_the_working_directorys(tmp_path):
 
 
 # A deploy under a nixpkgs-style wrapper: tests/packaging/test_nixpkgs_wrapper.py.
+
+
+def test_a_face_ahead_of_the_events_file_still_gets_the_lost_ending():
+    """The face had more events over the socket than the supervisor's recorder had written when it died; the lost
+    ending went after what was written. Counting events alone skipped the ending's node result."""
+    import asyncio
+    import json
+
+    from labtui.runs.client import _follow_file, _Seen
+    from labtui.runs.events import NodeResult, Output, RunResult, RunStarted, StageChanged
+    from labtui.runs.files import events_path
+    from labtui.runs.lost import lost_ending
+
+    run_id = "20260101-000000-lost"
+    started = RunStarted(ts=1.0, run_id=run_id, method="deploy-rs", nodes=["web1", "web2"], argv=["deploy"])
+    stage = StageChanged(ts=2.0, node="web1", profile=None, stage="activate")
+    done = NodeResult(ts=2.5, node="web2", profile=None, outcome="succeeded", stage=None, message="")
+    written = [started, stage, done]
+    seen = _Seen()
+    for event in [*written, *(Output(ts=3.0, node="web1", stage="activate", line=f"line {i}") for i in range(3))]:
+        seen.add(event)  # three lines more than the file got
+    path = events_path(run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(e.to_dict(), default=str) for e in [*written, *lost_ending(seen.open_nodes(), 4242, ts=4.0)]]
+    path.write_text("\n".join(lines) + "\n")
+
+    async def follow() -> list[object]:
+        return [e async for e in _follow_file(run_id, seen, from_start=True, poll=0.01)]
+
+    events = asyncio.run(asyncio.wait_for(follow(), 10))
+    assert [(e.node, e.outcome) for e in events if isinstance(e, NodeResult)] == [("web1", "unknown")]
+    assert isinstance(events[-1], RunResult) and events[-1].outcome == "lost"

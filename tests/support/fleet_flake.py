@@ -4,9 +4,11 @@
 whose hosts' profiles are fake NixOS systems: a system and a kernel. `make_fleet_flake` runs it and then edits
 the flake it wrote (`extend_flake` does it for a flake written elsewhere, like the testbed session's) so that each
 host's system also refers to a few fake packages (`nginx-1.26.2`, ...: a `bin/NAME` script and SIZE bytes of data,
-under sw/, as NixOS puts environment.systemPackages) and so that the kernel and the NixOS version come from
-settings.nix. It edits the flake's own copies of the testbed's system.nix and system-builder.sh, never the
-originals. A test rewrites the settings (`FleetSettings`) and commits to get the next generation:
+under sw/, as NixOS puts environment.systemPackages), so that the kernel and the NixOS version come from
+settings.nix, and so that a host's system can break units when it is switched to (`failing_units`: the testbed's
+systemctl then lists them as failed; the test restores the host's units.tsv). It edits the flake's own copies of
+the testbed's system.nix and system-builder.sh, never the originals. A test rewrites the settings
+(`FleetSettings`) and commits to get the next generation:
 
     flake = make_fleet_flake(tmp / "flake", tb_dir, hosts=3)
     flake.write(FleetSettings(tag="t2", packages={"nginx": "1.27.0"}, kernel="6.6.62"))
@@ -64,18 +66,23 @@ class FleetSettings:
     fail_build: list[str] = field(default_factory=list)
     eval_error: list[str] = field(default_factory=list)
     build_lines: int = 0  # log lines each host's profile prints while it builds (a busy build log)
+    failing_units: dict[str, list[str]] = field(default_factory=dict)  # host -> units its system breaks on switch
 
     def to_nix(self) -> str:
         def packages(items: dict[str, str]) -> str:
             return "{ " + " ".join(f'"{name}" = "{version}";' for name, version in sorted(items.items())) + " }"
 
+        def strings_of(names: list[str]) -> str:
+            return " ".join(f'"{name}"' for name in names)
+
         hosts = " ".join(f'"{host}" = {packages(items)};' for host, items in sorted(self.host_packages.items()))
         strings = " ".join(f'"{h}"' for h in self.fail_build)
         errors = " ".join(f'"{h}"' for h in self.eval_error)
+        units = " ".join(f'"{host}" = [ {strings_of(names)} ];' for host, names in sorted(self.failing_units.items()))
         return (f'{{ tag = "{self.tag}"; failBuild = [ {strings} ]; evalError = [ {errors} ]; failCheck = false;\n'
                 f"  packages = {packages(self.packages)};\n  hostPackages = {{ {hosts} }};\n"
                 f'  size = {self.size}; kernel = "{self.kernel}"; nixosVersion = "{self.nixos_version}";\n'
-                f"  buildLines = {self.build_lines}; }}\n")
+                f"  buildLines = {self.build_lines}; failUnits = {{ {units} }}; }}\n")
 
 
 # The extension, spliced into make-flake.sh's flake.nix (see extend_flake).
@@ -103,6 +110,24 @@ _SYSTEM_BUILDER_PACKAGES = """
 # labtui tests (tests/support/fleet_flake.py): the fake packages, in the system's closure.
 mkdir -p "$out/sw/share/packages"
 for p in ${packages:-}; do ln -s "$p" "$out/sw/share/packages/"; done
+"""
+# Appended too: a system that breaks units when it is switched to (settings.failUnits), as a configuration that
+# breaks a service does; the testbed's systemctl lists them as failed (/run/testbed/units.tsv).
+_SYSTEM_BUILDER_FAILING_UNITS = r"""
+# labtui tests (tests/support/fleet_flake.py): units this system breaks when it is switched to.
+if [ -n "${failUnits:-}" ]; then
+  mv "$out/bin/switch-to-configuration" "$out/bin/switch-to-configuration-stub"
+  {
+    echo '#!/bin/sh'
+    echo '"$(dirname "$0")/switch-to-configuration-stub" "$@" || exit $?'
+    echo 'case "${1:-}" in switch|test) ;; *) exit 0 ;; esac'
+    for u in $failUnits; do
+      printf 'printf "%%s\\tloaded\\tfailed\\tfailed\\t%%s\\n" %s "broken by its system" >> %s\n' "$u" \
+        /run/testbed/units.tsv
+    done
+  } > "$out/bin/switch-to-configuration"
+  chmod 555 "$out/bin/switch-to-configuration"
+fi
 """
 
 
@@ -175,7 +200,8 @@ def extend_flake(directory: Path) -> None:
         ('generation = settings.tag; version = "24.11.20241201.9abcdef";',
          'generation = settings.tag; version = settings.nixosVersion or "24.11.20241201.9abcdef";'),
         ('kernelVersion = "6.6.61";', 'kernelVersion = settings.kernel or "6.6.61";'),
-        ('codename = "Vicuna"; kernelVersion', 'codename = "Vicuna"; packages = packagesOf host; kernelVersion'),
+        ('codename = "Vicuna"; kernelVersion', 'codename = "Vicuna"; packages = packagesOf host;\n'
+         '        failUnits = toString ((settings.failUnits or { }).${host} or [ ]); kernelVersion'),
         ("args = [ ./profile-builder.sh ];",
          "args = [ ./labtui-profile-builder.sh ]; baseBuilder = ./profile-builder.sh;\n"
          "        buildLines = toString (settings.buildLines or 0);"),
@@ -188,14 +214,14 @@ def extend_flake(directory: Path) -> None:
     (directory / "flake.nix").write_text(nix)
     (directory / "labtui-profile-builder.sh").write_text(_PROFILE_BUILDER)
     system = (directory / "system.nix").read_text()
-    for old, new in (('kernelVersion ? "6.6.32" }:', 'kernelVersion ? "6.6.32", packages ? [ ] }:'),
+    for old, new in (('kernelVersion ? "6.6.32" }:', 'kernelVersion ? "6.6.32", packages ? [ ], failUnits ? "" }:'),
                      ("inherit hostname generation version revision codename kernel;",
-                      "inherit hostname generation version revision codename kernel packages;")):
+                      "inherit hostname generation version revision codename kernel packages failUnits;")):
         if old not in system:
             raise AssertionError(f"the testbed's system.nix changed: `{old}` is not in it; update "
                                  "tests/support/fleet_flake.py")
         system = system.replace(old, new, 1)
     (directory / "system.nix").write_text(system)
     with (directory / "system-builder.sh").open("a") as builder:
-        builder.write(_SYSTEM_BUILDER_PACKAGES)
+        builder.write(_SYSTEM_BUILDER_PACKAGES + _SYSTEM_BUILDER_FAILING_UNITS)
     subprocess.run(["git", "-C", str(directory), "add", "-A"], check=True, capture_output=True)

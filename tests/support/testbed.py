@@ -36,10 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -98,6 +98,39 @@ def _run(argv: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None =
     return proc
 
 
+@dataclass(frozen=True, repr=False)
+class DeployOutput:
+    """What `labtui deploy --json` did: its exit code, its events, its stderr."""
+
+    code: int
+    events: list[dict[str, Any]]
+    stderr: str
+    times: list[float] = field(default_factory=list)  # when each event arrived, in seconds from the start
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """The last node_result of each node (a later one supersedes: revoke, the after-probe)."""
+        return {e["node"]: e for e in self.events if e["event"] == "node_result"}
+
+    def outcome(self, node: str) -> str:
+        return str(self.results()[node]["outcome"])
+
+    def of(self, kind: str, node: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == kind and (node is None or e.get("node") == node)]
+
+    @property
+    def run(self) -> dict[str, Any]:
+        (result,) = self.of("run_result")
+        return result
+
+    def __str__(self) -> str:
+        times = self.times or [0.0] * len(self.events)
+        lines = [f"{t:6.1f} {json.dumps(e)}" for t, e in zip(times, self.events, strict=False)
+                 if e["event"] != "output"]
+        return f"exit {self.code}\n" + "\n".join(lines) + "\nstderr:\n" + self.stderr
+
+    __repr__ = __str__  # what pytest shows of an assertion's message
+
+
 @dataclass(frozen=True)
 class HostState:
     """A host's system as read inside its namespaces (not what any tool says)."""
@@ -143,6 +176,8 @@ class Flake:
 class Testbed:
     """A running testbed and what tests do with it."""
 
+    __test__ = False  # not a test class, though test modules import it
+
     def __init__(self, shared: Path, root: Path, deploy: Path) -> None:
         self.shared = shared
         self.root = root
@@ -169,6 +204,39 @@ class Testbed:
         return subprocess.run([sys.executable, "-m", "labtui", "--flake", str(self.flake.path), *args], cwd=REPO,
                               env=self.env(), capture_output=True, text=True, timeout=timeout,
                               input=input if input is not None else "")
+
+    def deploy_json(self, *args: str, input: str = "", on_event: Callable[[dict[str, Any]], None] | None = None,
+                    timeout: float = 240.0) -> DeployOutput:
+        """`labtui --flake FLAKE deploy ARGS... --json`, its events read as they come (`on_event` may act on the
+        testbed meanwhile: cut a link when the confirm window opens)."""
+        argv = [sys.executable, "-m", "labtui", "--flake", str(self.flake.path), "deploy", *args, "--json"]
+        with tempfile.TemporaryFile("w+") as stderr:
+            proc = subprocess.Popen(argv, cwd=REPO, env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=stderr, text=True)
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(input)
+            proc.stdin.close()
+            events: list[dict[str, Any]] = []
+            times: list[float] = []
+            start = time.monotonic()
+            deadline = start + timeout
+            try:
+                for line in proc.stdout:
+                    if line.startswith("{"):
+                        event = json.loads(line)
+                        events.append(event)
+                        times.append(time.monotonic() - start)
+                        if on_event is not None:
+                            on_event(event)
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"labtui deploy {' '.join(args)} ran over {timeout} s")
+                code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            stderr.seek(0)
+            return DeployOutput(code, events, stderr.read(), times)
 
     def deploy_rs(self, *args: str, timeout: float = 240.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The real `deploy` in the flake's directory (targets as `.#hostN`)."""
@@ -311,6 +379,15 @@ class Testbed:
                 continue
         return found
 
+    def wait_switches(self, host: str, count: int, timeout: float = 60.0) -> list[tuple[str, str]]:
+        """Wait until the host ran `count` switch-to-configuration calls in all (its switch.log), then return them."""
+        deadline = time.monotonic() + timeout
+        while len(calls := self.switches(host)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{host}: {len(calls)} switches after {timeout} s, expected {count}: {calls}")
+            time.sleep(0.1)  # the host writes a file: poll it (no inotify in the standard library)
+        return calls
+
     def busy(self, host: str) -> list[str]:
         """What may still change the host: anything but sshd sessions and an orphaned `activate wait` (it only waits
         for the canary file, up to the activation timeout, and changes nothing)."""
@@ -332,6 +409,9 @@ class Testbed:
         """Arm a fault on a host (FAULT_FILES; see ../shared/deploy-rs/example/make-flake.sh)."""
         assert name in FAULT_FILES, name
         (self.dir / host / "state" / name).write_text(content)
+
+    def fault_off(self, host: str, name: str) -> None:
+        (self.dir / host / "state" / name).unlink(missing_ok=True)
 
     def link(self, host: str, *, down: bool | None = None, delay_ms: int | None = None) -> None:
         """Cut or restore a host's link, or slow it."""

@@ -146,3 +146,31 @@ async def test_enter_deploys_from_any_field_after_the_keys_typed_before_it(tmp_p
         await deploy.started.wait()
         choice = deploy.choices[-1]
         assert choice.mode == "atomic" and choice.skip_checks
+
+
+async def test_a_finished_pane_has_nothing_ticking_and_writes_nothing_again(tmp_path):
+    """Issue 12 point 2: once the run has ended, the pane's refresh stops and a sync rewrites no cell."""
+    from tests.support.frozen import deploy_events, frozen_lab
+
+    clock = FrozenClock(FROZEN_NOW + 100)
+    deploy = ScriptedDeploy(clock)
+    app = frozen_app(tmp_path, clock=clock, deploy=deploy, animate=True)  # the timers on, as in use
+    lab, _ = frozen_lab(tmp_path / "events")
+    async with app.run_test(size=SMALL) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("D")  # grey-area, under the cursor
+        await pilot.pause()
+        await pilot.press("enter")
+        await deploy.started.wait()
+        await wait_for(pilot, lambda: isinstance(app.screen, DeployScreen))
+        pane = app.screen
+        assert pane._timer is not None  # ticking while the run goes on
+        deploy.runs[-1].feed_all(deploy_events(lab, ["grey-area"], clock.now))
+        await app.deploys.run_done.wait()
+        await wait_for(pilot, lambda: pane._timer is None)
+        table = pane.query_one(DeployTable)
+        written: list[tuple[object, ...]] = []
+        table.update_cell = lambda *args, **kwargs: written.append(args)
+        clock.now += 30  # time passes: a finished pane shows nothing that moves with it
+        pane.sync()
+        assert written == []

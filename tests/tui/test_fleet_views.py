@@ -10,7 +10,17 @@ from textual.widgets import DataTable, Input, Log, Static, Tree
 
 from labtui.closure.diff import ClosureDiff, PackageChange
 from labtui.deploy.preview import HostPreview, Preview
-from labtui.runs.events import BuildProgress, ExecResult, Output, RunningBuild, RunStarted, StageChanged
+from labtui.runs.events import (
+    BuildProgress,
+    ExecResult,
+    NodeResult,
+    Output,
+    RunningBuild,
+    RunStarted,
+    StageChanged,
+    WaveResult,
+    WaveStarted,
+)
 from labtui.tui.build_view import BuildTree
 from labtui.tui.deploy_model import RunView
 from labtui.tui.deploy_pane import DeployScreen
@@ -82,6 +92,24 @@ async def test_the_command_line_action_runs_on_the_marked_hosts(tmp_path):
         app.action_exec_command("unbalanced 'quote")
         await pilot.pause()
         assert len(source.calls) == 1  # refused with a note, nothing run
+
+
+async def test_exec_typed_on_the_command_line_runs_on_the_marked_hosts(tmp_path):
+    from tests.tui.test_commands import _type
+
+    source = ScriptedExec({"nas": (["/dev/sda1 50%"], 0), "grey-area": (["/dev/nvme0n1p2 91%"], 1)})
+    app = frozen_app(tmp_path, exec=source)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        for name in ("nas", "grey-area"):
+            await _select(app, pilot, name)
+            await pilot.press("space")
+        await _type(pilot, "exec df -h '/'")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExecScreen) and not app.screen.running)
+        assert [(sorted(hosts), argv) for hosts, argv, _ in source.calls] == [(["grey-area", "nas"],
+                                                                            ("df", "-h", "/"))]
+        summary = str(app.screen.query_one("#exec-summary", Static).render())
+        assert summary == "1/2 hosts succeeded; failed: grey-area (exit 1)"
 
 
 async def test_leaving_the_exec_view_stops_what_still_runs(tmp_path):
@@ -221,3 +249,36 @@ async def test_the_deploy_pane_shows_running_builds_as_a_tree(tmp_path):
         screen.sync()
         await pilot.pause()
         assert not tree.has_class("-shown") and isinstance(tree, Tree)  # nothing builds any more
+
+
+async def test_the_deploy_pane_shows_the_waves_and_where_the_run_stopped(tmp_path):
+    run = RunView(["web1", "web2", "web3"])
+    t = FROZEN_NOW
+    run.apply(RunStarted(ts=t, run_id="r", method="deploy-rs", nodes=["web1", "web2", "web3"], argv=[],
+                         waves=[["web1"], ["web2"], ["web3"]]))
+    run.apply(WaveStarted(ts=t, wave=1, waves=3, nodes=["web1"]))
+    run.apply(StageChanged(ts=t, node="web1", profile=None, stage="activate"))
+    app = frozen_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        screen = DeployScreen(run, UNICODE, FrozenClock(t + 3), animate=False)
+        await app.push_screen(screen)
+        await pilot.pause()
+        table = screen.query_one("#deploy-rows", DataTable)
+
+        def stage(node: str) -> str:
+            return str(table.get_row(node)[2])
+
+        assert "wave 1/3" in str(screen.query_one("#run-header", Static).render())
+        assert (stage("web2"), stage("web3")) == ("wave 2", "wave 3")  # waiting for their wave, not queued
+        run.apply(NodeResult(ts=t + 1, node="web1", profile=None, outcome="succeeded", stage="activate"))
+        run.apply(WaveResult(ts=t + 1, wave=1, ok=True))
+        run.apply(WaveStarted(ts=t + 1, wave=2, waves=3, nodes=["web2"]))
+        run.apply(NodeResult(ts=t + 2, node="web2", profile=None, outcome="rolled_back", stage="health",
+                             message="health check `ready` failed"))
+        run.apply(WaveResult(ts=t + 2, wave=2, ok=False, message="wave 2: web2 unhealthy", rolled_back=["web2"]))
+        screen.sync()
+        await pilot.pause()
+        assert "wave 2/3 stopped" in str(screen.query_one("#run-header", Static).render())
+        assert stage("web3") == "wave 3"
+        assert "labtui: wave 2: web2 unhealthy; the run stops here" in run.run_lines
