@@ -160,13 +160,15 @@ def test_host_down(testbed):
     assert "cannot connect" in result["message"]
 
 
-@pytest.mark.parametrize("answer, outcome, code", [("yes\n", "succeeded", 0), ("no\n", "not_deployed", 1)])
+@pytest.mark.parametrize("answer, outcome, code", [("yes\n", "succeeded", 0), ("no\n", "cancelled", 1)])
 def test_interactive_yes_and_no(testbed, answer, outcome, code):
-    """Without --yes labtui runs deploy-rs --interactive, shows its plan and relays the answer."""
+    """Without --yes labtui runs deploy-rs --interactive, shows its plan and relays the answer; no is the operator's
+    choice: the host and the run end `cancelled`, not failed."""
     testbed.flake.configure()
     before = testbed.state("host2")
     run = testbed.deploy_json("host2", "--skip-checks", input=answer)
     assert run.code == code and run.outcome("host2") == outcome, run
+    assert [e["outcome"] for e in run.of("run_result")] == ["succeeded" if code == 0 else "cancelled"]
     assert [e["plan"][0]["node"] for e in run.of("prompt")] == ["host2"]
     after = testbed.state("host2")
     assert moved(before, after) if code == 0 else unchanged(before, after)
