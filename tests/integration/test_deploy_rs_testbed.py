@@ -29,7 +29,7 @@ def results(events: list[dict]) -> dict[str, dict]:
 def moved(before: HostState, after: HostState) -> bool:
     """The host runs a new generation (switch)."""
     assert before.generation is not None
-    return after.generation == before.generation + 1 and after.current_system == after.path != before.current_system
+    return after.generation == before.next_generation and after.current_system == after.path != before.current_system
 
 
 def unchanged(before: HostState, after: HostState) -> bool:
@@ -135,7 +135,7 @@ def test_boot_changes_the_profile_not_the_running_system(testbed):
     run = testbed.deploy_json("host2", "--yes", "--skip-checks", "--boot")
     after = testbed.state("host2")
     assert run.code == 0 and run.outcome("host2") == "succeeded", run
-    assert after.generation == before.generation + 1 and after.current_system == before.current_system
+    assert after.generation == before.next_generation and after.current_system == before.current_system
     assert testbed.switches("host2")[-1][0] == "boot"
 
 

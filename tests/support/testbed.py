@@ -9,7 +9,7 @@ fixture there, and a second testbed would wait for the first one's lock).
         tag = testbed.flake.configure()          # a new system for every host (a new generation on deploy)
         before = testbed.state("host1")          # the truth, read inside the host's namespaces
         proc = testbed.labtui("deploy", "host1", "--yes", "--json")
-        assert testbed.state("host1").generation == before.generation + 1
+        assert testbed.state("host1").generation == before.next_generation
 
 The session fixture (`testbed_session`) takes `flock /tmp/labtui-testbed.lock` (one testbed per machine), brings up
 `HOSTS` hosts with their own Nix store and sshd (`up.sh`, about 1.5 s), writes one flake for both tools (deploy-rs's
@@ -140,6 +140,12 @@ class HostState:
     current_system: str  # /run/current-system (what runs now)
     booted_system: str  # /run/booted-system
     generations: dict[int, str] = field(default_factory=dict)  # every generation: number -> store path
+
+    @property
+    def next_generation(self) -> int:
+        """The number Nix gives the profile's next new generation: one above the highest. A rollback (`labtui
+        rollback`, a health gate's) keeps the newer generations, so this can be above `generation + 1`."""
+        return max(self.generations, default=0) + 1
 
 
 _STATE_SCRIPT = r"""cd /nix/var/nix/profiles || exit 1
