@@ -178,12 +178,13 @@ def test_activation_timeout_follows_the_target_to_its_rollback(testbed):
     testbed.prime(["host1"])
     testbed.flake.configure()
     before = testbed.state("host1")
-    switches = len(testbed.switches("host1"))
     testbed.fault("host1", "switch-delay", "8")
 
-    def undelay(event: dict) -> None:  # the delay is for the new system's switch only, not the rollback's
+    def undelay(event: dict) -> None:
+        # The delay is for the new system's switch only, not the rollback's: lift it once that switch sleeps (not
+        # when it is logged: the stub logs, then reads the delay; lifted in between, the deploy simply succeeds).
         if event["event"] == "activation_window":
-            threading.Thread(target=lambda: (testbed.wait_switches("host1", switches + 1),
+            threading.Thread(target=lambda: (testbed.wait_process("host1", "sleep 8"),
                                              testbed.fault_off("host1", "switch-delay")), daemon=True).start()
 
     run = testbed.deploy_json("host1", "--yes", "--skip-checks", "--activation-timeout", "3", "--confirm-timeout",

@@ -394,6 +394,15 @@ class Testbed:
             time.sleep(0.1)  # the host writes a file: poll it (no inotify in the standard library)
         return calls
 
+    def wait_process(self, host: str, cmdline: str, timeout: float = 60.0) -> None:
+        """Wait until a process with exactly this command line runs in the host (e.g. `sleep 8`: the switch stub
+        read its switch-delay and sleeps; its switch.log line comes before that read, so it is no sign of it)."""
+        deadline = time.monotonic() + timeout
+        while cmdline not in self.processes(host):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{host}: no `{cmdline}` after {timeout} s: {self.processes(host)}")
+            time.sleep(0.05)  # polling the host's process list: there is no event to wait on
+
     def busy(self, host: str) -> list[str]:
         """What may still change the host: anything but sshd sessions and an orphaned `activate wait` (it only waits
         for the canary file, up to the activation timeout, and changes nothing)."""
