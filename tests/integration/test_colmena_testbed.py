@@ -132,7 +132,7 @@ def test_deploy_through_colmena_moves_the_host(hive):
     events = events_of(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert results(events)["host1"]["outcome"] == "succeeded"
-    assert after.generation == before.generation + 1 and after.current_system == after.path != before.current_system
+    assert after.generation == before.next_generation and after.current_system == after.path != before.current_system
     started = next(e for e in events if e["event"] == "run_started")
     argv = started["argv"][0] if isinstance(started["argv"][0], list) else started["argv"]
     assert started["method"] == "colmena" and argv[1:5] == ["apply", "--on", "host1", "switch"]
@@ -152,7 +152,7 @@ def test_a_failing_switch_is_failed_and_stays_on_the_new_generation(hive):
     assert (result["outcome"], result["stage"]) == ("failed", "activate")
     assert "colmena does not roll back" in result["message"]
     # the truth: the profile moved (nix-env --set ran before the switch), the running system did not
-    assert after.generation == before.generation + 1 and after.current_system == before.current_system
+    assert after.generation == before.next_generation and after.current_system == before.current_system
 
 
 def test_boot_and_dry_activate(hive):
@@ -162,7 +162,7 @@ def test_boot_and_dry_activate(hive):
     proc = hive.labtui("deploy", "host3", "--boot", "--yes", "--json")
     after = testbed.state("host3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert after.generation == before.generation + 1 and after.current_system == before.current_system
+    assert after.generation == before.next_generation and after.current_system == before.current_system
     proc = hive.labtui("deploy", "host3", "--dry-activate", "--yes", "--json")
     assert proc.returncode == 0 and results(events_of(proc.stdout))["host3"]["outcome"] == "dry_activated"
     assert testbed.state("host3").generation == after.generation

@@ -105,7 +105,7 @@ def test_one_build_for_many_hosts_with_progress_and_a_failing_one(testbed):
     assert results["host1"]["outcome"] == results["host2"]["outcome"] == "succeeded"
     assert (results["host3"]["outcome"], results["host3"]["stage"]) == ("not_deployed", "build")
     assert "intentional build failure" in results["host3"]["message"]
-    assert testbed.state("host1").generation == before["host1"].generation + 1
+    assert testbed.state("host1").generation == before["host1"].next_generation
     assert testbed.state("host3").generation == before["host3"].generation  # untouched
     lines = [e["line"] for e in events if e["event"] == "output" and e.get("source") == "build"]
     assert any(line.endswith("> compiling unit 3 of 3") for line in lines)
@@ -127,7 +127,7 @@ def test_labtui_builds_first_for_nixos_rebuild_too(testbed):
     rebuild = [e["line"] for e in events if e["event"] == "output" and e.get("source") != "build"]
     assert rebuild and not [line for line in rebuild if "building '" in line and "nixos-system-host2" in line]
     after = testbed.state("host2")
-    assert after.generation == before.generation + 1 and after.current_system != before.current_system
+    assert after.generation == before.next_generation and after.current_system != before.current_system
     assert "-nixos-system-host2-" in after.current_system
 
 
@@ -180,7 +180,7 @@ def test_waves_stop_at_an_unhealthy_wave_and_roll_it_back(testbed, tmp_path):
     assert results["host3"]["outcome"] == "not_deployed"
     testbed.settle()
     after = {h: testbed.state(h) for h in testbed.hosts}
-    assert after["host1"].generation == before["host1"].generation + 1  # wave 1 stays deployed
+    assert after["host1"].generation == before["host1"].next_generation  # wave 1 stays deployed
     assert after["host2"].current_system == before["host2"].current_system  # back where it was
     assert after["host2"].path == before["host2"].path
     assert after["host3"] == before["host3"]  # never touched

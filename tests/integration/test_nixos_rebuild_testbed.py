@@ -19,7 +19,7 @@ def rebuild(testbed, *args: str):
 
 def switched(before: HostState, after: HostState) -> bool:
     assert before.generation is not None
-    return after.generation == before.generation + 1 and after.current_system == after.path != before.current_system
+    return after.generation == before.next_generation and after.current_system == after.path != before.current_system
 
 
 def unchanged(before: HostState, after: HostState) -> bool:
@@ -48,7 +48,7 @@ def test_boot_moves_the_profile_not_the_running_system(testbed):
     run = rebuild(testbed, "host3", "--boot")
     after = testbed.state("host3")
     assert run.code == 0 and run.outcome("host3") == "succeeded", run
-    assert before.generation is not None and after.generation == before.generation + 1
+    assert before.generation is not None and after.generation == before.next_generation
     assert after.current_system == before.current_system != after.path
     assert testbed.switches("host3")[-1][0] == "boot"
 
@@ -109,7 +109,7 @@ def test_a_failing_switch_is_failed_at_activation_with_the_profile_moved(testbed
     after = testbed.state("host3")
     result = run.results()["host3"]
     assert run.code == 1 and (result["outcome"], result["stage"]) == ("failed", "activate"), run
-    assert before.generation is not None and after.generation == before.generation + 1
+    assert before.generation is not None and after.generation == before.next_generation
     assert after.current_system == before.current_system != after.path
     assert "boots next" in result["message"]
 

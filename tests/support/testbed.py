@@ -9,7 +9,7 @@ fixture there, and a second testbed would wait for the first one's lock).
         tag = testbed.flake.configure()          # a new system for every host (a new generation on deploy)
         before = testbed.state("host1")          # the truth, read inside the host's namespaces
         proc = testbed.labtui("deploy", "host1", "--yes", "--json")
-        assert testbed.state("host1").generation == before.generation + 1
+        assert testbed.state("host1").generation == before.next_generation
 
 The session fixture (`testbed_session`) takes `flock /tmp/labtui-testbed.lock` (one testbed per machine), brings up
 `HOSTS` hosts with their own Nix store and sshd (`up.sh`, about 1.5 s), writes one flake for both tools (deploy-rs's
@@ -140,6 +140,12 @@ class HostState:
     current_system: str  # /run/current-system (what runs now)
     booted_system: str  # /run/booted-system
     generations: dict[int, str] = field(default_factory=dict)  # every generation: number -> store path
+
+    @property
+    def next_generation(self) -> int:
+        """The number Nix gives the profile's next new generation: one above the highest. A rollback (`labtui
+        rollback`, a health gate's) keeps the newer generations, so this can be above `generation + 1`."""
+        return max(self.generations, default=0) + 1
 
 
 _STATE_SCRIPT = r"""cd /nix/var/nix/profiles || exit 1
@@ -387,6 +393,15 @@ class Testbed:
                 raise AssertionError(f"{host}: {len(calls)} switches after {timeout} s, expected {count}: {calls}")
             time.sleep(0.1)  # the host writes a file: poll it (no inotify in the standard library)
         return calls
+
+    def wait_process(self, host: str, cmdline: str, timeout: float = 60.0) -> None:
+        """Wait until a process with exactly this command line runs in the host (e.g. `sleep 8`: the switch stub
+        read its switch-delay and sleeps; its switch.log line comes before that read, so it is no sign of it)."""
+        deadline = time.monotonic() + timeout
+        while cmdline not in self.processes(host):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{host}: no `{cmdline}` after {timeout} s: {self.processes(host)}")
+            time.sleep(0.05)  # polling the host's process list: there is no event to wait on
 
     def busy(self, host: str) -> list[str]:
         """What may still change the host: anything but sshd sessions and an orphaned `activate wait` (it only waits
