@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/labtui demo
 
+# A worker per core (pytest-xdist); the testbed's tests all go to one worker (tests/conftest.py).
+TEST_JOBS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 # ruff, mypy (strict for labtui/) and the import contracts; all three run, and any finding fails the target.
 lint: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 # The testbed fixtures, registered once for the whole suite (a session fixture imported into several test modules
@@ -25,7 +27,17 @@ def _isolated_env(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Tests on the testbed run last: the session's testbed (and the machine-wide lock it holds) then lives only from
     the first of them to the end of the session, not while the rest of the suite runs."""
-    items.sort(key=lambda item: item.get_closest_marker("testbed") is not None)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("testbed") is not None)
+        return
+    # Under pytest-xdist (`make test` runs a worker per core) every testbed test goes to one worker (one testbed per
+    # machine: another worker would wait on its lock for the first one's whole session), and first: the testbed's
+    # minutes of waiting on hosts then overlap the rest of the suite on the other worker.
+    items.sort(key=lambda item: item.get_closest_marker("testbed") is None)
+    for item in items:
+        if item.get_closest_marker("testbed") is not None:
+            item.add_marker(pytest.mark.xdist_group("testbed"))

@@ -186,7 +186,8 @@ def test_a_journal_that_is_a_directory(fleet):
     assert history.code == 2 and "is a directory" in history.err and run_id in history.out  # read from the files
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not a database at all\n" * 500, os.urandom(8192)])
+@pytest.mark.parametrize("garbage", [b"", b"not a database at all\n" * 500, os.urandom(8192)],
+                         ids=["empty", "text", "random"])  # stable ids: test workers must collect the same names
 def test_a_journal_that_is_no_database(fleet, garbage):
     run_id = _after_one_run(fleet)
     for suffix in ("", "-wal", "-shm"):
