@@ -8,25 +8,15 @@ import pty
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from labtui.cli.main import main
 from labtui.runs.journal import Journal
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def wait_for(condition, timeout: float, what: str):
-    """Bounded wait for a condition (polling the journal, which another process writes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def running_run():

@@ -20,31 +20,12 @@ from labtui import paths
 from labtui.runs.journal import Journal
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 from tests.faults.harness import journal_integrity, needs_root
+from tests.support.waiting import read_until, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FACE = [sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes", "--json"]
 
 
-def wait_for(condition, timeout: float, what: str):
-    """Bounded wait for a state another process changes (each poll looks at it; no sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def read_until(face: subprocess.Popen[str], events: list[dict], done) -> None:
-    """Read the face's JSON lines into `events` until `done(event)`."""
-    assert face.stdout is not None
-    while True:
-        line = face.stdout.readline()
-        assert line, f"the face ended early: {face.stderr.read() if face.stderr else ''}"
-        events.append(json.loads(line))
-        if done(events[-1]):
-            return
 
 
 def building(event: dict) -> bool:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from labtui.cli.main import main
@@ -18,19 +17,10 @@ from labtui.runs.client import supervisor_pid
 from labtui.runs.journal import Journal
 from labtui.runs.lost import settle_lost_runs
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
+from tests.support.waiting import activating, read_until, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def wait_for(condition, timeout: float, what: str):
-    """Bounded wait for a state another process changes (no sleep as synchronisation: each poll looks)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def processes_with(marker: str, *, start: bool = False) -> list[int]:
@@ -90,12 +80,8 @@ def test_supervisor_killed_mid_activation_is_lost_with_its_node_unknown(emulated
     face = subprocess.Popen([sys.executable, "-m", "tests.deploy.cli_harness", "deploy", "web1", "--yes", "--json"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert face.stdout is not None
-        events = []
-        while not any(e.get("event") == "stage" and e.get("stage") == "activate" for e in events):
-            line = face.stdout.readline()
-            assert line, face.stderr.read() if face.stderr else ""
-            events.append(json.loads(line))
+        events: list[dict] = []
+        read_until(face, events, activating)
         run_id = next(e["run_id"] for e in events if e["event"] == "run_started")
         deploy_rs = wait_for(lambda: processes_with(str(emulated.bin_dir)), 10, "deploy-rs to run")
         supervisor = supervisor_pid(run_id)

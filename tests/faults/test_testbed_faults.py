@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import activating, read_until
+
 pytestmark = [pytest.mark.integration, pytest.mark.testbed]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,12 +48,8 @@ def test_a_second_operator_is_refused_by_the_lock_on_the_host(testbed, tmp_path)
     first = subprocess.Popen(_labtui(testbed, "deploy", "host1", "--yes", "--json"), cwd=REPO, env=alice,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert first.stdout is not None
         events: list[dict] = []
-        while not any(e.get("event") == "stage" and e.get("stage") == "activate" for e in events):
-            line = first.stdout.readline()
-            assert line, first.stderr.read() if first.stderr else ""
-            events.append(json.loads(line))
+        read_until(first, events, activating)
         run_id = next(e["run_id"] for e in events if e["event"] == "run_started")
         holder = json.loads(testbed.in_host("host1", f"cat {HOST_LOCK}"))  # the lock lives on the host
         assert holder["run_id"] == run_id and holder["operator"]

@@ -25,6 +25,7 @@ from labtui.runs.remote_locks import RemoteHostLocks, holder_json, lock_script, 
 from labtui.ssh.pool import SshPool
 from tests.deploy.emulated import emulated  # noqa: F401  (fixture)
 from tests.support.sshd import sshd  # noqa: F401  (fixture)
+from tests.support.waiting import activating, read_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -216,12 +217,8 @@ def test_a_second_operator_cannot_deploy_a_host_being_deployed(sshd, tmp_path, e
     first = subprocess.Popen(command("deploy", "web1", "--yes", "--json", "--no-probe"), cwd=REPO, env=alice,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert first.stdout is not None
         events: list[dict] = []
-        while not any(e.get("event") == "stage" and e.get("stage") == "activate" for e in events):
-            line = first.stdout.readline()
-            assert line, first.stderr.read() if first.stderr else ""
-            events.append(json.loads(line))
+        read_until(first, events, activating)
         run_id = next(e["run_id"] for e in events if e["event"] == "run_started")
         assert not [e for e in events if "deploy lock" in e.get("line", "")]  # taken on the host, no notice
         assert json.loads(lock.read_text())["run_id"] == run_id

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support import in_ci
+from tests.support import in_ci, real_program
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,16 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 def find_colmena() -> Path | None:
     given = os.environ.get("LABTUI_SHARED")
     shared = [Path(given)] if given else [parent / "shared" for parent in REPO.parents]
-    for candidate in [shutil.which("colmena"), *(str(s / "colmena" / "bin" / "colmena") for s in shared)]:
-        if not candidate or not os.access(candidate, os.X_OK):
-            continue
-        try:
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.startswith("Colmena ") and "labtui" not in out:
-            return Path(candidate).resolve()
-    return None
+    return real_program([shutil.which("colmena"), *(str(s / "colmena" / "bin" / "colmena") for s in shared)],
+                        "Colmena ")
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.support import in_ci
+from tests.support import in_ci, real_program
 
 REPO = Path(__file__).resolve().parents[2]
 LOCK_PATH = "/tmp/labtui-testbed.lock"
@@ -78,16 +78,7 @@ def find_shared() -> Path | None:
 
 def real_deploy(shared: Path) -> Path | None:
     """The real deploy-rs `deploy`: the first on PATH if it is deploy-rs (not an emulator), else the shared one."""
-    for candidate in (shutil.which("deploy"), str(shared / "deploy-rs" / "bin" / "deploy")):
-        if not candidate or not os.access(candidate, os.X_OK):
-            continue
-        try:
-            out = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.startswith("deploy-rs ") and "labtui" not in out:
-            return Path(candidate).resolve()
-    return None
+    return real_program([shutil.which("deploy"), str(shared / "deploy-rs" / "bin" / "deploy")], "deploy-rs ")
 
 
 def _run(argv: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None = None, cwd: Path | None = None,
