@@ -81,7 +81,7 @@ from labtui.tui.screens import (
 )
 from labtui.tui.sources import OpsSource, Sources
 from labtui.tui.terminal import HangupDriver
-from labtui.tui.widgets import use_ascii_scrollbars
+from labtui.tui.widgets import FilterBox, use_ascii_scrollbars
 
 AGE_TICK = 1.0  # data age and topbar refresh
 UPDATE_PERIOD = 0.1  # status updates are shown together, at most this often
@@ -445,15 +445,15 @@ class LabApp(App[None]):
     async def action_filter(self) -> None:
         box = self._filter_box()
         if box is None:
-            box = Input(placeholder="filter: regex, @tag, !negate  (enter: keep, esc: close)", id="filter")
+            box = FilterBox(self._filter_changed, "filter: regex, @tag, !negate  (enter: keep, esc: close)",
+                            id="filter")
             await self.screen_stack[0].mount(box, before=self.screen_stack[0].query_one(Footer))
         box.value = self.fleet.filter.text
         box.add_class("-open")
         box.focus()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._show_change(self.fleet.set_filter(filtering.parse(event.value)))
+    def _filter_changed(self, text: str) -> None:
+        self._show_change(self.fleet.set_filter(filtering.parse(text)))
         self._show_details()
 
     @on(Input.Submitted, "#filter")

@@ -97,6 +97,7 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         self.clock = clock
         self._drawn: dict[str, list[tuple[str, str]]] = {}  # shown host -> (text, style) of each cell
         self._by_content: dict[tuple[Any, ...], SegmentLines] = {}  # see _render_cell
+        self._meta_styles: dict[tuple[Style | None, int, int], Style] = {}  # see _with_meta
 
     def on_mount(self) -> None:
         for key, label in HOST_COLUMNS:
@@ -137,8 +138,8 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         wanted = set(names)
         gone = [name for name in self._drawn if name not in wanted]
         new = [name for name in names if name not in self._drawn]
-        if not self._drawn or len(gone) > len(names):
-            self._fill(names)  # first rows, or most of them replaced: start over
+        if not self._drawn or len(new) > len(names) // 2:
+            self._fill(names)  # first rows, or most of them new: start over
         else:
             self._reorder(names, gone, new)
         if keep in wanted:
@@ -157,8 +158,9 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         columns = [ColumnKey(key) for key, _ in HOST_COLUMNS]
         for name in gone:
             row = RowKey(name)
-            for column in columns:
-                self._updated_cells.discard(CellKey(row, column))
+            if self._updated_cells:
+                for column in columns:
+                    self._updated_cells.discard(CellKey(row, column))
             del self.rows[row], self._data[row], self._drawn[name]
         for name in new:
             row = RowKey(name)
@@ -227,11 +229,23 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
             if len(self._by_content) >= CONTENT_CACHE:
                 self._by_content.clear()
             self._by_content[content_key] = plain
-        meta = Style.from_meta({"row": row_index, "column": column_index})
-        lines = [[Segment(seg.text, seg.style + meta if seg.style is not None else meta, seg.control)
+        lines = [[Segment(seg.text, self._with_meta(seg.style, row_index, column_index), seg.control)
                   if not seg.control else seg for seg in line] for line in plain]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _with_meta(self, style: Style | None, row: int, column: int) -> Style:
+        """`style` with the cell's position for mouse clicks, made once per style and screen position: after a
+        sort or a filter the rows on screen are new, their styles and positions are not (Style addition is
+        slow when it misses Rich's own small cache: a few ms a screenful)."""
+        key = (style, row, column)
+        found = self._meta_styles.get(key)
+        if found is None:
+            if len(self._meta_styles) >= CONTENT_CACHE:
+                self._meta_styles.clear()
+            meta = Style.from_meta({"row": row, "column": column})
+            found = self._meta_styles[key] = style + meta if style is not None else meta
+        return found
 
     def move_to(self, name: str) -> None:
         self.move_cursor(row=self.fleet.shown.index(name))

@@ -52,7 +52,7 @@ class TextScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text, style="bold"), id="stream-title", classes="topbar")
         yield KeyLog(id="stream", max_lines=LOG_MAX_LINES, wrap=wrap_wanted(self))
-        yield ViewFilter()
+        yield ViewFilter(self._filter_changed)
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -94,9 +94,8 @@ class TextScreen(Screen[None]):
     def action_filter(self) -> None:
         self.query_one(ViewFilter).open(self._matcher.pattern if self._matcher is not None else "")
 
-    @on(Input.Changed, ".view-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._matcher = line_matcher(event.value)
+    def _filter_changed(self, text: str) -> None:
+        self._matcher = line_matcher(text)
         self._rewrite()
 
     @on(Input.Submitted, ".view-filter")
@@ -109,7 +108,7 @@ class TextScreen(Screen[None]):
         if box.is_open:
             self._filter_submitted()
         elif self._matcher is not None:
-            box.value = ""  # Input.Changed clears the filter
+            box.value = ""  # the box clears the filter
         else:
             self.app.pop_screen()
 
@@ -450,7 +449,8 @@ class CommandLogScreen(Screen[None]):
         yield KeyTable(id="commands", cursor_type="row")
         # The highlighted command whole, as you would run it (the COMMAND column cuts long ones at 80 columns).
         yield Static(id="command-detail")
-        yield ViewFilter("filter: a regex on host and command, any case  (enter: keep, esc: close)")
+        yield ViewFilter(self._filter_changed,
+                         "filter: a regex on host and command, any case  (enter: keep, esc: close)")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -509,9 +509,8 @@ class CommandLogScreen(Screen[None]):
     def action_filter(self) -> None:
         self.query_one(ViewFilter).open(self._matcher.pattern if self._matcher is not None else "")
 
-    @on(Input.Changed, ".view-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._matcher = line_matcher(event.value)
+    def _filter_changed(self, text: str) -> None:
+        self._matcher = line_matcher(text)
         self._rebuild()
 
     @on(Input.Submitted, ".view-filter")
