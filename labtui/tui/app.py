@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from rich.color import ColorSystem
 from rich.console import RenderableType
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -49,6 +49,7 @@ from labtui.status.model import HostStatus
 from labtui.text import harmless
 from labtui.tui import actions, filtering
 from labtui.tui import format as fmt
+from labtui.tui.collector import IdleCollector
 from labtui.tui.command_line import parse as parse_command_line
 from labtui.tui.command_line import verb_names
 from labtui.tui.controller import DeployController
@@ -169,6 +170,7 @@ class LabApp(App[None]):
         self._pending_details = False
         self._flush_timer: Timer | None = None
         self._connected_frozen = False  # see _update_topbar
+        self.collector = IdleCollector()  # full garbage collections when nobody types (labtui.tui.collector)
 
     # -- layout ------------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -208,7 +210,7 @@ class LabApp(App[None]):
         self._show_details()  # before the first frame: filling it later would lay the screen out twice
         # Everything alive now (imports, widgets, CSS) stays alive: keep it out of the collector's full
         # passes, which otherwise stall the UI for tens of ms while a deploy floods output.
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(self._freeze_long_lived)
         # Focus now, not through focus()'s call_later: a table focused after the first frame is
         # painted again in full (its render cache is keyed on the focus state).
         self.screen.set_focus(self.table)
@@ -320,7 +322,21 @@ class LabApp(App[None]):
         if change.header:
             self._update_topbar()
 
+    def _freeze_long_lived(self) -> None:
+        """Out of the collector's sight: what is alive now lives as long as the app. With the timers running, full
+        passes wait for a quiet tick (labtui.tui.collector); without them (still pictures) CPython's own remain."""
+        if self.with_timers:
+            self.collector.freeze()
+        else:
+            gc.freeze()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.collector.input_seen()
+        await super().on_event(event)
+
     def _tick(self) -> None:
+        self.collector.tick()
         self.table.refresh_ages()
         self._update_topbar()
         if self.screen is self.screen_stack[0]:
@@ -335,7 +351,7 @@ class LabApp(App[None]):
             # long as the app. Out of the collector's passes too, which otherwise stall a key press for tens
             # of ms at 500 hosts.
             self._connected_frozen = True
-            self.call_after_refresh(gc.freeze)
+            self.call_after_refresh(self._freeze_long_lived)
         bar = Text()
         bar.append("labtui ", style="bold")
         bar.append(fmt.truncate(self.subtitle_text, 28, g.ellipsis), style=rich_style("$text-muted"))
@@ -523,6 +539,7 @@ class LabApp(App[None]):
 
     def on_unmount(self) -> None:
         use_ascii_scrollbars(False)
+        self.collector.stop()
 
     def get_key_display(self, binding: Binding) -> str:
         """The footer's key names; in ASCII mode plain words (`enter`, not Textual's `⏎`)."""
@@ -895,7 +912,7 @@ class LabApp(App[None]):
         self.deploy_screen = DeployScreen(run, self.glyphs, self.clock, animate=self.with_timers, title=title,
                                           cancellable=self.deploys.cancellable)
         await self.push_screen(self.deploy_screen)
-        gc.freeze()  # the pane's widgets are long-lived too (see on_mount)
+        self._freeze_long_lived()  # the pane's widgets are long-lived too (see on_mount)
         self._update_topbar()
 
     async def ask_plan(self, prompt: Prompt) -> bool:
