@@ -102,8 +102,8 @@ def run_over_ssh(args: argparse.Namespace, execute: SshVerbBody, *, connect_time
 
 def print_json(obj: Any, stream: IO[str] | None = None) -> None:
     stream = stream or sys.stdout
-    json.dump(obj, stream, indent=2, sort_keys=False, default=str)
-    stream.write("\n")
+    # One write: json.dump writes each token on its own (a hundred thousand calls for a fleet of 500).
+    stream.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
 COLOR_MODES = ("auto", "always", "never")
