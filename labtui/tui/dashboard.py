@@ -124,8 +124,8 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         for name in self.fleet.shown:
             drawn = self._drawn.get(name)
             if drawn is not None:
-                cell = self._age_cell(name)
-                if fmt.cell_key(cell) != drawn[_AGE]:
+                text, style = self._age(name)
+                if (text, fmt.rich_style(style)) != drawn[_AGE]:  # cell_key of its cell, without making it
                     self._update_row(name)
 
     def rebuild(self) -> None:
@@ -283,13 +283,17 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         if index is not None:
             self.refresh_row(index)
 
-    def _age_cell(self, name: str) -> Text:
+    def _age(self, name: str) -> tuple[str, str]:
+        """The AGE cell's text and style (refresh_ages asks for every host each second: no Text made)."""
         st = self.fleet.statuses.get(name)
         if st is None or st.answered_at is None:
-            return styled("-", "$text-muted")
+            return "-", "$text-muted"
         host = self.fleet.hosts.get(name)
         text, stale = fmt.data_age(self.clock() - st.answered_at, host.poll_interval if host else None)
-        return styled(text, "$warning" if stale else "$text-muted")
+        return text, "$warning" if stale else "$text-muted"
+
+    def _age_cell(self, name: str) -> Text:
+        return styled(*self._age(name))
 
     def _cells(self, name: str) -> list[Text | str]:
         g = self.glyphs
