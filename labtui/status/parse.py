@@ -76,8 +76,10 @@ class ProbeReport:
 
     def status_fields(self) -> dict[str, Any]:
         """The HostStatus keyword arguments this report provides."""
-        skip = {"version", "complete", "ignored_lines"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {name: getattr(self, name) for name in _STATUS_FIELDS}
+
+
+_STATUS_FIELDS = tuple(f.name for f in fields(ProbeReport) if f.name not in {"version", "complete", "ignored_lines"})
 
 
 class _Builder:
