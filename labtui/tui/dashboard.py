@@ -221,11 +221,14 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
         content_key = (column_index, drawn[column_index], width, base_style, component_style, post_style)
         plain = self._by_content.get(content_key)
         if plain is None:
-            _, cells = self._get_row_renderables(row_index)
-            options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
-            plain = self.app.console.render_lines(
-                Styled(Padding(cells[column_index], (0, self.cell_padding)), pre_style=base_style + component_style,
-                       post_style=post_style), options)
+            pre_style = base_style + component_style
+            plain = self._one_line(self._data[row_key][column_key], width, pre_style, post_style)
+            if plain is None:  # not a short one-line text: Rich's whole way
+                _, cells = self._get_row_renderables(row_index)
+                options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+                plain = self.app.console.render_lines(
+                    Styled(Padding(cells[column_index], (0, self.cell_padding)), pre_style=pre_style,
+                           post_style=post_style), options)
             if len(self._by_content) >= CONTENT_CACHE:
                 self._by_content.clear()
             self._by_content[content_key] = plain
@@ -233,6 +236,34 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
                   if not seg.control else seg for seg in line] for line in plain]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _one_line(self, cell: Text | str, width: int, pre_style: Style,
+                  post_style: Style | None) -> SegmentLines | None:
+        """A cell whose text fits its column on one line, drawn as Rich draws it inside DataTable (padding, the
+        text's own segments, spaces to the column's width, padding; each between the row's and the cursor's
+        style), without Rich's layout passes: a cell not seen before costs a fifth. None: anything else."""
+        if isinstance(cell, str):
+            if "[" in cell or "\n" in cell:  # DataTable reads a str as markup
+                return None
+            cell = Text(cell)
+        pad = self.cell_padding
+        fill = width - 2 * pad - cell.cell_len
+        if fill < 0 or "\n" in cell.plain or cell.justify not in (None, "default", "left"):
+            return None
+
+        def styled(segment: Segment) -> Segment:
+            combined = pre_style + segment.style
+            return Segment(segment.text, combined + post_style if post_style else combined)
+
+        edge = styled(Segment(" " * pad, Style.null()))
+        line = [edge] if pad else []
+        # As Rich does: the text's own style becomes a span under its other spans (Text.join).
+        line += [styled(segment) for segment in Text("").join([cell]).render(self.app.console) if segment.text]
+        if fill:
+            line.append(styled(Segment(" " * fill, Style.null())))
+        if pad:
+            line.append(edge)
+        return [line]
 
     def _with_meta(self, style: Style | None, row: int, column: int) -> Style:
         """`style` with the cell's position for mouse clicks, made once per style and screen position: after a
