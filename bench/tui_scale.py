@@ -14,7 +14,9 @@ journals. The TUI runs in a pseudo-terminal at 120x40 (tests/support/pty_app.py)
   sort, filter  `s` (next sort key) and each typed letter of `/web`: time until the header shows it
                 (through the pty, and in-process)
   core          `labtui status --json` on the same lab (first complete status, wall time) and
-                `labtui status --watch --json` (CPU while it follows the lab for --window seconds)
+                `labtui status --watch --json` (CPU while it follows the lab for --window seconds); as a
+                yardstick, a bare asyncssh client doing only the handshakes and the probe
+                (bench/status_scale.py: what the 500 vs 100 ratio is here without anything of labtui)
 
 Goals (issue 15): idle at 200 hosts <= 3% of a core, <= 2 KB/s, RSS <= 120 MB; at 500 hosts <= 5% and
 <= 2 KB/s; key latency p99 < 50 ms at 500; first paint <= 1.5x the 50-host figure; sort/filter < 50 ms;
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,8 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
+from bench.status_scale import status_and_bare  # noqa: E402
 from bench.tui_startup import BareApp, first_paint, fleet, labtui_app  # noqa: E402
+from labtui.demo.lab import fleet_specs  # noqa: E402
 from labtui.demo.runtime import DemoLab  # noqa: E402
+from labtui.inventory.model import Inventory  # noqa: E402
 from labtui.status.model import HostStatus  # noqa: E402
 from labtui.tui.assemble import build_app  # noqa: E402
 from labtui.tui.fleet import SORT_KEYS  # noqa: E402
@@ -68,6 +74,7 @@ class Figures:
     sort_ms: list[float] = field(default_factory=list)
     filter_ms: list[float] = field(default_factory=list)
     status_s: float = 0.0
+    bare_status_s: float = 0.0  # bench/bare_ssh_fanout.py on the same lab: the floor under status_s
     watch_cpu_pct: float = 0.0
     keys_in_ms: list[float] = field(default_factory=list)  # in-process figures
     sort_in_ms: list[float] = field(default_factory=list)
@@ -121,12 +128,23 @@ class StreamingStatus:
         return None
 
 
+def demo_named_fleet(hosts: int) -> tuple[Inventory, dict[str, HostStatus]]:
+    """bench.tui_startup's fleet under the demo lab's host names, so that `/web` selects what it selects in
+    the demo (with the bench's own names it selected nothing: an empty table is quick to draw)."""
+    inventory, statuses = fleet(hosts)
+    names = [spec.name for spec in fleet_specs(hosts)]
+    renamed = tuple(replace(h, name=name) for h, name in zip(inventory.hosts, names, strict=True))
+    return replace(inventory, hosts=renamed), {
+        name: replace(st, host=name) for st, name in zip(statuses.values(), names, strict=True)}
+
+
 async def latency_in_process(fig: Figures) -> None:
     """Key press to painted frame inside the TUI's process (headless, statuses streaming): the TUI's own
     latency, without the machine's scheduling of two processes and a terminal in between."""
-    inventory, statuses = fleet(fig.hosts)
+    inventory, statuses = demo_named_fleet(fig.hosts)
     app = build_app(inventory, Sources(status=StreamingStatus(statuses)))
-    frames: list[float] = []
+    shown: list[float] = []  # times of the frames that showed what the pending key press asked for
+    asked: list[Callable[..., bool]] = []
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -134,19 +152,22 @@ async def latency_in_process(fig: Figures) -> None:
 
         def recorded() -> None:
             original()
-            frames.append(time.perf_counter())
+            # What the frame painted is the state now: both happen in this one call.
+            if asked and asked[0]():
+                shown.append(time.perf_counter())
 
         screen._compositor_refresh = recorded  # type: ignore[method-assign]
 
-        async def press(key: str, changed) -> float:  # type: ignore[no-untyped-def]
+        async def press(key: str, changed: Callable[..., bool]) -> float:
+            shown.clear()
+            asked[:] = [changed]
             start = time.perf_counter()
             app.post_message(events.Key(key, key if len(key) == 1 else None))
             async with asyncio.timeout(30):
-                while not changed():
+                while not shown:
                     await asyncio.sleep(0.0005)
-                while not frames or frames[-1] < start or not changed():
-                    await asyncio.sleep(0.0005)
-            return (time.perf_counter() - start) * 1000
+            asked.clear()
+            return (shown[0] - start) * 1000
 
         table = app.table
         for key, step in (("j", 1), ("k", -1)) * 2:
@@ -236,11 +257,7 @@ async def core_figures(fig: Figures, env: dict[str, str], window: float) -> None
     try:
         cli_env = {**env, **demo.env}
         argv = [PYTHON, "-m", "labtui", "--flake", str(demo.flake_dir), "status", "--json"]
-        start = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(*argv, env=cli_env, stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL)
-        await proc.wait()
-        fig.status_s = time.monotonic() - start
+        fig.status_s, fig.bare_status_s = await status_and_bare(demo, env)
         watch = await asyncio.create_subprocess_exec(*argv[:-1], "--watch", "--json", env=cli_env,
                                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(6 + fig.hosts / 100)  # connected and polling
@@ -276,6 +293,16 @@ def report(figures: list[Figures]) -> None:
         print(f"{f.hosts:>5}  {statistics.median(f.keys_in_ms):11.1f}  {p99(f.keys_in_ms):6.1f} "
               f"{p99(f.keys_in_ms) / p99(base.keys_in_ms):4.1f}x  {max(f.sort_in_ms):11.1f}  "
               f"{max(f.filter_in_ms):13.1f}")
+    if any(f.status_s for f in figures):
+        print("first complete `labtui status` (wall) and a bare asyncssh client doing only the handshakes and the "
+              "probe, on the same lab")
+        print(f"{'hosts':>5}  {'labtui status s':>15}  {'bare asyncssh s':>15}")
+        for f in figures:
+            print(f"{f.hosts:>5}  {f.status_s:9.2f} {f.status_s / base.status_s:4.1f}x  "
+                  f"{f.bare_status_s:9.2f} {f.bare_status_s / (base.bare_status_s or 1):4.1f}x")
+        if 100 in by and 500 in by:
+            print(f"500 vs 100 hosts: labtui status {by[500].status_s / by[100].status_s:.1f}x, bare asyncssh "
+                  f"{by[500].bare_status_s / (by[100].bare_status_s or 1):.1f}x")
     if len(figures) > 1:
         low, high = figures[0], figures[-1]
         per_host = (high.rss_mb - low.rss_mb) * 1024 / (high.hosts - low.hosts)
