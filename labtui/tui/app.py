@@ -29,7 +29,6 @@ from textual.color import Color, ColorParseError
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
-from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -95,18 +94,6 @@ Clock = Callable[[], float]
 T = TypeVar("T")
 
 
-class StatusChanged(Message):
-    """A host's new status from the status source. Successive updates of one host coalesce: only the newest is
-    drawn."""
-
-    def __init__(self, status: HostStatus) -> None:
-        super().__init__()
-        self.status = status
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StatusChanged) and message.status.host == self.status.host
-
-
 class LabCommands(Provider):
     """The command palette: the action table's entries for the screen it was opened on (its own actions, the global
     ones, and the per-host ones for each host): nothing acts on a screen that is not shown."""
@@ -170,6 +157,7 @@ class LabApp(App[None]):
         self._pending_details = False
         self._flush_timer: Timer | None = None
         self._connected_frozen = False  # see _update_topbar
+        self._host_table: HostTable | None = None  # see `table`
         self.collector = IdleCollector()  # full garbage collections when nobody types (labtui.tui.collector)
 
     # -- layout ------------------------------------------------------------------------------------
@@ -192,7 +180,10 @@ class LabApp(App[None]):
 
     @property
     def table(self) -> HostTable:
-        return self.query_one("#hosts", HostTable)
+        # Looked up once: statuses ask for it a hundred times a second at 500 hosts, and it lives as long as the app.
+        if self._host_table is None or not self._host_table.is_attached:
+            self._host_table = self.query_one("#hosts", HostTable)
+        return self._host_table
 
     @property
     def details(self) -> HostDetails:
@@ -287,20 +278,21 @@ class LabApp(App[None]):
     @work(group="status", exit_on_error=False)
     async def _follow_status(self) -> None:
         async for st in self.sources.status.stream():
-            self.post_message(StatusChanged(st))
+            self._take_status(st)
 
-    @on(StatusChanged)
-    def _status_changed(self, message: StatusChanged) -> None:
+    def _take_status(self, status: HostStatus) -> None:
         """Statuses stream in (a fleet of 500 sends a hundred a second): the model takes each at once, the
-        screen shows them together at most every UPDATE_PERIOD, with the header counted once per batch."""
-        self._pending |= self.fleet.set_status(message.status)
-        self._pending_details |= message.status.host == self._extras_for or message.status.host == self._current()
+        screen shows them together at most every UPDATE_PERIOD, with the header counted once per batch. The
+        worker runs on the app's loop and calls this directly: a Textual message per status cost more than
+        the model's own work."""
+        self._pending |= self.fleet.set_status(status)
+        self._pending_details |= status.host == self._extras_for or status.host == self._current()
         if self._flush_timer is None:
             self._flush_timer = self.set_timer(UPDATE_PERIOD, self._show_pending)
 
     def _current(self) -> str | None:
-        table = self.screen_stack[0].query_one_optional("#hosts", HostTable) if self.screen_stack else None
-        return table.current if table is not None else None
+        table = self._host_table
+        return table.current if table is not None and table.is_attached else None
 
     def _show_pending(self) -> None:
         self._flush_timer = None

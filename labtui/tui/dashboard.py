@@ -105,10 +105,7 @@ class HostTable(DataTable[Text | str], inherit_bindings=False):
 
     @property
     def current(self) -> str | None:
-        shown = self.fleet.shown
-        if not shown or self.cursor_row < 0 or self.cursor_row >= len(shown):
-            return None
-        return shown[self.cursor_row]
+        return self.fleet.shown_at(self.cursor_row)
 
     def show(self, change: Change) -> None:
         """Bring the rows up to date with a change of the fleet."""

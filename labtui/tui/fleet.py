@@ -81,6 +81,10 @@ class Fleet:
         """The hosts the filter lets through, in display order."""
         return list(self._shown)
 
+    def shown_at(self, index: int) -> str | None:
+        """The host shown at `index` (None past either end), without copying the list as `shown` does."""
+        return self._shown[index] if 0 <= index < len(self._shown) else None
+
     def state(self, name: str) -> HostState:
         st = self.statuses.get(name)
         return st.state if st is not None else HostState.CONNECTING

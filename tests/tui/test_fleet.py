@@ -30,6 +30,7 @@ def fleet() -> Fleet:
 
 def test_hosts_start_connecting_shown_by_name(fleet):
     assert fleet.shown == ["db", "laptop", "web"]
+    assert [fleet.shown_at(i) for i in (-1, 0, 2, 3)] == [None, "db", "web", None]
     assert fleet.state("web") is HostState.CONNECTING
     counts = fleet.counts()
     assert (counts.total, counts.shown, counts.states) == (3, 3, ((HostState.CONNECTING, 3),))
