@@ -142,8 +142,10 @@ class PtyApp:
                     raise AssertionError(f"{text!r} did not appear within {timeout} s; last output: {tail!r}")
                 self._changed.wait(left)
 
-    def wait_for_screen(self, text: str, timeout: float = 30.0) -> None:
-        """Wait until the screen (as a terminal would show it) has `text` on one of its lines."""
+    def wait_for_screen(self, text: str, timeout: float = 30.0) -> float:
+        """Wait until the screen (as a terminal would show it) has `text` on one of its lines. Returns when the
+        bytes that put it there were read (time.monotonic()): a benchmark's figure without the time this
+        model took to take them in (at most the read after them, when several came before it looked)."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while not self.screen.shows(text):
@@ -152,6 +154,7 @@ class PtyApp:
                     shown = "\n".join(self.screen.text())
                     raise AssertionError(f"{text!r} not on the screen within {timeout} s; it shows:\n{shown}")
                 self._changed.wait(left)
+            return self.chunks[-1][0] if self.chunks else time.monotonic()
 
     def wait_quiet(self, quiet: float, timeout: float = 30.0) -> None:
         """Wait until nothing has been written for `quiet` seconds (the screen settled)."""
