@@ -98,6 +98,7 @@ class HangupDriver(LinuxDriver):
         self._file = _GuardedFile(self._file, self._hung_up)  # type: ignore[assignment]
         self._gone = threading.Event()
         self._signals: list[int] = []
+        self._sighup_before: Any = None  # SIGHUP's handler before ours (None: ours is not installed)
 
     @property
     def terminal_gone(self) -> bool:
@@ -105,10 +106,14 @@ class HangupDriver(LinuxDriver):
 
     def start_application_mode(self) -> None:
         self._loop = asyncio.get_running_loop()  # the app's loop (the base class took it at construction)
-        for signum, handler in ((signal.SIGHUP, self._hung_up), (signal.SIGTERM, self._terminated)):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(signum, handler)
-                self._signals.append(signum)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            self._loop.add_signal_handler(signal.SIGTERM, self._terminated)
+            self._signals.append(signal.SIGTERM)
+        # SIGHUP through signal.signal, not the loop: its handler is swapped for SIG_IGN in one step when the
+        # terminal is gone (the loop's remove_signal_handler restores the default action first). The loop's
+        # wakeup fd, set for SIGTERM, wakes it for this one too.
+        with contextlib.suppress(ValueError):  # not the main thread (tests): no SIGHUP handling
+            self._sighup_before = signal.signal(signal.SIGHUP, lambda _signum, _frame: self._hung_up())
         super().start_application_mode()  # type: ignore[no-untyped-call]  # Textual leaves it unannotated
 
     def stop_application_mode(self) -> None:
@@ -121,6 +126,13 @@ class HangupDriver(LinuxDriver):
         for signum in signals:
             with contextlib.suppress(Exception):
                 self._loop.remove_signal_handler(signum)
+        before, self._sighup_before = self._sighup_before, None
+        if before is not None:
+            # Once the terminal is gone labtui cleans up (the demo's hosts, temporary files), and a SIGHUP may
+            # still come, late: a parent shell's death sends one to our process group after we read EOF. Its
+            # default action would end the process halfway through, so it is ignored from now on.
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGHUP, signal.SIG_IGN if self._gone.is_set() else before)
 
     def _hung_up(self) -> None:
         """The terminal is gone (EOF, EIO, SIGHUP); called from any thread, any number of times."""

@@ -9,6 +9,7 @@ full speed; under a parent shell, as `make demo` runs it), plus SIGTERM. Each wa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -75,6 +76,22 @@ def test_hang_up_under_a_parent_shell(env):
         elapsed = time.monotonic() - hung_up
         app.wait_exit(10)
     assert elapsed < EXIT_BOUND, f"took {elapsed:.2f} s to exit after the hang-up"
+    assert leftovers(env) == []
+
+
+def test_hang_up_signals_during_the_cleanup_do_not_cut_it_short(env):
+    """Under a parent shell the shell's death sends SIGHUP to labtui's process group, which may come after
+    labtui has read EOF and is already stopping its hosts and removing its files: it must finish that."""
+    with PtyApp(DEMO, env=env, controlling=False) as app:
+        started(app)
+        assert app.proc is not None
+        app.hang_up()
+        while app.proc.poll() is None:  # SIGHUP all through the exit, as a dying session may send it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(app.proc.pid, signal.SIGHUP)
+            time.sleep(0.002)
+        code = app.proc.returncode
+    assert code == 128 + signal.SIGHUP, f"exit status {code}: killed by the signal, not ended by labtui"
     assert leftovers(env) == []
 
 
