@@ -76,18 +76,25 @@ async def status_and_bare(demo: Any, env: dict[str, str]) -> tuple[float, float]
     return status_s, bare_s
 
 
-async def measure(hosts: int, rounds: int, root: Path) -> tuple[float, float]:
+async def start_demo(env: dict[str, str], **lab: Any) -> Any:
+    """A started DemoLab(**lab) whose keys and state live under `env`'s HOME and XDG directories (this
+    process's own environment is put back afterwards)."""
     from labtui.demo.runtime import DemoLab
 
-    env = dict(os.environ, HOME=str(root / "home"), XDG_STATE_HOME=str(root / "state"), PYTHONPATH=str(ROOT))
     saved = dict(os.environ)
-    os.environ.update({k: env[k] for k in ("HOME", "XDG_STATE_HOME")})
+    os.environ.update({k: env[k] for k in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "TMPDIR") if k in env})
     try:
-        demo = DemoLab(root / "lab", hosts=hosts, ticker=False)
+        demo = DemoLab(**lab)
         await demo.start()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    return demo
+
+
+async def measure(hosts: int, rounds: int, root: Path) -> tuple[float, float]:
+    env = dict(os.environ, HOME=str(root / "home"), XDG_STATE_HOME=str(root / "state"), PYTHONPATH=str(ROOT))
+    demo = await start_demo(env, root=root / "lab", hosts=hosts, ticker=False)
     try:
         runs = [await status_and_bare(demo, env) for _ in range(rounds)]
     finally:

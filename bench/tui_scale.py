@@ -45,10 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
-from bench.status_scale import status_and_bare  # noqa: E402
+from bench.status_scale import start_demo, status_and_bare  # noqa: E402
 from bench.tui_startup import BareApp, first_paint, fleet, labtui_app  # noqa: E402
 from labtui.demo.lab import fleet_specs  # noqa: E402
-from labtui.demo.runtime import DemoLab  # noqa: E402
 from labtui.inventory.model import Inventory  # noqa: E402
 from labtui.status.model import HostStatus  # noqa: E402
 from labtui.tui.assemble import build_app  # noqa: E402
@@ -246,14 +245,7 @@ def tui_figures(fig: Figures, env: dict[str, str], window: float) -> None:
 
 async def core_figures(fig: Figures, env: dict[str, str], window: float) -> None:
     """`labtui status` and `status --watch` on the lab the TUI used, served by a DemoLab of our own."""
-    saved = dict(os.environ)
-    os.environ.update({k: env[k] for k in ("HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "TMPDIR")})
-    try:
-        demo = DemoLab(hosts=fig.hosts)
-        await demo.start()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    demo = await start_demo(env, hosts=fig.hosts)
     try:
         cli_env = {**env, **demo.env}
         argv = [PYTHON, "-m", "labtui", "--flake", str(demo.flake_dir), "status", "--json"]
