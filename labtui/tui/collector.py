@@ -45,11 +45,6 @@ class IdleCollector:
         self._saved: tuple[int, int, int] | None = None
         self._last_input = float("-inf")
         self._last_collect = clock()
-        self.collections = 0
-
-    @property
-    def active(self) -> bool:
-        return self._saved is not None
 
     def freeze(self) -> None:
         self.gc.freeze()
@@ -71,7 +66,6 @@ class IdleCollector:
             return False
         self.gc.collect()
         self._last_collect = self.clock()
-        self.collections += 1
         return True
 
     def stop(self) -> None:
